@@ -1,0 +1,30 @@
+"""clubsim: an agent-based simulator of business clubs (model: docs/ODD.md).
+
+`from sim import load_scenario, ClubModel, simulate` works, but importing `sim`
+stays light: the model, kernels and plotting load on first use.
+"""
+
+from importlib import import_module
+from typing import Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "load_scenario": "sim.scenario",
+    "ClubScenario": "sim.scenario",
+    "ScenarioConfig": "sim.scenario",
+    "ClubModel": "sim.model",
+    "Member": "sim.agents",
+    "ReferenceClubModel": "sim.reference",
+    "simulate": "sim.runner",
+    "RunResult": "sim.runner",
+    "InputError": "sim.errors",
+}
+
+__all__ = [*_EXPORTS, "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'sim' has no attribute {name!r}")

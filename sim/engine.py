@@ -1,0 +1,176 @@
+"""The numba engine's state holder: builds the arrays, runs phases or whole runs, reads results.
+
+`ClubEngine` owns one club's arrays (`sim.state`) and the run's generator.
+`ClubModel` (Mesa) calls its phase methods week by week; `simulate` calls
+`run_to` for the Monte Carlo fast path, which runs every week inside one
+numba call. Both call the same kernels, so both give identical results.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from sim import kernels  # noqa: F401  (documents where the phases live)
+from sim.kernels.accounts import settle_accounts
+from sim.kernels.decisions import members_decide
+from sim.kernels.hunting import hunt
+from sim.kernels.meeting import hold_meeting, is_meeting_week
+from sim.kernels.membership import found_club
+from sim.kernels.referrals import pass_referrals
+from sim.kernels.rules import apply_club_rules
+from sim.kernels.ties import decay_ties
+from sim.kernels.week import close_week, room_for_a_week, run_weeks
+from sim.market import Market, make_market
+from sim.metrics import MEMBER_COLUMNS, SERIES_COLUMNS, member_roi
+from sim.scenario import ScenarioConfig
+from sim.state import (
+    CLOSED,
+    EXIT_NAMES,
+    MAX_VISITORS_PER_MEETING,
+    N_MEMBERS,
+    N_SERIES,
+    NEXT_ID,
+    SERIES_FIELDS,
+    TYPE_NAMES,
+    allocate_candidates,
+    allocate_club,
+    allocate_members,
+    allocate_slots,
+    grow_members,
+    make_market_arrays,
+    make_params,
+)
+
+assert SERIES_FIELDS == SERIES_COLUMNS, "the kernels' series layout must match sim.metrics"
+
+
+class ClubEngine:
+    """One club's arrays and generator; week-by-week phases or a whole run."""
+
+    def __init__(self, config: ScenarioConfig, rng: np.random.Generator):
+        self.config = config
+        self.rng = rng
+        self.market: Market = make_market(config.market, rng)
+        self.params = make_params(config)
+        self.market_arrays = make_market_arrays(self.market, config.market.own_sector_boost)
+        self.members = allocate_members(config.club.founders + 2 * MAX_VISITORS_PER_MEETING)
+        self.slots = allocate_slots(self.params)
+        self.club = allocate_club(self.params, self.market_arrays)
+        self.candidates = allocate_candidates()
+        self.series = np.zeros((config.weeks, N_SERIES))
+        self.week = 0
+        found_club(
+            rng, self.params, config.club.founders, self.members, self.slots, self.club,
+            self.candidates, self.market_arrays,
+        )
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def finished(self) -> bool:
+        return self.week >= self.config.weeks
+
+    @property
+    def closed(self) -> bool:
+        return bool(self.club.counters[CLOSED])
+
+    @property
+    def member_count(self) -> int:
+        return int(self.club.counters[N_MEMBERS])
+
+    @property
+    def members_ever(self) -> int:
+        return int(self.club.counters[NEXT_ID])
+
+    def _make_room(self) -> None:
+        if not room_for_a_week(self.members, self.club):
+            self.members = grow_members(self.members, 2 * len(self.members.member_type))
+
+    # ------------------------------------------------------------------ phases (ClubModel.step)
+
+    def is_meeting_week(self) -> bool:
+        return not self.closed and bool(is_meeting_week(self.week, self.params.meetings_per_year))
+
+    def hold_meeting(self) -> None:
+        self._make_room()
+        hold_meeting(self.rng, self.params, self.market_arrays, self.members, self.slots, self.club,
+                     self.candidates, self.week)
+
+    def pass_referrals(self) -> None:
+        pass_referrals(self.rng, self.params, self.market_arrays, self.members, self.slots, self.club, self.week)
+
+    def hunt(self) -> None:
+        hunt(self.rng, self.params, self.market_arrays, self.members, self.slots, self.club)
+
+    def decay_ties(self) -> None:
+        decay_ties(self.params, self.slots)
+
+    def settle_accounts(self) -> None:
+        settle_accounts(self.params, self.members, self.slots, self.club, self.week)
+
+    def members_decide(self) -> None:
+        members_decide(self.rng, self.params, self.members, self.slots, self.club, self.week)
+
+    def apply_club_rules(self, meeting: bool) -> None:
+        apply_club_rules(self.rng, self.params, self.members, self.slots, self.club, self.candidates,
+                         self.week, meeting)
+
+    def close_week(self) -> None:
+        close_week(self.slots, self.club, self.series, self.week)
+        self.week += 1
+
+    # ------------------------------------------------------------------ fast path
+
+    def run_to(self, stop: int | None = None) -> None:
+        """Run weeks up to `stop` (default: the horizon) inside numba."""
+        stop = self.config.weeks if stop is None else min(stop, self.config.weeks)
+        while self.week < stop:
+            self._make_room()
+            self.week = int(
+                run_weeks(self.rng, self.params, self.market_arrays, self.members, self.slots, self.club,
+                          self.candidates, self.series, self.week, stop)
+            )
+
+    # ------------------------------------------------------------------ results
+
+    def series_frame(self) -> pd.DataFrame:
+        frame = pd.DataFrame(self.series[: self.week], columns=list(SERIES_COLUMNS))
+        float_columns = {"business", "direct_sales", "attendance_rate", "mean_tie", "hunter_share", "fees_collected"}
+        for column in SERIES_COLUMNS:
+            if column not in float_columns:
+                frame[column] = frame[column].astype(np.int64)
+        return frame
+
+    def members_frame(self) -> pd.DataFrame:
+        n = self.members_ever
+        m = self.members
+        exit_week = m.exit_week[:n]
+        end = np.where(exit_week >= 0, exit_week, self.week)
+        frame = pd.DataFrame(
+            {
+                "member_id": np.arange(n),
+                "member_type": np.array(TYPE_NAMES, dtype=object)[m.member_type[:n]],
+                "profession": m.profession[:n],
+                "sector": m.sector[:n],
+                "founder": m.founder[:n],
+                "join_week": m.join_week[:n],
+                "exit_week": exit_week,
+                "exit_reason": np.array(EXIT_NAMES, dtype=object)[m.exit_reason[:n]],
+                "tenure_years": (end - m.join_week[:n]) / 52.0,
+                "business_received": m.business_received[:n],
+                "business_given": m.business_given[:n],
+                "referrals_given": m.referrals_given[:n].astype(np.int64),
+                "referrals_received": m.referrals_received[:n].astype(np.int64),
+                "deals_received": m.deals_received[:n].astype(np.int64),
+                "direct_sales": m.direct_sales[:n],
+                "social_value": m.social_value[:n],
+                "fees_paid": m.fees_paid[:n],
+                "hours": m.hours[:n],
+                "time_cost": m.time_cost[:n],
+                "margin": m.margin[:n],
+                "hourly_value": m.hourly_value[:n],
+            }
+        )
+        frame["roi"] = member_roi(frame)
+        return frame[list(MEMBER_COLUMNS)]

@@ -1,0 +1,32 @@
+"""The numba kernels of the weekly process, one module per phase of docs/ODD.md.
+
+Kernels are small pure functions over the arrays of `sim.state`; they take the
+run's `np.random.Generator` as an argument, so a run stays a pure function of
+(scenario, seed). `week.run_weeks` chains the phases for the Monte Carlo fast
+path; `sim.model.ClubModel.step` calls the same phases one by one.
+
+Numba's on-disk cache (`cache=True`) is invalidated only when a function's own
+file changes, not when a kernel it calls (in another file) does: a stale
+`run_weeks` would silently run old phase code. So the cache lives in a folder
+named after a hash of every kernel source, unless NUMBA_CACHE_DIR is set.
+"""
+
+import hashlib
+import os
+from pathlib import Path
+
+import numba
+
+
+def _kernel_cache_dir() -> Path:
+    package = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for source in sorted([*package.glob("*.py"), package.parent / "state.py"]):
+        digest.update(source.name.encode())
+        digest.update(source.read_bytes())
+    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return root / "clubsim" / f"numba-{numba.__version__}-{digest.hexdigest()[:16]}"
+
+
+if not os.environ.get("NUMBA_CACHE_DIR"):
+    numba.config.CACHE_DIR = str(_kernel_cache_dir())

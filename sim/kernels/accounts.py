@@ -1,0 +1,50 @@
+"""Phase 7 (docs/ODD.md 7.5): fees due, social value of strong ties, perceived value."""
+
+from numba import njit
+
+from sim.kernels.membership import current_slots
+from sim.state import S_FEES
+
+
+@njit(cache=True)
+def month_of(tenure_weeks):
+    return (12 * tenure_weeks) // 52
+
+
+@njit(cache=True)
+def fee_due(p, tenure_weeks):
+    """Renewal fees: the annual fee on each anniversary, or a twelfth at each new month."""
+    if tenure_weeks <= 0:
+        return 0.0
+    if p.monthly_billing:
+        if month_of(tenure_weeks) > month_of(tenure_weeks - 1):
+            return p.annual_fee / 12.0
+        return 0.0
+    if tenure_weeks % 52 == 0:
+        return p.annual_fee
+    return 0.0
+
+
+@njit(cache=True)
+def settle_accounts(p, members, slots, club, week):
+    present = current_slots(slots)
+    a = p.value_smoothing
+    for s in present:
+        m = slots.member[s]
+        fee = fee_due(p, week - members.join_week[m])
+        members.fees_paid[m] += fee
+        club.week_stats[S_FEES] += fee
+
+        strong_ties = 0
+        for j in present:
+            if j != s and slots.tie[s, j] >= p.strong_threshold:
+                strong_ties += 1
+        social_value = p.social_value_per_strong_tie * strong_ties
+        members.social_value[m] += social_value
+
+        gain = members.margin[m] * slots.week_gain[s] + social_value
+        cost = p.annual_fee / 52.0 + slots.week_time_cost[s]  # the entry fee is sunk, not perceived
+        slots.perceived_gain[s] = (1.0 - a) * slots.perceived_gain[s] + a * gain
+        slots.perceived_cost[s] = (1.0 - a) * slots.perceived_cost[s] + a * cost
+        slots.week_gain[s] = 0.0
+        slots.week_time_cost[s] = 0.0

@@ -1,0 +1,46 @@
+"""Phase 8 (docs/ODD.md 7.6): exogenous exits and the renewal decision with patience."""
+
+import numpy as np
+from numba import njit
+
+from sim.kernels.accounts import month_of
+from sim.kernels.membership import current_slots, perceived_roi, remove_member, sigmoid
+from sim.state import EXOGENOUS, LEFT
+
+
+@njit(cache=True)
+def is_renewal_week(p, tenure_weeks):
+    """The last week of a paid period: the next week starts a new year (or month)."""
+    if p.monthly_billing:
+        return month_of(tenure_weeks + 1) > month_of(tenure_weeks)
+    return (tenure_weeks + 1) % 52 == 0
+
+
+@njit(cache=True)
+def leave_probability(p, slots, s, tenure_years, patience):
+    """Logistic in the shortfall of perceived ROI; the required ROI grows with tenure until patience runs out."""
+    required = slots.expectation[s] * min(1.0, tenure_years / patience)
+    base = np.log(p.renewal_base_leave / (1.0 - p.renewal_base_leave))
+    return sigmoid(base + p.renewal_steepness * (required - perceived_roi(slots, s)))
+
+
+@njit(cache=True)
+def members_decide(rng, p, members, slots, club, week):
+    present = current_slots(slots)
+    for s in present[rng.permutation(len(present))]:
+        m = slots.member[s]
+        if rng.random() < p.exogenous_weekly:
+            remove_member(members, slots, club, s, EXOGENOUS, week)
+            continue
+        tenure = week - members.join_week[m]
+        if not is_renewal_week(p, tenure):
+            continue
+        leave = leave_probability(p, slots, s, (tenure + 1) / 52.0, members.patience[m])
+        learning = p.expectation_learning
+        if p.monthly_billing:
+            leave = 1.0 - (1.0 - leave) ** (1.0 / 12.0)
+            learning /= 12.0
+        if rng.random() < leave:
+            remove_member(members, slots, club, s, LEFT, week)
+        else:
+            slots.expectation[s] += learning * (perceived_roi(slots, s) - slots.expectation[s])

@@ -1,0 +1,117 @@
+"""Phase 1, the meeting (docs/ODD.md 7.1): attendance, co-attendance, one-to-ones, visitors."""
+
+import numpy as np
+from numba import njit
+
+from sim.kernels.membership import current_slots, draw_candidate, perceived_roi, sigmoid
+from sim.state import HUNTER, MAX_VISITORS_PER_MEETING, S_APPLICANTS, S_ATTENDANCE_RATE, S_MEETING, S_VISITORS
+
+
+@njit(cache=True)
+def is_meeting_week(week, meetings_per_year):
+    return week == 0 or (week * meetings_per_year) // 52 > ((week - 1) * meetings_per_year) // 52
+
+
+@njit(cache=True)
+def take_attendance(rng, p, members, slots, club, week):
+    """Each member attends with its habit; attending builds the habit, missing erodes it."""
+    present = current_slots(slots)
+    attendees = 0
+    for s in present:
+        m = slots.member[s]
+        habit = slots.attendance_habit[s]
+        if rng.random() < habit:
+            slots.attending[s] = True
+            attendees += 1
+            slots.attendance_habit[s] = habit + p.habit_gain * (1.0 - habit)
+            cost = p.hours_per_meeting * members.hourly_value[m]
+            members.hours[m] += p.hours_per_meeting
+            members.time_cost[m] += cost
+            slots.week_time_cost[s] += cost
+        else:
+            slots.attending[s] = False
+            slots.attendance_habit[s] = habit - p.habit_loss * habit
+            ring = slots.absence_weeks.shape[1]
+            slots.absence_weeks[s, slots.absences[s] % ring] = week
+            slots.absences[s] += 1
+    club.week_stats[S_MEETING] = 1.0
+    club.week_stats[S_ATTENDANCE_RATE] = attendees / len(present) if len(present) > 0 else 0.0
+
+
+@njit(cache=True)
+def tie_growth_factor(p, member_is_hunter, i, j):
+    """Intimacy and emotion: ties involving a hunter grow slower."""
+    return p.hunter_growth_factor if member_is_hunter[i] or member_is_hunter[j] else 1.0
+
+
+@njit(cache=True)
+def hunter_slots(members, slots):
+    is_hunter = np.zeros(len(slots.member), dtype=np.bool_)
+    for s in range(len(slots.member)):
+        is_hunter[s] = slots.member[s] >= 0 and members.member_type[slots.member[s]] == HUNTER
+    return is_hunter
+
+
+@njit(cache=True)
+def grow_co_attendance_ties(p, members, slots):
+    """Frequency: every ordered pair of attendees grows its tie."""
+    present = current_slots(slots)
+    attendees = present[slots.attending[present]]
+    is_hunter = hunter_slots(members, slots)
+    tie = slots.tie
+    for i in attendees:
+        for j in attendees:
+            if j != i:
+                g = p.co_attendance_growth * tie_growth_factor(p, is_hunter, i, j)
+                tie[i, j] += g * (1.0 - tie[i, j])
+
+
+@njit(cache=True)
+def hold_one_to_ones(rng, p, members, slots):
+    """Each attendee, in random order, meets one other attendee; both ties grow."""
+    present = current_slots(slots)
+    attendees = present[slots.attending[present]]
+    n = len(attendees)
+    if n < 2:
+        return
+    is_hunter = hunter_slots(members, slots)
+    for i in attendees[rng.permutation(n)]:
+        j = attendees[rng.integers(0, n - 1)]
+        if j == i:  # draw among the n - 1 others
+            j = attendees[n - 1]
+        g = p.one_to_one_growth * tie_growth_factor(p, is_hunter, i, j)
+        slots.tie[i, j] += g * (1.0 - slots.tie[i, j])
+        slots.tie[j, i] += g * (1.0 - slots.tie[j, i])
+
+
+@njit(cache=True)
+def invite_visitors(rng, p, market, members, slots, club, cand):
+    """Satisfied members bring visitors; some visitors apply (screened in apply_club_rules)."""
+    present = current_slots(slots)
+    satisfaction = np.empty(len(present))
+    total = 0.0
+    for k in range(len(present)):
+        s = present[k]
+        satisfaction[k] = sigmoid(p.renewal_steepness * (perceived_roi(slots, s) - slots.expectation[s]))
+        total += satisfaction[k]
+    cand.count[0] = 0
+    visitors = min(rng.poisson(p.invitations_per_member * total), MAX_VISITORS_PER_MEETING)
+    club.week_stats[S_VISITORS] += visitors
+    cumulative = np.cumsum(satisfaction)
+    for _ in range(visitors):
+        pick = min(np.searchsorted(cumulative, rng.random() * total, side="right"), len(present) - 1)
+        inviter = present[pick]
+        sector_hint = -1
+        if rng.random() < p.own_sector_share:
+            sector_hint = members.sector[slots.member[inviter]]
+        if rng.random() < p.application_rate:
+            draw_candidate(rng, p, market, cand, sector_hint)
+    club.week_stats[S_APPLICANTS] += cand.count[0]
+
+
+@njit(cache=True)
+def hold_meeting(rng, p, market, members, slots, club, cand, week):
+    take_attendance(rng, p, members, slots, club, week)
+    grow_co_attendance_ties(p, members, slots)
+    hold_one_to_ones(rng, p, members, slots)
+    invite_visitors(rng, p, market, members, slots, club, cand)

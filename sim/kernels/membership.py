@@ -1,0 +1,208 @@
+"""Joining and leaving: candidates, admission under the composition policy, exits.
+
+Shared by founding (docs/ODD.md section 5), visitors (7.1) and club rules (7.7).
+"""
+
+import numpy as np
+from numba import njit
+
+from sim.state import (
+    COMPLEMENTARITY,
+    EXCLUSIVITY,
+    GIVER,
+    HUNTER,
+    N_HUNTERS,
+    N_MEMBERS,
+    NEXT_ID,
+    RECIPROCATOR,
+    S_EXITS,
+    S_EXITS_LEFT,
+    S_FEES,
+    S_JOINS,
+)
+
+
+@njit(cache=True)
+def draw_candidate(rng, p, market, cand, sector_hint):
+    """Append a candidate to `cand`; uniform profession, or uniform inside `sector_hint` (>= 0)."""
+    k = cand.count[0]
+    u = rng.random()
+    if u < p.share_giver:
+        member_type = GIVER
+    elif u < p.share_giver + p.share_reciprocator:
+        member_type = RECIPROCATOR
+    else:
+        member_type = HUNTER
+    if sector_hint >= 0 and market.sector_size[sector_hint] > 0:
+        profession = market.sector_professions[sector_hint, rng.integers(0, market.sector_size[sector_hint])]
+    else:
+        profession = rng.integers(0, len(market.profession_sector))
+    cand.member_type[k] = member_type
+    cand.profession[k] = profession
+    cand.sector[k] = market.profession_sector[profession]
+    cand.needs_per_week[k] = p.needs_median * np.exp(p.needs_sigma * rng.standard_normal())
+    cand.margin[k] = p.margin_low + (p.margin_high - p.margin_low) * rng.random()
+    cand.hourly_value[k] = p.hourly_value_median * np.exp(p.hourly_value_sigma * rng.standard_normal())
+    cand.attendance_habit[k] = rng.beta(p.attendance_alpha, p.attendance_beta)
+    if member_type == GIVER:
+        cand.referral_propensity[k] = p.propensity_giver
+        wtp_median = p.wtp_giver
+    elif member_type == RECIPROCATOR:
+        cand.referral_propensity[k] = p.propensity_reciprocator
+        wtp_median = p.wtp_reciprocator
+    else:
+        cand.referral_propensity[k] = p.propensity_hunter
+        wtp_median = p.wtp_hunter
+    cand.willingness_to_pay[k] = wtp_median * np.exp(p.wtp_sigma * rng.standard_normal())
+    cand.expectation[k] = p.expected_roi_mean + p.expected_roi_sd * rng.standard_normal()
+    cand.patience[k] = p.patience_median * np.exp(p.patience_sigma * rng.standard_normal())
+    cand.count[0] = k + 1
+
+
+@njit(cache=True)
+def composition_allows(p, club, profession, sector):
+    """Exclusivity: one per profession; complementarity: k per profession, m per sector; open: any."""
+    if p.composition == EXCLUSIVITY:
+        return club.profession_count[profession] == 0
+    if p.composition == COMPLEMENTARITY:
+        return club.profession_count[profession] < p.max_per_profession and club.sector_count[sector] < p.max_per_sector
+    return True
+
+
+@njit(cache=True)
+def first_period_fee(p):
+    return p.annual_fee / 12.0 if p.monthly_billing else p.annual_fee
+
+
+@njit(cache=True)
+def admit(p, members, slots, club, cand, k, week, founder):
+    """Candidate k joins: a slot, initial ties both ways, entry fee and first period's fee."""
+    s = 0
+    while slots.member[s] >= 0:
+        s += 1
+    m = club.counters[NEXT_ID]
+    club.counters[NEXT_ID] = m + 1
+
+    members.member_type[m] = cand.member_type[k]
+    members.profession[m] = cand.profession[k]
+    members.sector[m] = cand.sector[k]
+    members.founder[m] = founder
+    members.join_week[m] = week
+    members.exit_week[m] = -1
+    members.exit_reason[m] = 0
+    members.slot[m] = s
+    members.needs_per_week[m] = cand.needs_per_week[k]
+    members.margin[m] = cand.margin[k]
+    members.hourly_value[m] = cand.hourly_value[k]
+    members.referral_propensity[m] = cand.referral_propensity[k]
+    members.willingness_to_pay[m] = cand.willingness_to_pay[k]
+    members.patience[m] = cand.patience[k]
+
+    slots.member[s] = m
+    for j in range(len(slots.member)):
+        slots.received_from[s, j] = 0
+        slots.received_from[j, s] = 0
+        if slots.member[j] >= 0 and j != s:
+            slots.tie[s, j] = p.tie_initial
+            slots.tie[j, s] = p.tie_initial
+        else:
+            slots.tie[s, j] = 0.0
+            slots.tie[j, s] = 0.0
+    slots.attendance_habit[s] = cand.attendance_habit[k]
+    slots.expectation[s] = cand.expectation[k]
+    # perceived value starts from the promise: the expected ROI on the expected weekly cost
+    expected_cost = p.annual_fee / 52.0 + p.meetings_per_year / 52.0 * p.hours_per_meeting * cand.hourly_value[k]
+    slots.perceived_cost[s] = expected_cost
+    slots.perceived_gain[s] = expected_cost * (1.0 + cand.expectation[k])
+    slots.attending[s] = False
+    slots.week_gain[s] = 0.0
+    slots.week_time_cost[s] = 0.0
+    slots.absences[s] = 0
+    slots.absence_weeks[s, :] = -(10**9)
+    slots.referrals[s] = 0
+    slots.referral_weeks[s, :] = -(10**9)
+
+    profession = cand.profession[k]
+    club.profession_holders[profession, club.profession_count[profession]] = s
+    club.profession_count[profession] += 1
+    club.sector_count[cand.sector[k]] += 1
+    club.counters[N_MEMBERS] += 1
+    if cand.member_type[k] == HUNTER:
+        club.counters[N_HUNTERS] += 1
+
+    fee = p.entry_fee + first_period_fee(p)
+    members.fees_paid[m] += fee
+    club.week_stats[S_FEES] += fee
+    club.week_stats[S_JOINS] += 1
+    return s
+
+
+@njit(cache=True)
+def remove_member(members, slots, club, s, reason, week):
+    """The member in slot s exits for `reason`: its slot, ties and holdings are freed."""
+    m = slots.member[s]
+    members.exit_week[m] = week
+    members.exit_reason[m] = reason
+    members.slot[m] = -1
+
+    profession = members.profession[m]
+    n = club.profession_count[profession]
+    for h in range(n):
+        if club.profession_holders[profession, h] == s:
+            club.profession_holders[profession, h] = club.profession_holders[profession, n - 1]
+            club.profession_holders[profession, n - 1] = -1
+            break
+    club.profession_count[profession] = n - 1
+    club.sector_count[members.sector[m]] -= 1
+    club.counters[N_MEMBERS] -= 1
+    if members.member_type[m] == HUNTER:
+        club.counters[N_HUNTERS] -= 1
+
+    slots.member[s] = -1
+    slots.attending[s] = False
+    for j in range(len(slots.member)):
+        slots.tie[s, j] = 0.0
+        slots.tie[j, s] = 0.0
+        slots.received_from[s, j] = 0
+        slots.received_from[j, s] = 0
+    club.week_stats[S_EXITS_LEFT + reason - 1] += 1
+    club.week_stats[S_EXITS] += 1
+
+
+@njit(cache=True)
+def current_slots(slots):
+    """Slots holding a member, in slot order."""
+    n = 0
+    for s in range(len(slots.member)):
+        if slots.member[s] >= 0:
+            n += 1
+    out = np.empty(n, dtype=np.int64)
+    n = 0
+    for s in range(len(slots.member)):
+        if slots.member[s] >= 0:
+            out[n] = s
+            n += 1
+    return out
+
+
+@njit(cache=True)
+def perceived_roi(slots, s):
+    return (slots.perceived_gain[s] - slots.perceived_cost[s]) / max(slots.perceived_cost[s], 1.0)
+
+
+@njit(cache=True)
+def sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+@njit(cache=True)
+def found_club(rng, p, founders, members, slots, club, cand, market):
+    """Draw candidates until `founders` are admitted under the composition policy alone."""
+    attempts = 0
+    while club.counters[N_MEMBERS] < founders and attempts < 1000 * founders:
+        attempts += 1
+        cand.count[0] = 0
+        draw_candidate(rng, p, market, cand, -1)
+        if composition_allows(p, club, cand.profession[0], cand.sector[0]):
+            admit(p, members, slots, club, cand, 0, 0, True)
+    cand.count[0] = 0

@@ -1,0 +1,93 @@
+"""Phase 9 (docs/ODD.md 7.7): attendance and contribution rules, admissions, closing."""
+
+from numba import njit
+
+from sim.kernels.membership import admit, composition_allows, current_slots, remove_member
+from sim.state import (
+    CLOSED,
+    DISSOLVED,
+    EXPELLED_ABSENCE,
+    EXPELLED_CONTRIBUTION,
+    HUNTER,
+    N_MEMBERS,
+)
+
+
+@njit(cache=True)
+def over_absence_limit(p, slots, s, week):
+    """More than max_absences absences in the window: the oldest of the last max_absences + 1 is recent."""
+    ring = slots.absence_weeks.shape[1]
+    if slots.absences[s] < ring:
+        return False
+    oldest = slots.absence_weeks[s, slots.absences[s] % ring]
+    return oldest > week - p.absence_window
+
+
+@njit(cache=True)
+def under_contribution(p, members, slots, s, week):
+    """Fewer than min_referrals given in the window, for a member whose tenure covers the window."""
+    if week - members.join_week[slots.member[s]] < p.contribution_window:
+        return False
+    ring = slots.referral_weeks.shape[1]
+    if slots.referrals[s] < ring:
+        return True
+    oldest = slots.referral_weeks[s, slots.referrals[s] % ring]
+    return oldest <= week - p.contribution_window
+
+
+@njit(cache=True)
+def enforce_rules(p, members, slots, club, week):
+    for s in current_slots(slots):
+        if p.attendance_rule and over_absence_limit(p, slots, s, week):
+            remove_member(members, slots, club, s, EXPELLED_ABSENCE, week)
+        elif p.contribution_rule and under_contribution(p, members, slots, s, week):
+            remove_member(members, slots, club, s, EXPELLED_CONTRIBUTION, week)
+
+
+@njit(cache=True)
+def charge_committee(p, members, slots):
+    """An interview's committee hours are shared equally by the members."""
+    present = current_slots(slots)
+    if len(present) == 0:
+        return
+    share = p.committee_hours / len(present)
+    for s in present:
+        m = slots.member[s]
+        members.hours[m] += share
+        members.time_cost[m] += share * members.hourly_value[m]
+        slots.week_time_cost[s] += share * members.hourly_value[m]
+
+
+@njit(cache=True)
+def screen_applicants(rng, p, members, slots, club, cand, week):
+    """Capacity, composition, willingness to pay, then the interview."""
+    for k in range(cand.count[0]):
+        if club.counters[N_MEMBERS] >= p.capacity:
+            break
+        if not composition_allows(p, club, cand.profession[k], cand.sector[k]):
+            continue
+        if p.entry_fee + p.annual_fee > cand.willingness_to_pay[k]:
+            continue
+        if p.interview:
+            charge_committee(p, members, slots)
+            rejection = p.interview_accuracy if cand.member_type[k] == HUNTER else p.false_rejection
+            if rng.random() < rejection:
+                continue
+        admit(p, members, slots, club, cand, k, week, False)
+    cand.count[0] = 0
+
+
+@njit(cache=True)
+def close_if_too_small(p, members, slots, club, week):
+    if p.min_viable_size > 0 and club.counters[N_MEMBERS] < p.min_viable_size:
+        for s in current_slots(slots):
+            remove_member(members, slots, club, s, DISSOLVED, week)
+        club.counters[CLOSED] = 1
+
+
+@njit(cache=True)
+def apply_club_rules(rng, p, members, slots, club, cand, week, meeting):
+    if meeting:
+        enforce_rules(p, members, slots, club, week)
+        screen_applicants(rng, p, members, slots, club, cand, week)
+    close_if_too_small(p, members, slots, club, week)

@@ -1,0 +1,75 @@
+"""One week of the process (docs/ODD.md section 3), and the Monte Carlo fast path over many weeks."""
+
+from numba import njit
+
+from sim.kernels.accounts import settle_accounts
+from sim.kernels.decisions import members_decide
+from sim.kernels.hunting import hunt
+from sim.kernels.meeting import hold_meeting, is_meeting_week
+from sim.kernels.membership import current_slots
+from sim.kernels.referrals import pass_referrals
+from sim.kernels.rules import apply_club_rules
+from sim.kernels.ties import decay_ties
+from sim.state import (
+    CLOSED,
+    MAX_VISITORS_PER_MEETING,
+    N_HUNTERS,
+    N_MEMBERS,
+    NEXT_ID,
+    S_ATTENDANCE_RATE,
+    S_HUNTER_SHARE,
+    S_MEAN_TIE,
+    S_MEMBERS,
+    S_WEEK,
+)
+
+
+@njit(cache=True)
+def close_week(slots, club, series, week):
+    """Write this week's row of the series and start the next one."""
+    stats = club.week_stats
+    n = club.counters[N_MEMBERS]
+    present = current_slots(slots)
+    total = 0.0
+    for i in present:
+        for j in present:
+            total += slots.tie[i, j]
+    stats[S_WEEK] = week
+    stats[S_MEMBERS] = n
+    stats[S_MEAN_TIE] = total / (n * (n - 1)) if n > 1 else 0.0
+    stats[S_HUNTER_SHARE] = club.counters[N_HUNTERS] / n if n > 0 else 0.0
+    series[week, :] = stats
+    attendance_rate = stats[S_ATTENDANCE_RATE]
+    stats[:] = 0.0
+    stats[S_ATTENDANCE_RATE] = attendance_rate  # carried until the next meeting
+
+
+@njit(cache=True)
+def step_week(rng, p, market, members, slots, club, cand, series, week):
+    if club.counters[CLOSED] == 0:
+        meeting = is_meeting_week(week, p.meetings_per_year)
+        if meeting:
+            hold_meeting(rng, p, market, members, slots, club, cand, week)
+        pass_referrals(rng, p, market, members, slots, club, week)
+        if meeting:
+            hunt(rng, p, market, members, slots, club)
+        decay_ties(p, slots)
+        settle_accounts(p, members, slots, club, week)
+        members_decide(rng, p, members, slots, club, week)
+        apply_club_rules(rng, p, members, slots, club, cand, week, meeting)
+    close_week(slots, club, series, week)
+
+
+@njit(cache=True)
+def room_for_a_week(members, club):
+    return club.counters[NEXT_ID] + MAX_VISITORS_PER_MEETING <= len(members.member_type)
+
+
+@njit(cache=True)
+def run_weeks(rng, p, market, members, slots, club, cand, series, start, stop):
+    """Weeks start..stop-1; returns the first week not run (early when member records run out)."""
+    for week in range(start, stop):
+        if not room_for_a_week(members, club):
+            return week
+        step_week(rng, p, market, members, slots, club, cand, series, week)
+    return stop

@@ -1,0 +1,268 @@
+"""A run's output folder: summary, series, members, manifest and figures.
+
+    summary.json      the run summary (`sim.metrics.summarize`), keys sorted
+    timeseries.csv    the weekly series, one row per week
+    members.csv       one row per member ever
+    manifest.json     resolved scenario, seed, engine, versions, command, files, created
+    *.png             figures (`sim.plots.plot_run`), unless figures=False
+
+summary.json, timeseries.csv and members.csv hold no timestamps and are
+byte-identical for the same scenario, seed and engine; only manifest.json
+records when the run was written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shlex
+import sys
+import tempfile
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from sim.errors import InputError
+from sim.metrics import EXIT_REASONS, MEMBER_COLUMNS, MEMBER_TYPES, SERIES_COLUMNS, SUMMARY_KEYS
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from sim.scenario import ClubScenario
+
+DATA_FILES = ("summary.json", "timeseries.csv", "members.csv")
+MANIFEST = "manifest.json"
+FLOAT_FORMAT = "%.10g"
+OUT_OPTION = "--out"
+
+
+# --------------------------------------------------------------------------- folder
+
+
+def _reason(err: OSError) -> str:
+    text = err.strerror or str(err)
+    return text[:1].lower() + text[1:]
+
+
+def prepare_out_dir(out_dir: Path) -> Path:
+    """Create `out_dir` (and its parents) and check a file can be written there.
+
+    Call it before running a model so a bad `--out` fails fast. Raises
+    `InputError(out_dir, "--out", "cannot write here: <reason>")`.
+    """
+    out_dir = Path(out_dir).expanduser()
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(out_dir, OUT_OPTION, "cannot write here: exists and is not a folder")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise InputError(out_dir, OUT_OPTION, "cannot write here: a parent exists and is not a folder") from None
+    except OSError as err:
+        raise InputError(out_dir, OUT_OPTION, f"cannot write here: {_reason(err)}") from None
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".clubsim-probe-", dir=out_dir)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise InputError(out_dir, OUT_OPTION, f"cannot write here: {_reason(err)}") from None
+    return out_dir
+
+
+# --------------------------------------------------------------------------- files
+
+
+def _ordered(frame: pd.DataFrame, canonical: Sequence[str]) -> pd.DataFrame:
+    """Known columns in their documented order, then any others as given."""
+    known = [c for c in canonical if c in frame.columns]
+    return frame[known + [c for c in frame.columns if c not in canonical]]
+
+
+def _write_text(path: Path, text: str) -> None:
+    with open(path, "w", encoding="utf-8", newline="\n") as handle:
+        handle.write(text)
+
+
+def _write_csv(path: Path, frame: pd.DataFrame, canonical: Sequence[str]) -> None:
+    _write_text(path, _ordered(frame, canonical).to_csv(index=False, float_format=FLOAT_FORMAT, lineterminator="\n"))
+
+
+def _version(distribution: str) -> str | None:
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        module = sys.modules.get(distribution.lower())
+        return getattr(module, "__version__", None)
+
+
+def versions() -> dict[str, str]:
+    """Versions of clubsim, its main dependencies and Python (without importing numba)."""
+    import sim
+
+    clubsim = _version("clubsim") or getattr(sim, "__version__", None) or "0+unknown"
+    found = {name: _version(dist) or "unknown" for name, dist in
+             (("mesa", "mesa"), ("numba", "numba"), ("numpy", "numpy"), ("pandas", "pandas"))}
+    return {"clubsim": clubsim, **found, "python": platform.python_version()}
+
+
+def _command_text(command: str | Sequence[str] | None) -> str | None:
+    if command is None or isinstance(command, str):
+        return command
+    return shlex.join(str(part) for part in command)
+
+
+def write_run(
+    out_dir: Path,
+    *,
+    series: pd.DataFrame,
+    members: pd.DataFrame,
+    summary: dict,
+    scenario: ClubScenario,
+    seed: int,
+    engine: str,
+    figures: bool = True,
+    command: str | Sequence[str] | None = None,
+    title: str | None = None,
+) -> dict[str, Path]:
+    """Write one run's output folder; returns {file name: path}, manifest.json included.
+
+    `command` (a string or an argv list) is recorded in the manifest; `title`
+    heads the figures (default: scenario name, seed and engine).
+    """
+    out_dir = prepare_out_dir(out_dir)
+    files: dict[str, Path] = {}
+
+    path = out_dir / "summary.json"
+    _write_text(path, json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    files[path.name] = path
+    path = out_dir / "timeseries.csv"
+    _write_csv(path, series, SERIES_COLUMNS)
+    files[path.name] = path
+    path = out_dir / "members.csv"
+    _write_csv(path, members, MEMBER_COLUMNS)
+    files[path.name] = path
+
+    from sim.plots import FIGURE_FILES, plot_run
+
+    if figures:
+        if title is None:
+            title = f"{scenario.config.name}, seed {seed} ({engine})"
+        for path in plot_run(series, members, out_dir, title=title):
+            files[path.name] = path
+    else:  # figures of an earlier run in this folder would no longer match its data
+        for name in FIGURE_FILES:
+            (out_dir / name).unlink(missing_ok=True)
+
+    files[MANIFEST] = out_dir / MANIFEST
+    source = getattr(scenario, "source", None)
+    manifest = {
+        "scenario": scenario.config.model_dump(mode="json"),
+        "scenario_source": str(source) if source is not None else None,
+        "seed": int(seed),
+        "engine": engine,
+        "versions": versions(),
+        "command": _command_text(command),
+        "files": sorted(files),
+        "created": datetime.now(UTC).replace(microsecond=0).isoformat(),
+    }
+    _write_text(files[MANIFEST], json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return files
+
+
+# --------------------------------------------------------------------------- console table
+
+_LABELS = {
+    "members_final": "members at end",
+    "churn_rate_annual": "churn (exits per member-year, excl. closure)",
+    "retention_first_year": "first-year retention",
+    "median_tenure_years": "median tenure (Kaplan-Meier)",
+    "business_per_member_year": "business per member-year",
+    "referrals_per_member_year": "referrals per member-year",
+    "roi_mean": "ROI, mean",
+    "roi_median": "ROI, median",
+    "roi_by_type": "ROI, mean",
+    "share_positive_roi": "members with positive ROI",
+    "hunter_share_final": "hunter share at end",
+    "fee_income_total": "fee income, total",
+    "survived": "club survived",
+    "joins_total": "joins, total (incl. founders)",
+    "exits_by_reason": "exits",
+    "business_total": "business, total",
+    "direct_sales_total": "hunters' direct sales, total",
+    "member_years": "member-years",
+    "mean_members": "members, mean",
+    "weeks": "weeks simulated",
+}
+_EUR = {"business_per_member_year", "fee_income_total", "business_total", "direct_sales_total"}
+_PERCENT = {"churn_rate_annual", "retention_first_year", "share_positive_roi", "hunter_share_final"}
+_ROI = {"roi_mean", "roi_median"}
+_ORDER = (*SUMMARY_KEYS, "joins_total", "exits_by_reason", "business_total", "direct_sales_total",
+          "member_years", "mean_members", "weeks")
+NONE = "—"
+
+
+def _plain(value: Any) -> str:
+    if value is None:
+        return NONE
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:,.4g}" if abs(value) < 1000 else f"{value:,.0f}"
+    return str(value)
+
+
+def format_value(key: str, value: Any) -> str:
+    """A summary value as shown to people: EUR, %, years, yes/no, '—' for None."""
+    if value is None:
+        return NONE
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if not isinstance(value, (int, float)):
+        return _plain(value)
+    if key in _EUR:
+        return f"{value:,.0f} EUR"
+    if key in _PERCENT:
+        return f"{100 * value:.1f} %"
+    if key in _ROI or key.startswith("roi_by_type"):
+        return f"{100 * value:+.1f} %"
+    if key == "median_tenure_years":
+        return f"{value:.2f} years"
+    if key == "weeks":
+        years = value / 52
+        return f"{value:,} ({years:g} year{'' if years == 1 else 's'})"
+    if key in ("member_years", "mean_members", "referrals_per_member_year"):
+        return f"{value:,.1f}"
+    return _plain(value)
+
+
+def summary_table(summary: dict, title: str) -> Table:
+    """The run summary as a two-column (metric, value) rich table."""
+    from rich.table import Table
+
+    table = Table(title=title, show_header=True, header_style="bold", title_style="bold")
+    table.add_column("metric", style="cyan", no_wrap=True)
+    table.add_column("value", justify="right")
+    keys = [k for k in _ORDER if k in summary] + sorted(k for k in summary if k not in _ORDER)
+    for key in keys:
+        value = summary[key]
+        label = _LABELS.get(key, key.replace("_", " "))
+        if key == "roi_by_type" and isinstance(value, dict):
+            types = [t for t in MEMBER_TYPES if t in value] + sorted(t for t in value if t not in MEMBER_TYPES)
+            for member_type in types:
+                table.add_row(f"{label}, {member_type}", format_value("roi_by_type", value[member_type]))
+        elif key == "exits_by_reason" and isinstance(value, dict):
+            reasons = [r for r in EXIT_REASONS if r in value] + sorted(r for r in value if r not in EXIT_REASONS)
+            for reason in reasons:
+                table.add_row(f"{label}: {reason.replace('_', ' ')}", _plain(value[reason]))
+        elif isinstance(value, dict):
+            for sub, item in value.items():
+                table.add_row(f"{label}: {sub}", format_value(key, item))
+        else:
+            table.add_row(label, format_value(key, value))
+    return table

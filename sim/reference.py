@@ -1,0 +1,574 @@
+"""The plain-Mesa reference engine: the model of docs/ODD.md written the way a Mesa user would.
+
+It owns the weekly process only: `Member` agents with one method per ODD phase, ties and
+reciprocity credits in dicts keyed by member, Python loops. The scenario schema lives in
+`sim/scenario.py`, the market in `sim/market.py` and every metric in `sim/metrics.py`. It is the
+docking reference of the numba engine (`tests/test_docking.py` compares their distributions),
+so it follows the ODD rule by rule and adds nothing. Every draw comes from the model's seeded
+generators (`self.rng`, and `self.random` for Mesa's shuffles), so a run is a pure function of
+(scenario, seed).
+
+Readings of the ODD where the text leaves a choice (the numba engine must read it the same way):
+- exits take effect at the end of their phase (ODD 3): members expelled in phase 9 still count
+  for capacity and composition and share interview hours in that week's admissions;
+- the interview is held only for applicants who pass capacity, composition and willingness to pay;
+- "time cost this week" in the perceived cost is what accrued since the week began, so interview
+  hours (phase 9, after the accounts) are paid in `time_cost` but never perceived;
+- the closing check runs at the end of every week, meeting week or not;
+- after closing, weeks are still recorded (no meeting, zero members, attendance rate carried).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mesa
+import numpy as np
+import pandas as pd
+
+from sim import metrics
+from sim.market import make_market
+from sim.scenario import MEMBER_TYPES, ClubScenario, ScenarioConfig, load_scenario
+
+DEFAULT_SCENARIO = Path(__file__).resolve().parent.parent / "scenarios" / "bni_chapter.yaml"
+GIVER, RECIPROCATOR, HUNTER = range(3)
+MAX_DRAWS_PER_FOUNDER = 1000
+
+
+def sigmoid(x: float) -> float:
+    # written in two branches so that large |x| never overflows math.exp
+    if x >= 0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)
+    return e / (1.0 + e)
+
+
+def grow(tie: float, g: float) -> float:
+    """ODD 'growth g': the tie moves the share g of the way to 1."""
+    return tie + g * (1.0 - tie)
+
+
+def draw_index(weights_cdf: np.ndarray, u: float) -> int:
+    """Index drawn in proportion to the weights whose cumulative sum is `weights_cdf`, with u ~ U(0, 1)."""
+    # side="right" never returns an item of zero weight; min() guards u * total rounding up to total
+    return min(int(np.searchsorted(weights_cdf, u * weights_cdf[-1], side="right")), len(weights_cdf) - 1)
+
+
+@dataclass
+class Candidate:
+    """A founder or visitor before admission: the traits of ODD section 2 drawn at creation."""
+
+    member_type: int
+    profession: int
+    sector: int
+    needs_per_week: float
+    margin: float
+    hourly_value: float
+    attendance_habit: float
+    referral_propensity: float
+    willingness_to_pay: float
+    expectation: float
+    patience: float
+
+
+class Member(mesa.Agent):
+    """A club member: its traits, its ties and reciprocity credits, its accounts."""
+
+    model: ReferenceClubModel
+
+    def __init__(self, model: ReferenceClubModel, candidate: Candidate, founder: bool) -> None:
+        super().__init__(model)
+        for name, value in vars(candidate).items():
+            setattr(self, name, value)
+        self.founder = founder
+        self.join_week = model.week
+        self.exit_week = -1
+        self.exit_reason = metrics.ACTIVE
+        self.ties: dict[Member, float] = {}           # my trust in each other member
+        self.received_from: dict[Member, int] = {}    # referrals each member gave me
+        self.absences: deque[int] = deque()           # weeks of missed meetings
+        self.referral_weeks: deque[int] = deque()     # one entry per referral given
+        for account in ("business_received", "business_given", "direct_sales", "social_value",
+                        "fees_paid", "hours", "time_cost", "week_revenue", "week_time_cost"):
+            setattr(self, account, 0.0)
+        self.referrals_given = self.referrals_received = self.deals_received = 0
+        # perceived value starts from the promise (ODD 5.5)
+        self.perceived_cost = model.fee_per_week + model.meetings_per_week * model.meeting_time * self.hourly_value
+        self.perceived_gain = self.perceived_cost * (1.0 + self.expectation)
+        self.roi_perceived = (self.perceived_gain - self.perceived_cost) / max(self.perceived_cost, 1.0)
+
+    @property
+    def is_hunter(self) -> bool:
+        return self.member_type == HUNTER
+
+    def tenure(self) -> int:
+        return self.model.week - self.join_week
+
+    # ------------------------------------------------------------------ money and time
+
+    def pay(self, amount: float) -> None:
+        self.fees_paid += amount
+        self.model.tally["fees_collected"] += amount
+
+    def spend_hours(self, hours: float) -> None:
+        self.hours += hours
+        self.time_cost += hours * self.hourly_value
+        self.week_time_cost += hours * self.hourly_value
+
+    def exit(self, reason: str) -> None:
+        """Leave the club; the model removes the member at the end of the phase (ODD 3)."""
+        self.exit_reason, self.exit_week = reason, self.model.week
+        self.model.tally[f"exits_{reason}"] += 1
+        self.model.tally["exits"] += 1
+        self.model.leaving.append(self)
+
+    # ------------------------------------------------------------------ 7.1 meeting
+
+    def attend(self) -> bool:
+        behaviour = self.model.scenario.behaviour
+        if self.rng.random() < self.attendance_habit:
+            self.attendance_habit += behaviour.habit_gain * (1.0 - self.attendance_habit)
+            self.spend_hours(self.model.meeting_time)
+            return True
+        self.attendance_habit -= behaviour.habit_loss * self.attendance_habit
+        self.absences.append(self.model.week)
+        return False
+
+    def satisfaction(self) -> float:
+        return sigmoid(self.model.scenario.behaviour.renewal_steepness * (self.roi_perceived - self.expectation))
+
+    # ------------------------------------------------------------------ 7.2 referrals and deals
+
+    def meet_needs(self) -> None:
+        n = self.rng.poisson(self.needs_per_week)
+        if n == 0:
+            return
+        cdf = self.model.need_cdf[self.sector]
+        for p in np.searchsorted(cdf, self.rng.random(n) * cdf[-1], side="right"):
+            # a converted deal may hand a follow-on need to its receiver, who meets it at once
+            meeter: Member | None = self
+            need = min(int(p), len(cdf) - 1)
+            while meeter is not None:
+                meeter, need = meeter.meet_need(need)
+
+    def meet_need(self, p: int) -> tuple[Member | None, int]:
+        """Refer one client need of profession p; returns the follow-on (receiver, profession), if any."""
+        model, refs = self.model, self.model.scenario.referrals
+        holders = [h for h in model.by_profession.get(p, ()) if h is not self]
+        if not holders:
+            return None, -1  # the need is lost to the club
+        receiver = self.choose_receiver(holders)
+        tie = self.ties[receiver]
+        if self.member_type == RECIPROCATOR:
+            reciprocity = min(1.0, (refs.reciprocity_prior + self.received_from.get(receiver, 0))
+                              / refs.reciprocity_saturation)
+        else:
+            reciprocity = 1.0
+        p_pass = self.referral_propensity * (refs.pass_floor + (1.0 - refs.pass_floor) * tie) * reciprocity
+        if self.rng.random() >= p_pass:
+            return None, -1
+        self.referrals_given += 1
+        receiver.referrals_received += 1
+        receiver.received_from[self] = receiver.received_from.get(self, 0) + 1
+        self.referral_weeks.append(model.week)
+        model.tally["referrals"] += 1
+        if self.rng.random() >= refs.conversion_min + (refs.conversion_max - refs.conversion_min) * tie:
+            return None, -1
+        value = model.deal_value(p)
+        receiver.business_received += value
+        receiver.week_revenue += value
+        receiver.deals_received += 1
+        self.business_given += value
+        model.tally["deals"] += 1
+        model.tally["business"] += value
+        receiver.ties[self] = grow(receiver.ties[self], model.scenario.ties.reciprocity_growth)
+        if self.rng.random() < model.scenario.market.sector_synergy:
+            return receiver, model.draw_profession_in(int(model.market.sector[p]))
+        return None, -1
+
+    def choose_receiver(self, holders: list[Member]) -> Member:
+        """Competition: a holder drawn in proportion to my tie to it (uniformly if all ties are 0)."""
+        if len(holders) == 1:
+            return holders[0]
+        cdf = np.cumsum([self.ties[h] for h in holders])
+        if cdf[-1] <= 0.0:
+            return holders[int(self.rng.integers(len(holders)))]
+        return holders[draw_index(cdf, self.rng.random())]
+
+    # ------------------------------------------------------------------ 7.3 hunting
+
+    def hunt(self, attendees: list[Member]) -> None:
+        hunting = self.model.scenario.hunting
+        for other in attendees:
+            if other is not self and self.rng.random() < hunting.sale_probability:
+                value = self.model.deal_value(self.profession)
+                self.direct_sales += value
+                self.week_revenue += value
+                self.model.tally["direct_sales"] += value
+                other.ties[self] *= 1.0 - hunting.trust_loss
+
+    # ------------------------------------------------------------------ 7.5 accounts
+
+    def settle(self) -> None:
+        model, behaviour = self.model, self.model.scenario.behaviour
+        if model.fee_due(self.tenure()):
+            self.pay(model.fee_per_period)
+        strong = sum(1 for tie in self.ties.values() if tie >= model.scenario.ties.strong_threshold)
+        social = behaviour.social_value_per_strong_tie * strong
+        self.social_value += social
+        gain = self.margin * self.week_revenue + social
+        cost = model.fee_per_week + self.week_time_cost  # the entry fee is sunk, not perceived
+        a = behaviour.value_smoothing
+        self.perceived_gain = (1.0 - a) * self.perceived_gain + a * gain
+        self.perceived_cost = (1.0 - a) * self.perceived_cost + a * cost
+        self.roi_perceived = (self.perceived_gain - self.perceived_cost) / max(self.perceived_cost, 1.0)
+
+    # ------------------------------------------------------------------ 7.6 decisions
+
+    def decide(self) -> None:
+        model, behaviour = self.model, self.model.scenario.behaviour
+        if self.rng.random() < model.weekly_exit_probability:
+            self.exit("exogenous")
+            return
+        t = self.tenure()
+        if not model.renewal_due(t):
+            return
+        required = self.expectation * min(1.0, (t / 52.0) / self.patience)
+        base = behaviour.renewal_base_leave
+        p_leave = sigmoid(math.log(base / (1.0 - base)) + behaviour.renewal_steepness * (required - self.roi_perceived))
+        learning = behaviour.expectation_learning
+        if model.monthly:
+            p_leave = 1.0 - (1.0 - p_leave) ** (1.0 / 12.0)
+            learning /= 12.0
+        if self.rng.random() < p_leave:
+            self.exit("left")
+        else:
+            self.expectation += learning * (self.roi_perceived - self.expectation)
+
+    # ------------------------------------------------------------------ 7.7 club rules
+
+    def check_rules(self) -> None:
+        club, week = self.model.scenario.club, self.model.week
+        attendance, contribution = club.attendance_rule, club.contribution_rule
+        if attendance.enabled and count_since(self.absences, week - attendance.window_weeks) > attendance.max_absences:
+            self.exit("expelled_absence")
+        elif (contribution.enabled and self.tenure() >= contribution.window_weeks
+              and count_since(self.referral_weeks, week - contribution.window_weeks) < contribution.min_referrals):
+            self.exit("expelled_contribution")
+
+
+def count_since(weeks: deque[int], after: int) -> int:
+    """Entries of a week log later than `after` (older entries are dropped, windows only move forward)."""
+    while weeks and weeks[0] <= after:
+        weeks.popleft()
+    return len(weeks)
+
+
+class ReferenceClubModel(mesa.Model):
+    """One business club in its market, week by week, as ODD section 3 orders the phases."""
+
+    def __init__(
+        self,
+        scenario: str | Path | Mapping[str, Any] | ScenarioConfig | ClubScenario = DEFAULT_SCENARIO,
+        seed: int | None = None,
+        *,
+        rng: int | None = None,
+        **overrides: Any,
+    ) -> None:
+        if seed is not None and rng is not None and seed != rng:
+            raise ValueError("pass either seed or rng, not two different values")
+        # the seed goes to Mesa through the scenario, which Mesa binds as model.scenario
+        super().__init__(scenario=load_scenario(scenario, overrides, rng=rng if rng is not None else seed))
+        sc = self.scenario
+        club = sc.club
+        self.market = make_market(sc.market, self.rng)
+        self.meeting_time = club.meeting_hours + club.travel_hours + club.one_to_one_hours  # H
+        self.meetings_per_week = club.meetings_per_year / 52.0
+        self.monthly = club.fees.billing == "monthly"
+        self.fee_per_week = club.fees.annual / 52.0
+        self.fee_per_period = club.fees.annual / 12.0 if self.monthly else club.fees.annual
+        self.weekly_exit_probability = 1.0 - (1.0 - sc.behaviour.exogenous_exit_rate) ** (1.0 / 52.0)
+        self._prepare_draws()
+
+        self.week = 0
+        self.closed = False
+        self.members: list[Member] = []              # current members, in joining order
+        self.all_members: list[Member] = []          # every member ever, for members_frame
+        self.by_profession: dict[int, list[Member]] = {}
+        self.leaving: list[Member] = []              # exited this phase, removed at its end
+        self.attendees: list[Member] = []
+        self.applicants: list[Candidate] = []
+        self.attendance_rate = 0.0
+        self.tally = self._new_tally()
+        self._found_club()
+        self.datacollector = mesa.DataCollector(
+            model_reporters={col: (lambda m, col=col: m.tally[col]) for col in metrics.SERIES_COLUMNS[1:]}
+        )
+
+    # ------------------------------------------------------------------ set-up
+
+    def _prepare_draws(self) -> None:
+        market, boost = self.market, self.scenario.market.own_sector_boost
+        # cumulative rather than rng.choice(p=...): the schema lets shares sum to 1 within 1e-6 only
+        self.type_cdf = np.cumsum(self.scenario.population.shares.as_tuple())
+        self.sector_professions = [market.professions_in(s) for s in range(market.sectors)]
+        # a member's client needs: demand weight, boosted in its own sector (ODD 7.2)
+        self.need_cdf = [np.cumsum(market.demand_weight * np.where(market.sector == s, boost, 1.0))
+                         for s in range(market.sectors)]
+        self.sector_cdf = [np.cumsum(market.demand_weight[profs]) for profs in self.sector_professions]
+
+    def _found_club(self) -> None:
+        for _ in range(self.scenario.club.founders):
+            for _ in range(MAX_DRAWS_PER_FOUNDER):
+                candidate = self.draw_candidate()
+                if self.composition_allows(candidate):
+                    self.admit(candidate, founder=True)
+                    break
+            else:
+                break  # the composition policy leaves no room: the club starts smaller
+
+    def draw_candidate(self, sector: int | None = None) -> Candidate:
+        """ODD 7 'Candidate': profession uniform over all professions, or over `sector`'s."""
+        pop, rng = self.scenario.population, self.rng
+        member_type = draw_index(self.type_cdf, rng.random())
+        if sector is None:
+            profession = int(rng.integers(self.market.professions))
+        else:
+            profession = int(rng.choice(self.sector_professions[sector]))
+        mean, kappa = pop.attendance_mean, pop.attendance_concentration
+        return Candidate(
+            member_type=member_type,
+            profession=profession,
+            sector=int(self.market.sector[profession]),
+            needs_per_week=pop.needs_per_week_median * math.exp(rng.normal(0.0, pop.needs_per_week_sigma)),
+            margin=float(rng.uniform(pop.margin_low, pop.margin_high)),
+            hourly_value=pop.hourly_value_median * math.exp(rng.normal(0.0, pop.hourly_value_sigma)),
+            attendance_habit=float(rng.beta(mean * kappa, (1.0 - mean) * kappa)),
+            referral_propensity=pop.referral_propensity.as_tuple()[member_type],
+            willingness_to_pay=pop.willingness_to_pay.as_tuple()[member_type]
+            * math.exp(rng.normal(0.0, pop.willingness_to_pay_sigma)),
+            expectation=float(rng.normal(pop.expected_roi_mean, pop.expected_roi_sd)),
+            patience=pop.patience_median_years * math.exp(rng.normal(0.0, pop.patience_sigma)),
+        )
+
+    def deal_value(self, profession: int) -> float:
+        return float(self.market.deal_median[profession]) * math.exp(
+            self.rng.normal(0.0, self.scenario.market.deal_value_sigma))
+
+    def draw_profession_in(self, sector: int) -> int:
+        return int(self.sector_professions[sector][draw_index(self.sector_cdf[sector], self.rng.random())])
+
+    # ------------------------------------------------------------------ calendar and billing
+
+    def is_meeting_week(self, w: int) -> bool:
+        m = self.scenario.club.meetings_per_year
+        return w == 0 or (w * m) // 52 > ((w - 1) * m) // 52
+
+    def fee_due(self, t: int) -> bool:
+        """A new paid period starts at tenure t (the first one is paid on joining)."""
+        if t <= 0:
+            return False
+        return (12 * t) // 52 > (12 * (t - 1)) // 52 if self.monthly else t % 52 == 0
+
+    def renewal_due(self, t: int) -> bool:
+        """Tenure t is the last week of a paid period."""
+        return self.fee_due(t + 1)
+
+    # ------------------------------------------------------------------ membership
+
+    def composition_allows(self, candidate: Candidate) -> bool:
+        composition = self.scenario.club.composition
+        same_profession = len(self.by_profession.get(candidate.profession, ()))
+        if composition.policy == "exclusivity":
+            return same_profession == 0
+        if composition.policy == "complementarity":
+            same_sector = sum(1 for m in self.members if m.sector == candidate.sector)
+            return same_profession < composition.max_per_profession and same_sector < composition.max_per_sector
+        return True
+
+    def admit(self, candidate: Candidate, founder: bool = False) -> Member:
+        member = Member(self, candidate, founder)
+        initial = self.scenario.ties.initial
+        for other in self.members:
+            member.ties[other] = initial
+            other.ties[member] = initial
+        self.members.append(member)
+        self.all_members.append(member)
+        self.by_profession.setdefault(member.profession, []).append(member)
+        member.pay(self.scenario.club.fees.entry + self.fee_per_period)
+        self.tally["joins"] += 1
+        return member
+
+    def screen(self, candidate: Candidate) -> None:
+        """ODD 7.7 admissions: capacity, composition, willingness to pay, then selection."""
+        club = self.scenario.club
+        if len(self.members) >= club.capacity or not self.composition_allows(candidate):
+            return
+        if club.fees.entry + club.fees.annual > candidate.willingness_to_pay:
+            return
+        selection = club.selection
+        if selection.policy == "interview":
+            if self.members:
+                share = selection.committee_hours / len(self.members)
+                for member in self.members:
+                    member.spend_hours(share)
+            p_reject = selection.accuracy if candidate.member_type == HUNTER else selection.false_rejection
+            if self.rng.random() < p_reject:
+                return
+        self.admit(candidate)
+
+    def remove_leavers(self) -> None:
+        """End of a phase: members who exited in it leave the club (ODD 3)."""
+        for member in self.leaving:
+            self.members.remove(member)
+            self.by_profession[member.profession].remove(member)
+            for other in self.members:
+                other.ties.pop(member, None)
+                other.received_from.pop(member, None)
+            member.remove()
+        self.leaving.clear()
+
+    # ------------------------------------------------------------------ the week
+
+    def step(self) -> None:
+        meeting = not self.closed and self.is_meeting_week(self.week)
+        if not self.closed:
+            for member in self.members:
+                member.week_revenue = member.week_time_cost = 0.0
+            if meeting:
+                self.hold_meeting()
+            self.pass_referrals()
+            if meeting:
+                self.hunt()
+            self.decay_ties()
+            self.settle_accounts()
+            self.members_decide()
+            self.apply_club_rules(meeting)
+        self._record_week(meeting)
+        self.datacollector.collect(self)
+        self.week += 1
+        self.tally = self._new_tally()
+        if self.week >= self.scenario.config.weeks:
+            self.running = False
+
+    def hold_meeting(self) -> None:
+        ties = self.scenario.ties
+        self.attendees = attendees = [m for m in self.members if m.attend()]
+        self.attendance_rate = len(attendees) / len(self.members) if self.members else 0.0
+        # frequency: every ordered pair of attendees
+        for i in attendees:
+            for j in attendees:
+                if i is not j:
+                    i.ties[j] = grow(i.ties[j], ties.co_attendance_growth * self.affinity(i, j))
+        # intimacy: each attendee, in random order, has a one-to-one with another attendee
+        n = len(attendees)
+        if n > 1:
+            for k in self.rng.permutation(n):
+                other = int(self.rng.integers(n - 1))
+                i, j = attendees[k], attendees[other + (other >= k)]
+                g = ties.one_to_one_growth * self.affinity(i, j)
+                i.ties[j] = grow(i.ties[j], g)
+                j.ties[i] = grow(j.ties[i], g)
+        self.invite_visitors()
+
+    def affinity(self, i: Member, j: Member) -> float:
+        """Ties involving a hunter grow slower (emotion)."""
+        return self.scenario.ties.hunter_growth_factor if i.is_hunter or j.is_hunter else 1.0
+
+    def invite_visitors(self) -> None:
+        recruitment = self.scenario.club.recruitment
+        self.applicants = []
+        if not self.members:
+            return
+        satisfaction = np.cumsum([m.satisfaction() for m in self.members])
+        visitors = int(self.rng.poisson(recruitment.invitations_per_member * satisfaction[-1]))
+        self.tally["visitors"] += visitors
+        for _ in range(visitors):
+            if self.rng.random() >= recruitment.application_rate:
+                continue
+            inviter = self.members[draw_index(satisfaction, self.rng.random())]
+            own_sector = self.rng.random() < recruitment.own_sector_share
+            self.applicants.append(self.draw_candidate(inviter.sector if own_sector else None))
+        self.tally["applicants"] += len(self.applicants)
+
+    def pass_referrals(self) -> None:
+        self.agents.shuffle_do("meet_needs")
+
+    def hunt(self) -> None:
+        for hunter in self.attendees:
+            if hunter.is_hunter:
+                hunter.hunt(self.attendees)
+
+    def decay_ties(self) -> None:
+        keep = 1.0 - self.scenario.ties.decay
+        for member in self.members:
+            member.ties = {other: tie * keep for other, tie in member.ties.items()}
+
+    def settle_accounts(self) -> None:
+        self.agents.do("settle")
+
+    def members_decide(self) -> None:
+        self.agents.shuffle_do("decide")
+        self.remove_leavers()
+
+    def apply_club_rules(self, meeting: bool) -> None:
+        if meeting:
+            self.agents.do("check_rules")
+            for candidate in self.applicants:  # in arrival order
+                self.screen(candidate)
+            self.applicants = []
+            self.remove_leavers()
+        min_size = self.scenario.club.min_viable_size
+        if min_size > 0 and len(self.members) < min_size:
+            for member in self.members:
+                member.exit("dissolved")
+            self.remove_leavers()
+            self.closed = True
+
+    def run(self) -> None:
+        while self.week < self.scenario.config.weeks:
+            self.step()
+
+    # ------------------------------------------------------------------ observation
+
+    @staticmethod
+    def _new_tally() -> dict[str, Any]:
+        tally: dict[str, Any] = dict.fromkeys(metrics.SERIES_COLUMNS[1:], 0)
+        for col in ("business", "direct_sales", "attendance_rate", "mean_tie", "hunter_share", "fees_collected"):
+            tally[col] = 0.0
+        return tally
+
+    def _record_week(self, meeting: bool) -> None:
+        n = len(self.members)
+        self.tally["meeting"] = meeting
+        self.tally["members"] = n
+        self.tally["attendance_rate"] = self.attendance_rate
+        self.tally["hunter_share"] = sum(m.is_hunter for m in self.members) / n if n else 0.0
+        pairs = n * (n - 1)
+        self.tally["mean_tie"] = sum(sum(m.ties.values()) for m in self.members) / pairs if pairs else 0.0
+
+    def series_frame(self) -> pd.DataFrame:
+        frame = self.datacollector.get_model_vars_dataframe().reset_index(drop=True)
+        frame.insert(0, "week", np.arange(len(frame), dtype=np.int64))
+        return frame[list(metrics.SERIES_COLUMNS)]
+
+    def members_frame(self) -> pd.DataFrame:
+        rows = []
+        for m in self.all_members:
+            row = {col: getattr(m, col, None) for col in metrics.MEMBER_COLUMNS}
+            end = m.exit_week if m.exit_week >= 0 else self.week
+            row.update(member_id=m.unique_id, member_type=MEMBER_TYPES[m.member_type],
+                       tenure_years=(end - m.join_week) / 52.0, roi=0.0)
+            rows.append(row)
+        frame = pd.DataFrame(rows, columns=list(metrics.MEMBER_COLUMNS))
+        if len(frame):
+            frame["roi"] = metrics.member_roi(frame)
+        return frame
+
+    def summary(self) -> dict[str, Any]:
+        return metrics.summarize(self.series_frame(), self.members_frame())

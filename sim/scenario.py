@@ -1,0 +1,502 @@
+"""What a club scenario is: its schema, loading from YAML, `extends`, overrides.
+
+A scenario file is validated by the pydantic schema below (units and allowed
+ranges live in each field's description), may inherit from another file with
+`extends:` (deep merge), and may be overridden with dotted keys
+(`club.fees.annual=1500`). The validated result is wrapped in
+`ClubScenario`, a Mesa `Scenario`, so that `model.scenario.club.fees.annual`
+reads as Mesa users expect.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from mesa.experimental.scenarios import Scenario
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from sim.errors import InputError
+
+MEMBER_TYPES = ("giver", "reciprocator", "hunter")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --------------------------------------------------------------------------- market
+
+
+class MarketSpec(_Section):
+    professions: int = Field(150, ge=2, le=5000, description="number of professions in the market (2..5000)")
+    sectors: int = Field(12, ge=1, le=500, description="number of sectors; professions are spread evenly across them (1..500)")
+    demand_weight_sigma: float = Field(
+        0.8, ge=0, le=3, description="log-sd of the professions' demand weights (lognormal, median 1); 0 = all equal (0..3)"
+    )
+    deal_value_median: float = Field(
+        2500.0, gt=0, description="median deal value across professions, EUR (> 0)"
+    )
+    deal_value_spread: float = Field(
+        0.6, ge=0, le=3, description="log-sd of the professions' median deal values around deal_value_median (0..3)"
+    )
+    deal_value_sigma: float = Field(
+        0.8, ge=0, le=3, description="log-sd of one deal's value around its profession's median (lognormal, 0..3)"
+    )
+    own_sector_boost: float = Field(
+        3.0, ge=1, le=100, description="a member's clients need professions of its own sector this many times more often (>= 1)"
+    )
+    sector_synergy: float = Field(
+        0.3,
+        ge=0,
+        le=0.95,
+        description="probability that a converted deal creates a follow-on need in the same sector, "
+        "which the receiver then meets itself (0..0.95; 0 = no synergy)",
+    )
+    professions_csv: str | None = Field(
+        None,
+        description="optional CSV of professions (columns: profession, sector, demand_weight, deal_value_median), "
+        "relative to the scenario file; replaces the generated market",
+    )
+
+
+# --------------------------------------------------------------------------- club
+
+
+class FeesSpec(_Section):
+    annual: float = Field(960.0, ge=0, le=100_000, description="annual membership fee, EUR per year (0..100000)")
+    entry: float = Field(0.0, ge=0, le=100_000, description="one-off entry fee paid on joining, EUR (0..100000)")
+    billing: Literal["annual", "monthly"] = Field(
+        "annual",
+        description="annual: the whole fee on each anniversary of joining, renewal decided yearly; "
+        "monthly: a twelfth every month, renewal decided monthly",
+    )
+
+
+class CompositionSpec(_Section):
+    policy: Literal["exclusivity", "complementarity", "open"] = Field(
+        "exclusivity",
+        description="exclusivity: at most one member per profession; complementarity: at most "
+        "max_per_profession per profession and max_per_sector per sector; open: no limit",
+    )
+    max_per_profession: int = Field(2, ge=1, le=1000, description="complementarity: members per profession (>= 1)")
+    max_per_sector: int = Field(6, ge=1, le=1000, description="complementarity: members per sector (>= 1)")
+
+
+class SelectionSpec(_Section):
+    policy: Literal["none", "interview"] = Field(
+        "none", description="none: every applicant who passes composition and pays joins; interview: a committee screens"
+    )
+    accuracy: float = Field(0.6, ge=0, le=1, description="interview: probability a hunter is detected and rejected (0..1)")
+    false_rejection: float = Field(
+        0.1, ge=0, le=1, description="interview: probability a giver or reciprocator is wrongly rejected (0..1)"
+    )
+    committee_hours: float = Field(
+        3.0, ge=0, le=100, description="interview: committee hours per interview, shared by all members (0..100)"
+    )
+
+
+class AttendanceRuleSpec(_Section):
+    enabled: bool = Field(False, description="expel a member with more than max_absences absences in window_weeks")
+    max_absences: int = Field(2, ge=0, le=52, description="absences allowed in the window; one more expels (0..52)")
+    window_weeks: int = Field(26, ge=1, le=520, description="rolling window, weeks (1..520)")
+
+
+class ContributionRuleSpec(_Section):
+    enabled: bool = Field(False, description="expel a member who gave fewer than min_referrals in window_weeks")
+    min_referrals: int = Field(1, ge=1, le=200, description="referrals a member must give in the window (1..200)")
+    window_weeks: int = Field(26, ge=1, le=520, description="rolling window, weeks; checked once a member's tenure reaches it (1..520)")
+
+
+class RecruitmentSpec(_Section):
+    invitations_per_member: float = Field(
+        0.08,
+        ge=0,
+        le=10,
+        description="visitors a fully satisfied member brings to a meeting, on average; "
+        "each member invites in proportion to its satisfaction (0..10)",
+    )
+    own_sector_share: float = Field(
+        0.5, ge=0, le=1, description="share of visitors who work in their inviter's sector (0..1)"
+    )
+    application_rate: float = Field(
+        0.4, ge=0, le=1, description="probability a visitor applies for membership (0..1)"
+    )
+
+
+class ClubSpec(_Section):
+    founders: int = Field(12, ge=1, le=1000, description="members at week 0 (1..1000)")
+    capacity: int = Field(50, ge=1, le=1000, description="maximum members (1..1000)")
+    min_viable_size: int = Field(
+        6, ge=0, le=1000, description="the club closes when it falls below this many members (0 = never closes)"
+    )
+    meetings_per_year: Literal[52, 26, 12] = Field(52, description="52 weekly, 26 fortnightly, 12 monthly")
+    meeting_hours: float = Field(2.0, ge=0, le=24, description="length of a meeting, hours (0..24)")
+    travel_hours: float = Field(0.5, ge=0, le=24, description="travel per meeting, hours (0..24)")
+    one_to_one_hours: float = Field(
+        1.0, ge=0, le=24, description="one-to-one time per meeting attended, hours (0..24)"
+    )
+    fees: FeesSpec = FeesSpec()
+    composition: CompositionSpec = CompositionSpec()
+    selection: SelectionSpec = SelectionSpec()
+    attendance_rule: AttendanceRuleSpec = AttendanceRuleSpec()
+    contribution_rule: ContributionRuleSpec = ContributionRuleSpec()
+    recruitment: RecruitmentSpec = RecruitmentSpec()
+
+    @model_validator(mode="after")
+    def _founders_fit(self) -> ClubSpec:
+        if self.founders > self.capacity:
+            raise ValueError(f"founders ({self.founders}) must not exceed capacity ({self.capacity})")
+        if self.founders < self.min_viable_size:
+            raise ValueError(f"founders ({self.founders}) must be at least min_viable_size ({self.min_viable_size})")
+        return self
+
+
+# --------------------------------------------------------------------------- population
+
+
+class ByType(_Section):
+    giver: float
+    reciprocator: float
+    hunter: float
+
+    def as_tuple(self) -> tuple[float, float, float]:
+        return (self.giver, self.reciprocator, self.hunter)
+
+
+class Shares(ByType):
+    giver: float = Field(0.3, ge=0, le=1, description="share of givers among candidates (0..1)")
+    reciprocator: float = Field(0.55, ge=0, le=1, description="share of reciprocators among candidates (0..1)")
+    hunter: float = Field(0.15, ge=0, le=1, description="share of hunters among candidates (0..1)")
+
+    @model_validator(mode="after")
+    def _sum_to_one(self) -> Shares:
+        total = self.giver + self.reciprocator + self.hunter
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"giver + reciprocator + hunter must sum to 1, got {total:g}")
+        return self
+
+
+class Propensity(ByType):
+    giver: float = Field(0.9, ge=0, le=1, description="givers' referral propensity (0..1)")
+    reciprocator: float = Field(0.8, ge=0, le=1, description="reciprocators' referral propensity (0..1)")
+    hunter: float = Field(0.02, ge=0, le=1, description="hunters' referral propensity (0..1)")
+
+
+class WillingnessToPay(ByType):
+    giver: float = Field(2500.0, ge=0, description="givers' median willingness to pay, EUR in the first year (>= 0)")
+    reciprocator: float = Field(2000.0, ge=0, description="reciprocators' median willingness to pay, EUR (>= 0)")
+    hunter: float = Field(1200.0, ge=0, description="hunters' median willingness to pay, EUR (>= 0)")
+
+
+class PopulationSpec(_Section):
+    shares: Shares = Shares()
+    needs_per_week_median: float = Field(
+        8.0, gt=0, le=1000, description="business size: median client needs a member meets per week (lognormal, > 0)"
+    )
+    needs_per_week_sigma: float = Field(0.5, ge=0, le=3, description="log-sd of business size (0..3)")
+    margin_low: float = Field(0.2, ge=0, le=1, description="gross margin, uniform lower bound (0..1)")
+    margin_high: float = Field(0.5, ge=0, le=1, description="gross margin, uniform upper bound (0..1)")
+    hourly_value_median: float = Field(50.0, ge=0, description="median value of a member's hour, EUR (lognormal, >= 0)")
+    hourly_value_sigma: float = Field(0.4, ge=0, le=3, description="log-sd of hourly value (0..3)")
+    attendance_mean: float = Field(0.9, gt=0, lt=1, description="mean initial attendance habit (Beta, 0..1 exclusive)")
+    attendance_concentration: float = Field(
+        20.0, gt=0, le=1000, description="Beta concentration (alpha + beta) of the initial attendance habit (> 0)"
+    )
+    referral_propensity: Propensity = Propensity()
+    willingness_to_pay: WillingnessToPay = WillingnessToPay()
+    willingness_to_pay_sigma: float = Field(0.5, ge=0, le=3, description="log-sd of willingness to pay (0..3)")
+    expected_roi_mean: float = Field(
+        0.5, ge=-1, le=20, description="mean ROI a candidate expects from membership (normal, -1..20)"
+    )
+    expected_roi_sd: float = Field(0.3, ge=0, le=10, description="sd of the expected ROI (0..10)")
+    patience_median_years: float = Field(
+        1.0, gt=0, le=20, description="median patience, years: a member asks full ROI only after this tenure (lognormal, > 0)"
+    )
+    patience_sigma: float = Field(0.5, ge=0, le=3, description="log-sd of patience (0..3)")
+
+    @model_validator(mode="after")
+    def _margin_order(self) -> PopulationSpec:
+        if self.margin_low > self.margin_high:
+            raise ValueError(f"margin_low ({self.margin_low}) must not exceed margin_high ({self.margin_high})")
+        return self
+
+
+# --------------------------------------------------------------------------- behaviour
+
+
+class TiesSpec(_Section):
+    initial: float = Field(0.05, ge=0, le=1, description="tie of a new pair of members (0..1)")
+    co_attendance_growth: float = Field(
+        0.02, ge=0, le=1, description="frequency: tie += growth x (1 - tie) for each meeting both attend (0..1)"
+    )
+    one_to_one_growth: float = Field(
+        0.1, ge=0, le=1, description="intimacy: tie += growth x (1 - tie), both ways, for a one-to-one (0..1)"
+    )
+    hunter_growth_factor: float = Field(
+        0.3, ge=0, le=1, description="emotion: growth of any tie involving a hunter is multiplied by this (0..1)"
+    )
+    reciprocity_growth: float = Field(
+        0.15, ge=0, le=1, description="reciprocity: a converted referral raises the receiver's tie to the giver by growth x (1 - tie) (0..1)"
+    )
+    decay: float = Field(0.01, ge=0, le=1, description="weekly decay: tie *= (1 - decay) (0..1)")
+    strong_threshold: float = Field(0.5, gt=0, le=1, description="a tie at or above this is strong (0..1]")
+
+
+class ReferralsSpec(_Section):
+    pass_floor: float = Field(
+        0.2, ge=0, le=1, description="share of its propensity a member uses with a zero tie: "
+        "P(pass) = propensity x (floor + (1 - floor) x tie) (0..1)"
+    )
+    conversion_min: float = Field(0.3, ge=0, le=1, description="conversion probability of a referral at tie 0 (0..1)")
+    conversion_max: float = Field(0.8, ge=0, le=1, description="conversion probability at tie 1; linear between (0..1)")
+    reciprocity_prior: float = Field(
+        1.0, ge=0, le=100, description="reciprocators: referrals credited to every member before any is received (>= 0)"
+    )
+    reciprocity_saturation: float = Field(
+        4.0, gt=0, le=100, description="reciprocators refer fully to a member once credited this many referrals from it (> 0)"
+    )
+
+    @model_validator(mode="after")
+    def _conversion_order(self) -> ReferralsSpec:
+        if self.conversion_min > self.conversion_max:
+            raise ValueError(f"conversion_min ({self.conversion_min}) must not exceed conversion_max ({self.conversion_max})")
+        return self
+
+
+class HuntingSpec(_Section):
+    sale_probability: float = Field(
+        0.03, ge=0, le=1, description="at a meeting, probability a present hunter sells to each present member (0..1)"
+    )
+    trust_loss: float = Field(
+        0.5, ge=0, le=1, description="a member sold to cuts its tie to the hunter: tie *= (1 - trust_loss) (0..1)"
+    )
+
+
+class BehaviourSpec(_Section):
+    habit_gain: float = Field(0.05, ge=0, le=1, description="attending: habit += gain x (1 - habit) (0..1)")
+    habit_loss: float = Field(0.1, ge=0, le=1, description="missing: habit -= loss x habit (0..1)")
+    value_smoothing: float = Field(
+        0.04, gt=0, le=1, description="weight of this week in the perceived gains and costs (exponential smoothing, 0..1]"
+    )
+    social_value_per_strong_tie: float = Field(
+        5.0, ge=0, description="social value of one strong tie, EUR per week (>= 0)"
+    )
+    expectation_learning: float = Field(
+        0.3, ge=0, le=1, description="at each renewal, expectation moves this share of the way to the perceived ROI (0..1)"
+    )
+    renewal_steepness: float = Field(
+        4.0, gt=0, le=100, description="slope of the logistic stay/leave rule, per unit of ROI shortfall (> 0)"
+    )
+    renewal_base_leave: float = Field(
+        0.1, gt=0, lt=1, description="probability of leaving at a renewal when perceived ROI equals what is required (0..1 exclusive)"
+    )
+    exogenous_exit_rate: float = Field(
+        0.1, ge=0, lt=1, description="annual probability of leaving for reasons outside the club (business closes, moves; 0..1)"
+    )
+
+
+# --------------------------------------------------------------------------- root
+
+
+class ScenarioConfig(_Section):
+    """A whole scenario: one club in its market, for `years` years."""
+
+    name: str = Field("scenario", description="short name used in output folders")
+    description: str = Field("", description="free text")
+    years: int = Field(10, ge=1, le=100, description="horizon, years of 52 weeks (1..100)")
+    market: MarketSpec = MarketSpec()
+    club: ClubSpec = ClubSpec()
+    population: PopulationSpec = PopulationSpec()
+    ties: TiesSpec = TiesSpec()
+    referrals: ReferralsSpec = ReferralsSpec()
+    hunting: HuntingSpec = HuntingSpec()
+    behaviour: BehaviourSpec = BehaviourSpec()
+
+    @property
+    def weeks(self) -> int:
+        return 52 * self.years
+
+
+class ClubScenario(Scenario):
+    """A validated club scenario as a Mesa `Scenario`.
+
+    Its attributes are the sections of `ScenarioConfig` (`scenario.club.fees.annual`),
+    plus `config` (the whole pydantic object) and `source` (the file it came from).
+    """
+
+    def __init__(self, config: ScenarioConfig, *, rng: Any = None, source: str | None = None):
+        sections = {name: getattr(config, name) for name in ScenarioConfig.model_fields}
+        super().__init__(rng=rng, config=config, source=source, **sections)
+
+    def to_yaml_dict(self) -> dict[str, Any]:
+        return self.config.model_dump(mode="json")
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def _deep_merge(base: dict, override: Mapping) -> dict:
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def _read_yaml(path: Path, chain: tuple[Path, ...] = ()) -> dict:
+    """Read a scenario file, resolving `extends:` recursively (deep merge, child wins)."""
+    if path in chain:
+        raise InputError(path, "extends", "inherits from itself through " + " -> ".join(p.name for p in chain))
+    if not path.is_file():
+        raise InputError(path, None, "no such file" if not path.exists() else "not a file")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise InputError(path, None, f"malformed YAML, {where}{problem}") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise InputError(path, None, f"cannot read: {err}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise InputError(path, None, "a scenario file must be a mapping of keys to values")
+    parent = data.pop("extends", None)
+    if parent is None:
+        return data
+    if not isinstance(parent, str):
+        raise InputError(path, "extends", "must be the path of another scenario file")
+    parent_path = (path.parent / parent).resolve()
+    base = _read_yaml(parent_path, (*chain, path))
+    # a professions CSV named by the parent stays relative to the parent's folder
+    csv = base.get("market", {}).get("professions_csv") if isinstance(base.get("market"), dict) else None
+    if csv and not Path(csv).is_absolute():
+        base["market"]["professions_csv"] = str(parent_path.parent / csv)
+    return _deep_merge(base, data)
+
+
+def _parse_override_value(text: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def _field_names(location: tuple[str, ...]) -> list[str]:
+    """Field names allowed at a dotted location of the schema."""
+    model: Any = ScenarioConfig
+    for part in location:
+        field = model.model_fields.get(part)
+        if field is None or not (isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)):
+            return []
+        model = field.annotation
+    return list(model.model_fields)
+
+
+def _suggest(name: str, allowed: list[str]) -> str:
+    close = difflib.get_close_matches(name, allowed, n=1, cutoff=0.6)
+    if close:
+        return f"unknown key; did you mean '{close[0]}'?"
+    return "unknown key; allowed: " + ", ".join(allowed)
+
+
+def apply_overrides(data: dict, overrides: Mapping[str, Any], source: Path | str) -> dict:
+    """Set dotted keys (`club.fees.annual`) in a raw scenario mapping.
+
+    String values are parsed as YAML scalars (`"1500"` -> 1500), so overrides from the
+    command line and from Python behave alike; types are checked by the schema.
+    """
+    data = copy.deepcopy(data)
+    for dotted, raw in overrides.items():
+        parts = str(dotted).split(".")
+        value = _parse_override_value(raw) if isinstance(raw, str) else raw
+        node = data
+        for depth, part in enumerate(parts):
+            allowed = _field_names(tuple(parts[:depth]))
+            if part not in allowed:
+                raise InputError(source, dotted, _suggest(part, allowed) if allowed else "not a section with keys")
+            if depth == len(parts) - 1:
+                node[part] = value
+            else:
+                child = node.get(part)
+                if not isinstance(child, dict):
+                    child = {}
+                    node[part] = child
+                node = child
+    return data
+
+
+def validate_config(data: Mapping[str, Any], source: Path | str) -> ScenarioConfig:
+    """Validate a raw mapping; the first problem becomes a one-line `InputError`."""
+    try:
+        return ScenarioConfig.model_validate(data)
+    except ValidationError as err:
+        first = err.errors()[0]
+        loc = tuple(str(p) for p in first["loc"])
+        dotted = ".".join(loc) or None
+        if first["type"] == "extra_forbidden":
+            message = _suggest(loc[-1], _field_names(loc[:-1]))
+        else:
+            message = first["msg"].removeprefix("Value error, ")
+            description = _description(loc)
+            if description:
+                message += f" (expected: {description})"
+        raise InputError(source, dotted, message) from None
+
+
+def _description(location: tuple[str, ...]) -> str | None:
+    model: Any = ScenarioConfig
+    description = None
+    for part in location:
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            return None
+        field = model.model_fields.get(part)
+        if field is None:
+            return None
+        description = field.description
+        model = field.annotation
+    return description
+
+
+def load_scenario(
+    source: str | Path | Mapping[str, Any] | ScenarioConfig | ClubScenario,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    rng: Any = None,
+) -> ClubScenario:
+    """Load and validate a scenario from a YAML path, a mapping or a config.
+
+    `overrides` maps dotted keys to values, e.g. `{"club.fees.annual": 1500}`.
+    Raises `InputError` (one line: file, field, what is allowed) on bad input.
+    """
+    overrides = dict(overrides or {})
+    if isinstance(source, ClubScenario):
+        # always a new Scenario: Mesa binds a Scenario to one model (scenario.model = model)
+        origin: Path | str = source.source or "<scenario>"
+        rng = source.rng if rng is None else rng
+        if not overrides:
+            return ClubScenario(source.config, rng=rng, source=source.source)
+        data = source.config.model_dump(mode="json")
+    elif isinstance(source, ScenarioConfig):
+        origin, data = "<scenario>", source.model_dump(mode="json")
+    elif isinstance(source, Mapping):
+        origin, data = "<scenario>", copy.deepcopy(dict(source))
+        data.pop("extends", None)
+    else:
+        origin = Path(source)
+        data = _read_yaml(origin.resolve())
+        csv = data.get("market", {}).get("professions_csv") if isinstance(data.get("market"), dict) else None
+        if csv and not Path(csv).is_absolute():
+            data["market"]["professions_csv"] = str(origin.resolve().parent / csv)
+        data.setdefault("name", origin.stem)
+    data = apply_overrides(data, overrides, origin)
+    config = validate_config(data, origin)
+    return ClubScenario(config, rng=rng, source=str(origin))

@@ -1,0 +1,383 @@
+"""The arrays that hold a club: parameters, market, members, slots and counters.
+
+The numba engine keeps no Python objects in its hot loops: a run is a few
+named tuples of numpy arrays and scalars, built here from a validated
+scenario, passed to the kernels of `sim.kernels`, and read back by
+`sim.model` and `sim.metrics`. Members have two indexes: a `member_id`
+(every member ever; accounts and attributes) and a `slot` (current members
+only; ties are a slot x slot matrix so their size is bounded by capacity).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from sim.market import Market
+from sim.scenario import ScenarioConfig
+
+# member types and exit reasons, as stored in the arrays
+GIVER, RECIPROCATOR, HUNTER = 0, 1, 2
+TYPE_NAMES = ("giver", "reciprocator", "hunter")
+ACTIVE, LEFT, EXPELLED_ABSENCE, EXPELLED_CONTRIBUTION, EXOGENOUS, DISSOLVED = 0, 1, 2, 3, 4, 5
+EXIT_NAMES = ("active", "left", "expelled_absence", "expelled_contribution", "exogenous", "dissolved")
+COMPOSITION_CODES = {"exclusivity": 0, "complementarity": 1, "open": 2}
+EXCLUSIVITY, COMPLEMENTARITY, OPEN = 0, 1, 2
+
+MAX_VISITORS_PER_MEETING = 256  # a Poisson draw above this is capped (far beyond any plausible mean)
+
+
+class Params(NamedTuple):
+    """Every scenario parameter the kernels read, as plain scalars (see docs/ODD.md)."""
+
+    weeks: int
+    meetings_per_year: int
+    hours_per_meeting: float
+    capacity: int
+    min_viable_size: int
+    annual_fee: float
+    entry_fee: float
+    monthly_billing: bool
+    composition: int
+    max_per_profession: int
+    max_per_sector: int
+    interview: bool
+    interview_accuracy: float
+    false_rejection: float
+    committee_hours: float
+    attendance_rule: bool
+    max_absences: int
+    absence_window: int
+    contribution_rule: bool
+    min_referrals: int
+    contribution_window: int
+    invitations_per_member: float
+    own_sector_share: float
+    application_rate: float
+    share_giver: float
+    share_reciprocator: float
+    needs_median: float
+    needs_sigma: float
+    margin_low: float
+    margin_high: float
+    hourly_value_median: float
+    hourly_value_sigma: float
+    attendance_alpha: float
+    attendance_beta: float
+    propensity_giver: float
+    propensity_reciprocator: float
+    propensity_hunter: float
+    wtp_giver: float
+    wtp_reciprocator: float
+    wtp_hunter: float
+    wtp_sigma: float
+    expected_roi_mean: float
+    expected_roi_sd: float
+    patience_median: float
+    patience_sigma: float
+    tie_initial: float
+    co_attendance_growth: float
+    one_to_one_growth: float
+    hunter_growth_factor: float
+    reciprocity_growth: float
+    tie_decay: float
+    strong_threshold: float
+    pass_floor: float
+    conversion_min: float
+    conversion_max: float
+    reciprocity_prior: float
+    reciprocity_saturation: float
+    sale_probability: float
+    trust_loss: float
+    habit_gain: float
+    habit_loss: float
+    value_smoothing: float
+    social_value_per_strong_tie: float
+    expectation_learning: float
+    renewal_steepness: float
+    renewal_base_leave: float
+    exogenous_weekly: float
+    own_sector_boost: float
+    sector_synergy: float
+    deal_value_sigma: float
+
+
+class MarketArrays(NamedTuple):
+    profession_sector: np.ndarray   # int64[P]
+    deal_median: np.ndarray         # float64[P]
+    need_cdf: np.ndarray            # float64[S, P]: cumulative need weights seen by a member of sector s
+    sector_professions: np.ndarray  # int64[S, K]: professions of each sector, padded with -1
+    sector_size: np.ndarray         # int64[S]
+    sector_need_cdf: np.ndarray     # float64[S, K]: cumulative demand weights inside each sector
+
+
+class Members(NamedTuple):
+    """Every member ever, indexed by member_id: attributes and accounts."""
+
+    member_type: np.ndarray
+    profession: np.ndarray
+    sector: np.ndarray
+    founder: np.ndarray
+    join_week: np.ndarray
+    exit_week: np.ndarray
+    exit_reason: np.ndarray
+    slot: np.ndarray
+    needs_per_week: np.ndarray
+    margin: np.ndarray
+    hourly_value: np.ndarray
+    referral_propensity: np.ndarray
+    willingness_to_pay: np.ndarray
+    patience: np.ndarray
+    business_received: np.ndarray
+    business_given: np.ndarray
+    referrals_given: np.ndarray
+    referrals_received: np.ndarray
+    deals_received: np.ndarray
+    direct_sales: np.ndarray
+    social_value: np.ndarray
+    fees_paid: np.ndarray
+    hours: np.ndarray
+    time_cost: np.ndarray
+
+
+_MEMBER_DTYPES = {
+    "member_type": np.int64, "profession": np.int64, "sector": np.int64, "founder": np.bool_,
+    "join_week": np.int64, "exit_week": np.int64, "exit_reason": np.int64, "slot": np.int64,
+}
+
+
+class Slots(NamedTuple):
+    """Current members, indexed by slot (0..capacity-1)."""
+
+    member: np.ndarray              # int64[C]: member_id in the slot, -1 if free
+    tie: np.ndarray                 # float64[C, C]: tie[i, j] = i's trust in j
+    received_from: np.ndarray       # int64[C, C]: referrals i received from j
+    attendance_habit: np.ndarray
+    expectation: np.ndarray
+    perceived_gain: np.ndarray
+    perceived_cost: np.ndarray
+    attending: np.ndarray           # bool[C]: attends this week's meeting
+    week_gain: np.ndarray           # float64[C]: business + direct sales value this week, EUR
+    week_time_cost: np.ndarray      # float64[C]: time cost this week, EUR
+    absence_weeks: np.ndarray       # int64[C, max_absences+1]: ring of the latest absences
+    absences: np.ndarray            # int64[C]: absences ever (ring position)
+    referral_weeks: np.ndarray      # int64[C, min_referrals]: ring of the latest referrals given
+    referrals: np.ndarray           # int64[C]: referrals given ever (ring position)
+
+
+class Candidates(NamedTuple):
+    """This week's applicants, not yet members (same attributes as Members)."""
+
+    count: np.ndarray               # int64[1]
+    member_type: np.ndarray
+    profession: np.ndarray
+    sector: np.ndarray
+    needs_per_week: np.ndarray
+    margin: np.ndarray
+    hourly_value: np.ndarray
+    referral_propensity: np.ndarray
+    willingness_to_pay: np.ndarray
+    patience: np.ndarray
+    attendance_habit: np.ndarray
+    expectation: np.ndarray
+
+
+class Club(NamedTuple):
+    """Club-level counters and the holders of each profession."""
+
+    counters: np.ndarray            # int64[N_COUNTERS], see the indexes below
+    profession_count: np.ndarray    # int64[P]: current members per profession
+    profession_holders: np.ndarray  # int64[P, C]: their slots (first profession_count[p] valid)
+    sector_count: np.ndarray        # int64[S]
+    week_stats: np.ndarray          # float64[N_SERIES]: this week's series row being built
+
+
+# Club.counters
+N_MEMBERS, NEXT_ID, CLOSED, N_HUNTERS = 0, 1, 2, 3
+N_COUNTERS = 4
+
+# weekly series columns (week_stats and the series matrix), named as in sim.metrics.SERIES_COLUMNS
+SERIES_FIELDS = (
+    "week", "meeting", "members", "joins", "exits_left", "exits_expelled_absence",
+    "exits_expelled_contribution", "exits_exogenous", "exits_dissolved", "exits",
+    "visitors", "applicants", "referrals", "deals", "business", "direct_sales",
+    "attendance_rate", "mean_tie", "hunter_share", "fees_collected",
+)
+(
+    S_WEEK, S_MEETING, S_MEMBERS, S_JOINS, S_EXITS_LEFT, S_EXITS_ABSENCE, S_EXITS_CONTRIBUTION,
+    S_EXITS_EXOGENOUS, S_EXITS_DISSOLVED, S_EXITS, S_VISITORS, S_APPLICANTS, S_REFERRALS, S_DEALS,
+    S_BUSINESS, S_DIRECT_SALES, S_ATTENDANCE_RATE, S_MEAN_TIE, S_HUNTER_SHARE, S_FEES,
+) = range(len(SERIES_FIELDS))
+N_SERIES = len(SERIES_FIELDS)
+
+
+def make_params(config: ScenarioConfig) -> Params:
+    club, pop, ties, refs, beh = config.club, config.population, config.ties, config.referrals, config.behaviour
+    concentration = pop.attendance_concentration
+    return Params(
+        weeks=config.weeks,
+        meetings_per_year=club.meetings_per_year,
+        hours_per_meeting=club.meeting_hours + club.travel_hours + club.one_to_one_hours,
+        capacity=club.capacity,
+        min_viable_size=club.min_viable_size,
+        annual_fee=club.fees.annual,
+        entry_fee=club.fees.entry,
+        monthly_billing=club.fees.billing == "monthly",
+        composition=COMPOSITION_CODES[club.composition.policy],
+        max_per_profession=club.composition.max_per_profession,
+        max_per_sector=club.composition.max_per_sector,
+        interview=club.selection.policy == "interview",
+        interview_accuracy=club.selection.accuracy,
+        false_rejection=club.selection.false_rejection,
+        committee_hours=club.selection.committee_hours,
+        attendance_rule=club.attendance_rule.enabled,
+        max_absences=club.attendance_rule.max_absences,
+        absence_window=club.attendance_rule.window_weeks,
+        contribution_rule=club.contribution_rule.enabled,
+        min_referrals=club.contribution_rule.min_referrals,
+        contribution_window=club.contribution_rule.window_weeks,
+        invitations_per_member=club.recruitment.invitations_per_member,
+        own_sector_share=club.recruitment.own_sector_share,
+        application_rate=club.recruitment.application_rate,
+        share_giver=pop.shares.giver,
+        share_reciprocator=pop.shares.reciprocator,
+        needs_median=pop.needs_per_week_median,
+        needs_sigma=pop.needs_per_week_sigma,
+        margin_low=pop.margin_low,
+        margin_high=pop.margin_high,
+        hourly_value_median=pop.hourly_value_median,
+        hourly_value_sigma=pop.hourly_value_sigma,
+        attendance_alpha=pop.attendance_mean * concentration,
+        attendance_beta=(1.0 - pop.attendance_mean) * concentration,
+        propensity_giver=pop.referral_propensity.giver,
+        propensity_reciprocator=pop.referral_propensity.reciprocator,
+        propensity_hunter=pop.referral_propensity.hunter,
+        wtp_giver=pop.willingness_to_pay.giver,
+        wtp_reciprocator=pop.willingness_to_pay.reciprocator,
+        wtp_hunter=pop.willingness_to_pay.hunter,
+        wtp_sigma=pop.willingness_to_pay_sigma,
+        expected_roi_mean=pop.expected_roi_mean,
+        expected_roi_sd=pop.expected_roi_sd,
+        patience_median=pop.patience_median_years,
+        patience_sigma=pop.patience_sigma,
+        tie_initial=ties.initial,
+        co_attendance_growth=ties.co_attendance_growth,
+        one_to_one_growth=ties.one_to_one_growth,
+        hunter_growth_factor=ties.hunter_growth_factor,
+        reciprocity_growth=ties.reciprocity_growth,
+        tie_decay=ties.decay,
+        strong_threshold=ties.strong_threshold,
+        pass_floor=refs.pass_floor,
+        conversion_min=refs.conversion_min,
+        conversion_max=refs.conversion_max,
+        reciprocity_prior=refs.reciprocity_prior,
+        reciprocity_saturation=refs.reciprocity_saturation,
+        sale_probability=config.hunting.sale_probability,
+        trust_loss=config.hunting.trust_loss,
+        habit_gain=beh.habit_gain,
+        habit_loss=beh.habit_loss,
+        value_smoothing=beh.value_smoothing,
+        social_value_per_strong_tie=beh.social_value_per_strong_tie,
+        expectation_learning=beh.expectation_learning,
+        renewal_steepness=beh.renewal_steepness,
+        renewal_base_leave=beh.renewal_base_leave,
+        exogenous_weekly=1.0 - (1.0 - beh.exogenous_exit_rate) ** (1.0 / 52.0),
+        own_sector_boost=config.market.own_sector_boost,
+        sector_synergy=config.market.sector_synergy,
+        deal_value_sigma=config.market.deal_value_sigma,
+    )
+
+
+def make_market_arrays(market: Market, own_sector_boost: float) -> MarketArrays:
+    sectors, professions = market.sectors, market.professions
+    need_cdf = np.empty((sectors, professions))
+    for s in range(sectors):
+        boost = np.where(market.sector == s, own_sector_boost, 1.0)
+        need_cdf[s] = np.cumsum(market.demand_weight * boost)
+    width = max(1, max(len(market.professions_in(s)) for s in range(sectors)))
+    sector_professions = np.full((sectors, width), -1, dtype=np.int64)
+    sector_need_cdf = np.zeros((sectors, width))
+    sector_size = np.zeros(sectors, dtype=np.int64)
+    for s in range(sectors):
+        members = market.professions_in(s)
+        sector_size[s] = len(members)
+        sector_professions[s, : len(members)] = members
+        cdf = np.cumsum(market.demand_weight[members])
+        sector_need_cdf[s, : len(members)] = cdf
+        sector_need_cdf[s, len(members):] = cdf[-1] if len(cdf) else 0.0
+    return MarketArrays(
+        profession_sector=market.sector.astype(np.int64),
+        deal_median=market.deal_median.astype(np.float64),
+        need_cdf=need_cdf,
+        sector_professions=sector_professions,
+        sector_size=sector_size,
+        sector_need_cdf=sector_need_cdf,
+    )
+
+
+def allocate_members(size: int) -> Members:
+    arrays = {}
+    for name in Members._fields:
+        dtype = _MEMBER_DTYPES.get(name, np.float64)
+        arrays[name] = np.zeros(size, dtype=dtype)
+    arrays["exit_week"][:] = -1
+    arrays["slot"][:] = -1
+    return Members(**arrays)
+
+
+def grow_members(members: Members, size: int) -> Members:
+    bigger = allocate_members(size)
+    n = len(members.member_type)
+    for old, new in zip(members, bigger, strict=True):
+        new[:n] = old
+    return bigger
+
+
+def allocate_slots(params: Params) -> Slots:
+    c = params.capacity
+    return Slots(
+        member=np.full(c, -1, dtype=np.int64),
+        tie=np.zeros((c, c)),
+        received_from=np.zeros((c, c), dtype=np.int64),
+        attendance_habit=np.zeros(c),
+        expectation=np.zeros(c),
+        perceived_gain=np.zeros(c),
+        perceived_cost=np.zeros(c),
+        attending=np.zeros(c, dtype=np.bool_),
+        week_gain=np.zeros(c),
+        week_time_cost=np.zeros(c),
+        absence_weeks=np.full((c, params.max_absences + 1), -(10**9), dtype=np.int64),
+        absences=np.zeros(c, dtype=np.int64),
+        referral_weeks=np.full((c, params.min_referrals), -(10**9), dtype=np.int64),
+        referrals=np.zeros(c, dtype=np.int64),
+    )
+
+
+def allocate_candidates() -> Candidates:
+    k = MAX_VISITORS_PER_MEETING
+    return Candidates(
+        count=np.zeros(1, dtype=np.int64),
+        member_type=np.zeros(k, dtype=np.int64),
+        profession=np.zeros(k, dtype=np.int64),
+        sector=np.zeros(k, dtype=np.int64),
+        needs_per_week=np.zeros(k),
+        margin=np.zeros(k),
+        hourly_value=np.zeros(k),
+        referral_propensity=np.zeros(k),
+        willingness_to_pay=np.zeros(k),
+        patience=np.zeros(k),
+        attendance_habit=np.zeros(k),
+        expectation=np.zeros(k),
+    )
+
+
+def allocate_club(params: Params, market: MarketArrays) -> Club:
+    professions = len(market.profession_sector)
+    return Club(
+        counters=np.zeros(N_COUNTERS, dtype=np.int64),
+        profession_count=np.zeros(professions, dtype=np.int64),
+        profession_holders=np.full((professions, params.capacity), -1, dtype=np.int64),
+        sector_count=np.zeros(len(market.sector_size), dtype=np.int64),
+        week_stats=np.zeros(N_SERIES),
+    )
