@@ -39,7 +39,7 @@ class MarketSpec(_Section):
         0.8, ge=0, le=3, description="log-sd of the professions' demand weights (lognormal, median 1); 0 = all equal (0..3)"
     )
     deal_value_median: float = Field(
-        2500.0, gt=0, description="median deal value across professions, EUR (> 0)"
+        1500.0, gt=0, description="median deal value across professions, EUR (> 0)"
     )
     deal_value_spread: float = Field(
         0.6, ge=0, le=3, description="log-sd of the professions' median deal values around deal_value_median (0..3)"
@@ -114,7 +114,7 @@ class ContributionRuleSpec(_Section):
 
 class RecruitmentSpec(_Section):
     invitations_per_member: float = Field(
-        0.08,
+        0.15,
         ge=0,
         le=10,
         description="visitors a fully satisfied member brings to a meeting, on average; "
@@ -196,16 +196,16 @@ class WillingnessToPay(ByType):
 class PopulationSpec(_Section):
     shares: Shares = Shares()
     needs_per_week_median: float = Field(
-        8.0, gt=0, le=1000, description="business size: median client needs a member meets per week (lognormal, > 0)"
+        7.0, gt=0, le=1000, description="business size: median client needs a member meets per week (lognormal, > 0)"
     )
     needs_per_week_sigma: float = Field(0.5, ge=0, le=3, description="log-sd of business size (0..3)")
-    margin_low: float = Field(0.2, ge=0, le=1, description="gross margin, uniform lower bound (0..1)")
-    margin_high: float = Field(0.5, ge=0, le=1, description="gross margin, uniform upper bound (0..1)")
-    hourly_value_median: float = Field(50.0, ge=0, description="median value of a member's hour, EUR (lognormal, >= 0)")
+    margin_low: float = Field(0.3, ge=0, le=1, description="gross margin, uniform lower bound (0..1)")
+    margin_high: float = Field(0.7, ge=0, le=1, description="gross margin, uniform upper bound (0..1)")
+    hourly_value_median: float = Field(40.0, ge=0, description="median value of a member's hour, EUR (lognormal, >= 0)")
     hourly_value_sigma: float = Field(0.4, ge=0, le=3, description="log-sd of hourly value (0..3)")
-    attendance_mean: float = Field(0.9, gt=0, lt=1, description="mean initial attendance habit (Beta, 0..1 exclusive)")
+    attendance_mean: float = Field(0.96, gt=0, lt=1, description="mean initial attendance habit (Beta, 0..1 exclusive)")
     attendance_concentration: float = Field(
-        20.0, gt=0, le=1000, description="Beta concentration (alpha + beta) of the initial attendance habit (> 0)"
+        50.0, gt=0, le=1000, description="Beta concentration (alpha + beta) of the initial attendance habit (> 0)"
     )
     referral_propensity: Propensity = Propensity()
     willingness_to_pay: WillingnessToPay = WillingnessToPay()
@@ -215,7 +215,7 @@ class PopulationSpec(_Section):
     )
     expected_roi_sd: float = Field(0.3, ge=0, le=10, description="sd of the expected ROI (0..10)")
     patience_median_years: float = Field(
-        1.0, gt=0, le=20, description="median patience, years: a member asks full ROI only after this tenure (lognormal, > 0)"
+        1.5, gt=0, le=20, description="median patience, years: a member asks full ROI only after this tenure (lognormal, > 0)"
     )
     patience_sigma: float = Field(0.5, ge=0, le=3, description="log-sd of patience (0..3)")
 
@@ -278,8 +278,8 @@ class HuntingSpec(_Section):
 
 
 class BehaviourSpec(_Section):
-    habit_gain: float = Field(0.05, ge=0, le=1, description="attending: habit += gain x (1 - habit) (0..1)")
-    habit_loss: float = Field(0.1, ge=0, le=1, description="missing: habit -= loss x habit (0..1)")
+    habit_gain: float = Field(0.1, ge=0, le=1, description="attending: habit += gain x (1 - habit) (0..1)")
+    habit_loss: float = Field(0.05, ge=0, le=1, description="missing: habit -= loss x habit (0..1)")
     value_smoothing: float = Field(
         0.04, gt=0, le=1, description="weight of this week in the perceived gains and costs (exponential smoothing, 0..1]"
     )

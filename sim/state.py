@@ -105,6 +105,7 @@ class Params(NamedTuple):
 
 class MarketArrays(NamedTuple):
     profession_sector: np.ndarray   # int64[P]
+    demand_weight: np.ndarray       # float64[P]
     deal_median: np.ndarray         # float64[P]
     need_cdf: np.ndarray            # float64[S, P]: cumulative need weights seen by a member of sector s
     sector_professions: np.ndarray  # int64[S, K]: professions of each sector, padded with -1
@@ -190,12 +191,15 @@ class Club(NamedTuple):
     profession_count: np.ndarray    # int64[P]: current members per profession
     profession_holders: np.ndarray  # int64[P, C]: their slots (first profession_count[p] valid)
     sector_count: np.ndarray        # int64[S]
+    held_professions: np.ndarray    # int64[P]: professions held by a member (first counters[N_HELD] valid)
+    held_need_cdf: np.ndarray       # float64[S, P]: cumulative need weights of the held professions, by sector
+    held_need_share: np.ndarray     # float64[S]: share of a sector's client needs that name a held profession
     week_stats: np.ndarray          # float64[N_SERIES]: this week's series row being built
 
 
 # Club.counters
-N_MEMBERS, NEXT_ID, CLOSED, N_HUNTERS = 0, 1, 2, 3
-N_COUNTERS = 4
+N_MEMBERS, NEXT_ID, CLOSED, N_HUNTERS, N_HELD, HOLDINGS_CHANGED = 0, 1, 2, 3, 4, 5
+N_COUNTERS = 6
 
 # weekly series columns (week_stats and the series matrix), named as in sim.metrics.SERIES_COLUMNS
 SERIES_FIELDS = (
@@ -308,6 +312,7 @@ def make_market_arrays(market: Market, own_sector_boost: float) -> MarketArrays:
         sector_need_cdf[s, len(members):] = cdf[-1] if len(cdf) else 0.0
     return MarketArrays(
         profession_sector=market.sector.astype(np.int64),
+        demand_weight=market.demand_weight.astype(np.float64),
         deal_median=market.deal_median.astype(np.float64),
         need_cdf=need_cdf,
         sector_professions=sector_professions,
@@ -379,5 +384,8 @@ def allocate_club(params: Params, market: MarketArrays) -> Club:
         profession_count=np.zeros(professions, dtype=np.int64),
         profession_holders=np.full((professions, params.capacity), -1, dtype=np.int64),
         sector_count=np.zeros(len(market.sector_size), dtype=np.int64),
+        held_professions=np.zeros(professions, dtype=np.int64),
+        held_need_cdf=np.zeros((len(market.sector_size), professions)),
+        held_need_share=np.zeros(len(market.sector_size)),
         week_stats=np.zeros(N_SERIES),
     )

@@ -30,3 +30,9 @@ def _kernel_cache_dir() -> Path:
 
 if not os.environ.get("NUMBA_CACHE_DIR"):
     numba.config.CACHE_DIR = str(_kernel_cache_dir())
+
+# A phase kernel is called from Python (ClubEngine, ClubModel.step); a helper only from other
+# kernels, so it needs no CPython wrapper: skipping the wrapper's unboxing of the large state
+# tuples halves its compile time. Under NUMBA_DISABLE_JIT=1 both are plain Python functions.
+kernel = numba.njit(cache=True)
+helper = numba.njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)

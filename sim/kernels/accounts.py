@@ -1,17 +1,16 @@
 """Phase 7 (docs/ODD.md 7.5): fees due, social value of strong ties, perceived value."""
 
-from numba import njit
-
+from sim.kernels import helper, kernel
 from sim.kernels.membership import current_slots
 from sim.state import S_FEES
 
 
-@njit(cache=True)
+@helper
 def month_of(tenure_weeks):
     return (12 * tenure_weeks) // 52
 
 
-@njit(cache=True)
+@helper
 def fee_due(p, tenure_weeks):
     """Renewal fees: the annual fee on each anniversary, or a twelfth at each new month."""
     if tenure_weeks <= 0:
@@ -25,7 +24,7 @@ def fee_due(p, tenure_weeks):
     return 0.0
 
 
-@njit(cache=True)
+@kernel
 def settle_accounts(p, members, slots, club, week):
     present = current_slots(slots)
     a = p.value_smoothing

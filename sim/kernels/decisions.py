@@ -1,14 +1,14 @@
 """Phase 8 (docs/ODD.md 7.6): exogenous exits and the renewal decision with patience."""
 
 import numpy as np
-from numba import njit
 
+from sim.kernels import helper, kernel
 from sim.kernels.accounts import month_of
 from sim.kernels.membership import current_slots, perceived_roi, remove_member, sigmoid
 from sim.state import EXOGENOUS, LEFT
 
 
-@njit(cache=True)
+@helper
 def is_renewal_week(p, tenure_weeks):
     """The last week of a paid period: the next week starts a new year (or month)."""
     if p.monthly_billing:
@@ -16,7 +16,7 @@ def is_renewal_week(p, tenure_weeks):
     return (tenure_weeks + 1) % 52 == 0
 
 
-@njit(cache=True)
+@helper
 def leave_probability(p, slots, s, tenure_years, patience):
     """Logistic in the shortfall of perceived ROI; the required ROI grows with tenure until patience runs out."""
     required = slots.expectation[s] * min(1.0, tenure_years / patience)
@@ -24,7 +24,7 @@ def leave_probability(p, slots, s, tenure_years, patience):
     return sigmoid(base + p.renewal_steepness * (required - perceived_roi(slots, s)))
 
 
-@njit(cache=True)
+@kernel
 def members_decide(rng, p, members, slots, club, week):
     present = current_slots(slots)
     for s in present[rng.permutation(len(present))]:

@@ -1,13 +1,13 @@
 """Phase 5 (docs/ODD.md 7.3): hunters sell to the room and lose the buyers' trust."""
 
 import numpy as np
-from numba import njit
 
+from sim.kernels import kernel
 from sim.kernels.membership import current_slots
 from sim.state import HUNTER, S_DIRECT_SALES
 
 
-@njit(cache=True)
+@kernel
 def hunt(rng, p, market, members, slots, club):
     present = current_slots(slots)
     for h in present:

@@ -1,18 +1,18 @@
 """Phase 1, the meeting (docs/ODD.md 7.1): attendance, co-attendance, one-to-ones, visitors."""
 
 import numpy as np
-from numba import njit
 
+from sim.kernels import helper, kernel
 from sim.kernels.membership import current_slots, draw_candidate, perceived_roi, sigmoid
 from sim.state import HUNTER, MAX_VISITORS_PER_MEETING, S_APPLICANTS, S_ATTENDANCE_RATE, S_MEETING, S_VISITORS
 
 
-@njit(cache=True)
+@kernel
 def is_meeting_week(week, meetings_per_year):
     return week == 0 or (week * meetings_per_year) // 52 > ((week - 1) * meetings_per_year) // 52
 
 
-@njit(cache=True)
+@helper
 def take_attendance(rng, p, members, slots, club, week):
     """Each member attends with its habit; attending builds the habit, missing erodes it."""
     present = current_slots(slots)
@@ -38,13 +38,13 @@ def take_attendance(rng, p, members, slots, club, week):
     club.week_stats[S_ATTENDANCE_RATE] = attendees / len(present) if len(present) > 0 else 0.0
 
 
-@njit(cache=True)
+@helper
 def tie_growth_factor(p, member_is_hunter, i, j):
     """Intimacy and emotion: ties involving a hunter grow slower."""
     return p.hunter_growth_factor if member_is_hunter[i] or member_is_hunter[j] else 1.0
 
 
-@njit(cache=True)
+@helper
 def hunter_slots(members, slots):
     is_hunter = np.zeros(len(slots.member), dtype=np.bool_)
     for s in range(len(slots.member)):
@@ -52,7 +52,7 @@ def hunter_slots(members, slots):
     return is_hunter
 
 
-@njit(cache=True)
+@helper
 def grow_co_attendance_ties(p, members, slots):
     """Frequency: every ordered pair of attendees grows its tie."""
     present = current_slots(slots)
@@ -66,7 +66,7 @@ def grow_co_attendance_ties(p, members, slots):
                 tie[i, j] += g * (1.0 - tie[i, j])
 
 
-@njit(cache=True)
+@helper
 def hold_one_to_ones(rng, p, members, slots):
     """Each attendee, in random order, meets one other attendee; both ties grow."""
     present = current_slots(slots)
@@ -84,7 +84,7 @@ def hold_one_to_ones(rng, p, members, slots):
         slots.tie[j, i] += g * (1.0 - slots.tie[j, i])
 
 
-@njit(cache=True)
+@helper
 def invite_visitors(rng, p, market, members, slots, club, cand):
     """Satisfied members bring visitors; some visitors apply (screened in apply_club_rules)."""
     present = current_slots(slots)
@@ -109,7 +109,7 @@ def invite_visitors(rng, p, market, members, slots, club, cand):
     club.week_stats[S_APPLICANTS] += cand.count[0]
 
 
-@njit(cache=True)
+@kernel
 def hold_meeting(rng, p, market, members, slots, club, cand, week):
     take_attendance(rng, p, members, slots, club, week)
     grow_co_attendance_ties(p, members, slots)

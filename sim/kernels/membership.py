@@ -4,12 +4,13 @@ Shared by founding (docs/ODD.md section 5), visitors (7.1) and club rules (7.7).
 """
 
 import numpy as np
-from numba import njit
 
+from sim.kernels import helper, kernel
 from sim.state import (
     COMPLEMENTARITY,
     EXCLUSIVITY,
     GIVER,
+    HOLDINGS_CHANGED,
     HUNTER,
     N_HUNTERS,
     N_MEMBERS,
@@ -22,7 +23,7 @@ from sim.state import (
 )
 
 
-@njit(cache=True)
+@helper
 def draw_candidate(rng, p, market, cand, sector_hint):
     """Append a candidate to `cand`; uniform profession, or uniform inside `sector_hint` (>= 0)."""
     k = cand.count[0]
@@ -59,7 +60,7 @@ def draw_candidate(rng, p, market, cand, sector_hint):
     cand.count[0] = k + 1
 
 
-@njit(cache=True)
+@helper
 def composition_allows(p, club, profession, sector):
     """Exclusivity: one per profession; complementarity: k per profession, m per sector; open: any."""
     if p.composition == EXCLUSIVITY:
@@ -69,12 +70,12 @@ def composition_allows(p, club, profession, sector):
     return True
 
 
-@njit(cache=True)
+@helper
 def first_period_fee(p):
     return p.annual_fee / 12.0 if p.monthly_billing else p.annual_fee
 
 
-@njit(cache=True)
+@helper
 def admit(p, members, slots, club, cand, k, week, founder):
     """Candidate k joins: a slot, initial ties both ways, entry fee and first period's fee."""
     s = 0
@@ -125,6 +126,7 @@ def admit(p, members, slots, club, cand, k, week, founder):
     profession = cand.profession[k]
     club.profession_holders[profession, club.profession_count[profession]] = s
     club.profession_count[profession] += 1
+    club.counters[HOLDINGS_CHANGED] = 1
     club.sector_count[cand.sector[k]] += 1
     club.counters[N_MEMBERS] += 1
     if cand.member_type[k] == HUNTER:
@@ -137,7 +139,7 @@ def admit(p, members, slots, club, cand, k, week, founder):
     return s
 
 
-@njit(cache=True)
+@helper
 def remove_member(members, slots, club, s, reason, week):
     """The member in slot s exits for `reason`: its slot, ties and holdings are freed."""
     m = slots.member[s]
@@ -153,6 +155,7 @@ def remove_member(members, slots, club, s, reason, week):
             club.profession_holders[profession, n - 1] = -1
             break
     club.profession_count[profession] = n - 1
+    club.counters[HOLDINGS_CHANGED] = 1
     club.sector_count[members.sector[m]] -= 1
     club.counters[N_MEMBERS] -= 1
     if members.member_type[m] == HUNTER:
@@ -169,7 +172,7 @@ def remove_member(members, slots, club, s, reason, week):
     club.week_stats[S_EXITS] += 1
 
 
-@njit(cache=True)
+@helper
 def current_slots(slots):
     """Slots holding a member, in slot order."""
     n = 0
@@ -185,17 +188,17 @@ def current_slots(slots):
     return out
 
 
-@njit(cache=True)
+@helper
 def perceived_roi(slots, s):
     return (slots.perceived_gain[s] - slots.perceived_cost[s]) / max(slots.perceived_cost[s], 1.0)
 
 
-@njit(cache=True)
+@helper
 def sigmoid(x):
     return 1.0 / (1.0 + np.exp(-x))
 
 
-@njit(cache=True)
+@kernel
 def found_club(rng, p, founders, members, slots, club, cand, market):
     """Draw candidates until `founders` are admitted under the composition policy alone."""
     attempts = 0

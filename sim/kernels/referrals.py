@@ -1,55 +1,70 @@
 """Phases 2-4 (docs/ODD.md 7.2): client needs, referral decisions with competition, deals, synergy.
 
+Needs naming a profession nobody in the club holds are lost, so they are never
+drawn: a Poisson(lambda) count of needs, each held with probability q, gives
+exactly a Poisson(lambda q) count of held needs (thinning), and a held need's
+profession is drawn among the held ones only. Same distribution, a fraction
+of the draws.
+
 The per-need helpers take plain arrays, not the state tuples: numba passes a
 tuple of arrays by value (with a reference count per array), which costs more
 than the work itself in a loop run hundreds of times a week.
 """
 
 import numpy as np
-from numba import njit
 
+from sim.kernels import helper, kernel
 from sim.kernels.membership import current_slots
-from sim.state import RECIPROCATOR, S_BUSINESS, S_DEALS, S_REFERRALS
+from sim.state import HOLDINGS_CHANGED, N_HELD, RECIPROCATOR, S_BUSINESS, S_DEALS, S_REFERRALS
 
 
-@njit(cache=True)
-def draw_from_cdf(rng, cdf, n):
-    """Index drawn with probability proportional to the increments of cdf[:n]."""
-    pick = np.searchsorted(cdf[:n], rng.random() * cdf[n - 1], side="right")
-    return min(pick, n - 1)
+@helper
+def draw_weighted(rng, cumulative, row, n):
+    """k < n drawn with probability proportional to the increments of cumulative[row, :n]."""
+    u = rng.random() * cumulative[row, n - 1]
+    low, high = 0, n - 1
+    while low < high:  # first k with cumulative > u
+        mid = (low + high) // 2
+        if cumulative[row, mid] > u:
+            high = mid
+        else:
+            low = mid + 1
+    return low
 
 
-@njit(cache=True)
-def choose_receiver(rng, holders, n, trust, i):
-    """Competition: among the holders other than i, one drawn in proportion to i's trust in them."""
+@helper
+def choose_receiver(rng, holders, profession, n, tie, i):
+    """Competition: among the holders other than i, one drawn in proportion to i's tie to them."""
     total = 0.0
     others = 0
     for h in range(n):
-        if holders[h] != i:
-            total += trust[holders[h]]
+        j = holders[profession, h]
+        if j != i:
+            total += tie[i, j]
             others += 1
     if others == 0:
         return -1
     if total <= 0.0:
         target = rng.integers(0, others)
         for h in range(n):
-            if holders[h] != i:
+            j = holders[profession, h]
+            if j != i:
                 if target == 0:
-                    return holders[h]
+                    return j
                 target -= 1
     u = rng.random() * total
     last = -1
     for h in range(n):
-        j = holders[h]
+        j = holders[profession, h]
         if j != i:
             last = j
-            u -= trust[j]
+            u -= tie[i, j]
             if u < 0.0:
                 return j
     return last
 
 
-@njit(cache=True)
+@helper
 def pass_probability(propensity, is_reciprocator, tie, credited_referrals, pass_floor, prior, saturation):
     """propensity x (floor + (1 - floor) x tie), x what j gave for reciprocators ("qui donne reçoit")."""
     probability = propensity * (pass_floor + (1.0 - pass_floor) * tie)
@@ -58,20 +73,47 @@ def pass_probability(propensity, is_reciprocator, tie, credited_referrals, pass_
     return probability
 
 
-@njit(cache=True)
-def pass_referrals(rng, p, market, members, slots, club, week):
-    present = current_slots(slots)
+@helper
+def index_held_professions(p, market, club):
+    """The professions members hold, and for each sector the need weights they catch."""
+    n_held = 0
+    for profession in range(len(market.profession_sector)):
+        if club.profession_count[profession] > 0:
+            club.held_professions[n_held] = profession
+            n_held += 1
+    club.counters[N_HELD] = n_held
     n_professions = len(market.profession_sector)
-    tie, received_from, holders, holder_count = slots.tie, slots.received_from, club.profession_holders, club.profession_count
+    for sector in range(len(market.sector_size)):
+        total = 0.0
+        for k in range(n_held):
+            profession = club.held_professions[k]
+            weight = market.demand_weight[profession]
+            if market.profession_sector[profession] == sector:
+                weight *= p.own_sector_boost
+            total += weight
+            club.held_need_cdf[sector, k] = total
+        club.held_need_share[sector] = total / market.need_cdf[sector, n_professions - 1]
+    club.counters[HOLDINGS_CHANGED] = 0
+
+
+@kernel
+def pass_referrals(rng, p, market, members, slots, club, week):
+    if club.counters[HOLDINGS_CHANGED]:
+        index_held_professions(p, market, club)
+    n_held = club.counters[N_HELD]
+    present = current_slots(slots)
+    tie, received_from = slots.tie, slots.received_from
+    holders, holder_count = club.profession_holders, club.profession_count
     stats = club.week_stats
     ring = slots.referral_weeks.shape[1]
     for first in present[rng.permutation(len(present))]:
-        cdf = market.need_cdf[members.sector[slots.member[first]]]
-        for _ in range(rng.poisson(members.needs_per_week[slots.member[first]])):
-            profession = draw_from_cdf(rng, cdf, n_professions)
+        sector = members.sector[slots.member[first]]
+        held_needs = rng.poisson(members.needs_per_week[slots.member[first]] * club.held_need_share[sector])
+        for _ in range(held_needs):
+            profession = club.held_professions[draw_weighted(rng, club.held_need_cdf, sector, n_held)]
             i = first
             while True:  # a converted deal may create a follow-on need in the sector (synergy)
-                j = choose_receiver(rng, holders[profession], holder_count[profession], tie[i], i)
+                j = choose_receiver(rng, holders, profession, holder_count[profession], tie, i)
                 if j < 0:
                     break
                 giver, receiver = slots.member[i], slots.member[j]
@@ -102,6 +144,6 @@ def pass_referrals(rng, p, market, members, slots, club, week):
                 if rng.random() >= p.sector_synergy:
                     break
                 sector = market.profession_sector[profession]
-                k = draw_from_cdf(rng, market.sector_need_cdf[sector], market.sector_size[sector])
+                k = draw_weighted(rng, market.sector_need_cdf, sector, market.sector_size[sector])
                 profession = market.sector_professions[sector, k]
                 i = j

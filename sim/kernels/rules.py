@@ -1,7 +1,6 @@
 """Phase 9 (docs/ODD.md 7.7): attendance and contribution rules, admissions, closing."""
 
-from numba import njit
-
+from sim.kernels import helper, kernel
 from sim.kernels.membership import admit, composition_allows, current_slots, remove_member
 from sim.state import (
     CLOSED,
@@ -13,7 +12,7 @@ from sim.state import (
 )
 
 
-@njit(cache=True)
+@helper
 def over_absence_limit(p, slots, s, week):
     """More than max_absences absences in the window: the oldest of the last max_absences + 1 is recent."""
     ring = slots.absence_weeks.shape[1]
@@ -23,7 +22,7 @@ def over_absence_limit(p, slots, s, week):
     return oldest > week - p.absence_window
 
 
-@njit(cache=True)
+@helper
 def under_contribution(p, members, slots, s, week):
     """Fewer than min_referrals given in the window, for a member whose tenure covers the window."""
     if week - members.join_week[slots.member[s]] < p.contribution_window:
@@ -35,7 +34,7 @@ def under_contribution(p, members, slots, s, week):
     return oldest <= week - p.contribution_window
 
 
-@njit(cache=True)
+@helper
 def enforce_rules(p, members, slots, club, week):
     for s in current_slots(slots):
         if p.attendance_rule and over_absence_limit(p, slots, s, week):
@@ -44,7 +43,7 @@ def enforce_rules(p, members, slots, club, week):
             remove_member(members, slots, club, s, EXPELLED_CONTRIBUTION, week)
 
 
-@njit(cache=True)
+@helper
 def charge_committee(p, members, slots):
     """An interview's committee hours are shared equally by the members."""
     present = current_slots(slots)
@@ -58,7 +57,7 @@ def charge_committee(p, members, slots):
         slots.week_time_cost[s] += share * members.hourly_value[m]
 
 
-@njit(cache=True)
+@helper
 def screen_applicants(rng, p, members, slots, club, cand, week):
     """Capacity, composition, willingness to pay, then the interview."""
     for k in range(cand.count[0]):
@@ -77,7 +76,7 @@ def screen_applicants(rng, p, members, slots, club, cand, week):
     cand.count[0] = 0
 
 
-@njit(cache=True)
+@helper
 def close_if_too_small(p, members, slots, club, week):
     if p.min_viable_size > 0 and club.counters[N_MEMBERS] < p.min_viable_size:
         for s in current_slots(slots):
@@ -85,7 +84,7 @@ def close_if_too_small(p, members, slots, club, week):
         club.counters[CLOSED] = 1
 
 
-@njit(cache=True)
+@kernel
 def apply_club_rules(rng, p, members, slots, club, cand, week, meeting):
     if meeting:
         enforce_rules(p, members, slots, club, week)

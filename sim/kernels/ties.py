@@ -1,9 +1,9 @@
 """Phase 6 (docs/ODD.md 7.4): ties decay when not refreshed."""
 
-from numba import njit
+from sim.kernels import kernel
 
 
-@njit(cache=True)
+@kernel
 def decay_ties(p, slots):
     keep = 1.0 - p.tie_decay
     tie = slots.tie

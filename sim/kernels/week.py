@@ -1,7 +1,6 @@
 """One week of the process (docs/ODD.md section 3), and the Monte Carlo fast path over many weeks."""
 
-from numba import njit
-
+from sim.kernels import kernel
 from sim.kernels.accounts import settle_accounts
 from sim.kernels.decisions import members_decide
 from sim.kernels.hunting import hunt
@@ -24,7 +23,7 @@ from sim.state import (
 )
 
 
-@njit(cache=True)
+@kernel
 def close_week(slots, club, series, week):
     """Write this week's row of the series and start the next one."""
     stats = club.week_stats
@@ -44,7 +43,7 @@ def close_week(slots, club, series, week):
     stats[S_ATTENDANCE_RATE] = attendance_rate  # carried until the next meeting
 
 
-@njit(cache=True)
+@kernel
 def step_week(rng, p, market, members, slots, club, cand, series, week):
     if club.counters[CLOSED] == 0:
         meeting = is_meeting_week(week, p.meetings_per_year)
@@ -60,12 +59,12 @@ def step_week(rng, p, market, members, slots, club, cand, series, week):
     close_week(slots, club, series, week)
 
 
-@njit(cache=True)
+@kernel
 def room_for_a_week(members, club):
     return club.counters[NEXT_ID] + MAX_VISITORS_PER_MEETING <= len(members.member_type)
 
 
-@njit(cache=True)
+@kernel
 def run_weeks(rng, p, market, members, slots, club, cand, series, start, stop):
     """Weeks start..stop-1; returns the first week not run (early when member records run out)."""
     for week in range(start, stop):

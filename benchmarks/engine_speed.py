@@ -1,0 +1,108 @@
+"""Engine speed: member-weeks per second of the numba and python engines, and compile time.
+
+    python benchmarks/engine_speed.py --json
+
+One member-week is one member simulated for one week. The workload is the
+shipped BNI chapter held at 40 members (40 founders, capacity 40) over its
+10-year horizon. `compile_s` is the time to compile every kernel from an empty
+numba cache, measured in a fresh subprocess; the engine timings run after
+compilation. `cli_cached_run_s` is the wall time of a whole `clubsim run` of
+the chapter (process start, imports, cached kernels, outputs, figures).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SCENARIO = ROOT / "scenarios" / "bni_chapter.yaml"
+CHAPTER_40 = {"club.founders": 40, "club.capacity": 40, "club.min_viable_size": 0}
+
+COMPILE_SNIPPET = """
+import time
+start = time.perf_counter()
+from sim.runner import simulate
+simulate({scenario!r}, seed=1, overrides={overrides!r})
+print(time.perf_counter() - start)
+"""
+
+
+def member_weeks(result) -> float:
+    return float(result.series["members"].sum())
+
+
+def time_engine(engine: str, seeds: range, min_seconds: float) -> tuple[float, int]:
+    """Member-weeks per second over whole runs (as many seeds as fit in min_seconds, at least one)."""
+    from sim.runner import simulate
+
+    total_member_weeks, elapsed, runs = 0.0, 0.0, 0
+    for seed in seeds:
+        start = time.perf_counter()
+        result = simulate(SCENARIO, seed=seed, engine=engine, overrides=CHAPTER_40)
+        elapsed += time.perf_counter() - start
+        total_member_weeks += member_weeks(result)
+        runs += 1
+        if elapsed >= min_seconds:
+            break
+    return total_member_weeks / elapsed, runs
+
+
+def compile_seconds() -> float:
+    """First run from an empty numba cache in a fresh process, minus one cached run's time."""
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**os.environ, "NUMBA_CACHE_DIR": cache}
+        code = COMPILE_SNIPPET.format(scenario=str(SCENARIO), overrides=CHAPTER_40)
+        cold = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+        warm = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    return float(cold.stdout.strip()) - float(warm.stdout.strip())
+
+
+def cli_cached_run_seconds() -> float:
+    clubsim = Path(sys.executable).with_name("clubsim")
+    command = [str(clubsim)] if clubsim.exists() else [sys.executable, "-m", "sim"]
+    with tempfile.TemporaryDirectory() as out:
+        args = [*command, "run", str(SCENARIO), "--seed", "7", "--out", out, "--quiet"]
+        subprocess.run(args, check=True, capture_output=True)  # make sure the kernels are cached
+        start = time.perf_counter()
+        subprocess.run(args, check=True, capture_output=True)
+        return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--seconds", type=float, default=3.0, help="minimum timed seconds per engine")
+    parser.add_argument("--skip-compile", action="store_true", help="do not measure the cold compile")
+    args = parser.parse_args()
+
+    compile_s = None if args.skip_compile else compile_seconds()
+    time_engine("numba", range(1, 2), 0.0)  # load the cached kernels
+    numba_rate, numba_runs = time_engine("numba", range(1, 10_000), args.seconds)
+    python_rate, python_runs = time_engine("python", range(1, 10_000), args.seconds)
+    report = {
+        "workload": "bni_chapter held at 40 members, 10 years",
+        "numba_member_weeks_per_s": round(numba_rate),
+        "python_member_weeks_per_s": round(python_rate),
+        "ratio": round(numba_rate / python_rate, 1),
+        "compile_s": None if compile_s is None else round(compile_s, 2),
+        "numba_runs_timed": numba_runs,
+        "python_runs_timed": python_runs,
+        "cli_cached_run_s": round(cli_cached_run_seconds(), 2),
+        "region_1000_member_weeks_per_s": None,  # regions of many clubs come with the region issue
+    }
+    if args.json:
+        print(json.dumps(report))
+    else:
+        for key, value in report.items():
+            print(f"{key:32} {value}")
+
+
+if __name__ == "__main__":
+    main()
