@@ -8,12 +8,15 @@ so it follows the ODD rule by rule and adds nothing. Every draw comes from the m
 generators (`self.rng`, and `self.random` for Mesa's shuffles), so a run is a pure function of
 (scenario, seed).
 
-Readings of the ODD where the text leaves a choice (the numba engine must read it the same way):
-- exits take effect at the end of their phase (ODD 3): members expelled in phase 9 still count
-  for capacity and composition and share interview hours in that week's admissions;
+Readings of the ODD where the text leaves a choice (the numba engine reads it the same way):
+- an exiting member is removed at once (ODD 3): it takes no further part from that moment, so a
+  member expelled in phase 9 frees its seat and profession before that week's admissions and
+  shares no interview hours, and a member who leaves in phase 8 is gone for phase 9;
 - the interview is held only for applicants who pass capacity, composition and willingness to pay;
-- "time cost this week" in the perceived cost is what accrued since the week began, so interview
-  hours (phase 9, after the accounts) are paid in `time_cost` but never perceived;
+- "time cost this week" in the perceived cost is what accrued since the previous accounts phase,
+  so interview hours charged in phase 9 of week w are perceived in week w + 1's accounts;
+- at a renewal, tenure_years is the completed tenure at the end of the paid period, (t + 1) / 52;
+- founding stops after 1000 x founders candidate draws in all;
 - the closing check runs at the end of every week, meeting week or not;
 - after closing, weeks are still recorded (no meeting, zero members, attendance rate carried).
 """
@@ -121,11 +124,11 @@ class Member(mesa.Agent):
         self.week_time_cost += hours * self.hourly_value
 
     def exit(self, reason: str) -> None:
-        """Leave the club; the model removes the member at the end of the phase (ODD 3)."""
+        """Leave the club at once: the member takes no further part from this moment (ODD 3)."""
         self.exit_reason, self.exit_week = reason, self.model.week
         self.model.tally[f"exits_{reason}"] += 1
         self.model.tally["exits"] += 1
-        self.model.leaving.append(self)
+        self.model.remove_member(self)
 
     # ------------------------------------------------------------------ 7.1 meeting
 
@@ -222,11 +225,14 @@ class Member(mesa.Agent):
         social = behaviour.social_value_per_strong_tie * strong
         self.social_value += social
         gain = self.margin * self.week_revenue + social
-        cost = model.fee_per_week + self.week_time_cost  # the entry fee is sunk, not perceived
+        # the entry fee is sunk, not perceived; the time cost is what accrued since the last accounts,
+        # so interview hours charged after them (phase 9) are perceived next week
+        cost = model.fee_per_week + self.week_time_cost
         a = behaviour.value_smoothing
         self.perceived_gain = (1.0 - a) * self.perceived_gain + a * gain
         self.perceived_cost = (1.0 - a) * self.perceived_cost + a * cost
         self.roi_perceived = (self.perceived_gain - self.perceived_cost) / max(self.perceived_cost, 1.0)
+        self.week_revenue = self.week_time_cost = 0.0
 
     # ------------------------------------------------------------------ 7.6 decisions
 
@@ -238,7 +244,8 @@ class Member(mesa.Agent):
         t = self.tenure()
         if not model.renewal_due(t):
             return
-        required = self.expectation * min(1.0, (t / 52.0) / self.patience)
+        # the tenure completed at the end of the paid period that is ending
+        required = self.expectation * min(1.0, ((t + 1) / 52.0) / self.patience)
         base = behaviour.renewal_base_leave
         p_leave = sigmoid(math.log(base / (1.0 - base)) + behaviour.renewal_steepness * (required - self.roi_perceived))
         learning = behaviour.expectation_learning
@@ -300,7 +307,6 @@ class ReferenceClubModel(mesa.Model):
         self.members: list[Member] = []              # current members, in joining order
         self.all_members: list[Member] = []          # every member ever, for members_frame
         self.by_profession: dict[int, list[Member]] = {}
-        self.leaving: list[Member] = []              # exited this phase, removed at its end
         self.attendees: list[Member] = []
         self.applicants: list[Candidate] = []
         self.attendance_rate = 0.0
@@ -323,14 +329,14 @@ class ReferenceClubModel(mesa.Model):
         self.sector_cdf = [np.cumsum(market.demand_weight[profs]) for profs in self.sector_professions]
 
     def _found_club(self) -> None:
-        for _ in range(self.scenario.club.founders):
-            for _ in range(MAX_DRAWS_PER_FOUNDER):
-                candidate = self.draw_candidate()
-                if self.composition_allows(candidate):
-                    self.admit(candidate, founder=True)
-                    break
-            else:
-                break  # the composition policy leaves no room: the club starts smaller
+        founders = self.scenario.club.founders
+        # if the composition policy leaves too little room, the club starts smaller
+        for _ in range(MAX_DRAWS_PER_FOUNDER * founders):
+            if len(self.members) >= founders:
+                break
+            candidate = self.draw_candidate()
+            if self.composition_allows(candidate):
+                self.admit(candidate, founder=True)
 
     def draw_candidate(self, sector: int | None = None) -> Candidate:
         """ODD 7 'Candidate': profession uniform over all professions, or over `sector`'s."""
@@ -422,24 +428,20 @@ class ReferenceClubModel(mesa.Model):
                 return
         self.admit(candidate)
 
-    def remove_leavers(self) -> None:
-        """End of a phase: members who exited in it leave the club (ODD 3)."""
-        for member in self.leaving:
-            self.members.remove(member)
-            self.by_profession[member.profession].remove(member)
-            for other in self.members:
-                other.ties.pop(member, None)
-                other.received_from.pop(member, None)
-            member.remove()
-        self.leaving.clear()
+    def remove_member(self, member: Member) -> None:
+        """An exiting member frees its seat, its profession and every tie at once (ODD 3)."""
+        self.members.remove(member)
+        self.by_profession[member.profession].remove(member)
+        for other in self.members:
+            other.ties.pop(member, None)
+            other.received_from.pop(member, None)
+        member.remove()
 
     # ------------------------------------------------------------------ the week
 
     def step(self) -> None:
         meeting = not self.closed and self.is_meeting_week(self.week)
         if not self.closed:
-            for member in self.members:
-                member.week_revenue = member.week_time_cost = 0.0
             if meeting:
                 self.hold_meeting()
             self.pass_referrals()
@@ -513,21 +515,18 @@ class ReferenceClubModel(mesa.Model):
         self.agents.do("settle")
 
     def members_decide(self) -> None:
-        self.agents.shuffle_do("decide")
-        self.remove_leavers()
+        self.agents.shuffle_do("decide")  # a member only ever removes itself, in its own turn
 
     def apply_club_rules(self, meeting: bool) -> None:
         if meeting:
-            self.agents.do("check_rules")
+            self.agents.do("check_rules")  # the expelled are gone before admissions
             for candidate in self.applicants:  # in arrival order
                 self.screen(candidate)
             self.applicants = []
-            self.remove_leavers()
         min_size = self.scenario.club.min_viable_size
         if min_size > 0 and len(self.members) < min_size:
-            for member in self.members:
+            for member in list(self.members):
                 member.exit("dissolved")
-            self.remove_leavers()
             self.closed = True
 
     def run(self) -> None:

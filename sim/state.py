@@ -10,26 +10,35 @@ only; ties are a slot x slot matrix so their size is bounded by capacity).
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import NamedTuple, get_type_hints
 
 import numpy as np
 
 from sim.market import Market
 from sim.scenario import ScenarioConfig
 
-# member types and exit reasons, as stored in the arrays
-GIVER, RECIPROCATOR, HUNTER = 0, 1, 2
+# Member types and exit reasons, as stored in the arrays. Codes passed to kernels are numpy
+# integers, not Python ints: numba compiles a separate copy of a kernel for each literal int.
+GIVER, RECIPROCATOR, HUNTER = np.int64(0), np.int64(1), np.int64(2)
 TYPE_NAMES = ("giver", "reciprocator", "hunter")
-ACTIVE, LEFT, EXPELLED_ABSENCE, EXPELLED_CONTRIBUTION, EXOGENOUS, DISSOLVED = 0, 1, 2, 3, 4, 5
+ACTIVE, LEFT, EXPELLED_ABSENCE, EXPELLED_CONTRIBUTION, EXOGENOUS, DISSOLVED = (np.int64(code) for code in range(6))
+NO_SECTOR = np.int64(-1)  # a candidate drawn from the whole market
+FOUNDING_WEEK = np.int64(0)
 EXIT_NAMES = ("active", "left", "expelled_absence", "expelled_contribution", "exogenous", "dissolved")
 COMPOSITION_CODES = {"exclusivity": 0, "complementarity": 1, "open": 2}
 EXCLUSIVITY, COMPLEMENTARITY, OPEN = 0, 1, 2
 
+NEVER = -(10**9)  # the week of an absence or referral that never happened
 MAX_VISITORS_PER_MEETING = 256  # a Poisson draw above this is capped (far beyond any plausible mean)
 
 
 class Params(NamedTuple):
-    """Every scenario parameter the kernels read, as plain scalars (see docs/ODD.md)."""
+    """Every scenario parameter the kernels read (see docs/ODD.md).
+
+    Declared as a NamedTuple for its field list and types; the kernels get it as a
+    numpy record (`as_record`), which numba passes by pointer: a 70-field tuple would
+    be passed field by field to every kernel, and compile much slower.
+    """
 
     weeks: int
     meetings_per_year: int
@@ -103,6 +112,19 @@ class Params(NamedTuple):
     deal_value_sigma: float
 
 
+def _record_dtype(fields: dict[str, type]) -> np.dtype:
+    numpy_types = {float: np.float64, int: np.int64, bool: np.bool_}
+    return np.dtype([(name, numpy_types.get(kind, kind)) for name, kind in fields.items()], align=True)
+
+
+PARAMS_DTYPE = _record_dtype(get_type_hints(Params))
+
+
+def as_record(params: Params) -> np.record:
+    """The parameters as one numpy record (attribute access in numba and in plain Python)."""
+    return np.rec.array([tuple(params)], dtype=PARAMS_DTYPE)[0]
+
+
 class MarketArrays(NamedTuple):
     profession_sector: np.ndarray   # int64[P]
     demand_weight: np.ndarray       # float64[P]
@@ -113,39 +135,27 @@ class MarketArrays(NamedTuple):
     sector_need_cdf: np.ndarray     # float64[S, K]: cumulative demand weights inside each sector
 
 
-class Members(NamedTuple):
-    """Every member ever, indexed by member_id: attributes and accounts."""
-
-    member_type: np.ndarray
-    profession: np.ndarray
-    sector: np.ndarray
-    founder: np.ndarray
-    join_week: np.ndarray
-    exit_week: np.ndarray
-    exit_reason: np.ndarray
-    slot: np.ndarray
-    needs_per_week: np.ndarray
-    margin: np.ndarray
-    hourly_value: np.ndarray
-    referral_propensity: np.ndarray
-    willingness_to_pay: np.ndarray
-    patience: np.ndarray
-    business_received: np.ndarray
-    business_given: np.ndarray
-    referrals_given: np.ndarray
-    referrals_received: np.ndarray
-    deals_received: np.ndarray
-    direct_sales: np.ndarray
-    social_value: np.ndarray
-    fees_paid: np.ndarray
-    hours: np.ndarray
-    time_cost: np.ndarray
-
-
-_MEMBER_DTYPES = {
+MEMBER_FIELDS: dict[str, type] = {
+    # attributes, drawn when the member is created
     "member_type": np.int64, "profession": np.int64, "sector": np.int64, "founder": np.bool_,
+    "needs_per_week": np.float64, "margin": np.float64, "hourly_value": np.float64,
+    "referral_propensity": np.float64, "willingness_to_pay": np.float64, "patience": np.float64,
+    # membership
     "join_week": np.int64, "exit_week": np.int64, "exit_reason": np.int64, "slot": np.int64,
+    # accounts
+    "business_received": np.float64, "business_given": np.float64, "referrals_given": np.int64,
+    "referrals_received": np.int64, "deals_received": np.int64, "direct_sales": np.float64,
+    "social_value": np.float64, "fees_paid": np.float64, "hours": np.float64, "time_cost": np.float64,
 }
+MEMBER_DTYPE = _record_dtype(MEMBER_FIELDS)
+
+CANDIDATE_FIELDS: dict[str, type] = {
+    "member_type": np.int64, "profession": np.int64, "sector": np.int64,
+    "needs_per_week": np.float64, "margin": np.float64, "hourly_value": np.float64,
+    "referral_propensity": np.float64, "willingness_to_pay": np.float64, "patience": np.float64,
+    "attendance_habit": np.float64, "expectation": np.float64,
+}
+CANDIDATE_DTYPE = _record_dtype(CANDIDATE_FIELDS)
 
 
 class Slots(NamedTuple):
@@ -167,23 +177,6 @@ class Slots(NamedTuple):
     referrals: np.ndarray           # int64[C]: referrals given ever (ring position)
 
 
-class Candidates(NamedTuple):
-    """This week's applicants, not yet members (same attributes as Members)."""
-
-    count: np.ndarray               # int64[1]
-    member_type: np.ndarray
-    profession: np.ndarray
-    sector: np.ndarray
-    needs_per_week: np.ndarray
-    margin: np.ndarray
-    hourly_value: np.ndarray
-    referral_propensity: np.ndarray
-    willingness_to_pay: np.ndarray
-    patience: np.ndarray
-    attendance_habit: np.ndarray
-    expectation: np.ndarray
-
-
 class Club(NamedTuple):
     """Club-level counters and the holders of each profession."""
 
@@ -198,8 +191,8 @@ class Club(NamedTuple):
 
 
 # Club.counters
-N_MEMBERS, NEXT_ID, CLOSED, N_HUNTERS, N_HELD, HOLDINGS_CHANGED = 0, 1, 2, 3, 4, 5
-N_COUNTERS = 6
+N_MEMBERS, NEXT_ID, CLOSED, N_HUNTERS, N_HELD, HOLDINGS_CHANGED, N_CANDIDATES = 0, 1, 2, 3, 4, 5, 6
+N_COUNTERS = 7
 
 # weekly series columns (week_stats and the series matrix), named as in sim.metrics.SERIES_COLUMNS
 SERIES_FIELDS = (
@@ -216,7 +209,12 @@ SERIES_FIELDS = (
 N_SERIES = len(SERIES_FIELDS)
 
 
-def make_params(config: ScenarioConfig) -> Params:
+def make_params(config: ScenarioConfig) -> np.record:
+    """The kernels' parameter record of a scenario."""
+    return as_record(_params(config))
+
+
+def _params(config: ScenarioConfig) -> Params:
     club, pop, ties, refs, beh = config.club, config.population, config.ties, config.referrals, config.behaviour
     concentration = pop.attendance_concentration
     return Params(
@@ -321,25 +319,21 @@ def make_market_arrays(market: Market, own_sector_boost: float) -> MarketArrays:
     )
 
 
-def allocate_members(size: int) -> Members:
-    arrays = {}
-    for name in Members._fields:
-        dtype = _MEMBER_DTYPES.get(name, np.float64)
-        arrays[name] = np.zeros(size, dtype=dtype)
-    arrays["exit_week"][:] = -1
-    arrays["slot"][:] = -1
-    return Members(**arrays)
+def allocate_members(size: int) -> np.recarray:
+    """Records of every member ever, indexed by member_id: attributes, membership, accounts."""
+    members = np.zeros(size, dtype=MEMBER_DTYPE).view(np.recarray)
+    members.exit_week[:] = -1
+    members.slot[:] = -1
+    return members
 
 
-def grow_members(members: Members, size: int) -> Members:
+def grow_members(members: np.recarray, size: int) -> np.recarray:
     bigger = allocate_members(size)
-    n = len(members.member_type)
-    for old, new in zip(members, bigger, strict=True):
-        new[:n] = old
+    bigger[: len(members)] = members
     return bigger
 
 
-def allocate_slots(params: Params) -> Slots:
+def allocate_slots(params: np.record) -> Slots:
     c = params.capacity
     return Slots(
         member=np.full(c, -1, dtype=np.int64),
@@ -352,32 +346,19 @@ def allocate_slots(params: Params) -> Slots:
         attending=np.zeros(c, dtype=np.bool_),
         week_gain=np.zeros(c),
         week_time_cost=np.zeros(c),
-        absence_weeks=np.full((c, params.max_absences + 1), -(10**9), dtype=np.int64),
+        absence_weeks=np.full((c, params.max_absences + 1), NEVER, dtype=np.int64),
         absences=np.zeros(c, dtype=np.int64),
-        referral_weeks=np.full((c, params.min_referrals), -(10**9), dtype=np.int64),
+        referral_weeks=np.full((c, params.min_referrals), NEVER, dtype=np.int64),
         referrals=np.zeros(c, dtype=np.int64),
     )
 
 
-def allocate_candidates() -> Candidates:
-    k = MAX_VISITORS_PER_MEETING
-    return Candidates(
-        count=np.zeros(1, dtype=np.int64),
-        member_type=np.zeros(k, dtype=np.int64),
-        profession=np.zeros(k, dtype=np.int64),
-        sector=np.zeros(k, dtype=np.int64),
-        needs_per_week=np.zeros(k),
-        margin=np.zeros(k),
-        hourly_value=np.zeros(k),
-        referral_propensity=np.zeros(k),
-        willingness_to_pay=np.zeros(k),
-        patience=np.zeros(k),
-        attendance_habit=np.zeros(k),
-        expectation=np.zeros(k),
-    )
+def allocate_candidates() -> np.recarray:
+    """This week's applicants, not yet members (club.counters[N_CANDIDATES] of them)."""
+    return np.zeros(MAX_VISITORS_PER_MEETING, dtype=CANDIDATE_DTYPE).view(np.recarray)
 
 
-def allocate_club(params: Params, market: MarketArrays) -> Club:
+def allocate_club(params: np.record, market: MarketArrays) -> Club:
     professions = len(market.profession_sector)
     return Club(
         counters=np.zeros(N_COUNTERS, dtype=np.int64),

@@ -4,7 +4,7 @@ import numpy as np
 
 from sim.kernels import helper, kernel
 from sim.kernels.accounts import month_of
-from sim.kernels.membership import current_slots, perceived_roi, remove_member, sigmoid
+from sim.kernels.membership import current_slots, perceived_roi, remove_member, shuffled, sigmoid
 from sim.state import EXOGENOUS, LEFT
 
 
@@ -27,7 +27,7 @@ def leave_probability(p, slots, s, tenure_years, patience):
 @kernel
 def members_decide(rng, p, members, slots, club, week):
     present = current_slots(slots)
-    for s in present[rng.permutation(len(present))]:
+    for s in shuffled(rng, present):
         m = slots.member[s]
         if rng.random() < p.exogenous_weekly:
             remove_member(members, slots, club, s, EXOGENOUS, week)

@@ -3,8 +3,16 @@
 import numpy as np
 
 from sim.kernels import helper, kernel
-from sim.kernels.membership import current_slots, draw_candidate, perceived_roi, sigmoid
-from sim.state import HUNTER, MAX_VISITORS_PER_MEETING, S_APPLICANTS, S_ATTENDANCE_RATE, S_MEETING, S_VISITORS
+from sim.kernels.membership import current_slots, draw_candidate, perceived_roi, shuffled, sigmoid
+from sim.state import (
+    HUNTER,
+    MAX_VISITORS_PER_MEETING,
+    N_CANDIDATES,
+    S_APPLICANTS,
+    S_ATTENDANCE_RATE,
+    S_MEETING,
+    S_VISITORS,
+)
 
 
 @kernel
@@ -75,7 +83,7 @@ def hold_one_to_ones(rng, p, members, slots):
     if n < 2:
         return
     is_hunter = hunter_slots(members, slots)
-    for i in attendees[rng.permutation(n)]:
+    for i in shuffled(rng, attendees):
         j = attendees[rng.integers(0, n - 1)]
         if j == i:  # draw among the n - 1 others
             j = attendees[n - 1]
@@ -94,10 +102,10 @@ def invite_visitors(rng, p, market, members, slots, club, cand):
         s = present[k]
         satisfaction[k] = sigmoid(p.renewal_steepness * (perceived_roi(slots, s) - slots.expectation[s]))
         total += satisfaction[k]
-    cand.count[0] = 0
     visitors = min(rng.poisson(p.invitations_per_member * total), MAX_VISITORS_PER_MEETING)
     club.week_stats[S_VISITORS] += visitors
     cumulative = np.cumsum(satisfaction)
+    applicants = 0
     for _ in range(visitors):
         pick = min(np.searchsorted(cumulative, rng.random() * total, side="right"), len(present) - 1)
         inviter = present[pick]
@@ -105,8 +113,10 @@ def invite_visitors(rng, p, market, members, slots, club, cand):
         if rng.random() < p.own_sector_share:
             sector_hint = members.sector[slots.member[inviter]]
         if rng.random() < p.application_rate:
-            draw_candidate(rng, p, market, cand, sector_hint)
-    club.week_stats[S_APPLICANTS] += cand.count[0]
+            draw_candidate(rng, p, market, cand, applicants, sector_hint)
+            applicants += 1
+    club.counters[N_CANDIDATES] = applicants
+    club.week_stats[S_APPLICANTS] += applicants
 
 
 @kernel

@@ -9,12 +9,15 @@ from sim.kernels import helper, kernel
 from sim.state import (
     COMPLEMENTARITY,
     EXCLUSIVITY,
+    FOUNDING_WEEK,
     GIVER,
     HOLDINGS_CHANGED,
     HUNTER,
     N_HUNTERS,
     N_MEMBERS,
+    NEVER,
     NEXT_ID,
+    NO_SECTOR,
     RECIPROCATOR,
     S_EXITS,
     S_EXITS_LEFT,
@@ -24,9 +27,8 @@ from sim.state import (
 
 
 @helper
-def draw_candidate(rng, p, market, cand, sector_hint):
-    """Append a candidate to `cand`; uniform profession, or uniform inside `sector_hint` (>= 0)."""
-    k = cand.count[0]
+def draw_candidate(rng, p, market, cand, k, sector_hint):
+    """Draw candidate k; uniform profession, or uniform inside `sector_hint` (>= 0)."""
     u = rng.random()
     if u < p.share_giver:
         member_type = GIVER
@@ -57,7 +59,6 @@ def draw_candidate(rng, p, market, cand, sector_hint):
     cand.willingness_to_pay[k] = wtp_median * np.exp(p.wtp_sigma * rng.standard_normal())
     cand.expectation[k] = p.expected_roi_mean + p.expected_roi_sd * rng.standard_normal()
     cand.patience[k] = p.patience_median * np.exp(p.patience_sigma * rng.standard_normal())
-    cand.count[0] = k + 1
 
 
 @helper
@@ -119,9 +120,11 @@ def admit(p, members, slots, club, cand, k, week, founder):
     slots.week_gain[s] = 0.0
     slots.week_time_cost[s] = 0.0
     slots.absences[s] = 0
-    slots.absence_weeks[s, :] = -(10**9)
+    for k in range(slots.absence_weeks.shape[1]):
+        slots.absence_weeks[s, k] = NEVER
     slots.referrals[s] = 0
-    slots.referral_weeks[s, :] = -(10**9)
+    for k in range(slots.referral_weeks.shape[1]):
+        slots.referral_weeks[s, k] = NEVER
 
     profession = cand.profession[k]
     club.profession_holders[profession, club.profession_count[profession]] = s
@@ -189,6 +192,16 @@ def current_slots(slots):
 
 
 @helper
+def shuffled(rng, items):
+    """A random order of `items` (Fisher-Yates); numba's Generator.permutation compiles far slower."""
+    order = items.copy()
+    for k in range(len(order) - 1, 0, -1):
+        pick = rng.integers(0, k + 1)
+        order[k], order[pick] = order[pick], order[k]
+    return order
+
+
+@helper
 def perceived_roi(slots, s):
     return (slots.perceived_gain[s] - slots.perceived_cost[s]) / max(slots.perceived_cost[s], 1.0)
 
@@ -202,10 +215,9 @@ def sigmoid(x):
 def found_club(rng, p, founders, members, slots, club, cand, market):
     """Draw candidates until `founders` are admitted under the composition policy alone."""
     attempts = 0
+    row, founder = np.int64(0), np.bool_(True)
     while club.counters[N_MEMBERS] < founders and attempts < 1000 * founders:
         attempts += 1
-        cand.count[0] = 0
-        draw_candidate(rng, p, market, cand, -1)
-        if composition_allows(p, club, cand.profession[0], cand.sector[0]):
-            admit(p, members, slots, club, cand, 0, 0, True)
-    cand.count[0] = 0
+        draw_candidate(rng, p, market, cand, row, NO_SECTOR)
+        if composition_allows(p, club, cand.profession[row], cand.sector[row]):
+            admit(p, members, slots, club, cand, row, FOUNDING_WEEK, founder)

@@ -14,7 +14,7 @@ than the work itself in a loop run hundreds of times a week.
 import numpy as np
 
 from sim.kernels import helper, kernel
-from sim.kernels.membership import current_slots
+from sim.kernels.membership import current_slots, shuffled
 from sim.state import HOLDINGS_CHANGED, N_HELD, RECIPROCATOR, S_BUSINESS, S_DEALS, S_REFERRALS
 
 
@@ -106,7 +106,7 @@ def pass_referrals(rng, p, market, members, slots, club, week):
     holders, holder_count = club.profession_holders, club.profession_count
     stats = club.week_stats
     ring = slots.referral_weeks.shape[1]
-    for first in present[rng.permutation(len(present))]:
+    for first in shuffled(rng, present):
         sector = members.sector[slots.member[first]]
         held_needs = rng.poisson(members.needs_per_week[slots.member[first]] * club.held_need_share[sector])
         for _ in range(held_needs):

@@ -1,5 +1,7 @@
 """Phase 9 (docs/ODD.md 7.7): attendance and contribution rules, admissions, closing."""
 
+import numpy as np
+
 from sim.kernels import helper, kernel
 from sim.kernels.membership import admit, composition_allows, current_slots, remove_member
 from sim.state import (
@@ -8,6 +10,7 @@ from sim.state import (
     EXPELLED_ABSENCE,
     EXPELLED_CONTRIBUTION,
     HUNTER,
+    N_CANDIDATES,
     N_MEMBERS,
 )
 
@@ -60,7 +63,7 @@ def charge_committee(p, members, slots):
 @helper
 def screen_applicants(rng, p, members, slots, club, cand, week):
     """Capacity, composition, willingness to pay, then the interview."""
-    for k in range(cand.count[0]):
+    for k in range(club.counters[N_CANDIDATES]):
         if club.counters[N_MEMBERS] >= p.capacity:
             break
         if not composition_allows(p, club, cand.profession[k], cand.sector[k]):
@@ -72,8 +75,8 @@ def screen_applicants(rng, p, members, slots, club, cand, week):
             rejection = p.interview_accuracy if cand.member_type[k] == HUNTER else p.false_rejection
             if rng.random() < rejection:
                 continue
-        admit(p, members, slots, club, cand, k, week, False)
-    cand.count[0] = 0
+        admit(p, members, slots, club, cand, k, week, np.bool_(False))
+    club.counters[N_CANDIDATES] = 0
 
 
 @helper

@@ -37,10 +37,10 @@ def close_week(slots, club, series, week):
     stats[S_MEMBERS] = n
     stats[S_MEAN_TIE] = total / (n * (n - 1)) if n > 1 else 0.0
     stats[S_HUNTER_SHARE] = club.counters[N_HUNTERS] / n if n > 0 else 0.0
-    series[week, :] = stats
-    attendance_rate = stats[S_ATTENDANCE_RATE]
-    stats[:] = 0.0
-    stats[S_ATTENDANCE_RATE] = attendance_rate  # carried until the next meeting
+    for k in range(len(stats)):  # element-wise: slice assignment costs seconds of compile time
+        series[week, k] = stats[k]
+        if k != S_ATTENDANCE_RATE:  # carried until the next meeting
+            stats[k] = 0.0
 
 
 @kernel
