@@ -11,7 +11,9 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "load_scenario": "sim.scenario",
-    "ClubScenario": "sim.scenario",
+    "load_config": "sim.scenario",
+    "LoadedScenario": "sim.scenario",
+    "ClubScenario": "sim.mesa_scenario",
     "ScenarioConfig": "sim.scenario",
     "ClubModel": "sim.model",
     "Member": "sim.agents",

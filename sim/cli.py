@@ -20,7 +20,7 @@ import typer
 from sim.errors import InputError
 
 if TYPE_CHECKING:
-    from sim.scenario import ClubScenario, ScenarioConfig
+    from sim.scenario import LoadedScenario, ScenarioConfig
 
 EXIT_OK = 0
 EXIT_UNEXPECTED = 1
@@ -97,10 +97,10 @@ def _check_engine(engine: str) -> str:
     return engine
 
 
-def _load(scenario: Path, sets: list[str] | None) -> ClubScenario:
-    from sim.scenario import load_scenario
+def _load(scenario: Path, sets: list[str] | None) -> LoadedScenario:
+    from sim.scenario import load_config
 
-    return load_scenario(scenario, parse_sets(sets))
+    return load_config(scenario, parse_sets(sets))
 
 
 def policy_summary(config: ScenarioConfig) -> str:

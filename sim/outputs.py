@@ -33,7 +33,7 @@ from sim.metrics import EXIT_REASONS, MEMBER_COLUMNS, MEMBER_TYPES, SERIES_COLUM
 if TYPE_CHECKING:
     from rich.table import Table
 
-    from sim.scenario import ClubScenario
+    from sim.scenario import LoadedScenario
 
 DATA_FILES = ("summary.json", "timeseries.csv", "members.csv")
 MANIFEST = "manifest.json"
@@ -121,7 +121,7 @@ def write_run(
     series: pd.DataFrame,
     members: pd.DataFrame,
     summary: dict,
-    scenario: ClubScenario,
+    scenario: LoadedScenario,
     seed: int,
     engine: str,
     figures: bool = True,

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from sim.metrics import summarize
-from sim.scenario import ClubScenario, ScenarioConfig, load_scenario
+from sim.scenario import LoadedScenario, ScenarioConfig, load_config
 
 ENGINES = ("numba", "python")
 Engine = Literal["numba", "python"]
@@ -24,7 +24,7 @@ Engine = Literal["numba", "python"]
 
 @dataclass
 class RunResult:
-    scenario: ClubScenario
+    scenario: LoadedScenario
     seed: int
     engine: str
     series: pd.DataFrame
@@ -33,23 +33,23 @@ class RunResult:
 
 
 def simulate(
-    scenario: str | Path | Mapping[str, Any] | ScenarioConfig | ClubScenario,
+    scenario: str | Path | Mapping[str, Any] | ScenarioConfig | LoadedScenario,
     seed: int,
     engine: Engine = "numba",
     overrides: Mapping[str, Any] | None = None,
 ) -> RunResult:
-    club_scenario = load_scenario(scenario, overrides, rng=seed)
+    loaded = load_config(scenario, overrides)
     if engine == "numba":
         from sim.engine import ClubEngine
 
-        club = ClubEngine(club_scenario.config, np.random.default_rng(seed))
+        club = ClubEngine(loaded.config, np.random.default_rng(seed))
         club.run_to()
     elif engine == "python":
         from sim.reference import ReferenceClubModel
 
-        club = ReferenceClubModel(club_scenario, rng=seed)
+        club = ReferenceClubModel(loaded.config, rng=seed)
         club.run()
     else:
         raise ValueError(f"unknown engine {engine!r}; use one of {ENGINES}")
     series, members = club.series_frame(), club.members_frame()
-    return RunResult(club_scenario, seed, engine, series, members, summarize(series, members))
+    return RunResult(loaded, seed, engine, series, members, summarize(series, members))

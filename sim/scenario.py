@@ -3,9 +3,10 @@
 A scenario file is validated by the pydantic schema below (units and allowed
 ranges live in each field's description), may inherit from another file with
 `extends:` (deep merge), and may be overridden with dotted keys
-(`club.fees.annual=1500`). The validated result is wrapped in
-`ClubScenario`, a Mesa `Scenario`, so that `model.scenario.club.fees.annual`
-reads as Mesa users expect.
+(`club.fees.annual=1500`). `load_config` gives the validated `ScenarioConfig`
+and its source without touching Mesa (the CLI's fast path); `load_scenario`
+wraps it in `ClubScenario` (`sim.mesa_scenario`), a Mesa `Scenario`, so that
+`model.scenario.club.fees.annual` reads as Mesa users expect.
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ from __future__ import annotations
 import copy
 import difflib
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from mesa.experimental.scenarios import Scenario
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from sim.errors import InputError
@@ -114,7 +115,7 @@ class ContributionRuleSpec(_Section):
 
 class RecruitmentSpec(_Section):
     invitations_per_member: float = Field(
-        0.15,
+        0.2,
         ge=0,
         le=10,
         description="visitors a fully satisfied member brings to a meeting, on average; "
@@ -322,19 +323,22 @@ class ScenarioConfig(_Section):
         return 52 * self.years
 
 
-class ClubScenario(Scenario):
-    """A validated club scenario as a Mesa `Scenario`.
+@dataclass(frozen=True)
+class LoadedScenario:
+    """A validated scenario and the file (or "<scenario>") it came from."""
 
-    Its attributes are the sections of `ScenarioConfig` (`scenario.club.fees.annual`),
-    plus `config` (the whole pydantic object) and `source` (the file it came from).
-    """
+    config: ScenarioConfig
+    source: str | None = None
 
-    def __init__(self, config: ScenarioConfig, *, rng: Any = None, source: str | None = None):
-        sections = {name: getattr(config, name) for name in ScenarioConfig.model_fields}
-        super().__init__(rng=rng, config=config, source=source, **sections)
 
-    def to_yaml_dict(self) -> dict[str, Any]:
-        return self.config.model_dump(mode="json")
+def __getattr__(name: str) -> Any:
+    # ClubScenario subclasses Mesa's Scenario: imported on first use, so that loading and
+    # validating a scenario (the CLI) does not pay for importing Mesa
+    if name == "ClubScenario":
+        from sim.mesa_scenario import ClubScenario
+
+        return ClubScenario
+    raise AttributeError(f"module 'sim.scenario' has no attribute {name!r}")
 
 
 # --------------------------------------------------------------------------- loading
@@ -466,27 +470,26 @@ def _description(location: tuple[str, ...]) -> str | None:
     return description
 
 
-def load_scenario(
-    source: str | Path | Mapping[str, Any] | ScenarioConfig | ClubScenario,
+def load_config(
+    source: str | Path | Mapping[str, Any] | ScenarioConfig | LoadedScenario | Any,
     overrides: Mapping[str, Any] | None = None,
-    *,
-    rng: Any = None,
-) -> ClubScenario:
-    """Load and validate a scenario from a YAML path, a mapping or a config.
+) -> LoadedScenario:
+    """Load and validate a scenario from a YAML path, a mapping, a config or a loaded scenario.
 
     `overrides` maps dotted keys to values, e.g. `{"club.fees.annual": 1500}`.
     Raises `InputError` (one line: file, field, what is allowed) on bad input.
     """
     overrides = dict(overrides or {})
-    if isinstance(source, ClubScenario):
-        # always a new Scenario: Mesa binds a Scenario to one model (scenario.model = model)
-        origin: Path | str = source.source or "<scenario>"
-        rng = source.rng if rng is None else rng
+    if isinstance(source, ScenarioConfig):
+        origin: Path | str = "<scenario>"
         if not overrides:
-            return ClubScenario(source.config, rng=rng, source=source.source)
+            return LoadedScenario(source, None)
+        data = source.model_dump(mode="json")
+    elif isinstance(getattr(source, "config", None), ScenarioConfig):  # LoadedScenario or ClubScenario
+        origin = source.source or "<scenario>"
+        if not overrides:
+            return LoadedScenario(source.config, source.source)
         data = source.config.model_dump(mode="json")
-    elif isinstance(source, ScenarioConfig):
-        origin, data = "<scenario>", source.model_dump(mode="json")
     elif isinstance(source, Mapping):
         origin, data = "<scenario>", copy.deepcopy(dict(source))
         data.pop("extends", None)
@@ -498,5 +501,59 @@ def load_scenario(
             data["market"]["professions_csv"] = str(origin.resolve().parent / csv)
         data.setdefault("name", origin.stem)
     data = apply_overrides(data, overrides, origin)
-    config = validate_config(data, origin)
-    return ClubScenario(config, rng=rng, source=str(origin))
+    return LoadedScenario(validate_config(data, origin), None if origin == "<scenario>" else str(origin))
+
+
+def load_scenario(
+    source: str | Path | Mapping[str, Any] | ScenarioConfig | LoadedScenario | Any,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    rng: Any = None,
+) -> Any:
+    """`load_config`, wrapped in a new `ClubScenario` (a Mesa `Scenario`) seeded with `rng`.
+
+    A `ClubScenario` given as `source` keeps its seed unless `rng` is given. Always a new
+    object: Mesa binds a Scenario to one model (`scenario.model = model`).
+    """
+    from sim.mesa_scenario import ClubScenario
+
+    if rng is None:
+        rng = getattr(source, "rng", None)
+    loaded = load_config(source, overrides)
+    return ClubScenario(loaded.config, rng=rng, source=loaded.source)
+
+
+# --------------------------------------------------------------------------- documentation
+
+
+def parameter_rows(model: type[BaseModel] = ScenarioConfig, prefix: str = "") -> list[tuple[str, str, str]]:
+    """(dotted name, default, description) of every scenario parameter, in schema order."""
+    rows: list[tuple[str, str, str]] = []
+    for name, field in model.model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            rows.extend(parameter_rows(annotation, f"{prefix}{name}."))
+        else:
+            rows.append((f"{prefix}{name}", _shown(field.default), field.description or ""))
+    return rows
+
+
+def _shown(default: Any) -> str:
+    if default is None:
+        return "none"
+    if isinstance(default, str):
+        return repr(default)
+    if isinstance(default, float):
+        return f"{default:g}"
+    return str(default)
+
+
+def parameter_table_markdown() -> str:
+    """The parameter table of docs/ODD.md (regenerate with `python -m sim.scenario`)."""
+    lines = ["| parameter | default | meaning, unit and allowed range |", "|---|---|---|"]
+    lines += [f"| `{name}` | {default} | {description} |" for name, default, description in parameter_rows()]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(parameter_table_markdown(), end="")
