@@ -185,7 +185,8 @@ class Club(NamedTuple):
     profession_holders: np.ndarray  # int64[P, C]: their slots (first profession_count[p] valid)
     sector_count: np.ndarray        # int64[S]
     held_professions: np.ndarray    # int64[P]: professions held by a member (first counters[N_HELD] valid)
-    held_need_cdf: np.ndarray       # float64[S, P]: cumulative need weights of the held professions, by sector
+    held_need_threshold: np.ndarray  # float64[S, P]: alias table (threshold, alias) of the need weights
+    held_need_alias: np.ndarray      # int64[S, P]:    of the held professions, by the needing member's sector
     held_need_share: np.ndarray     # float64[S]: share of a sector's client needs that name a held profession
     week_stats: np.ndarray          # float64[N_SERIES]: this week's series row being built
 
@@ -366,7 +367,8 @@ def allocate_club(params: np.record, market: MarketArrays) -> Club:
         profession_holders=np.full((professions, params.capacity), -1, dtype=np.int64),
         sector_count=np.zeros(len(market.sector_size), dtype=np.int64),
         held_professions=np.zeros(professions, dtype=np.int64),
-        held_need_cdf=np.zeros((len(market.sector_size), professions)),
+        held_need_threshold=np.zeros((len(market.sector_size), professions)),
+        held_need_alias=np.zeros((len(market.sector_size), professions), dtype=np.int64),
         held_need_share=np.zeros(len(market.sector_size)),
         week_stats=np.zeros(N_SERIES),
     )

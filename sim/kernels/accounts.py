@@ -35,9 +35,9 @@ def settle_accounts(p, members, slots, club, week):
         club.week_stats[S_FEES] += fee
 
         strong_ties = 0
-        for j in present:
-            if j != s and slots.tie[s, j] >= p.strong_threshold:
-                strong_ties += 1
+        tie = slots.tie[s]
+        for j in range(len(tie)):  # the whole row: own and free slots hold tie 0 < threshold
+            strong_ties += tie[j] >= p.strong_threshold
         social_value = p.social_value_per_strong_tie * strong_ties
         members.social_value[m] += social_value
 

@@ -17,11 +17,11 @@ def is_renewal_week(p, tenure_weeks):
 
 
 @helper
-def leave_probability(p, slots, s, tenure_years, patience):
+def leave_probability(p, expectation, roi, tenure_years, patience):
     """Logistic in the shortfall of perceived ROI; the required ROI grows with tenure until patience runs out."""
-    required = slots.expectation[s] * min(1.0, tenure_years / patience)
+    required = expectation * min(1.0, tenure_years / patience)
     base = np.log(p.renewal_base_leave / (1.0 - p.renewal_base_leave))
-    return sigmoid(base + p.renewal_steepness * (required - perceived_roi(slots, s)))
+    return sigmoid(base + p.renewal_steepness * (required - roi))
 
 
 @kernel
@@ -35,7 +35,9 @@ def members_decide(rng, p, members, slots, club, week):
         tenure = week - members.join_week[m]
         if not is_renewal_week(p, tenure):
             continue
-        leave = leave_probability(p, slots, s, (tenure + 1) / 52.0, members.patience[m])
+        roi = perceived_roi(slots.perceived_gain[s], slots.perceived_cost[s])
+        tenure_years = (tenure + 1) / 52.0  # completed at the end of this paid period
+        leave = leave_probability(p, slots.expectation[s], roi, tenure_years, members.patience[m])
         learning = p.expectation_learning
         if p.monthly_billing:
             leave = 1.0 - (1.0 - leave) ** (1.0 / 12.0)
@@ -43,4 +45,4 @@ def members_decide(rng, p, members, slots, club, week):
         if rng.random() < leave:
             remove_member(members, slots, club, s, LEFT, week)
         else:
-            slots.expectation[s] += learning * (perceived_roi(slots, s) - slots.expectation[s])
+            slots.expectation[s] += learning * (roi - slots.expectation[s])

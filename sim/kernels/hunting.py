@@ -1,24 +1,33 @@
-"""Phase 5 (docs/ODD.md 7.3): hunters sell to the room and lose the buyers' trust."""
+"""Phase 5 (docs/ODD.md 7.3): hunters sell to the room and lose the buyers' trust.
+
+Each other attendee buys with probability `sale_probability`, independently:
+the number of buyers is Binomial(attendees - 1, p) and the buyers a uniform
+sample of that size, which costs one draw per sale instead of one per pair.
+"""
 
 import numpy as np
 
 from sim.kernels import kernel
-from sim.kernels.membership import current_slots
+from sim.kernels.membership import current_slots, random_index
 from sim.state import HUNTER, S_DIRECT_SALES
 
 
 @kernel
 def hunt(rng, p, market, members, slots, club):
     present = current_slots(slots)
-    for h in present:
+    attendees = present[slots.attending[present]]
+    for h in attendees:
         m = slots.member[h]
-        if members.member_type[m] != HUNTER or not slots.attending[h]:
+        if members.member_type[m] != HUNTER:
             continue
-        for i in present:
-            if i == h or not slots.attending[i] or rng.random() >= p.sale_probability:
-                continue
+        others = attendees[attendees != h]
+        buyers = rng.binomial(len(others), p.sale_probability)
+        for k in range(buyers):  # partial Fisher-Yates: the first `buyers` of a random order
+            pick = k + random_index(rng, len(others) - k)
+            others[k], others[pick] = others[pick], others[k]
+            buyer = others[k]
             value = market.deal_median[members.profession[m]] * np.exp(p.deal_value_sigma * rng.standard_normal())
             members.direct_sales[m] += value
             slots.week_gain[h] += value
             club.week_stats[S_DIRECT_SALES] += value
-            slots.tie[i, h] *= 1.0 - p.trust_loss
+            slots.tie[buyer, h] *= 1.0 - p.trust_loss

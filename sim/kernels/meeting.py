@@ -3,7 +3,7 @@
 import numpy as np
 
 from sim.kernels import helper, kernel
-from sim.kernels.membership import current_slots, draw_candidate, perceived_roi, shuffled, sigmoid
+from sim.kernels.membership import current_slots, draw_candidate, perceived_roi, random_index, shuffled, sigmoid
 from sim.state import (
     HUNTER,
     MAX_VISITORS_PER_MEETING,
@@ -62,16 +62,23 @@ def hunter_slots(members, slots):
 
 @helper
 def grow_co_attendance_ties(p, members, slots):
-    """Frequency: every ordered pair of attendees grows its tie."""
+    """Frequency: every ordered pair of attendees grows its tie, slower if either is a hunter."""
     present = current_slots(slots)
     attendees = present[slots.attending[present]]
     is_hunter = hunter_slots(members, slots)
-    tie = slots.tie
+    growth_to = np.empty(len(attendees))  # a non-hunter's tie growth towards each attendee
+    for k in range(len(attendees)):
+        growth_to[k] = p.co_attendance_growth * tie_growth_factor(p, is_hunter, attendees[k], attendees[k])
+    hunter_growth = p.co_attendance_growth * p.hunter_growth_factor
     for i in attendees:
-        for j in attendees:
-            if j != i:
-                g = p.co_attendance_growth * tie_growth_factor(p, is_hunter, i, j)
-                tie[i, j] += g * (1.0 - tie[i, j])
+        tie = slots.tie[i]
+        if is_hunter[i]:
+            for j in attendees:
+                tie[j] += hunter_growth * (1.0 - tie[j])
+        else:
+            for k in range(len(attendees)):
+                tie[attendees[k]] += growth_to[k] * (1.0 - tie[attendees[k]])
+        tie[i] = 0.0  # no tie to oneself: the loops above passed over j == i
 
 
 @helper
@@ -84,7 +91,7 @@ def hold_one_to_ones(rng, p, members, slots):
         return
     is_hunter = hunter_slots(members, slots)
     for i in shuffled(rng, attendees):
-        j = attendees[rng.integers(0, n - 1)]
+        j = attendees[random_index(rng, n - 1)]
         if j == i:  # draw among the n - 1 others
             j = attendees[n - 1]
         g = p.one_to_one_growth * tie_growth_factor(p, is_hunter, i, j)
@@ -100,7 +107,8 @@ def invite_visitors(rng, p, market, members, slots, club, cand):
     total = 0.0
     for k in range(len(present)):
         s = present[k]
-        satisfaction[k] = sigmoid(p.renewal_steepness * (perceived_roi(slots, s) - slots.expectation[s]))
+        roi = perceived_roi(slots.perceived_gain[s], slots.perceived_cost[s])
+        satisfaction[k] = sigmoid(p.renewal_steepness * (roi - slots.expectation[s]))
         total += satisfaction[k]
     visitors = min(rng.poisson(p.invitations_per_member * total), MAX_VISITORS_PER_MEETING)
     club.week_stats[S_VISITORS] += visitors

@@ -3,8 +3,9 @@
 Needs naming a profession nobody in the club holds are lost, so they are never
 drawn: a Poisson(lambda) count of needs, each held with probability q, gives
 exactly a Poisson(lambda q) count of held needs (thinning), and a held need's
-profession is drawn among the held ones only. Same distribution, a fraction
-of the draws.
+profession is drawn among the held ones only, from an alias table (Walker
+1977, Vose 1991) rebuilt when membership changes. Same distribution, a
+fraction of the work.
 
 The per-need helpers take plain arrays, not the state tuples: numba passes a
 tuple of arrays by value (with a reference count per array), which costs more
@@ -14,7 +15,7 @@ than the work itself in a loop run hundreds of times a week.
 import numpy as np
 
 from sim.kernels import helper, kernel
-from sim.kernels.membership import current_slots, shuffled
+from sim.kernels.membership import current_slots, random_index, shuffled
 from sim.state import HOLDINGS_CHANGED, N_HELD, RECIPROCATOR, S_BUSINESS, S_DEALS, S_REFERRALS
 
 
@@ -45,7 +46,7 @@ def choose_receiver(rng, holders, profession, n, tie, i):
     if others == 0:
         return -1
     if total <= 0.0:
-        target = rng.integers(0, others)
+        target = random_index(rng, others)
         for h in range(n):
             j = holders[profession, h]
             if j != i:
@@ -74,6 +75,49 @@ def pass_probability(propensity, is_reciprocator, tie, credited_referrals, pass_
 
 
 @helper
+def build_alias_table(weights, n, threshold, alias, row):
+    """Vose's alias method: afterwards k = uniform(n) kept if U < threshold[row, k], else alias[row, k]."""
+    total = 0.0
+    for k in range(n):
+        total += weights[k]
+    scaled = np.empty(n)
+    small = np.empty(n, dtype=np.int64)
+    large = np.empty(n, dtype=np.int64)
+    n_small = n_large = 0
+    for k in range(n):
+        scaled[k] = weights[k] * n / total
+        if scaled[k] < 1.0:
+            small[n_small] = k
+            n_small += 1
+        else:
+            large[n_large] = k
+            n_large += 1
+    while n_small > 0 and n_large > 0:
+        n_small -= 1
+        low, high = small[n_small], large[n_large - 1]
+        threshold[row, low] = scaled[low]
+        alias[row, low] = high
+        scaled[high] = (scaled[high] + scaled[low]) - 1.0
+        if scaled[high] < 1.0:
+            n_large -= 1
+            small[n_small] = high
+            n_small += 1
+    for k in large[:n_large]:
+        threshold[row, k] = 1.0
+        alias[row, k] = k
+    for k in small[:n_small]:  # left over only through rounding
+        threshold[row, k] = 1.0
+        alias[row, k] = k
+
+
+@helper
+def draw_alias(rng, threshold, alias, row, n):
+    u = rng.random() * n
+    k = min(np.int64(u), n - 1)
+    return k if u - k < threshold[row, k] else alias[row, k]
+
+
+@helper
 def index_held_professions(p, market, club):
     """The professions members hold, and for each sector the need weights they catch."""
     n_held = 0
@@ -83,15 +127,17 @@ def index_held_professions(p, market, club):
             n_held += 1
     club.counters[N_HELD] = n_held
     n_professions = len(market.profession_sector)
+    weights = np.empty(n_held)
     for sector in range(len(market.sector_size)):
         total = 0.0
         for k in range(n_held):
             profession = club.held_professions[k]
-            weight = market.demand_weight[profession]
+            weights[k] = market.demand_weight[profession]
             if market.profession_sector[profession] == sector:
-                weight *= p.own_sector_boost
-            total += weight
-            club.held_need_cdf[sector, k] = total
+                weights[k] *= p.own_sector_boost
+            total += weights[k]
+        if n_held > 0:
+            build_alias_table(weights, n_held, club.held_need_threshold, club.held_need_alias, sector)
         club.held_need_share[sector] = total / market.need_cdf[sector, n_professions - 1]
     club.counters[HOLDINGS_CHANGED] = 0
 
@@ -110,7 +156,8 @@ def pass_referrals(rng, p, market, members, slots, club, week):
         sector = members.sector[slots.member[first]]
         held_needs = rng.poisson(members.needs_per_week[slots.member[first]] * club.held_need_share[sector])
         for _ in range(held_needs):
-            profession = club.held_professions[draw_weighted(rng, club.held_need_cdf, sector, n_held)]
+            k = draw_alias(rng, club.held_need_threshold, club.held_need_alias, sector, n_held)
+            profession = club.held_professions[k]
             i = first
             while True:  # a converted deal may create a follow-on need in the sector (synergy)
                 j = choose_receiver(rng, holders, profession, holder_count[profession], tie, i)

@@ -16,33 +16,26 @@ from sim.state import (
 
 
 @helper
-def over_absence_limit(p, slots, s, week):
-    """More than max_absences absences in the window: the oldest of the last max_absences + 1 is recent."""
-    ring = slots.absence_weeks.shape[1]
-    if slots.absences[s] < ring:
+def all_recent(event_weeks, events, s, week, window):
+    """Slot s's last events (a ring buffer of their weeks, as many as it holds) all fall in the window."""
+    ring = event_weeks.shape[1]
+    if events[s] < ring:
         return False
-    oldest = slots.absence_weeks[s, slots.absences[s] % ring]
-    return oldest > week - p.absence_window
-
-
-@helper
-def under_contribution(p, members, slots, s, week):
-    """Fewer than min_referrals given in the window, for a member whose tenure covers the window."""
-    if week - members.join_week[slots.member[s]] < p.contribution_window:
-        return False
-    ring = slots.referral_weeks.shape[1]
-    if slots.referrals[s] < ring:
-        return True
-    oldest = slots.referral_weeks[s, slots.referrals[s] % ring]
-    return oldest <= week - p.contribution_window
+    oldest = event_weeks[s, events[s] % ring]
+    return oldest > week - window
 
 
 @helper
 def enforce_rules(p, members, slots, club, week):
+    """More than max_absences absences, or fewer than min_referrals given, in the rule's window."""
     for s in current_slots(slots):
-        if p.attendance_rule and over_absence_limit(p, slots, s, week):
+        if p.attendance_rule and all_recent(slots.absence_weeks, slots.absences, s, week, p.absence_window):
             remove_member(members, slots, club, s, EXPELLED_ABSENCE, week)
-        elif p.contribution_rule and under_contribution(p, members, slots, s, week):
+        elif (
+            p.contribution_rule
+            and week - members.join_week[slots.member[s]] >= p.contribution_window
+            and not all_recent(slots.referral_weeks, slots.referrals, s, week, p.contribution_window)
+        ):
             remove_member(members, slots, club, s, EXPELLED_CONTRIBUTION, week)
 
 

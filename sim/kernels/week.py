@@ -1,11 +1,10 @@
 """One week of the process (docs/ODD.md section 3), and the Monte Carlo fast path over many weeks."""
 
-from sim.kernels import kernel
+from sim.kernels import helper, kernel
 from sim.kernels.accounts import settle_accounts
 from sim.kernels.decisions import members_decide
 from sim.kernels.hunting import hunt
 from sim.kernels.meeting import hold_meeting, is_meeting_week
-from sim.kernels.membership import current_slots
 from sim.kernels.referrals import pass_referrals
 from sim.kernels.rules import apply_club_rules
 from sim.kernels.ties import decay_ties
@@ -23,16 +22,29 @@ from sim.state import (
 )
 
 
+@helper
+def row_sum(row):
+    """Sum in four interleaved partial sums: a single running sum waits on each addition."""
+    s0 = s1 = s2 = s3 = 0.0
+    n4 = len(row) - len(row) % 4
+    for j in range(0, n4, 4):
+        s0 += row[j]
+        s1 += row[j + 1]
+        s2 += row[j + 2]
+        s3 += row[j + 3]
+    for j in range(n4, len(row)):
+        s0 += row[j]
+    return (s0 + s1) + (s2 + s3)
+
+
 @kernel
 def close_week(slots, club, series, week):
     """Write this week's row of the series and start the next one."""
     stats = club.week_stats
     n = club.counters[N_MEMBERS]
-    present = current_slots(slots)
     total = 0.0
-    for i in present:
-        for j in present:
-            total += slots.tie[i, j]
+    for i in range(slots.tie.shape[0]):  # the whole matrix: own and free slots hold tie 0
+        total += row_sum(slots.tie[i])
     stats[S_WEEK] = week
     stats[S_MEMBERS] = n
     stats[S_MEAN_TIE] = total / (n * (n - 1)) if n > 1 else 0.0

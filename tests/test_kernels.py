@@ -1,0 +1,147 @@
+"""The numba kernels' building blocks, and the kernels run as plain Python (NUMBA_DISABLE_JIT=1)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from numba import njit
+
+from sim.kernels.membership import random_index, shuffled
+from sim.kernels.referrals import build_alias_table, draw_alias, index_held_professions
+from sim.kernels.week import row_sum
+from sim.market import make_market
+from sim.scenario import load_config
+from sim.state import allocate_club, make_market_arrays, make_params
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def alias_probabilities(threshold: np.ndarray, alias: np.ndarray) -> np.ndarray:
+    """The probability of each index implied by an alias table."""
+    n = len(threshold)
+    probability = threshold / n
+    for k in range(n):
+        probability[alias[k]] += (1.0 - threshold[k]) / n
+    return probability
+
+
+# helpers are compiled without a CPython wrapper (sim.kernels.helper): tests reach them
+# through these jitted shims, compiled once per signature
+@njit
+def call_build_alias_table(weights, n, threshold, alias, row):
+    build_alias_table(weights, n, threshold, alias, row)
+
+
+@njit
+def count_alias_draws(rng, threshold, alias, n, draws):
+    counts = np.zeros(n)
+    for _ in range(draws):
+        counts[draw_alias(rng, threshold, alias, 0, n)] += 1
+    return counts
+
+
+@njit
+def call_index_held_professions(params, market, club):
+    index_held_professions(params, market, club)
+
+
+@njit
+def call_shuffled(rng, items):
+    return shuffled(rng, items)
+
+
+@njit
+def call_random_index(rng, n):
+    return random_index(rng, n)
+
+
+@njit
+def call_row_sum(row):
+    return row_sum(row)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(min_value=1e-3, max_value=1e3), min_size=1, max_size=60))
+def test_alias_table_reproduces_the_weights(weights: list[float]) -> None:
+    n = len(weights)
+    threshold = np.zeros((1, n))
+    alias = np.zeros((1, n), dtype=np.int64)
+    call_build_alias_table(np.array(weights), n, threshold, alias, 0)
+    expected = np.array(weights) / sum(weights)
+    np.testing.assert_allclose(alias_probabilities(threshold[0], alias[0]), expected, rtol=1e-9, atol=1e-12)
+
+
+def test_alias_draws_follow_the_weights() -> None:
+    weights = np.array([1.0, 2.0, 3.0, 4.0])
+    threshold = np.zeros((1, 4))
+    alias = np.zeros((1, 4), dtype=np.int64)
+    call_build_alias_table(weights, 4, threshold, alias, 0)
+    counts = count_alias_draws(np.random.default_rng(3), threshold, alias, 4, 200_000)
+    np.testing.assert_allclose(counts / counts.sum(), weights / weights.sum(), atol=0.005)
+
+
+def test_held_need_share_is_the_share_of_needs_a_member_could_refer() -> None:
+    config = load_config({}).config
+    params = make_params(config)
+    market = make_market(config.market, np.random.default_rng(1))
+    arrays = make_market_arrays(market, config.market.own_sector_boost)
+    club = allocate_club(params, arrays)
+    held = [0, 5, 17, 40, 41, 99]
+    club.profession_count[held] = 1
+    call_index_held_professions(params, arrays, club)
+    for sector in range(market.sectors):
+        boost = np.where(market.sector == sector, config.market.own_sector_boost, 1.0)
+        weights = market.demand_weight * boost
+        assert club.held_need_share[sector] == pytest.approx(weights[held].sum() / weights.sum())
+        n = club.counters[4]
+        implied = alias_probabilities(club.held_need_threshold[sector, :n], club.held_need_alias[sector, :n])
+        np.testing.assert_allclose(implied, weights[held] / weights[held].sum(), rtol=1e-9)
+
+
+@given(st.integers(min_value=1, max_value=200), st.integers(min_value=0, max_value=2**32))
+@settings(max_examples=40, deadline=None)
+def test_shuffled_is_a_permutation_and_random_index_in_range(n: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    items = np.arange(n, dtype=np.int64) * 3
+    order = call_shuffled(rng, items)
+    assert sorted(order) == list(items)
+    assert 0 <= call_random_index(rng, n) < n
+
+
+@given(st.lists(st.floats(min_value=0, max_value=1), max_size=57))
+@settings(max_examples=40, deadline=None)
+def test_row_sum_is_the_sum(values: list[float]) -> None:
+    assert call_row_sum(np.array(values, dtype=np.float64)) == pytest.approx(sum(values), abs=1e-12)
+
+
+RUN = """
+import json, sys
+from sim.runner import simulate
+result = simulate({"years": 2, "club": {"attendance_rule": {"enabled": True}, "selection": {"policy": "interview"}}}, 5)
+print(json.dumps(result.summary, sort_keys=True))
+"""
+
+
+def test_kernels_run_as_plain_python_with_the_same_results() -> None:
+    """NUMBA_DISABLE_JIT=1 (debugging) runs the same kernels as Python and draws the same numbers.
+
+    Only the last bits of floats may differ (numba's exp vs numpy's), never a count.
+    """
+    env = {**os.environ, "NUMBA_DISABLE_JIT": "1"}
+    plain = subprocess.run([sys.executable, "-c", RUN], env=env, capture_output=True, text=True, cwd=ROOT, check=True)
+    jitted = subprocess.run([sys.executable, "-c", RUN], capture_output=True, text=True, cwd=ROOT, check=True)
+    plain_summary, jit_summary = json.loads(plain.stdout), json.loads(jitted.stdout)
+    assert plain_summary.keys() == jit_summary.keys()
+    for key, value in jit_summary.items():
+        if isinstance(value, float):
+            assert plain_summary[key] == pytest.approx(value, rel=1e-9), key
+        else:
+            assert plain_summary[key] == value, key
