@@ -41,6 +41,7 @@ from sim.scenario import MEMBER_TYPES, ClubScenario, ScenarioConfig, load_scenar
 DEFAULT_SCENARIO = Path(__file__).resolve().parent.parent / "scenarios" / "bni_chapter.yaml"
 GIVER, RECIPROCATOR, HUNTER = range(3)
 MAX_DRAWS_PER_FOUNDER = 1000
+MAX_VISITORS = 256  # per meeting, as the numba engine's applicant buffer (ODD 7.1)
 
 
 def sigmoid(x: float) -> float:
@@ -488,7 +489,7 @@ class ReferenceClubModel(mesa.Model):
         if not self.members:
             return
         satisfaction = np.cumsum([m.satisfaction() for m in self.members])
-        visitors = int(self.rng.poisson(recruitment.invitations_per_member * satisfaction[-1]))
+        visitors = min(int(self.rng.poisson(recruitment.invitations_per_member * satisfaction[-1])), MAX_VISITORS)
         self.tally["visitors"] += visitors
         for _ in range(visitors):
             if self.rng.random() >= recruitment.application_rate:

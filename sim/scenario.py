@@ -197,7 +197,7 @@ class WillingnessToPay(ByType):
 class PopulationSpec(_Section):
     shares: Shares = Shares()
     needs_per_week_median: float = Field(
-        7.0, gt=0, le=1000, description="business size: median client needs a member meets per week (lognormal, > 0)"
+        6.0, gt=0, le=1000, description="business size: median client needs a member meets per week (lognormal, > 0)"
     )
     needs_per_week_sigma: float = Field(0.5, ge=0, le=3, description="log-sd of business size (0..3)")
     margin_low: float = Field(0.3, ge=0, le=1, description="gross margin, uniform lower bound (0..1)")

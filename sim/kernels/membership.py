@@ -120,11 +120,11 @@ def admit(p, members, slots, club, cand, k, week, founder):
     slots.week_gain[s] = 0.0
     slots.week_time_cost[s] = 0.0
     slots.absences[s] = 0
-    for k in range(slots.absence_weeks.shape[1]):
-        slots.absence_weeks[s, k] = NEVER
+    for r in range(slots.absence_weeks.shape[1]):
+        slots.absence_weeks[s, r] = NEVER
     slots.referrals[s] = 0
-    for k in range(slots.referral_weeks.shape[1]):
-        slots.referral_weeks[s, k] = NEVER
+    for r in range(slots.referral_weeks.shape[1]):
+        slots.referral_weeks[s, r] = NEVER
 
     profession = cand.profession[k]
     club.profession_holders[profession, club.profession_count[profession]] = s

@@ -190,7 +190,7 @@ def pass_referrals(rng, p, market, members, slots, club, week):
 
                 if rng.random() >= p.sector_synergy:
                     break
-                sector = market.profession_sector[profession]
-                k = draw_weighted(rng, market.sector_need_cdf, sector, market.sector_size[sector])
-                profession = market.sector_professions[sector, k]
+                follow_on_sector = market.profession_sector[profession]
+                k = draw_weighted(rng, market.sector_need_cdf, follow_on_sector, market.sector_size[follow_on_sector])
+                profession = market.sector_professions[follow_on_sector, k]
                 i = j
