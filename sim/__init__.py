@@ -21,6 +21,10 @@ _EXPORTS = {
     "simulate": "sim.runner",
     "RunResult": "sim.runner",
     "InputError": "sim.errors",
+    "load_experiment": "sim.experiment",
+    "compare": "sim.experiment",
+    "sweep": "sim.experiment",
+    "compare_scenarios": "sim.experiment",
 }
 
 __all__ = [*_EXPORTS, "__version__"]

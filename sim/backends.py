@@ -1,0 +1,235 @@
+"""Where replications run: in this process, a local process pool, or a Dask cluster.
+
+`run_tasks` maps a top-level (picklable) function over tasks in batches and hands each result
+to `on_result` as it arrives, in completion order; callers sort. Progress is reported through a
+callback `(done, total)`, so the CLI owns the progress bar.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import math
+import os
+import signal
+import threading
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from functools import partial
+from typing import Any
+
+from sim.errors import InputError
+
+BACKENDS = ("local", "dask")
+MAX_BATCH = 16
+BATCHES_PER_WORKER = 4
+DASK_RETRIES = 3
+DASK_CONNECT_TIMEOUT = "10s"
+
+
+def default_workers() -> int:
+    """Cores this process may use (os.process_cpu_count on Python 3.13+, else the affinity mask)."""
+    counter = getattr(os, "process_cpu_count", None)
+    if counter is not None:
+        return counter() or 1
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def _batches[T](tasks: Sequence[T], workers: int) -> list[list[T]]:
+    """A few batches per worker (load balance), at most MAX_BATCH tasks each (progress, memory)."""
+    size = max(1, min(MAX_BATCH, math.ceil(len(tasks) / (max(workers, 1) * BATCHES_PER_WORKER))))
+    return [list(tasks[i:i + size]) for i in range(0, len(tasks), size)]
+
+
+def run_batch[T, R](fn: Callable[[T], R], batch: Sequence[T]) -> list[R]:
+    """Apply `fn` to every task of a batch (what a worker runs)."""
+    return [fn(task) for task in batch]
+
+
+def _ignore_sigint() -> None:
+    # Ctrl-C reaches the whole process group: only the parent handles it (and shuts the pool down)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _sigint_plugin() -> Any:
+    """A Dask worker plugin: our LocalCluster's workers (and their restarts) leave Ctrl-C to this process."""
+    from distributed.diagnostics.plugin import WorkerPlugin
+
+    class IgnoreSigint(WorkerPlugin):  # defined here so that importing sim.backends does not import distributed
+        def setup(self, worker: Any) -> None:
+            if threading.current_thread() is threading.main_thread():
+                _ignore_sigint()
+
+    return IgnoreSigint()
+
+
+@contextmanager
+def _sigint_deferred() -> Iterator[None]:
+    """Block SIGINT while a pool or cluster starts its helper threads: they inherit the mask, so Ctrl-C
+    always reaches the main thread; one pressed meanwhile arrives when the block ends. (Worker
+    processes ignore SIGINT themselves: `_ignore_sigint`, `_sigint_plugin`.)"""
+    block = getattr(signal, "pthread_sigmask", None)
+    if block is None or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def _check(backend: str, workers: int | None) -> None:
+    if backend not in BACKENDS:
+        raise InputError("--backend", repr(backend), f"unknown backend; use one of: {', '.join(BACKENDS)}")
+    if workers is not None and workers < 1:
+        raise InputError("--workers", None, f"must be at least 1, got {workers}")
+
+
+def run_tasks[T, R](
+    tasks: Sequence[T],
+    fn: Callable[[T], R],
+    *,
+    backend: str = "local",
+    workers: int | None = None,
+    scheduler: str | None = None,
+    on_result: Callable[[R], Any],
+    progress: Callable[[int, int], Any] | None = None,
+) -> None:
+    """Run `fn(task)` for every task and call `on_result(result)` as each finishes (completion order).
+
+    backend "local": `workers` processes (default: the usable cores); `workers=1` runs in this
+    process. backend "dask": a `distributed.Client` on `scheduler` (e.g. "tcp://host:8786"), or a
+    LocalCluster of `workers` single-threaded processes when no scheduler is given; a task whose
+    worker dies is rerun elsewhere. `fn` must be importable (top level of a module) for both pools.
+    An exception from `fn` or `on_result`, or KeyboardInterrupt, cancels what is left and shuts
+    down what was started here, then propagates.
+    """
+    _check(backend, workers)
+    total = len(tasks)
+    if total == 0:
+        return
+    counter = _Counter(total, on_result, progress)
+    if backend == "dask":
+        _run_dask(tasks, fn, workers, scheduler, counter)
+    elif (workers or default_workers()) == 1 or total == 1:
+        for task in tasks:
+            counter.add(fn(task))
+    else:
+        _run_pool(tasks, fn, workers or default_workers(), counter)
+
+
+class _Counter:
+    def __init__(self, total: int, on_result: Callable[[Any], Any], progress: Callable[[int, int], Any] | None):
+        self.total, self.done = total, 0
+        self.on_result, self.progress = on_result, progress
+
+    def add(self, result: Any) -> None:
+        self.on_result(result)
+        self.done += 1
+        if self.progress is not None:
+            self.progress(self.done, self.total)
+
+
+_POOL: tuple[int, Any] | None = None
+
+
+def _pool(workers: int) -> Any:
+    """The local process pool, kept between calls (workers keep their imports and loaded kernels)."""
+    global _POOL
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    if _POOL is not None and _POOL[0] == workers:
+        return _POOL[1]
+    shutdown_pool()
+    # spawn: fresh interpreters, safe whatever threads this process runs (progress bars, numba)
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_ignore_sigint)
+    _POOL = (workers, pool)
+    return pool
+
+
+def shutdown_pool() -> None:
+    """Stop the local pool's worker processes (they also stop when this process exits)."""
+    global _POOL
+    if _POOL is not None:
+        _POOL[1].shutdown(wait=True, cancel_futures=True)
+        _POOL = None
+
+
+atexit.register(shutdown_pool)
+
+
+def _run_pool(tasks: Sequence[Any], fn: Callable[[Any], Any], workers: int, counter: _Counter) -> None:
+    from concurrent.futures import FIRST_COMPLETED, wait
+    from concurrent.futures.process import BrokenProcessPool
+
+    batches = _batches(tasks, workers)
+    pending: set[Any] = set()
+    try:
+        with _sigint_deferred():  # submit starts the worker processes
+            try:
+                pending = {_pool(workers).submit(run_batch, fn, batch) for batch in batches}
+            except (BrokenProcessPool, RuntimeError):  # a worker died earlier, or the pool was shut down
+                shutdown_pool()
+                pending = {_pool(workers).submit(run_batch, fn, batch) for batch in batches}
+        while pending:
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in finished:
+                for result in future.result():
+                    counter.add(result)
+    except BrokenProcessPool:
+        shutdown_pool()
+        raise
+    finally:
+        for future in pending:  # batches already running finish in the background; their results are dropped
+            future.cancel()
+
+
+def _run_dask(tasks: Sequence[Any], fn: Callable[[Any], Any], workers: int | None, scheduler: str | None,
+              counter: _Counter) -> None:
+    from distributed import Client, LocalCluster, as_completed
+
+    cluster = None
+    with _sigint_deferred():
+        if scheduler:
+            try:
+                client = Client(scheduler, timeout=DASK_CONNECT_TIMEOUT)
+            except (OSError, TimeoutError) as err:
+                raise InputError("--scheduler", scheduler, f"cannot connect: {err}") from None
+        else:
+            cluster = LocalCluster(n_workers=workers or default_workers(), threads_per_worker=1, processes=True,
+                                   dashboard_address=None, silence_logs=logging.ERROR)
+            try:
+                client = Client(cluster)
+                client.register_plugin(_sigint_plugin(), name="clubsim-ignore-sigint")
+            except BaseException:
+                cluster.close()
+                raise
+    futures: list[Any] = []
+    try:
+        n_workers = max(1, len(client.nthreads()))
+        batches = _batches(tasks, n_workers)
+        token = uuid.uuid4().hex[:12]
+        keys = [f"clubsim-replications-{token}-{i}" for i in range(len(batches))]
+        futures = client.map(partial(run_batch, fn), batches, key=keys, pure=False, retries=DASK_RETRIES)
+        for future in as_completed(futures):
+            for result in future.result():
+                counter.add(result)
+    finally:
+        if futures:
+            try:
+                client.cancel(futures)
+            except Exception:  # best effort while shutting down
+                pass
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+__all__ = ["BACKENDS", "default_workers", "run_batch", "run_tasks", "shutdown_pool"]

@@ -1,0 +1,1419 @@
+"""Monte Carlo experiments: replications under common random numbers, policy comparisons and sweeps.
+
+An experiment file (experiments/*.yaml) names a base scenario, policies (dotted overrides of it),
+metrics, a number of runs and a seed; `compare` replicates every policy with the same seeds and
+tabulates means, 95 % CIs and paired differences against the baseline; `sweep` does the same over
+a grid or Latin hypercube of scenario parameters. A replication is a pure function of (scenario,
+seed), so results do not depend on the backend, the number of workers or interruptions (`resume`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import itertools
+import json
+import math
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import pandas as pd
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from sim.errors import InputError
+from sim.metrics import EXIT_REASONS, MEMBER_TYPES, SUMMARY_KEYS, summarize
+from sim.scenario import ScenarioConfig, _suggest, apply_overrides, load_config, validate_config
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from matplotlib.figure import Figure
+
+# --------------------------------------------------------------------------- result columns
+
+ID_COLUMNS = ("point", "policy", "replication", "seed")
+SERIES_COLUMNS = ("members_weekly", "tenure_years", "tenure_observed", "tenure_type")
+# summary keys in summarize()'s order; dict-valued ones are flattened with these prefixes
+_SUMMARY_ORDER = (*SUMMARY_KEYS, "joins_total", "exits_by_reason", "business_total", "direct_sales_total",
+                  "member_years", "mean_members", "weeks")
+_FLAT_PREFIX = {"roi_by_type": "roi", "exits_by_reason": "exits"}
+_EXPANDED = {"roi_by_type": tuple(f"roi_{t}" for t in MEMBER_TYPES),
+             "exits_by_reason": tuple(f"exits_{r}" for r in EXIT_REASONS)}
+METRIC_COLUMNS: tuple[str, ...] = tuple(
+    column for key in _SUMMARY_ORDER for column in _EXPANDED.get(key, (key,))
+)
+_INT_METRICS = {"members_final", "joins_total", "weeks", *_EXPANDED["exits_by_reason"]}
+_BOOL_METRICS = {"survived"}
+DEFAULT_METRICS = ("business_per_member_year", "churn_rate_annual", "roi_mean", "members_final", "survived")
+
+TABLE_COLUMNS = ("policy", "metric", "n", "mean", "sd", "ci_low", "ci_high", "diff", "diff_ci_low",
+                 "diff_ci_high", "diff_p", "significant", "unpaired_ci_low", "unpaired_ci_high")
+_DIFF_COLUMNS = TABLE_COLUMNS[7:]
+
+REPLICATIONS_FILE = "replications.parquet"
+COMPARISON_FILE = "comparison.csv"
+SWEEP_FILE = "sweep.csv"
+MANIFEST = "manifest.json"
+PARTS = "parts"
+FLOAT_FORMAT = "%.10g"
+PART_ROWS = 50
+PART_SECONDS = 2.0
+
+
+# --------------------------------------------------------------------------- schema
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ParameterSpec(_Spec):
+    values: list[Any] | None = Field(None, description="grid: the values to try, in order")
+    low: float | None = Field(None, description="lower end of a range (grid with steps, or lhs)")
+    high: float | None = Field(None, description="upper end of a range (grid with steps, or lhs)")
+    steps: int | None = Field(
+        None, ge=2, le=10_000, description="grid over low..high: evenly spaced values, ends included (>= 2)"
+    )
+
+
+class SweepSpec(_Spec):
+    design: Literal["grid", "lhs"] = Field(
+        "grid", description="grid: every combination of values; lhs: Latin hypercube over low..high"
+    )
+    samples: int | None = Field(None, ge=1, le=100_000, description="lhs: number of points (>= 1)")
+    parameters: dict[str, ParameterSpec] = Field(
+        ..., min_length=1, description="dotted scenario key -> {values: [...]} or {low: ..., high: ...[, steps: ...]}"
+    )
+
+
+class ExperimentSpec(_Spec):
+    name: str | None = Field(
+        None, description="short name, used for the default output folder (default: the file's stem)"
+    )
+    description: str = Field("", description="free text")
+    scenario: str = Field(..., description="the base scenario file, relative to this experiment file")
+    overrides: dict[str, Any] = Field(
+        default_factory=dict, description="dotted scenario overrides applied to every policy"
+    )
+    policies: dict[str, dict[str, Any]] | None = Field(
+        None, description="policy name -> dotted overrides of the base scenario ({} = the base itself)"
+    )
+    baseline: str | None = Field(None, description="the policy the others are compared with (default: the first)")
+    metrics: list[str] | None = Field(None, min_length=1, description="summary metrics to tabulate (flattened names)")
+    key_metric: str | None = Field(
+        None, description="the metric whose precision `precision` targets (default: the first metric)"
+    )
+    runs: int = Field(100, ge=1, le=10_000_000, description="replications per policy (>= 1)")
+    precision: float | None = Field(
+        None, gt=0, lt=1,
+        description="replicate until the key metric's 95 % CI half-width is <= precision x |mean| (0..1 exclusive)",
+    )
+    max_runs: int = Field(
+        2000, ge=1, le=10_000_000, description="precision mode: at most this many replications per policy (>= 1)"
+    )
+    seed: int = Field(
+        1, ge=0, description="experiment seed: replication r of every policy uses the r-th seed spawned from it (>= 0)"
+    )
+    engine: Literal["numba", "python"] = Field("numba", description="numba (fast) or python (plain-Mesa reference)")
+    keep_series: bool | None = Field(
+        None,
+        description="store weekly members and tenures per replication (default: true for compare, false for sweeps)",
+    )
+    sweep: SweepSpec | None = Field(None, description="sweep design over scenario parameters")
+
+    @field_validator("policies", mode="before")
+    @classmethod
+    def _policy_names(cls, value: Any) -> Any:
+        # YAML reads `52: {...}` with an int key and `name:` with nothing as None
+        if isinstance(value, Mapping):
+            return {str(k): ({} if v is None else v) for k, v in value.items()}
+        return value
+
+    @field_validator("overrides", mode="before")
+    @classmethod
+    def _empty_overrides(cls, value: Any) -> Any:
+        return {} if value is None else value
+
+
+def _allowed_keys(location: tuple[str, ...]) -> list[str]:
+    if location[:1] == ("sweep",):
+        model = ParameterSpec if len(location) >= 3 and location[1] == "parameters" else SweepSpec
+    else:
+        model = ExperimentSpec
+    return list(model.model_fields)
+
+
+def _spec_description(location: tuple[str, ...]) -> str | None:
+    model: Any = ExperimentSpec
+    if location[:1] == ("sweep",):
+        if len(location) >= 4 and location[1] == "parameters":
+            model, location = ParameterSpec, location[3:]
+        else:
+            model, location = SweepSpec, location[1:]
+    field_info = model.model_fields.get(location[0]) if location else None
+    return field_info.description if field_info is not None else None
+
+
+def _validate_spec(data: Mapping[str, Any], source: Path | str) -> ExperimentSpec:
+    try:
+        return ExperimentSpec.model_validate(data)
+    except ValidationError as err:
+        first = err.errors()[0]
+        loc = tuple(str(p) for p in first["loc"])
+        dotted = ".".join(loc) or None
+        if first["type"] == "extra_forbidden":
+            message = _suggest(loc[-1], _allowed_keys(loc[:-1]))
+        else:
+            message = "missing" if first["type"] == "missing" else first["msg"].removeprefix("Value error, ")
+            description = _spec_description(loc)
+            if description:
+                message += f" (expected: {description})"
+        raise InputError(source, dotted, message) from None
+
+
+# --------------------------------------------------------------------------- experiments
+
+
+@dataclass(frozen=True, eq=False)
+class Sweep:
+    """A resolved sweep design: its parameters (dotted keys) and its points (values by parameter)."""
+
+    design: str
+    parameters: tuple[str, ...]
+    points: tuple[dict[str, Any], ...]
+    dtypes: dict[str, str]
+
+
+@dataclass(frozen=True, eq=False)
+class Experiment:
+    """A loaded, validated experiment: every policy's (and sweep point's) resolved scenario.
+
+    `configs[(point, policy)]` is the scenario replicated for that cell (`point` is -1 without a sweep).
+    """
+
+    name: str
+    description: str
+    source: str | None
+    policies: dict[str, ScenarioConfig]
+    baseline: str
+    metrics: tuple[str, ...]
+    key_metric: str
+    runs: int
+    precision: float | None
+    max_runs: int
+    seed: int
+    engine: str
+    keep_series: bool | None
+    sweep: Sweep | None
+    configs: dict[tuple[int, str], ScenarioConfig]
+    spec: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def policy_names(self) -> list[str]:
+        return list(self.policies)
+
+    @property
+    def points(self) -> list[tuple[int, dict[str, Any]]]:
+        """(point id, parameter values): [(-1, {})] without a sweep."""
+        if self.sweep is None:
+            return [(-1, {})]
+        return list(enumerate(self.sweep.points))
+
+    def fingerprint(self) -> dict[str, Any]:
+        """What the replications depend on (JSON-ready); a resumed folder must match it."""
+        return json.loads(json.dumps({
+            "policies": {name: config.model_dump(mode="json") for name, config in self.policies.items()},
+            "points": [dict(values) for _, values in self.points] if self.sweep is not None else None,
+            "seed": self.seed,
+            "engine": self.engine,
+            "keep_series": self.keep_series,
+        }))
+
+
+def _read_mapping(path: Path) -> dict:
+    if not path.is_file():
+        raise InputError(path, None, "no such file" if not path.exists() else "not a file")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise InputError(path, None, f"malformed YAML, {where}{problem}") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise InputError(path, None, f"cannot read: {err}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise InputError(path, None, "an experiment file must be a mapping of keys to values")
+    return data
+
+
+_EXPERIMENT_MARKERS = ("scenario", "policies", "sweep")
+
+
+def is_experiment_file(path: str | Path) -> bool:
+    """True if `path` is an experiment file (has `scenario:`, `policies:` or `sweep:`), False for a scenario.
+
+    Raises `InputError` if the file cannot be read as a YAML mapping.
+    """
+    data = _read_mapping(Path(path))
+    return any(key in data for key in _EXPERIMENT_MARKERS)
+
+
+def _flatten_overrides(overrides: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """`{club: {fees: {annual: 1}}}` and `{club.fees.annual: 1}` alike -> dotted keys (no scenario leaf is a dict)."""
+    flat: dict[str, Any] = {}
+    for key, value in overrides.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            flat.update(_flatten_overrides(value, f"{dotted}."))
+        else:
+            flat[dotted] = value
+    return flat
+
+
+def _prefixed(prefix: str, name: str | None) -> str | None:
+    return ".".join(p for p in (prefix, name) if p) or None
+
+
+def _override(data: dict, overrides: Mapping[str, Any], source: Path | str, prefix: str) -> dict:
+    try:
+        return apply_overrides(data, _flatten_overrides(overrides), source)
+    except InputError as err:
+        raise InputError(source, _prefixed(prefix, err.field), err.message) from None
+
+
+def _validate(data: Mapping[str, Any], source: Path | str, prefix: str) -> ScenarioConfig:
+    try:
+        return validate_config(data, source)
+    except InputError as err:
+        raise InputError(source, _prefixed(prefix, err.field), err.message) from None
+
+
+def _leaf_annotation(dotted: str) -> Any:
+    model: Any = ScenarioConfig
+    annotation: Any = None
+    for part in dotted.split("."):
+        field_info = model.model_fields.get(part) if isinstance(model, type) and issubclass(model, BaseModel) else None
+        if field_info is None:
+            return None
+        annotation = model = field_info.annotation
+    return annotation
+
+
+def _clean_number(value: float, integer: bool) -> float | int:
+    return int(round(value)) if integer else float(np.round(value, 12))
+
+
+def _param_dtype(values: Sequence[Any]) -> str:
+    if all(isinstance(v, bool) for v in values):
+        return "bool"
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        return "int64"
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        return "float64"
+    return "string"
+
+
+def _coerce(value: Any, dtype: str) -> Any:
+    if dtype == "float64":
+        return float(value)
+    if dtype == "string":
+        return value if isinstance(value, str) else json.dumps(value)
+    return value
+
+
+def _lhs(samples: int, dimensions: int, seed: int) -> np.ndarray:
+    from scipy.stats import qmc
+
+    try:
+        sampler = qmc.LatinHypercube(d=dimensions, seed=seed)
+    except TypeError:  # scipy versions that only take `rng`
+        sampler = qmc.LatinHypercube(d=dimensions, rng=seed)
+    return sampler.random(samples)
+
+
+def _resolve_sweep(spec: SweepSpec, seed: int, source: Path | str) -> Sweep:
+    names = list(spec.parameters)
+    if spec.design == "lhs" and spec.samples is None:
+        raise InputError(source, "sweep.samples", "missing: a Latin hypercube needs the number of points (>= 1)")
+    if spec.design == "grid" and spec.samples is not None:
+        raise InputError(source, "sweep.samples", "only for design: lhs (a grid's points are its values)")
+    axes: dict[str, list[Any]] = {}
+    for name, param in spec.parameters.items():
+        where = f"sweep.parameters.{name}"
+        annotation = _leaf_annotation(name)
+        integer = annotation is int
+        if param.values is not None and (param.low is not None or param.high is not None or param.steps is not None):
+            raise InputError(source, where, "give either values: [...] or low/high, not both")
+        if param.values is None and (param.low is None or param.high is None):
+            raise InputError(source, where, "give values: [...] (grid) or low: and high: (a range)")
+        if param.values is not None and not param.values:
+            raise InputError(source, f"{where}.values", "must list at least one value")
+        if param.low is not None and param.high is not None and param.low > param.high:
+            raise InputError(source, where, f"low ({param.low:g}) must not exceed high ({param.high:g})")
+        if spec.design == "lhs":
+            if param.values is not None:
+                raise InputError(source, where, "a Latin hypercube samples ranges: give low: and high:, not values")
+            if param.steps is not None:
+                raise InputError(source, f"{where}.steps", "only for design: grid")
+            if annotation not in (int, float, float | None, int | None):
+                raise InputError(source, where, "a Latin hypercube needs a numeric parameter; use a grid of values")
+        elif param.values is not None:
+            axes[name] = list(param.values)
+        else:
+            if param.steps is None:
+                raise InputError(source, where, "a grid over low..high needs steps: (>= 2), or give values: [...]")
+            grid = [_clean_number(v, integer) for v in np.linspace(param.low, param.high, param.steps)]
+            axes[name] = list(dict.fromkeys(grid))
+    if spec.design == "grid":
+        points = [dict(zip(names, combo, strict=True)) for combo in itertools.product(*(axes[n] for n in names))]
+    else:
+        unit = _lhs(int(spec.samples or 0), len(names), seed)
+        points = []
+        for row in unit:
+            point = {}
+            for name, u in zip(names, row, strict=True):
+                param = spec.parameters[name]
+                value = float(param.low) + float(u) * (float(param.high) - float(param.low))
+                point[name] = _clean_number(value, _leaf_annotation(name) is int)
+            points.append(point)
+    dtypes = {name: _param_dtype([p[name] for p in points]) for name in names}
+    points = [{name: _coerce(p[name], dtypes[name]) for name in names} for p in points]
+    return Sweep(spec.design, tuple(names), tuple(points), dtypes)
+
+
+def _metric_list(names: Sequence[str], source: Path | str, where: str) -> list[str]:
+    columns: list[str] = []
+    for name in names:
+        if name in _EXPANDED:
+            columns.extend(_EXPANDED[name])
+        elif name in METRIC_COLUMNS:
+            columns.append(name)
+        else:
+            close = difflib.get_close_matches(name, list(METRIC_COLUMNS), n=1, cutoff=0.6)
+            hint = f"did you mean '{close[0]}'?" if close else "allowed: " + ", ".join(METRIC_COLUMNS)
+            raise InputError(source, where, f"unknown metric '{name}'; {hint}")
+    return list(dict.fromkeys(columns))
+
+
+def _build(
+    spec: ExperimentSpec,
+    source: Path | str,
+    base_configs: dict[str, ScenarioConfig],
+    policy_overrides: dict[str, dict[str, Any]],
+    name: str,
+) -> Experiment:
+    policies: dict[str, ScenarioConfig] = {}
+    for policy, base in base_configs.items():
+        overrides = policy_overrides.get(policy) or {}
+        if overrides:
+            data = _override(base.model_dump(mode="json"), overrides, source, f"policies.{policy}")
+            policies[policy] = _validate(data, source, f"policies.{policy}")
+        else:
+            policies[policy] = base
+    baseline = spec.baseline if spec.baseline is not None else next(iter(policies))
+    if baseline not in policies:
+        raise InputError(source, "baseline", f"'{baseline}' is not a policy; policies: {', '.join(policies)}")
+    metrics = _metric_list(spec.metrics or DEFAULT_METRICS, source, "metrics")
+    key_metric = metrics[0]
+    if spec.key_metric is not None:
+        key = _metric_list([spec.key_metric], source, "key_metric")
+        if len(key) != 1:
+            raise InputError(source, "key_metric", f"'{spec.key_metric}' is several metrics; name one, e.g. {key[0]}")
+        key_metric = key[0]
+        if key_metric not in metrics:
+            metrics.append(key_metric)
+
+    sweep = None
+    configs: dict[tuple[int, str], ScenarioConfig] = {}
+    if spec.sweep is not None:
+        for param in spec.sweep.parameters:  # unknown keys first, with a did-you-mean
+            _override(ScenarioConfig().model_dump(mode="json"), {param: None}, source, "sweep.parameters")
+            if param in METRIC_COLUMNS or param in ID_COLUMNS:
+                raise InputError(source, f"sweep.parameters.{param}", "clashes with a result column's name")
+        sweep = _resolve_sweep(spec.sweep, spec.seed, source)
+        for point, values in enumerate(sweep.points):
+            shown = ", ".join(f"{k}={v}" for k, v in values.items())
+            for policy, config in policies.items():
+                data = _override(config.model_dump(mode="json"), values, source, "sweep.parameters")
+                configs[(point, policy)] = _validate(data, source, f"sweep point {point} ({shown}), policy {policy}")
+    else:
+        configs = {(-1, policy): config for policy, config in policies.items()}
+
+    return Experiment(
+        name=name,
+        description=spec.description,
+        source=str(source) if source is not None else None,
+        policies=policies,
+        baseline=baseline,
+        metrics=tuple(metrics),
+        key_metric=key_metric,
+        runs=spec.runs,
+        precision=spec.precision,
+        max_runs=spec.max_runs,
+        seed=spec.seed,
+        engine=spec.engine,
+        keep_series=spec.keep_series,
+        sweep=sweep,
+        configs=configs,
+        spec=json.loads(json.dumps(spec.model_dump(mode="json"), default=str)),
+    )
+
+
+def load_experiment(path: str | Path, overrides: Mapping[str, Any] | None = None) -> Experiment:
+    """Load and validate an experiment file; `overrides` (dotted keys, e.g. from `--set`) apply to the base scenario.
+
+    Every policy's (and sweep point's) scenario is resolved and validated here, so a bad
+    override fails at load with one line naming this file and the dotted key.
+    """
+    path = Path(path)
+    data = _read_mapping(path)
+    if not any(key in data for key in _EXPERIMENT_MARKERS) and set(data) & set(ScenarioConfig.model_fields):
+        raise InputError(path, None, "a scenario, not an experiment (no 'scenario:' key); "
+                                     "compare scenarios with compare_scenarios([...])")
+    spec = _validate_spec(data, path)
+    scenario_path = (path.resolve().parent / spec.scenario)
+    if not scenario_path.is_file():
+        raise InputError(path, "scenario", f"no such file: {spec.scenario} (looked for {scenario_path})")
+    base = load_config(scenario_path).config
+    raw = base.model_dump(mode="json")
+    if spec.overrides:
+        raw = _override(raw, spec.overrides, path, "overrides")
+        base = _validate(raw, path, "overrides")
+    if overrides:
+        raw = _override(raw, overrides, path, "")
+        base = _validate(raw, path, "")
+    policy_overrides = spec.policies if spec.policies else {"base": {}}
+    if spec.policies is not None and not spec.policies:
+        raise InputError(path, "policies", "must name at least one policy (or leave it out: one policy, the base)")
+    base_configs = dict.fromkeys(policy_overrides, base)
+    return _build(spec, path, base_configs, policy_overrides, spec.name or path.stem)
+
+
+def scenario_experiment(
+    paths: Sequence[str | Path],
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    runs: int = 100,
+    seed: int = 1,
+    metrics: Sequence[str] | None = None,
+    name: str | None = None,
+) -> Experiment:
+    """An ad-hoc experiment: each scenario file is a policy named by its stem; the first is the baseline."""
+    if not paths:
+        raise InputError(None, "scenarios", "give at least one scenario file")
+    configs: dict[str, ScenarioConfig] = {}
+    for path in paths:
+        stem, k = Path(path).stem, 2
+        policy = stem
+        while policy in configs:
+            policy, k = f"{stem}_{k}", k + 1
+        configs[policy] = load_config(path, overrides).config
+    name = name or "_vs_".join(configs)
+    source = "<scenarios>"
+    try:
+        spec = ExperimentSpec(name=name, scenario=str(paths[0]), runs=runs, seed=seed,
+                              metrics=list(metrics) if metrics else None)
+    except ValidationError as err:
+        first = err.errors()[0]
+        raise InputError(source, ".".join(str(p) for p in first["loc"]), first["msg"]) from None
+    experiment = _build(spec, source, configs, {}, name)
+    spec_dump = {**experiment.spec, "scenarios": [str(p) for p in paths], "overrides": dict(overrides or {})}
+    return dataclasses.replace(experiment, source=None, spec=json.loads(json.dumps(spec_dump, default=str)))
+
+
+# --------------------------------------------------------------------------- replications
+
+
+def replication_seeds(experiment_seed: int, n: int) -> list[int]:
+    """The seeds of replications 0..n-1: prefix-stable (the first k never depend on n), non-negative int64."""
+    children = np.random.SeedSequence(int(experiment_seed)).spawn(int(n))
+    return [int(child.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1)) for child in children]
+
+
+@dataclass(frozen=True)
+class Task:
+    """One replication: a cell (sweep point, policy), its replication index and seed, and its scenario."""
+
+    point: int
+    policy: str
+    replication: int
+    seed: int
+    config: ScenarioConfig
+    engine: str = "numba"
+    keep_series: bool = False
+    params: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def key(self) -> tuple[int, str, int]:
+        return (self.point, self.policy, self.replication)
+
+
+def _simulate_frames(config: ScenarioConfig, seed: int, engine: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    if engine == "numba":
+        from sim.engine import ClubEngine
+
+        club: Any = ClubEngine(config, np.random.default_rng(seed))
+        club.run_to()
+    elif engine == "python":
+        from sim.reference import ReferenceClubModel
+
+        club = ReferenceClubModel(config, rng=seed)
+        club.run()
+    else:
+        raise ValueError(f"unknown engine {engine!r}")
+    return club.series_frame(), club.members_frame()
+
+
+def flatten_summary(summary: Mapping[str, Any]) -> dict[str, Any]:
+    """A run summary as flat columns: roi_by_type -> roi_giver, ...; exits_by_reason -> exits_left, ...; None -> NaN."""
+    flat: dict[str, Any] = {}
+    for key, value in summary.items():
+        if isinstance(value, Mapping):
+            prefix = _FLAT_PREFIX.get(key, key)
+            for sub, item in value.items():
+                flat[f"{prefix}_{sub}"] = math.nan if item is None else item
+        else:
+            flat[key] = math.nan if value is None else value
+    return flat
+
+
+_TYPE_CODES = {name: code for code, name in enumerate(MEMBER_TYPES)}
+
+
+def run_replication(task: Task) -> dict[str, Any]:
+    """Run one replication; returns its flat result row (ids, swept values, summary metrics, optional series)."""
+    series, members = _simulate_frames(task.config, task.seed, task.engine)
+    row: dict[str, Any] = {"point": task.point, "policy": task.policy, "replication": task.replication,
+                           "seed": task.seed}
+    row.update(task.params)
+    row.update(flatten_summary(summarize(series, members)))
+    if task.keep_series:
+        reason = members["exit_reason"].to_numpy()
+        row["members_weekly"] = series["members"].to_numpy(np.int32)
+        row["tenure_years"] = members["tenure_years"].to_numpy(np.float32)
+        row["tenure_observed"] = (reason != "active") & (reason != "dissolved")
+        row["tenure_type"] = np.array([_TYPE_CODES.get(t, -1) for t in members["member_type"]], np.int8)
+    return row
+
+
+def _tasks(experiment: Experiment, n: int, keep_series: bool, done: set[tuple[int, str, int]]) -> list[Task]:
+    """Replication-major order, so an interrupted run holds balanced, paired replications."""
+    seeds = replication_seeds(experiment.seed, n)
+    tasks = []
+    for replication, seed in enumerate(seeds):
+        for point, values in experiment.points:
+            params = tuple(values.items())
+            for policy in experiment.policies:
+                if (point, policy, replication) in done:
+                    continue
+                tasks.append(Task(point, policy, replication, seed, experiment.configs[(point, policy)],
+                                  experiment.engine, keep_series, params))
+    return tasks
+
+
+# --------------------------------------------------------------------------- tables (arrow)
+
+
+def _arrow_type(name: str, value: Any, param_dtypes: Mapping[str, str]) -> pa.DataType:
+    import pyarrow as pa
+
+    if name in ("point", "replication", "seed"):
+        return pa.int64()
+    if name == "policy":
+        return pa.string()
+    if name in param_dtypes:
+        return {"bool": pa.bool_(), "int64": pa.int64(), "float64": pa.float64(), "string": pa.string()}[
+            param_dtypes[name]]
+    if name == "members_weekly":
+        return pa.list_(pa.int32())
+    if name == "tenure_years":
+        return pa.list_(pa.float32())
+    if name == "tenure_observed":
+        return pa.list_(pa.bool_())
+    if name == "tenure_type":
+        return pa.list_(pa.int8())
+    if name in _BOOL_METRICS or isinstance(value, (bool, np.bool_)):
+        return pa.bool_()
+    if name in _INT_METRICS or (isinstance(value, (int, np.integer)) and name not in METRIC_COLUMNS):
+        return pa.int64()
+    if isinstance(value, str):
+        return pa.string()
+    return pa.float64()
+
+
+def _row_schema(row: Mapping[str, Any], param_dtypes: Mapping[str, str]) -> pa.Schema:
+    """The fixed column order: ids, swept values, known metrics, other metrics (sorted), series."""
+    import pyarrow as pa
+
+    params = list(param_dtypes)
+    metrics = [c for c in METRIC_COLUMNS if c in row]
+    extra = sorted(c for c in row if c not in ID_COLUMNS and c not in params and c not in metrics
+                   and c not in SERIES_COLUMNS)
+    series = [c for c in SERIES_COLUMNS if c in row]
+    names = [*ID_COLUMNS, *params, *metrics, *extra, *series]
+    return pa.schema([pa.field(n, _arrow_type(n, row.get(n), param_dtypes)) for n in names])
+
+
+def _write_parquet(table: pa.Table, path: Path) -> None:
+    """Deterministic bytes: no schema metadata, fixed writer options; written atomically."""
+    import pyarrow.parquet as pq
+
+    tmp = path.with_name(f".{path.name}.tmp")
+    table = table.replace_schema_metadata(None).combine_chunks()  # page layout must not depend on chunking
+    pq.write_table(table, tmp, compression="snappy", version="2.6",
+                   data_page_version="1.0", use_dictionary=True, write_statistics=True,
+                   row_group_size=1_000_000)
+    os.replace(tmp, path)
+
+
+class _PartWriter:
+    """Appends finished rows to DIR/parts/part-NNNNN.parquet, every PART_ROWS rows or PART_SECONDS."""
+
+    def __init__(self, parts_dir: Path, param_dtypes: Mapping[str, str], schema: pa.Schema | None = None):
+        self.parts_dir = parts_dir
+        self.param_dtypes = param_dtypes
+        self.schema = schema
+        self.buffer: list[dict[str, Any]] = []
+        self.last = time.monotonic()
+        existing = [int(p.stem.split("-")[1]) for p in parts_dir.glob("part-*.parquet") if p.stem[5:].isdigit()]
+        self.next_index = max(existing, default=-1) + 1
+        self.written = 0
+
+    def add(self, row: dict[str, Any]) -> None:
+        self.buffer.append(row)
+        if len(self.buffer) >= PART_ROWS or time.monotonic() - self.last >= PART_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        self.last = time.monotonic()
+        if not self.buffer:
+            return
+        import pyarrow as pa
+
+        if self.schema is None:
+            self.schema = _row_schema(self.buffer[0], self.param_dtypes)
+        self.parts_dir.mkdir(parents=True, exist_ok=True)
+        table = pa.Table.from_pylist(self.buffer, schema=self.schema)
+        _write_parquet(table, self.parts_dir / f"part-{self.next_index:05d}.parquet")
+        self.next_index += 1
+        self.written += len(self.buffer)
+        self.buffer = []
+
+
+def _canonical(schema: pa.Schema) -> pa.Schema:
+    """Parquet readers name list items "element", pyarrow writers "item": one name, so bytes match."""
+    import pyarrow as pa
+
+    return pa.schema([pa.field(f.name, pa.list_(f.type.value_type) if pa.types.is_list(f.type) else f.type)
+                      for f in schema])
+
+
+def _read_done(out_dir: Path) -> pa.Table | None:
+    """Rows already in the folder: replications.parquet (a finished run) and parts/ (in that order)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    files = [out_dir / REPLICATIONS_FILE] if (out_dir / REPLICATIONS_FILE).is_file() else []
+    files += sorted((out_dir / PARTS).glob("part-*.parquet"))
+    tables = []
+    for path in files:
+        try:
+            tables.append(pq.read_table(path))
+        except (OSError, pa.ArrowException):  # a part cut short by a crash: its rows are rerun
+            continue
+    if not tables:
+        return None
+    table = pa.concat_tables([t.replace_schema_metadata(None) for t in tables], promote_options="permissive")
+    return table.cast(_canonical(table.schema))
+
+
+def _assemble(
+    experiment: Experiment,
+    loaded: pa.Table | None,
+    new_rows: list[dict[str, Any]],
+    n: int,
+    schema: pa.Schema | None,
+) -> pa.Table:
+    """Every wanted row once (the first seen), sorted by (point, policy order, replication)."""
+    import pyarrow as pa
+
+    tables = []
+    if loaded is not None:
+        tables.append(loaded)
+    if new_rows:
+        schema = schema or (loaded.schema if loaded is not None else _row_schema(new_rows[0], _dtypes(experiment)))
+        tables.append(pa.Table.from_pylist(new_rows, schema=schema))
+    if not tables:
+        raise RuntimeError("no replications")
+    table = tables[0] if len(tables) == 1 else pa.concat_tables(
+        [t.cast(tables[0].schema) if t.schema != tables[0].schema else t for t in tables])
+    order = {name: i for i, name in enumerate(experiment.policies)}
+    points = {p for p, _ in experiment.points}
+    point = table.column("point").to_numpy()
+    policy = np.array([order.get(p, -1) for p in table.column("policy").to_pylist()], np.int64)
+    replication = table.column("replication").to_numpy()
+    wanted = (policy >= 0) & (replication < n) & np.isin(point, list(points))
+    keys = pd.DataFrame({"point": point, "policy": policy, "replication": replication})
+    wanted &= ~keys.duplicated(keep="first").to_numpy()
+    index = np.flatnonzero(wanted)
+    index = index[np.lexsort((replication[index], policy[index], point[index]))]
+    return table.take(pa.array(index, pa.int64()))
+
+
+def _dtypes(experiment: Experiment) -> dict[str, str]:
+    return dict(experiment.sweep.dtypes) if experiment.sweep is not None else {}
+
+
+def _to_frame(table: pa.Table) -> pd.DataFrame:
+    frame = table.to_pandas()
+    return frame.reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- statistics
+
+
+def _t975(df: float) -> float:
+    from scipy import stats
+
+    return float(stats.t.ppf(0.975, df))
+
+
+def _as_float(values: Any) -> np.ndarray:
+    return np.asarray(pd.to_numeric(pd.Series(values), errors="coerce"), dtype=float)
+
+
+def _mean_ci(x: np.ndarray) -> tuple[int, float, float, float, float]:
+    x = x[np.isfinite(x)]
+    n = len(x)
+    if n == 0:
+        return 0, math.nan, math.nan, math.nan, math.nan
+    mean = float(x.mean())
+    if n < 2:
+        return n, mean, math.nan, math.nan, math.nan
+    sd = float(x.std(ddof=1))
+    half = _t975(n - 1) * sd / math.sqrt(n)
+    return n, mean, sd, mean - half, mean + half
+
+
+def _paired(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float, float]:
+    """Mean of x - y over pairs, its t-based 95 % CI and the paired t-test p (scipy.stats.ttest_rel)."""
+    d = x - y
+    d = d[np.isfinite(d)]
+    n = len(d)
+    if n == 0:
+        return math.nan, math.nan, math.nan, math.nan
+    mean = float(d.mean())
+    if n < 2:
+        return mean, math.nan, math.nan, math.nan
+    sd = float(d.std(ddof=1))
+    if sd == 0.0:  # every pair differs by the same amount: no sampling error
+        return mean, mean, mean, (math.nan if mean == 0.0 else 0.0)
+    from scipy import stats
+
+    se = sd / math.sqrt(n)
+    half = _t975(n - 1) * se
+    p = float(2 * stats.t.sf(abs(mean / se), n - 1))
+    return mean, mean - half, mean + half, p
+
+
+def _welch(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """95 % CI of mean(x) - mean(y) for independent samples (Welch)."""
+    x, y = x[np.isfinite(x)], y[np.isfinite(y)]
+    if len(x) < 2 or len(y) < 2:
+        return math.nan, math.nan
+    vx, vy = x.var(ddof=1) / len(x), y.var(ddof=1) / len(y)
+    diff = float(x.mean() - y.mean())
+    se2 = vx + vy
+    if se2 == 0:
+        return diff, diff
+    df = se2**2 / ((vx**2 / (len(x) - 1)) + (vy**2 / (len(y) - 1)))
+    half = _t975(df) * math.sqrt(se2)
+    return diff - half, diff + half
+
+
+def statistics_table(
+    replications: pd.DataFrame,
+    metrics: Sequence[str],
+    policies: Sequence[str] | None = None,
+    baseline: str | None = None,
+    parameters: Sequence[str] = (),
+) -> pd.DataFrame:
+    """Long-form statistics per (point, policy, metric): n, mean, sd, 95 % CI, and versus the baseline
+    (same point, same replication): paired difference with CI and p, `significant` (CI excludes 0),
+    and the unpaired (Welch) CI of the difference. Without `parameters` (a comparison) there is no
+    `point` column and the columns are `TABLE_COLUMNS`.
+    """
+    if policies is None:
+        policies = list(dict.fromkeys(replications["policy"]))
+    baseline = baseline if baseline is not None else (policies[0] if policies else None)
+    sweep = bool(parameters)
+    with_diff = not sweep or len(policies) > 1
+    rows = []
+    frame = replications
+    points = sorted(frame["point"].unique()) if len(frame) else []
+    for point in points:
+        at_point = frame[frame["point"] == point]
+        by_policy = {p: g.set_index("replication").sort_index() for p, g in at_point.groupby("policy", sort=False)}
+        base = by_policy.get(baseline)
+        values = at_point.iloc[0][list(parameters)].to_dict() if sweep and len(at_point) else {}
+        for policy in policies:
+            group = by_policy.get(policy)
+            if group is None:
+                continue
+            for metric in metrics:
+                x = _as_float(group[metric]) if metric in group else np.full(len(group), math.nan)
+                n, mean, sd, lo, hi = _mean_ci(x)
+                row: dict[str, Any] = {"point": int(point), **values} if sweep else {}
+                row.update(policy=policy, metric=metric, n=n, mean=mean, sd=sd, ci_low=lo, ci_high=hi)
+                if with_diff:
+                    if base is not None and metric in base:
+                        y_all = _as_float(base[metric])
+                        common = group.index.intersection(base.index)
+                        xp = _as_float(group.loc[common, metric])
+                        yp = _as_float(base.loc[common, metric])
+                        diff, dlo, dhi, p = _paired(xp, yp)
+                        ulo, uhi = _welch(x, y_all)
+                    else:
+                        diff = dlo = dhi = p = ulo = uhi = math.nan
+                    significant = bool(np.isfinite(dlo) and np.isfinite(dhi) and (dlo > 0 or dhi < 0))
+                    if policy == baseline:
+                        significant = False
+                    row.update(diff=diff, diff_ci_low=dlo, diff_ci_high=dhi, diff_p=p, significant=significant,
+                               unpaired_ci_low=ulo, unpaired_ci_high=uhi)
+                rows.append(row)
+    columns = list(TABLE_COLUMNS if with_diff else TABLE_COLUMNS[:7])
+    if sweep:
+        columns = ["point", *parameters, *columns]
+    table = pd.DataFrame(rows, columns=columns)
+    table["n"] = table["n"].astype(np.int64)
+    if with_diff:
+        table["significant"] = table["significant"].astype(bool)
+    return table
+
+
+def _precision_met(
+    key_values: Mapping[tuple[int, str, int], float], cells: Sequence[tuple[int, str]], n: int, precision: float
+) -> bool:
+    by_cell: dict[tuple[int, str], list[float]] = {cell: [] for cell in cells}
+    for (point, policy, replication), value in key_values.items():
+        if replication < n and (point, policy) in by_cell:
+            by_cell[(point, policy)].append(value)
+    for values in by_cell.values():
+        count, mean, _sd, lo, hi = _mean_ci(np.asarray(values, float))
+        if count < 2 or not np.isfinite(lo):
+            return False
+        half = (hi - lo) / 2
+        if half > precision * abs(mean):
+            return False
+    return True
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass
+class ComparisonResult:
+    """Replications (one row per policy x replication) and the statistics table of a comparison."""
+
+    experiment: Experiment
+    replications: pd.DataFrame
+    table: pd.DataFrame
+    runs: int
+    precision_met: bool | None = None
+    out_dir: Path | None = None
+    files: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def policies(self) -> list[str]:
+        return self.experiment.policy_names
+
+    @property
+    def baseline(self) -> str:
+        return self.experiment.baseline
+
+    @property
+    def metrics(self) -> tuple[str, ...]:
+        return self.experiment.metrics
+
+    def plot(self, out_dir: str | Path | None = None) -> dict[str, Figure]:
+        """The comparison's figures by file name (metrics.png, trajectories.png, ...); written as PNGs to `out_dir`."""
+        from sim import experiment_plots
+
+        figures = experiment_plots.comparison_figures(self)
+        if out_dir is not None:
+            experiment_plots.save_figures(figures, Path(out_dir))
+        return figures
+
+
+@dataclass
+class SweepResult:
+    """Replications (one row per point x policy x replication), per-point statistics and the points."""
+
+    experiment: Experiment
+    replications: pd.DataFrame
+    table: pd.DataFrame
+    runs: int
+    precision_met: bool | None = None
+    out_dir: Path | None = None
+    files: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def parameters(self) -> tuple[str, ...]:
+        return self.experiment.sweep.parameters if self.experiment.sweep is not None else ()
+
+    @property
+    def points(self) -> pd.DataFrame:
+        rows = [{"point": point, **values} for point, values in self.experiment.points]
+        return pd.DataFrame(rows, columns=["point", *self.parameters])
+
+    @property
+    def policies(self) -> list[str]:
+        return self.experiment.policy_names
+
+    @property
+    def metrics(self) -> tuple[str, ...]:
+        return self.experiment.metrics
+
+    def plot(self, out_dir: str | Path | None = None) -> dict[str, Figure]:
+        """One figure per metric (sweep_<metric>.png): mean and 95 % CI against each swept parameter."""
+        from sim import experiment_plots
+
+        figures = experiment_plots.sweep_figures(self)
+        if out_dir is not None:
+            experiment_plots.save_figures(figures, Path(out_dir))
+        return figures
+
+
+class ExperimentInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or `stop_after`) during an experiment: finished replications were kept in `out_dir`."""
+
+    def __init__(self, kept: int, out_dir: Path | None, total: int):
+        self.kept, self.out_dir, self.total = kept, out_dir, total
+        where = f" in {out_dir}" if out_dir is not None else ""
+        super().__init__(f"interrupted: {kept} of {total} replications kept{where}")
+
+
+# --------------------------------------------------------------------------- running
+
+
+ProgressFn = Callable[[int, int], None]
+
+
+@contextmanager
+def _progress_callback(progress: bool | ProgressFn | None, description: str) -> Iterator[ProgressFn | None]:
+    if callable(progress):
+        yield progress
+        return
+    if not progress:
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TimeRemainingColumn(), console=Console(stderr=True)) as bar:
+        task = bar.add_task(description, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+def _write_text(path: Path, text: str) -> None:
+    with open(path, "w", encoding="utf-8", newline="\n") as handle:
+        handle.write(text)
+
+
+def _clear_outputs(out_dir: Path) -> None:
+    from sim.experiment_plots import ALL_FIGURE_PATTERNS
+
+    shutil.rmtree(out_dir / PARTS, ignore_errors=True)
+    for name in (REPLICATIONS_FILE, COMPARISON_FILE, SWEEP_FILE):
+        (out_dir / name).unlink(missing_ok=True)
+    for pattern in ALL_FIGURE_PATTERNS:
+        for path in out_dir.glob(pattern):
+            path.unlink(missing_ok=True)
+
+
+def _command_text(command: str | Sequence[str] | None) -> str | None:
+    import shlex
+
+    if command is None or isinstance(command, str):
+        return command
+    return shlex.join(str(part) for part in command)
+
+
+def _manifest(
+    experiment: Experiment, kind: str, status: str, *, runs: int, runs_requested: int, precision: float | None,
+    precision_met: bool | None, backend: str, workers: int | None, scheduler: str | None, rows: int,
+    command: str | Sequence[str] | None, files: Sequence[str] = (),
+) -> dict[str, Any]:
+    from sim.outputs import versions
+
+    return {
+        "kind": kind,
+        "status": status,
+        "name": experiment.name,
+        "experiment_source": experiment.source,
+        "experiment": experiment.spec,
+        "resolved": experiment.fingerprint(),
+        "baseline": experiment.baseline,
+        "metrics": list(experiment.metrics),
+        "key_metric": experiment.key_metric,
+        "runs": runs,
+        "runs_requested": runs_requested,
+        "precision": precision,
+        "max_runs": experiment.max_runs,
+        "precision_met": precision_met,
+        "seeds": replication_seeds(experiment.seed, runs),
+        "replications": rows,
+        "backend": backend,
+        "workers": workers,
+        "scheduler": scheduler,
+        "versions": versions(),
+        "command": _command_text(command),
+        "files": sorted(files),
+        "created": datetime.now(UTC).replace(microsecond=0).isoformat(),
+    }
+
+
+def _write_manifest(out_dir: Path, manifest: dict[str, Any]) -> None:
+    tmp = out_dir / f".{MANIFEST}.tmp"
+    _write_text(tmp, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, out_dir / MANIFEST)
+
+
+def _read_manifest(out_dir: Path, kind: str) -> dict[str, Any]:
+    if not out_dir.is_dir():
+        raise InputError(out_dir, "--resume", "no such folder")
+    path = out_dir / MANIFEST
+    if not path.is_file():
+        raise InputError(out_dir, "--resume", f"no {MANIFEST} here: not the output folder of an experiment")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise InputError(path, None, f"cannot read: {err}") from None
+    if not isinstance(manifest, dict) or manifest.get("kind") != kind:
+        found = manifest.get("kind") if isinstance(manifest, dict) else None
+        raise InputError(out_dir, "--resume", f"holds a {found} run, not a {kind}")
+    return manifest
+
+
+def _check_same_experiment(out_dir: Path, manifest: Mapping[str, Any], experiment: Experiment) -> None:
+    theirs, ours = manifest.get("resolved") or {}, experiment.fingerprint()
+    if theirs == ours:
+        return
+    differs = [k for k in ours if theirs.get(k) != ours[k]]
+    if "policies" in differs and set(theirs.get("policies") or {}) == set(ours["policies"]):
+        differs = [f"policy {p}" for p in ours["policies"]
+                   if (theirs.get("policies") or {}).get(p) != ours["policies"][p]] + \
+                  [d for d in differs if d != "policies"]
+    raise InputError(out_dir, "--resume", "holds a different experiment (differs in: " + ", ".join(differs)
+                     + "); run it without --resume, or into another folder")
+
+
+def _check_options(source: str | None, runs: int | None, precision: float | None, workers: int | None,
+                   backend: str) -> None:
+    from sim.backends import BACKENDS
+
+    if runs is not None and runs < 1:
+        raise InputError(source, "runs", f"must be at least 1, got {runs}")
+    if precision is not None and not 0 < precision < 1:
+        raise InputError(source, "precision", f"must be between 0 and 1 (exclusive), got {precision:g}")
+    if workers is not None and workers < 1:
+        raise InputError("--workers", None, f"must be at least 1, got {workers}")
+    if backend not in BACKENDS:
+        raise InputError("--backend", repr(backend), f"unknown backend; use one of: {', '.join(BACKENDS)}")
+
+
+def _coerce_experiment(experiment: Experiment | str | Path | Sequence[str | Path]) -> Experiment:
+    if isinstance(experiment, Experiment):
+        return experiment
+    if isinstance(experiment, (str, Path)):
+        if is_experiment_file(experiment):
+            return load_experiment(experiment)
+        return scenario_experiment([experiment])
+    return scenario_experiment(list(experiment))
+
+
+def _run(
+    experiment: Experiment,
+    kind: Literal["compare", "sweep"],
+    *,
+    runs: int | None,
+    seed: int | None,
+    precision: float | None,
+    backend: str,
+    workers: int | None,
+    scheduler: str | None,
+    out: str | Path | None,
+    resume: bool,
+    progress: bool | ProgressFn | None,
+    figures: bool,
+    command: str | Sequence[str] | None,
+    stop_after: int | None,
+) -> ComparisonResult | SweepResult:
+    from sim.backends import run_tasks
+
+    _check_options(experiment.source, runs, precision, workers, backend)
+    if resume and out is None:
+        raise InputError("--resume", None, "needs the output folder to resume (out=...)")
+    manifest: dict[str, Any] = _read_manifest(Path(out).expanduser(), kind) if resume and out is not None else {}
+    if seed is None and (manifest.get("experiment") or {}).get("seed") == experiment.seed:
+        # resuming a run started with another seed (--seed) than its unchanged experiment file's
+        seed = (manifest.get("resolved") or {}).get("seed")
+    if seed is not None:
+        if seed < 0:
+            raise InputError(experiment.source, "seed", f"must be >= 0, got {seed}")
+        experiment = dataclasses.replace(experiment, seed=int(seed))
+    keep_series = experiment.keep_series if experiment.keep_series is not None else kind == "compare"
+    experiment = dataclasses.replace(experiment, keep_series=keep_series)
+
+    out_dir: Path | None = None
+    loaded = None
+    if out is not None:
+        from sim.outputs import prepare_out_dir
+
+        if resume:
+            _check_same_experiment(Path(out).expanduser(), manifest, experiment)
+            out_dir = prepare_out_dir(Path(out).expanduser())
+            loaded = _read_done(out_dir)
+        else:
+            out_dir = prepare_out_dir(Path(out))
+            _clear_outputs(out_dir)
+
+    if runs is None:
+        runs = int(manifest.get("runs_requested") or experiment.runs)
+    if precision is None:
+        precision = manifest.get("precision", experiment.precision) if manifest else experiment.precision
+    cap = max(experiment.max_runs, runs)
+    step = max(20, runs)
+    cells = [(point, policy) for point, _ in experiment.points for policy in experiment.policies]
+
+    done: set[tuple[int, str, int]] = set()
+    key_values: dict[tuple[int, str, int], float] = {}
+    if loaded is not None:
+        keys = zip(loaded.column("point").to_pylist(), loaded.column("policy").to_pylist(),
+                   loaded.column("replication").to_pylist(), strict=True)
+        metric = _as_float(loaded.column(experiment.key_metric).to_pylist()) \
+            if experiment.key_metric in loaded.column_names else None
+        for i, key in enumerate(keys):
+            if key not in done:
+                done.add(key)
+                if metric is not None:
+                    key_values[key] = float(metric[i])
+
+    writer = _PartWriter(out_dir / PARTS, _dtypes(experiment), loaded.schema if loaded is not None else None) \
+        if out_dir is not None else None
+    new_rows: list[dict[str, Any]] = []
+    info = {"backend": backend, "workers": workers, "scheduler": scheduler, "command": command}
+    n = runs
+    met: bool | None = None
+
+    def write_manifest(status: str, files: Sequence[str] = ()) -> None:
+        if out_dir is not None:
+            rows = len({k for k in done if k[2] < n})
+            _write_manifest(out_dir, _manifest(experiment, kind, status, runs=n, runs_requested=runs,
+                                               precision=precision, precision_met=met, rows=rows, files=files,
+                                               **info))
+
+    write_manifest("running")
+    received = 0
+
+    def on_result(row: dict[str, Any]) -> None:
+        nonlocal received
+        key = (int(row["point"]), str(row["policy"]), int(row["replication"]))
+        if key in done:
+            return
+        done.add(key)
+        value = row.get(experiment.key_metric, math.nan)
+        key_values[key] = math.nan if value is None else float(value)
+        new_rows.append(row)
+        if writer is not None:
+            writer.add(row)
+        received += 1
+        if stop_after is not None and received >= stop_after:
+            raise KeyboardInterrupt
+
+    description = f"{kind} {experiment.name}"
+    with _progress_callback(progress, description) as report:
+        try:
+            while True:
+                total = n * len(cells)
+                tasks = _tasks(experiment, n, keep_series, done)
+                before = len({k for k in done if k[2] < n})
+
+                def on_progress(count: int, _total: int, before: int = before, total: int = total) -> None:
+                    if report is not None:
+                        report(before + count, total)
+
+                if report is not None:
+                    report(before, total)
+                if tasks:
+                    run_tasks(tasks, run_replication, backend=backend, workers=workers, scheduler=scheduler,
+                              on_result=on_result, progress=on_progress)
+                if precision is None:
+                    break
+                met = _precision_met(key_values, cells, n, precision)
+                if met or n >= cap:
+                    break
+                n = min(n + step, cap)
+        except KeyboardInterrupt:
+            kept = len(done)
+            if writer is not None:
+                writer.flush()
+                write_manifest("interrupted")
+            raise ExperimentInterrupted(kept, out_dir, n * len(cells)) from None
+        except Exception:  # keep what finished: --resume reruns only the rest
+            if writer is not None:
+                writer.flush()
+                write_manifest("failed")
+            raise
+        if writer is not None:
+            writer.flush()
+
+    table = _assemble(experiment, loaded, new_rows, n, writer.schema if writer is not None else None)
+    replications = _to_frame(table)
+    parameters = experiment.sweep.parameters if experiment.sweep is not None else ()
+    stats = statistics_table(replications, experiment.metrics, experiment.policy_names, experiment.baseline,
+                             parameters)
+    result_cls = ComparisonResult if kind == "compare" else SweepResult
+    result = result_cls(experiment, replications, stats, n, met, out_dir)
+    if out_dir is not None:
+        files = {REPLICATIONS_FILE: out_dir / REPLICATIONS_FILE}
+        _write_parquet(table, files[REPLICATIONS_FILE])
+        csv_name = COMPARISON_FILE if kind == "compare" else SWEEP_FILE
+        files[csv_name] = out_dir / csv_name
+        _write_text(files[csv_name], stats.to_csv(index=False, float_format=FLOAT_FORMAT, lineterminator="\n"))
+        if figures:
+            from sim.experiment_plots import save_figures
+
+            figs = result.plot()
+            files.update(save_figures(figs, out_dir))
+        shutil.rmtree(out_dir / PARTS, ignore_errors=True)
+        files[MANIFEST] = out_dir / MANIFEST
+        write_manifest("complete", list(files))
+        result.files = files
+    return result
+
+
+def compare(
+    experiment: Experiment | str | Path | Sequence[str | Path],
+    runs: int | None = None,
+    *,
+    backend: str = "local",
+    workers: int | None = None,
+    scheduler: str | None = None,
+    out: str | Path | None = None,
+    resume: bool = False,
+    precision: float | None = None,
+    seed: int | None = None,
+    progress: bool | ProgressFn | None = False,
+    figures: bool = True,
+    command: str | Sequence[str] | None = None,
+    stop_after: int | None = None,
+) -> ComparisonResult:
+    """Replicate every policy `runs` times under common random numbers and compare them with the baseline.
+
+    `experiment`: a loaded `Experiment`, an experiment file, or scenario file(s) (an ad-hoc comparison).
+    `runs`, `precision`, `seed`: override the experiment's (when resuming, the interrupted run's).
+    `out`: write replications.parquet, comparison.csv, manifest.json and figures there (parts/ as
+    replications finish); `resume=True` continues the run in `out`. `progress`: True for a progress
+    bar on stderr, or a callable `(done, total)`. `stop_after`: test hook, interrupt after that many
+    new replications. Ctrl-C raises `ExperimentInterrupted` (a KeyboardInterrupt) after saving.
+    """
+    experiment = _coerce_experiment(experiment)
+    if experiment.sweep is not None:
+        raise InputError(experiment.source, "sweep", "this experiment is a sweep: run it with sweep (clubsim sweep)")
+    result = _run(experiment, "compare", runs=runs, seed=seed, precision=precision, backend=backend,
+                  workers=workers, scheduler=scheduler, out=out, resume=resume, progress=progress,
+                  figures=figures, command=command, stop_after=stop_after)
+    assert isinstance(result, ComparisonResult)
+    return result
+
+
+def sweep(
+    experiment: Experiment | str | Path,
+    runs: int | None = None,
+    *,
+    backend: str = "local",
+    workers: int | None = None,
+    scheduler: str | None = None,
+    out: str | Path | None = None,
+    resume: bool = False,
+    precision: float | None = None,
+    seed: int | None = None,
+    progress: bool | ProgressFn | None = False,
+    figures: bool = True,
+    command: str | Sequence[str] | None = None,
+    stop_after: int | None = None,
+) -> SweepResult:
+    """Replicate every sweep point (x policy) `runs` times with common random numbers; arguments as `compare`.
+
+    Writes replications.parquet, sweep.csv, manifest.json and sweep_<metric>.png figures to `out`.
+    """
+    if not isinstance(experiment, Experiment):
+        experiment = load_experiment(experiment)
+    if experiment.sweep is None:
+        raise InputError(experiment.source, "sweep", "missing: this experiment has no sweep: section (use compare)")
+    result = _run(experiment, "sweep", runs=runs, seed=seed, precision=precision, backend=backend,
+                  workers=workers, scheduler=scheduler, out=out, resume=resume, progress=progress,
+                  figures=figures, command=command, stop_after=stop_after)
+    assert isinstance(result, SweepResult)
+    return result
+
+
+def compare_scenarios(
+    paths: Sequence[str | Path],
+    runs: int | None = None,
+    *,
+    overrides: Mapping[str, Any] | None = None,
+    seed: int = 1,
+    metrics: Sequence[str] | None = None,
+    name: str | None = None,
+    **options: Any,
+) -> ComparisonResult:
+    """Compare scenario files as policies (each named by its stem; the first is the baseline).
+
+    `overrides` apply to every scenario; other keyword arguments are those of `compare`.
+    """
+    experiment = scenario_experiment(paths, overrides, runs=runs or 100, seed=seed, metrics=metrics, name=name)
+    return compare(experiment, runs, **options)
+
+
+__all__ = [
+    "ComparisonResult",
+    "Experiment",
+    "ExperimentInterrupted",
+    "SweepResult",
+    "Task",
+    "compare",
+    "compare_scenarios",
+    "flatten_summary",
+    "is_experiment_file",
+    "load_experiment",
+    "replication_seeds",
+    "run_replication",
+    "scenario_experiment",
+    "statistics_table",
+    "sweep",
+]

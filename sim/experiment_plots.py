@@ -1,0 +1,360 @@
+"""Figures of an experiment: metrics by policy, member trajectories, tenure survival, ROI by type, sweeps.
+
+Drawn on `matplotlib.figure.Figure` objects (Agg canvas, no pyplot), imported on first use, like
+`sim.plots`. Each function takes a `ComparisonResult` or `SweepResult` (`sim.experiment`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from sim.metrics import MEMBER_TYPES, tenure_survival
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from sim.experiment import ComparisonResult, SweepResult
+
+DPI = 110
+WEEKS_PER_YEAR = 52
+COMPARISON_FIGURES = ("metrics.png", "trajectories.png", "survival.png", "roi_by_type.png")
+ALL_FIGURE_PATTERNS = (*COMPARISON_FIGURES, "sweep_*.png")
+TYPE_COLOURS = {"giver": "#2ca02c", "reciprocator": "#1f77b4", "hunter": "#d62728"}
+MAX_CATEGORIES = 25  # a swept parameter with more distinct values (a Latin hypercube) is drawn point by point
+
+LABELS = {
+    "members_final": "members at end",
+    "churn_rate_annual": "churn (exits per member-year)",
+    "retention_first_year": "first-year retention",
+    "median_tenure_years": "median tenure (years)",
+    "business_per_member_year": "business per member-year (EUR)",
+    "referrals_per_member_year": "referrals per member-year",
+    "roi_mean": "ROI, mean",
+    "roi_median": "ROI, median",
+    "share_positive_roi": "share of members with ROI > 0",
+    "hunter_share_final": "hunter share at end",
+    "fee_income_total": "fee income, total (EUR)",
+    "survived": "club survived (share of runs)",
+}
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _figure(width: float, height: float) -> Figure:
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+
+
+def _colours(names: Sequence[str]) -> dict[str, Any]:
+    from matplotlib import colormaps
+
+    cmap = colormaps["tab10" if len(names) <= 10 else "tab20"]
+    return {name: cmap(i % cmap.N) for i, name in enumerate(names)}
+
+
+def _empty(ax: Axes, message: str) -> None:
+    ax.text(0.5, 0.5, message, ha="center", va="center", transform=ax.transAxes, color="0.4")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _label(metric: str) -> str:
+    if metric.startswith("roi_") and metric[4:] in MEMBER_TYPES:
+        return f"ROI, {metric[4:]}s"
+    if metric.startswith("exits_"):
+        return f"exits: {metric[6:].replace('_', ' ')}"
+    return LABELS.get(metric, metric.replace("_", " "))
+
+
+def _values(frame: pd.DataFrame, column: str) -> np.ndarray:
+    if column not in frame.columns:
+        return np.zeros(0)
+    values = pd.to_numeric(frame[column], errors="coerce").to_numpy(float)
+    return values[np.isfinite(values)]
+
+
+def _mean_ci(values: np.ndarray) -> tuple[float, float]:
+    """Mean and the half-width of its 95 % CI (t-based; NaN below two values)."""
+    if len(values) == 0:
+        return math.nan, math.nan
+    if len(values) < 2:
+        return float(values.mean()), math.nan
+    from scipy import stats
+
+    half = stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / math.sqrt(len(values))
+    return float(values.mean()), float(half)
+
+
+def _grid(count: int, ncols: int = 3) -> tuple[int, int]:
+    ncols = max(1, min(ncols, count))
+    return math.ceil(count / ncols), ncols
+
+
+def _policy_ticks(ax: Axes, policies: Sequence[str]) -> None:
+    long = len(policies) > 4 or max((len(p) for p in policies), default=0) > 12
+    ax.set_xticks(np.arange(len(policies)), list(policies), rotation=45 if long else 0,
+                  ha="right" if long else "center", fontsize=8)
+
+
+def _is_bool(frame: pd.DataFrame, column: str) -> bool:
+    return column in frame.columns and frame[column].dtype == bool
+
+
+def _policies_in(result: ComparisonResult | SweepResult) -> list[str]:
+    present = set(result.replications["policy"]) if len(result.replications) else set()
+    return [p for p in result.policies if p in present]
+
+
+# --------------------------------------------------------------------------- comparisons
+
+
+def plot_metrics(result: ComparisonResult) -> Figure:
+    """One panel per metric: distribution over replications by policy, mean and its 95 % CI marked."""
+    metrics = list(result.metrics)
+    policies = _policies_in(result)
+    rows, cols = _grid(len(metrics))
+    fig = _figure(4.2 * cols, 3.4 * rows + 0.4)
+    fig.suptitle(f"{result.experiment.name}: metrics by policy ({result.runs} runs each, mean and 95 % CI)",
+                 fontsize=11)
+    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False).ravel())
+    colours = _colours(policies)
+    frame = result.replications
+    for ax, metric in zip(axes, metrics, strict=False):
+        ax.set_title(_label(metric), fontsize=9)
+        groups = [_values(frame[frame["policy"] == p], metric) for p in policies]
+        if not any(len(g) for g in groups):
+            _empty(ax, "no values")
+            continue
+        x = np.arange(len(policies))
+        stats = [_mean_ci(g) for g in groups]
+        means = np.array([s[0] for s in stats])
+        halves = np.nan_to_num(np.array([s[1] for s in stats]))
+        if _is_bool(frame, metric):
+            ax.bar(x, means, color=[colours[p] for p in policies], alpha=0.5)
+            ax.set_ylim(0, 1.05)
+        else:
+            shown = [g if len(g) else np.array([np.nan]) for g in groups]
+            boxes = ax.boxplot(shown, positions=x, widths=0.55, patch_artist=True, showfliers=False,
+                               medianprops={"color": "0.2"})
+            for patch, policy in zip(boxes["boxes"], policies, strict=True):
+                patch.set_facecolor(colours[policy])
+                patch.set_alpha(0.35)
+        ax.errorbar(x, means, yerr=halves, fmt="D", color="black", markersize=4, capsize=3, linewidth=1.2)
+        base = policies.index(result.baseline) if result.baseline in policies else None
+        if base is not None and np.isfinite(means[base]):
+            ax.axhline(means[base], color="0.5", linestyle=":", linewidth=0.9)
+        _policy_ticks(ax, policies)
+        ax.grid(alpha=0.3, axis="y")
+    for ax in axes[len(metrics):]:
+        ax.set_visible(False)
+    return fig
+
+
+def plot_trajectories(result: ComparisonResult) -> Figure:
+    """Members over time by policy: median over replications and the 10-90 % band."""
+    fig = _figure(8.5, 4.8)
+    ax = fig.subplots()
+    ax.set_title(f"{result.experiment.name}: members over time (median, 10-90 % of runs)", fontsize=11)
+    frame = result.replications
+    if "members_weekly" not in frame.columns or not len(frame):
+        _empty(ax, "no weekly series stored (keep_series: false)")
+        return fig
+    policies = _policies_in(result)
+    colours = _colours(policies)
+    for policy in policies:
+        series = [np.asarray(s, float) for s in frame.loc[frame["policy"] == policy, "members_weekly"]]
+        if not series:
+            continue
+        weeks = max(len(s) for s in series)
+        stacked = np.full((len(series), weeks), np.nan)
+        for i, s in enumerate(series):
+            stacked[i, : len(s)] = s
+        low, median, high = np.nanpercentile(stacked, [10, 50, 90], axis=0)
+        years = np.arange(weeks) / WEEKS_PER_YEAR
+        ax.fill_between(years, low, high, color=colours[policy], alpha=0.15, linewidth=0, step="post")
+        ax.step(years, median, where="post", color=colours[policy], linewidth=1.6,
+                label=policy + (" (baseline)" if policy == result.baseline else ""))
+    ax.set_xlabel("time (years)")
+    ax.set_ylabel("members")
+    ax.set_ylim(bottom=0)
+    ax.set_xlim(left=0)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, ncol=2 if len(policies) > 6 else 1, loc="best")
+    return fig
+
+
+def plot_survival(result: ComparisonResult) -> Figure:
+    """Kaplan-Meier tenure survival by policy, pooled over replications (active and dissolved censored)."""
+    fig = _figure(8.5, 4.8)
+    ax = fig.subplots()
+    ax.set_title(f"{result.experiment.name}: tenure survival by policy (Kaplan-Meier, all runs pooled)",
+                 fontsize=11)
+    frame = result.replications
+    if "tenure_years" not in frame.columns or not len(frame):
+        _empty(ax, "no tenures stored (keep_series: false)")
+        return fig
+    policies = _policies_in(result)
+    colours = _colours(policies)
+    x_max = 0.0
+    for policy in policies:
+        rows = frame[frame["policy"] == policy]
+        tenure = np.concatenate([np.asarray(t, float) for t in rows["tenure_years"]] or [np.zeros(0)])
+        observed = np.concatenate([np.asarray(o, bool) for o in rows["tenure_observed"]] or [np.zeros(0, bool)])
+        if not len(tenure):
+            continue
+        curve = tenure_survival(tenure, observed)
+        x = curve["tenure_years"].to_numpy(float)
+        y = curve["survival"].to_numpy(float)
+        if tenure.max() > x[-1]:
+            x, y = np.append(x, tenure.max()), np.append(y, y[-1])
+        x_max = max(x_max, float(x[-1]))
+        ax.step(x, y, where="post", color=colours[policy], linewidth=1.5,
+                label=f"{policy} (members = {len(tenure):,}, exits = {int(observed.sum()):,})")
+    ax.axhline(0.5, color="0.5", linestyle="--", linewidth=0.8)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlim(0, x_max if x_max > 0 else 1.0)
+    ax.set_xlabel("tenure (years)")
+    ax.set_ylabel("share of members still in the club")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, ncol=2 if len(policies) > 6 else 1, loc="best")
+    return fig
+
+
+def plot_roi_by_type(result: ComparisonResult) -> Figure:
+    """Mean ROI of each member type by policy (mean over runs of the run's mean), with 95 % CI."""
+    policies = _policies_in(result)
+    fig = _figure(max(6.5, 0.6 * len(policies) + 3), 4.6)
+    ax = fig.subplots()
+    ax.set_title(f"{result.experiment.name}: mean ROI by member type and policy (95 % CI)", fontsize=11)
+    frame = result.replications
+    types = [t for t in MEMBER_TYPES if f"roi_{t}" in frame.columns and len(_values(frame, f"roi_{t}"))]
+    if not types or not policies:
+        _empty(ax, "no ROI by type")
+        return fig
+    width = 0.8 / len(types)
+    x = np.arange(len(policies))
+    for k, member_type in enumerate(types):
+        stats = [_mean_ci(_values(frame[frame["policy"] == p], f"roi_{member_type}")) for p in policies]
+        means = np.array([s[0] for s in stats])
+        halves = np.nan_to_num(np.array([s[1] for s in stats]))
+        ax.bar(x + (k - (len(types) - 1) / 2) * width, means, width, yerr=halves, capsize=2,
+               color=TYPE_COLOURS[member_type], alpha=0.8, label=member_type, error_kw={"linewidth": 0.9})
+    ax.axhline(0, color="0.3", linestyle="--", linewidth=0.9)
+    _policy_ticks(ax, policies)
+    ax.set_ylabel("ROI (net gain per EUR of fees and time)")
+    ax.grid(alpha=0.3, axis="y")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def comparison_figures(result: ComparisonResult) -> dict[str, Figure]:
+    """metrics.png, trajectories.png and survival.png (when series are stored) and roi_by_type.png."""
+    figures = {"metrics.png": plot_metrics(result)}
+    if "members_weekly" in result.replications.columns:
+        figures["trajectories.png"] = plot_trajectories(result)
+    if "tenure_years" in result.replications.columns:
+        figures["survival.png"] = plot_survival(result)
+    figures["roi_by_type.png"] = plot_roi_by_type(result)
+    return figures
+
+
+# --------------------------------------------------------------------------- sweeps
+
+
+def _numeric(values: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+
+
+def plot_sweep(result: SweepResult, metric: str) -> Figure:
+    """`metric` against each swept parameter: mean and 95 % CI band (grid), or point means with CIs (lhs)."""
+    parameters = list(result.parameters)
+    rows, cols = _grid(len(parameters), 2)
+    fig = _figure(max(6.5, 5.2 * cols), 3.8 * rows + 0.5)
+    fig.suptitle(f"{result.experiment.name}: {_label(metric)}\n({result.runs} runs per point, mean and 95 % CI)",
+                 fontsize=11)
+    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False).ravel())
+    frame = result.replications
+    policies = _policies_in(result)
+    colours = _colours(policies)
+    lhs = result.experiment.sweep is not None and result.experiment.sweep.design == "lhs"
+    for ax, parameter in zip(axes, parameters, strict=False):
+        ax.set_xlabel(parameter)
+        ax.set_ylabel(_label(metric))
+        ax.grid(alpha=0.3)
+        if metric not in frame.columns or not len(frame):
+            _empty(ax, "no values")
+            continue
+        numeric = _numeric(frame[parameter])
+        for policy in policies:
+            rows_p = frame[frame["policy"] == policy]
+            label = policy if len(policies) > 1 else None
+            distinct = list(dict.fromkeys(rows_p[parameter]))
+            if len(distinct) <= MAX_CATEGORIES and not (lhs and numeric):
+                keys = sorted(distinct) if numeric else distinct
+                stats = [_mean_ci(_values(rows_p[rows_p[parameter] == k], metric)) for k in keys]
+                means = np.array([s[0] for s in stats])
+                halves = np.nan_to_num(np.array([s[1] for s in stats]))
+                x = np.asarray(keys, float) if numeric else np.arange(len(keys))
+                ax.plot(x, means, marker="o", markersize=4, color=colours[policy], label=label)
+                ax.fill_between(x, means - halves, means + halves, color=colours[policy], alpha=0.2, linewidth=0)
+                if not numeric:
+                    ax.set_xticks(x, [str(k) for k in keys], fontsize=8)
+            else:  # a Latin hypercube (or many values): each point's mean and CI, plus a binned trend
+                by_point = [(float(g[parameter].iloc[0]), *_mean_ci(_values(g, metric)))
+                            for _, g in rows_p.groupby("point", sort=True)]
+                points = np.array(sorted(by_point))
+                ax.errorbar(points[:, 0], points[:, 1], yerr=np.nan_to_num(points[:, 2]), fmt="o", markersize=3,
+                            color=colours[policy], alpha=0.6, linewidth=0.8, capsize=0, label=label)
+                bins = np.quantile(points[:, 0], np.linspace(0, 1, 9))
+                index = np.clip(np.searchsorted(bins, points[:, 0], side="right") - 1, 0, len(bins) - 2)
+                centres = [points[index == b, 0].mean() for b in range(len(bins) - 1) if (index == b).any()]
+                trend = [np.nanmean(points[index == b, 1]) for b in range(len(bins) - 1) if (index == b).any()]
+                ax.plot(centres, trend, color=colours[policy], linewidth=1.6)
+        if len(policies) > 1:
+            ax.legend(fontsize=8)
+    for ax in axes[len(parameters):]:
+        ax.set_visible(False)
+    return fig
+
+
+def sweep_figures(result: SweepResult) -> dict[str, Figure]:
+    """sweep_<metric>.png for every metric of the experiment."""
+    return {f"sweep_{metric}.png": plot_sweep(result, metric) for metric in result.metrics}
+
+
+# --------------------------------------------------------------------------- files
+
+
+def save_figures(figures: Mapping[str, Figure], out_dir: Path) -> dict[str, Path]:
+    """Write figures as PNGs (no timestamps in the metadata); returns {file name: path}."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for name, fig in figures.items():
+        path = out_dir / name
+        fig.savefig(path, dpi=DPI, format="png", metadata={"Software": None}, pil_kwargs={"compress_level": 3})
+        paths[name] = path
+    return paths
+
+
+__all__ = [
+    "ALL_FIGURE_PATTERNS",
+    "COMPARISON_FIGURES",
+    "comparison_figures",
+    "plot_metrics",
+    "plot_roi_by_type",
+    "plot_survival",
+    "plot_sweep",
+    "plot_trajectories",
+    "save_figures",
+    "sweep_figures",
+]

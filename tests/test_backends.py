@@ -1,0 +1,127 @@
+"""Backends (`sim.backends`): the local pool and Dask give the same replications, whatever happens to workers.
+
+Each row depends only on (scenario, seed), so in-process, two local workers, a Dask LocalCluster
+and a cluster that loses a worker mid-run must all write the same replications.parquet bytes.
+"""
+
+from __future__ import annotations
+
+import operator
+import os
+import signal
+import threading
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from sim.backends import run_tasks
+from sim.errors import InputError
+from sim.experiment import compare, load_experiment
+
+ROOT = Path(__file__).resolve().parent.parent
+BNI = ROOT / "scenarios" / "bni_chapter.yaml"
+
+EXPERIMENT = """
+scenario: {bni}
+overrides: {{years: {years}}}
+policies:
+  exclusivity: {{}}
+  open: {{club.composition.policy: open}}
+runs: {runs}
+seed: 99
+"""
+SERIES = ["members_weekly", "tenure_years", "tenure_observed", "tenure_type"]
+
+
+@pytest.fixture(autouse=True)
+def _kernels(numba_ready: None) -> None:
+    """The engine's kernels are loaded (or compiled) once, before any pool starts."""
+
+
+def experiment(tmp_path: Path, years: int = 2, runs: int = 8):
+    path = tmp_path / f"exp-{years}-{runs}.yaml"
+    path.write_text(EXPERIMENT.format(bni=BNI, years=years, runs=runs), encoding="utf-8")
+    return load_experiment(path)
+
+
+def scalars(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.drop(columns=[c for c in SERIES if c in frame.columns])
+
+
+# --------------------------------------------------------------------------- run_tasks
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_local_backend_returns_every_result_once(workers: int) -> None:
+    results: list[int] = []
+    progress: list[tuple[int, int]] = []
+    run_tasks(list(range(40)), operator.neg, workers=workers, on_result=results.append,
+              progress=lambda done, total: progress.append((done, total)))
+    assert sorted(results) == sorted(-i for i in range(40))
+    assert progress[-1] == (40, 40) and [d for d, _ in progress] == list(range(1, 41))
+
+
+def test_an_interrupt_cancels_the_rest_and_the_pool_still_works() -> None:
+    seen: list[int] = []
+
+    def stop_after_three(result: int) -> None:
+        seen.append(result)
+        if len(seen) == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_tasks(list(range(200)), operator.neg, workers=2, on_result=stop_after_three)
+    assert len(seen) == 3
+    again: list[int] = []
+    run_tasks(list(range(10)), operator.neg, workers=2, on_result=again.append)
+    assert sorted(again) == sorted(-i for i in range(10))
+
+
+def test_unknown_backend_and_bad_worker_counts_are_input_errors() -> None:
+    with pytest.raises(InputError, match="--backend: 'spark': unknown backend; use one of: local, dask"):
+        run_tasks([1], operator.neg, backend="spark", on_result=print)
+    with pytest.raises(InputError, match="--workers: must be at least 1"):
+        run_tasks([1], operator.neg, workers=0, on_result=print)
+
+
+# --------------------------------------------------------------------------- experiments
+
+
+def test_local_and_dask_backends_write_identical_replications(tmp_path: Path) -> None:
+    exp = experiment(tmp_path)
+    outputs = {}
+    for name, backend, workers in (("local1", "local", 1), ("local2", "local", 2), ("dask", "dask", 2)):
+        result = compare(exp, backend=backend, workers=workers, out=tmp_path / name, figures=False)
+        outputs[name] = result
+        assert len(result.replications) == 16
+    reference = (tmp_path / "local1" / "replications.parquet").read_bytes()
+    for name in ("local2", "dask"):
+        assert (tmp_path / name / "replications.parquet").read_bytes() == reference, name
+        pd.testing.assert_frame_equal(scalars(outputs[name].replications), scalars(outputs["local1"].replications))
+        assert (tmp_path / name / "comparison.csv").read_text() == (tmp_path / "local1" / "comparison.csv").read_text()
+
+
+def test_a_killed_dask_worker_does_not_change_the_result(tmp_path: Path) -> None:
+    from distributed import Client, LocalCluster
+
+    exp = experiment(tmp_path, years=4, runs=40)
+    expected = compare(exp, workers=1, figures=False).replications
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        victim = sorted(client.run(os.getpid).values())[0]
+        killed: dict[str, int] = {}
+
+        def kill_once(done: int, total: int) -> None:
+            if done > 0 and not killed:
+                killed.update(done=done, total=total)
+                threading.Thread(target=os.kill, args=(victim, signal.SIGKILL)).start()
+
+        result = compare(exp, backend="dask", scheduler=cluster.scheduler_address, progress=kill_once,
+                         figures=False)
+        assert killed and killed["done"] < killed["total"], "the worker was not killed mid-run"
+        assert victim not in client.run(os.getpid).values()
+    pd.testing.assert_frame_equal(scalars(result.replications), scalars(expected))
+    for a, b in zip(result.replications["members_weekly"], expected["members_weekly"], strict=True):
+        assert list(a) == list(b)
