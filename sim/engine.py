@@ -43,6 +43,7 @@ from sim.state import (
 )
 
 assert SERIES_FIELDS == SERIES_COLUMNS, "the kernels' series layout must match sim.metrics"
+FLOAT_SERIES = frozenset({"business", "direct_sales", "attendance_rate", "mean_tie", "hunter_share", "fees_collected"})
 
 
 class ClubEngine:
@@ -135,12 +136,13 @@ class ClubEngine:
     # ------------------------------------------------------------------ results
 
     def series_frame(self) -> pd.DataFrame:
-        frame = pd.DataFrame(self.series[: self.week], columns=list(SERIES_COLUMNS))
-        float_columns = {"business", "direct_sales", "attendance_rate", "mean_tie", "hunter_share", "fees_collected"}
-        for column in SERIES_COLUMNS:
-            if column not in float_columns:
-                frame[column] = frame[column].astype(np.int64)
-        return frame
+        rows = self.series[: self.week]
+        return pd.DataFrame(
+            {
+                column: rows[:, k] if column in FLOAT_SERIES else rows[:, k].astype(np.int64)
+                for k, column in enumerate(SERIES_COLUMNS)
+            }
+        )
 
     def members_frame(self) -> pd.DataFrame:
         n = self.members_ever

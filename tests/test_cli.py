@@ -314,8 +314,8 @@ CONTRASTS = {
     "bni_no_attendance_rule.yaml": {"club.attendance_rule.enabled": False},
     "bni_contribution_rule.yaml": {
         "club.contribution_rule.enabled": True,
-        "club.contribution_rule.min_referrals": 2,
-        **({} if DEFAULTS.club.contribution_rule.window_weeks == 26 else {"club.contribution_rule.window_weeks": 26}),
+        "club.contribution_rule.window_weeks": 52,
+        **({} if DEFAULTS.club.contribution_rule.min_referrals == 1 else {"club.contribution_rule.min_referrals": 1}),
     },
     "bni_fortnightly.yaml": {"club.meetings_per_year": 26},
     "bni_monthly_meetings.yaml": {"club.meetings_per_year": 12},
