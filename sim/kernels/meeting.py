@@ -21,9 +21,8 @@ def is_meeting_week(week, meetings_per_year):
 
 
 @helper
-def take_attendance(rng, p, members, slots, club, week):
+def take_attendance(rng, p, members, slots, club, present, week):
     """Each member attends with its habit; attending builds the habit, missing erodes it."""
-    present = current_slots(slots)
     attendees = 0
     for s in present:
         m = slots.member[s]
@@ -61,11 +60,8 @@ def hunter_slots(members, slots):
 
 
 @helper
-def grow_co_attendance_ties(p, members, slots):
+def grow_co_attendance_ties(p, slots, attendees, is_hunter):
     """Frequency: every ordered pair of attendees grows its tie, slower if either is a hunter."""
-    present = current_slots(slots)
-    attendees = present[slots.attending[present]]
-    is_hunter = hunter_slots(members, slots)
     growth_to = np.empty(len(attendees))  # a non-hunter's tie growth towards each attendee
     for k in range(len(attendees)):
         growth_to[k] = p.co_attendance_growth * tie_growth_factor(p, is_hunter, attendees[k], attendees[k])
@@ -82,14 +78,11 @@ def grow_co_attendance_ties(p, members, slots):
 
 
 @helper
-def hold_one_to_ones(rng, p, members, slots):
+def hold_one_to_ones(rng, p, slots, attendees, is_hunter):
     """Each attendee, in random order, meets one other attendee; both ties grow."""
-    present = current_slots(slots)
-    attendees = present[slots.attending[present]]
     n = len(attendees)
     if n < 2:
         return
-    is_hunter = hunter_slots(members, slots)
     for i in shuffled(rng, attendees):
         j = attendees[random_index(rng, n - 1)]
         if j == i:  # draw among the n - 1 others
@@ -100,9 +93,8 @@ def hold_one_to_ones(rng, p, members, slots):
 
 
 @helper
-def invite_visitors(rng, p, market, members, slots, club, cand):
+def invite_visitors(rng, p, market, members, slots, club, cand, present):
     """Satisfied members bring visitors; some visitors apply (screened in apply_club_rules)."""
-    present = current_slots(slots)
     satisfaction = np.empty(len(present))
     total = 0.0
     for k in range(len(present)):
@@ -129,7 +121,10 @@ def invite_visitors(rng, p, market, members, slots, club, cand):
 
 @kernel
 def hold_meeting(rng, p, market, members, slots, club, cand, week):
-    take_attendance(rng, p, members, slots, club, week)
-    grow_co_attendance_ties(p, members, slots)
-    hold_one_to_ones(rng, p, members, slots)
-    invite_visitors(rng, p, market, members, slots, club, cand)
+    present = current_slots(slots)  # nobody joins or leaves during the meeting
+    take_attendance(rng, p, members, slots, club, present, week)
+    attendees = present[slots.attending[present]]
+    is_hunter = hunter_slots(members, slots)
+    grow_co_attendance_ties(p, slots, attendees, is_hunter)
+    hold_one_to_ones(rng, p, slots, attendees, is_hunter)
+    invite_visitors(rng, p, market, members, slots, club, cand, present)

@@ -43,7 +43,10 @@ def choose_receiver(rng, holders, profession, n, tie, i):
         if j != i:
             total += tie[i, j]
             others += 1
-    if others == 0:
+    if others <= 1:  # no competition: the only other holder, or nobody
+        for h in range(n):
+            if holders[profession, h] != i:
+                return holders[profession, h]
         return -1
     if total <= 0.0:
         target = random_index(rng, others)
