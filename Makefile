@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml | $(PY)
 	@touch $(STAMP)
 
 demo: install
-	$(VENV)/bin/clubsim run scenarios/bni_chapter.yaml --seed 7
+	$(VENV)/bin/clubsim compare experiments/exclusivity_vs_complementarity.yaml --runs 300
 
 test: install
 	$(PY) -m pytest -q

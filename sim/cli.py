@@ -1,17 +1,22 @@
-"""The `clubsim` command: `clubsim run` (one run to an output folder) and `clubsim validate`.
+"""The `clubsim` command: `clubsim run` (one run to an output folder), `clubsim validate`, and the
+Monte Carlo experiments `clubsim compare` (policies under common random numbers) and `clubsim sweep`.
 
 Bad input (`sim.errors.InputError`) prints one line `clubsim: error: ...` and exits 2;
 any other failure prints one line and exits 1 (traceback with CLUBSIM_DEBUG=1).
+An interrupted experiment (Ctrl-C) keeps its finished replications, prints how to resume, exits 130.
 Heavy modules (numba, pandas, matplotlib) load inside the commands, so `--help` is fast.
 """
 
 from __future__ import annotations
 
+import math
 import os
+import shlex
 import sys
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -20,6 +25,9 @@ import typer
 from sim.errors import InputError
 
 if TYPE_CHECKING:
+    from rich.table import Table
+
+    from sim.experiment import ComparisonResult, Experiment, ExperimentInterrupted, SweepResult
     from sim.scenario import LoadedScenario, ScenarioConfig
 
 EXIT_OK = 0
@@ -29,6 +37,7 @@ EXIT_INTERRUPTED = 130
 DEFAULT_SEED = 1
 SET_OPTION = "--set"
 ENGINE_OPTION = "--engine"
+RESULTS_DIR = "results"
 
 app = typer.Typer(
     name="clubsim",
@@ -205,9 +214,445 @@ def validate(scenario: ScenarioArg, sets: SetOpt = None) -> None:
         typer.echo(f"ok: {scenario} ({config.name}, {config.years} years, {policy_summary(config)})")
 
 
+# --------------------------------------------------------------------------- experiments: formatting
+
+SIGNIFICANT_DIGITS = 3
+NONE = "—"
+_PERCENT_METRICS = {"churn_rate_annual", "retention_first_year", "share_positive_roi", "hunter_share_final",
+                    "survived"}
+_METRIC_HEADERS = {
+    "business_per_member_year": "business / member-year (EUR)",
+    "churn_rate_annual": "churn (% / year)",
+    "retention_first_year": "1st-year retention (%)",
+    "median_tenure_years": "median tenure (years)",
+    "referrals_per_member_year": "referrals / member-year",
+    "share_positive_roi": "members with ROI > 0 (%)",
+    "hunter_share_final": "hunter share at end (%)",
+    "fee_income_total": "fee income (EUR)",
+    "business_total": "business, total (EUR)",
+    "direct_sales_total": "direct sales, total (EUR)",
+    "members_final": "members at end",
+    "survived": "survived (% of runs)",
+}
+
+
+def _is_percent(metric: str) -> bool:
+    return metric in _PERCENT_METRICS or metric.startswith("roi_")
+
+
+def metric_header(metric: str) -> str:
+    """A metric's column header, with its unit: `business / member-year (EUR)`, `ROI, mean (%)`."""
+    if metric in _METRIC_HEADERS:
+        return _METRIC_HEADERS[metric]
+    if metric.startswith("roi_"):
+        return f"ROI, {metric.removeprefix('roi_')} (%)"
+    return metric.replace("_", " ")
+
+
+def _finite(value: Any) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def _places(values: list[float]) -> int:
+    """Decimal places (negative: round to tens, hundreds...) for SIGNIFICANT_DIGITS of the largest value."""
+    top = max((abs(v) for v in values if v != 0), default=0.0)
+    return SIGNIFICANT_DIGITS - 1 - math.floor(math.log10(top)) if top else 0
+
+
+def _number(value: float, places: int, sign: bool) -> str:
+    rounded = round(value, places) + 0.0  # + 0.0: no "-0"
+    return f"{rounded:{'+' if sign and rounded else ''},.{max(places, 0)}f}"
+
+
+def format_estimate(
+    mean: Any, low: Any = None, high: Any = None, *, percent: bool = False, sign: bool = False, sep: str = " "
+) -> str:
+    """A mean (or difference) and its 95 % CI, e.g. `64,200 [61,900; 66,500]` (3 significant digits,
+    more if the CI is narrower than that); `percent` shows proportions x 100, `sign` a leading +/-,
+    `sep` goes between the value and its CI (a newline in narrow tables)."""
+    if not _finite(mean):
+        return NONE
+    scale = 100.0 if percent else 1.0
+    m = float(mean) * scale
+    bounds = [float(v) * scale for v in (low, high)] if _finite(low) and _finite(high) else []
+    if bounds and bounds[0] == bounds[1]:  # no sampling error (e.g. every run survived): the value alone
+        bounds = []
+    places = _places([m, *bounds])
+    if bounds and bounds[1] > bounds[0]:  # and at least one significant digit of the CI's half-width
+        places = min(max(places, -math.floor(math.log10((bounds[1] - bounds[0]) / 2))), max(places, 0) + 3)
+    text = _number(m, places, sign)
+    if bounds:
+        text += f"{sep}[{_number(bounds[0], places, sign)}; {_number(bounds[1], places, sign)}]"
+    return text
+
+
+def _parameter_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:,g}" if abs(value) < 1e6 else f"{value:,.0f}"
+    return str(value)
+
+
+def comparison_table(result: ComparisonResult, compact: bool = False) -> Table:
+    """Policies x metrics: mean [95 % CI]; under each other policy, its paired difference with the
+    baseline [95 % CI], bold with `*` when the CI excludes 0. `compact`: CIs on a second line."""
+    from rich.table import Table
+    from rich.text import Text
+
+    experiment = result.experiment
+    baseline = experiment.baseline
+    sep = "\n" if compact else " "
+    stats = {(row.policy, row.metric): row for row in result.table.itertuples(index=False)}
+    table = Table(
+        title=f"{experiment.name}: {result.runs} replications per policy (common random numbers)",
+        caption=f"mean [95 % CI]; Δ: paired difference with {baseline} [95 % CI]; * bold: the CI excludes 0",
+        header_style="bold", title_style="bold", caption_justify="left",
+    )
+    table.add_column("policy", style="cyan", no_wrap=True)
+    for metric in experiment.metrics:
+        table.add_column(metric_header(metric), justify="right")
+    policies = experiment.policy_names
+    for i, policy in enumerate(policies):
+        cells: list[Any] = []
+        for metric in experiment.metrics:
+            row = stats.get((policy, metric))
+            cells.append(NONE if row is None else
+                         format_estimate(row.mean, row.ci_low, row.ci_high, percent=_is_percent(metric), sep=sep))
+        label = f"{policy} (baseline)" if policy == baseline else policy
+        if policy == baseline or len(policies) == 1:
+            table.add_row(label, *cells, end_section=i < len(policies) - 1)
+            continue
+        table.add_row(label, *cells)
+        diffs: list[Any] = []
+        for metric in experiment.metrics:
+            row = stats.get((policy, metric))
+            if row is None or not _finite(row.diff):
+                diffs.append(NONE + "  ")
+                continue
+            text = format_estimate(row.diff, row.diff_ci_low, row.diff_ci_high, percent=_is_percent(metric),
+                                   sign=True, sep=sep)
+            first, _, rest = text.partition("\n")  # the mark on the value's line; CIs padded to stay aligned
+            text = f"{first}{' *' if row.significant else '  '}" + (f"\n{rest}  " if rest else "")
+            diffs.append(Text(text, style="bold") if row.significant else text)
+        table.add_row(Text(f"  Δ vs {baseline}", style="dim"), *diffs, end_section=i < len(policies) - 1)
+    return table
+
+
+def sweep_table(result: SweepResult, compact: bool = False) -> Table:
+    """One row per sweep point (and policy): the swept values, then each metric's mean [95 % CI]."""
+    from rich.table import Table
+
+    experiment = result.experiment
+    stats = {(int(row["point"]), row["policy"], row["metric"]): row for row in result.table.to_dict("records")}
+    table = Table(
+        title=f"{experiment.name}: {len(experiment.points)} points x {result.runs} replications"
+              + (" per policy" if len(result.policies) > 1 else ""),
+        caption="mean [95 % CI]; every point uses the same seeds", header_style="bold", title_style="bold",
+        caption_justify="left",
+    )
+    for parameter in result.parameters:
+        table.add_column(parameter, style="cyan", justify="right", no_wrap=True)
+    several = len(result.policies) > 1
+    if several:
+        table.add_column("policy", style="cyan", no_wrap=True)
+    for metric in experiment.metrics:
+        table.add_column(metric_header(metric), justify="right")
+    for point, values in experiment.points:
+        for j, policy in enumerate(result.policies):
+            cells = []
+            for metric in experiment.metrics:
+                row = stats.get((point, policy, metric))
+                cells.append(NONE if row is None else format_estimate(
+                    row["mean"], row["ci_low"], row["ci_high"], percent=_is_percent(metric),
+                    sep="\n" if compact else " "))
+            head = [_parameter_value(values[p]) if j == 0 else "" for p in result.parameters]
+            table.add_row(*head, *([policy] if several else []), *cells,
+                          end_section=several and j == len(result.policies) - 1)
+    return table
+
+
+def _print_table(build: Callable[[bool], Table], lines: list[str]) -> None:
+    """Print `build(compact)` and lines to stdout. On a terminal too narrow for the table, CIs go on a
+    second line (`compact`); off a terminal (a file, a pipe), the console is as wide as the table."""
+    from rich.console import Console
+    from rich.measure import Measurement
+
+    console = Console()
+    table = build(False)
+    width = Measurement.get(console, console.options.update_width(100_000), table).maximum
+    if not console.is_terminal:
+        console = Console(width=max(80, width))
+    elif width > console.width:
+        table = build(True)
+    console.print(table)
+    for line in lines:
+        console.print(line, highlight=False, soft_wrap=True)
+
+
+# --------------------------------------------------------------------------- experiments: inputs and running
+
+
+def _check_experiment_options(runs: int | None, precision: float | None, workers: int | None, seed: int | None,
+                              backend: str | None, scheduler: str | None) -> str:
+    """Options checked before anything loads; returns the backend (dask if a scheduler is given)."""
+    from sim.backends import BACKENDS
+
+    if runs is not None and runs < 1:
+        raise InputError("--runs", None, f"must be at least 1, got {runs}")
+    if precision is not None and not 0 < precision < 1:
+        raise InputError("--precision", None,
+                         f"must be between 0 and 1 (exclusive), e.g. 0.05 for 5 % of the mean; got {precision:g}")
+    if workers is not None and workers < 1:
+        raise InputError("--workers", None, f"must be at least 1, got {workers}")
+    if seed is not None and seed < 0:
+        raise InputError("--seed", None, f"must be >= 0, got {seed}")
+    backend = backend if backend is not None else ("dask" if scheduler else "local")
+    if backend not in BACKENDS:
+        raise InputError("--backend", repr(backend), f"unknown backend; use one of: {', '.join(BACKENDS)}")
+    if scheduler and backend != "dask":
+        raise InputError("--scheduler", scheduler, "a Dask scheduler address needs --backend dask")
+    if backend == "dask":
+        try:
+            import distributed  # noqa: F401
+        except ImportError:
+            raise InputError("--backend", "'dask'", "needs dask.distributed, which is not installed; "
+                             "pip install 'dask[distributed]' or use --backend local") from None
+    return backend
+
+
+def _load_comparison(files: list[Path], overrides: dict[str, str], runs: int | None) -> Experiment:
+    """One experiment file, or scenario files as an ad hoc experiment (each a policy; the first the baseline)."""
+    from sim.experiment import is_experiment_file, load_experiment, scenario_experiment
+
+    kinds = [is_experiment_file(path) for path in files]
+    if kinds == [True]:
+        return load_experiment(files[0], overrides)
+    if any(kinds):
+        path = files[kinds.index(True)]
+        raise InputError(path, None, "an experiment file: compare one experiment file, or several scenario files")
+    return scenario_experiment(files, overrides, **({"runs": runs} if runs is not None else {}))
+
+
+def _output_folder(out: Path | None, resume: Path | None, experiment: Experiment) -> tuple[Path, bool]:
+    if resume is not None:
+        if out is not None and Path(out) != Path(resume):
+            raise InputError("--resume", str(resume), "continues the run in that folder; leave out --out")
+        return resume, True
+    return (out if out is not None else Path(RESULTS_DIR) / experiment.name), False
+
+
+@contextmanager
+def _progress_bar(quiet: bool, description: str) -> Iterator[Any]:
+    """A `(done, total)` callback drawing a rich progress bar on stderr; None (nothing drawn) off a terminal."""
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    if quiet or not console.is_terminal:
+        yield None
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("replications"),
+               TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
+    with Progress(*columns, console=console) as bar:
+        task = bar.add_task(description, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+def _resume_hint(command: str, files: list[Path], sets: list[str] | None, seed: int | None, out_dir: Path) -> str:
+    """The command that finishes an interrupted run (same files, --set and --seed: they define the experiment)."""
+    words = ["clubsim", command, *map(str, files)]
+    for item in sets or []:
+        words += [SET_OPTION, item]
+    if seed is not None:
+        words += ["--seed", str(seed)]
+    return shlex.join([*words, "--resume", str(out_dir)])
+
+
+def _interrupted(err: ExperimentInterrupted, hint: str) -> typer.Exit:
+    _err(f"clubsim: interrupted: {err.kept} replications kept in {err.out_dir}; finish with: {hint}")
+    return typer.Exit(EXIT_INTERRUPTED)
+
+
+def _precision_line(result: ComparisonResult | SweepResult) -> list[str]:
+    if result.precision_met is None:
+        return []
+    key = result.experiment.key_metric
+    if result.precision_met:
+        return [f"precision: {key} reached the target after {result.runs} replications"]
+    return [f"precision: {key} did not reach the target; stopped at {result.runs} replications (max_runs)"]
+
+
+# --------------------------------------------------------------------------- experiments: commands
+
+FilesArg = Annotated[
+    list[Path],
+    typer.Argument(metavar="FILE", show_default=False,
+                   help="an experiment file (experiments/*.yaml), or several scenario files to compare as policies "
+                        "(the first is the baseline)"),
+]
+ExperimentArg = Annotated[
+    Path, typer.Argument(metavar="EXPERIMENT", show_default=False,
+                         help="an experiment file with a sweep: section (e.g. experiments/pricing.yaml)")
+]
+RunsOpt = Annotated[
+    int | None,
+    typer.Option("--runs", "-n", metavar="N", show_default=False,
+                 help="replications per policy (and sweep point) [default: the experiment's runs]"),
+]
+OutOpt = Annotated[
+    Path | None,
+    typer.Option("--out", metavar="DIR", show_default=False,
+                 help="output folder [default: results/<experiment name>/]"),
+]
+BackendOpt = Annotated[
+    str | None,
+    typer.Option("--backend", metavar="local|dask", show_default=False,
+                 help="local: a process pool on this machine [default]; dask: a Dask cluster "
+                      "(--scheduler, or a local cluster)"),
+]
+WorkersOpt = Annotated[
+    int | None,
+    typer.Option("--workers", "-w", metavar="N", show_default=False,
+                 help="worker processes [default: the usable cores]; 1 runs in this process"),
+]
+SchedulerOpt = Annotated[
+    str | None,
+    typer.Option("--scheduler", metavar="ADDR", show_default=False,
+                 help="Dask scheduler address, e.g. tcp://host:8786 (implies --backend dask)"),
+]
+ResumeOpt = Annotated[
+    Path | None,
+    typer.Option("--resume", metavar="DIR", show_default=False,
+                 help="continue an interrupted run in DIR: only the missing replications run"),
+]
+ExpSeedOpt = Annotated[
+    int | None,
+    typer.Option("--seed", metavar="N", show_default=False,
+                 help="experiment seed: replication r of every policy uses the r-th seed spawned from it "
+                      "[default: the experiment's]"),
+]
+ExpSetOpt = Annotated[
+    list[str] | None,
+    typer.Option(SET_OPTION, metavar="KEY=VALUE", show_default=False,
+                 help="override a key of the base scenario (every policy), e.g. years=5; repeatable"),
+]
+FiguresOpt = Annotated[bool, typer.Option("--figures/--no-figures", help="draw the PNG figures")]
+QuietOpt = Annotated[
+    bool, typer.Option("--quiet", "-q", help="no progress bar and no table: print only the output folder")
+]
+
+
+@app.command("compare")
+def compare_command(
+    files: FilesArg,
+    runs: RunsOpt = None,
+    precision: Annotated[
+        float | None,
+        typer.Option("--precision", metavar="P", show_default=False,
+                     help="replicate in batches until the key metric's 95 % CI half-width is <= P x |mean| "
+                          "for every policy (0 < P < 1, e.g. 0.05), up to the experiment's max_runs"),
+    ] = None,
+    out: OutOpt = None,
+    backend: BackendOpt = None,
+    workers: WorkersOpt = None,
+    scheduler: SchedulerOpt = None,
+    resume: ResumeOpt = None,
+    seed: ExpSeedOpt = None,
+    sets: ExpSetOpt = None,
+    figures: FiguresOpt = True,
+    quiet: QuietOpt = False,
+) -> None:
+    """Compare policies: replicate each under common random numbers; mean, 95 % CI, paired difference with the baseline.
+
+    Writes replications.parquet, comparison.csv, manifest.json and figures to the output folder.
+    """
+    with _reported_errors():
+        backend = _check_experiment_options(runs, precision, workers, seed, backend, scheduler)
+        experiment = _load_comparison(files, parse_sets(sets), runs)
+        out_dir, resuming = _output_folder(out, resume, experiment)
+
+        from sim import experiment as experiments
+
+        try:
+            with _progress_bar(quiet, f"compare {experiment.name}") as progress:
+                result = experiments.compare(
+                    experiment, runs, backend=backend, workers=workers, scheduler=scheduler, out=out_dir,
+                    resume=resuming, precision=precision, seed=seed, progress=progress, figures=figures,
+                    command=sys.argv,
+                )
+        except experiments.ExperimentInterrupted as err:
+            raise _interrupted(err, _resume_hint("compare", files, sets, seed, err.out_dir or out_dir)) from None
+        if quiet:
+            typer.echo(str(result.out_dir))
+            return
+        _print_table(partial(comparison_table, result), [*_precision_line(result), f"output: {result.out_dir}"])
+
+
+@app.command("sweep")
+def sweep_command(
+    experiment_file: ExperimentArg,
+    runs: RunsOpt = None,
+    out: OutOpt = None,
+    backend: BackendOpt = None,
+    workers: WorkersOpt = None,
+    scheduler: SchedulerOpt = None,
+    resume: ResumeOpt = None,
+    seed: ExpSeedOpt = None,
+    sets: ExpSetOpt = None,
+    figures: FiguresOpt = True,
+    quiet: QuietOpt = False,
+) -> None:
+    """Sweep scenario parameters (grid or Latin hypercube): replicate every point with the same seeds.
+
+    Writes replications.parquet, sweep.csv, manifest.json and sweep_<metric>.png to the output folder.
+    """
+    with _reported_errors():
+        backend = _check_experiment_options(runs, None, workers, seed, backend, scheduler)
+
+        from sim import experiment as experiments
+
+        experiment = experiments.load_experiment(experiment_file, parse_sets(sets))
+        if experiment.sweep is None:
+            raise InputError(experiment_file, "sweep", "missing: this experiment has no sweep: section; "
+                                                       "run it with clubsim compare")
+        out_dir, resuming = _output_folder(out, resume, experiment)
+        try:
+            with _progress_bar(quiet, f"sweep {experiment.name}") as progress:
+                result = experiments.sweep(
+                    experiment, runs, backend=backend, workers=workers, scheduler=scheduler, out=out_dir,
+                    resume=resuming, seed=seed, progress=progress, figures=figures, command=sys.argv,
+                )
+        except experiments.ExperimentInterrupted as err:
+            hint = _resume_hint("sweep", [experiment_file], sets, seed, err.out_dir or out_dir)
+            raise _interrupted(err, hint) from None
+        if quiet:
+            typer.echo(str(result.out_dir))
+            return
+        _print_table(partial(sweep_table, result), [*_precision_line(result), f"output: {result.out_dir}"])
+
+
 def main(argv: list[str] | None = None) -> Any:
     """Entry point for `python -m sim` (same as the `clubsim` console script)."""
     return app(args=argv, prog_name="clubsim")
 
 
-__all__ = ["app", "main", "parse_sets", "policy_summary"]
+__all__ = ["app", "comparison_table", "format_estimate", "main", "metric_header", "parse_sets", "policy_summary",
+           "sweep_table"]

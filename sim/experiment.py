@@ -887,8 +887,9 @@ def statistics_table(
                     else:
                         diff = dlo = dhi = p = ulo = uhi = math.nan
                     significant = bool(np.isfinite(dlo) and np.isfinite(dhi) and (dlo > 0 or dhi < 0))
-                    if policy == baseline:
+                    if policy == baseline:  # the baseline against itself: no difference to estimate
                         significant = False
+                        ulo = uhi = math.nan
                     row.update(diff=diff, diff_ci_low=dlo, diff_ci_high=dhi, diff_p=p, significant=significant,
                                unpaired_ci_low=ulo, unpaired_ci_high=uhi)
                 rows.append(row)
