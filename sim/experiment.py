@@ -26,12 +26,11 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from sim.errors import InputError
 from sim.metrics import EXIT_REASONS, MEMBER_TYPES, SUMMARY_KEYS, summarize
-from sim.scenario import ScenarioConfig, _suggest, apply_overrides, load_config, validate_config
+from sim.scenario import ScenarioConfig, _suggest, apply_overrides, load_config, read_yaml_mapping, validate_config
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -239,22 +238,7 @@ class Experiment:
 
 
 def _read_mapping(path: Path) -> dict:
-    if not path.is_file():
-        raise InputError(path, None, "no such file" if not path.exists() else "not a file")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        raise InputError(path, None, f"malformed YAML, {where}{problem}") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise InputError(path, None, f"cannot read: {err}") from None
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise InputError(path, None, "an experiment file must be a mapping of keys to values")
-    return data
+    return read_yaml_mapping(path, "experiment")
 
 
 _EXPERIMENT_MARKERS = ("scenario", "policies", "sweep")

@@ -354,10 +354,8 @@ def _deep_merge(base: dict, override: Mapping) -> dict:
     return merged
 
 
-def _read_yaml(path: Path, chain: tuple[Path, ...] = ()) -> dict:
-    """Read a scenario file, resolving `extends:` recursively (deep merge, child wins)."""
-    if path in chain:
-        raise InputError(path, "extends", "inherits from itself through " + " -> ".join(p.name for p in chain))
+def read_yaml_mapping(path: Path, kind: str = "scenario") -> dict:
+    """A YAML file's top-level mapping; a missing, unreadable or malformed file is an InputError."""
     if not path.is_file():
         raise InputError(path, None, "no such file" if not path.exists() else "not a file")
     try:
@@ -372,7 +370,15 @@ def _read_yaml(path: Path, chain: tuple[Path, ...] = ()) -> dict:
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise InputError(path, None, "a scenario file must be a mapping of keys to values")
+        raise InputError(path, None, f"a {kind} file must be a mapping of keys to values")
+    return data
+
+
+def _read_yaml(path: Path, chain: tuple[Path, ...] = ()) -> dict:
+    """Read a scenario file, resolving `extends:` recursively (deep merge, child wins)."""
+    if path in chain:
+        raise InputError(path, "extends", "inherits from itself through " + " -> ".join(p.name for p in chain))
+    data = read_yaml_mapping(path, "scenario")
     parent = data.pop("extends", None)
     if parent is None:
         return data
