@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import mesa
 
-from sim.metrics import member_roi  # noqa: F401  (ROI is defined once, in metrics)
+from sim.metrics import ROI_INPUTS, roi
 from sim.state import EXIT_NAMES, TYPE_NAMES
 
 if TYPE_CHECKING:
@@ -103,10 +103,8 @@ class Member(mesa.Agent):
 
     @property
     def roi(self) -> float:
-        """ROI so far, as defined in sim.metrics.member_roi."""
-        cost = self.fees_paid + self.time_cost
-        gain = self.margin * (self.business_received + self.direct_sales) + self.social_value
-        return (gain - cost) / max(cost, 1.0)
+        """ROI so far (`sim.metrics.roi`)."""
+        return float(roi(*(getattr(self, name) for name in ROI_INPUTS)))
 
     def tie_to(self, other: Member) -> float:
         """This member's trust in `other`, in [0, 1]."""

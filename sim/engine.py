@@ -11,7 +11,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from sim import kernels  # noqa: F401  (documents where the phases live)
 from sim.kernels.accounts import settle_accounts
 from sim.kernels.decisions import members_decide
 from sim.kernels.hunting import hunt

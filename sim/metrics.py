@@ -38,11 +38,22 @@ SUMMARY_KEYS = (
 )
 
 
-def member_roi(members: pd.DataFrame) -> pd.Series:
-    """ROI = (margin x (business received + direct sales) + social value - fees - time) / (fees + time)."""
-    cost = members["fees_paid"] + members["time_cost"]
-    gain = members["margin"] * (members["business_received"] + members["direct_sales"]) + members["social_value"]
+def roi(margin, business_received, direct_sales, social_value, fees_paid, time_cost):
+    """ROI = (margin x (business received + direct sales) + social value - fees - time) / (fees + time).
+
+    Works on numbers and on columns alike; costs below 1 EUR count as 1 EUR.
+    """
+    cost = fees_paid + time_cost
+    gain = margin * (business_received + direct_sales) + social_value
     return (gain - cost) / np.maximum(cost, 1.0)
+
+
+def member_roi(members: pd.DataFrame) -> pd.Series:
+    """Each member's ROI (`roi`) from the member table."""
+    return roi(*(members[column] for column in ROI_INPUTS))
+
+
+ROI_INPUTS = ("margin", "business_received", "direct_sales", "social_value", "fees_paid", "time_cost")
 
 
 def tenure_survival(tenure_years: np.ndarray, observed_exit: np.ndarray) -> pd.DataFrame:
