@@ -452,27 +452,13 @@ def _progress_bar(quiet: bool, description: str) -> Iterator[Any]:
     """A `(done, total)` callback drawing a rich progress bar on stderr; None (nothing drawn) off a terminal."""
     from rich.console import Console
 
+    from sim.experiment import progress_bar
+
     console = Console(stderr=True)
     if quiet or not console.is_terminal:
         yield None
         return
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("replications"),
-               TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
-    with Progress(*columns, console=console) as bar:
-        task = bar.add_task(description, total=None)
-
-        def update(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
+    with progress_bar(description, console) as update:
         yield update
 
 

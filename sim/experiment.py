@@ -996,13 +996,8 @@ ProgressFn = Callable[[int, int], None]
 
 
 @contextmanager
-def _progress_callback(progress: bool | ProgressFn | None, description: str) -> Iterator[ProgressFn | None]:
-    if callable(progress):
-        yield progress
-        return
-    if not progress:
-        yield None
-        return
+def progress_bar(description: str, console: Any = None) -> Iterator[ProgressFn]:
+    """A rich progress bar on stderr, as a `(done, total)` callback for `compare` and `sweep`."""
     from rich.console import Console
     from rich.progress import (
         BarColumn,
@@ -1013,14 +1008,26 @@ def _progress_callback(progress: bool | ProgressFn | None, description: str) -> 
         TimeRemainingColumn,
     )
 
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  TimeRemainingColumn(), console=Console(stderr=True)) as bar:
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("replications"),
+               TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
+    with Progress(*columns, console=console or Console(stderr=True)) as bar:
         task = bar.add_task(description, total=None)
 
         def update(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
 
         yield update
+
+
+@contextmanager
+def _progress_callback(progress: bool | ProgressFn | None, description: str) -> Iterator[ProgressFn | None]:
+    if callable(progress):
+        yield progress
+    elif progress:
+        with progress_bar(description) as update:
+            yield update
+    else:
+        yield None
 
 
 def _write_text(path: Path, text: str) -> None:

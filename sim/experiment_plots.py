@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from sim.metrics import MEMBER_TYPES, tenure_survival
+from sim.metrics import MEMBER_TYPES
+from sim.plots import draw_survival_curve, style_survival_axes
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -211,20 +212,11 @@ def plot_survival(result: ComparisonResult) -> Figure:
         observed = np.concatenate([np.asarray(o, bool) for o in rows["tenure_observed"]] or [np.zeros(0, bool)])
         if not len(tenure):
             continue
-        curve = tenure_survival(tenure, observed)
-        x = curve["tenure_years"].to_numpy(float)
-        y = curve["survival"].to_numpy(float)
-        if tenure.max() > x[-1]:
-            x, y = np.append(x, tenure.max()), np.append(y, y[-1])
-        x_max = max(x_max, float(x[-1]))
-        ax.step(x, y, where="post", color=colours[policy], linewidth=1.5,
-                label=f"{policy} (members = {len(tenure):,}, exits = {int(observed.sum()):,})")
-    ax.axhline(0.5, color="0.5", linestyle="--", linewidth=0.8)
-    ax.set_ylim(-0.02, 1.02)
-    ax.set_xlim(0, x_max if x_max > 0 else 1.0)
-    ax.set_xlabel("tenure (years)")
-    ax.set_ylabel("share of members still in the club")
-    ax.grid(alpha=0.3)
+        x_max = max(x_max, draw_survival_curve(
+            ax, tenure, observed, color=colours[policy], linewidth=1.5,
+            label=f"{policy} (members = {len(tenure):,}, exits = {int(observed.sum()):,})",
+        ))
+    style_survival_axes(ax, x_max)
     ax.legend(fontsize=8, ncol=2 if len(policies) > 6 else 1, loc="best")
     return fig
 

@@ -256,23 +256,34 @@ def plot_tenure_survival(members: pd.DataFrame, path: Path, title: str = "") -> 
     curves += [(t, member_type == t, TYPE_COLOURS[t], 1.5) for t in MEMBER_TYPES if (member_type == t).any()]
     x_max = 0.0
     for label, mask, colour, width in curves:
-        curve = tenure_survival(tenure[mask], observed[mask])
-        x = curve["tenure_years"].to_numpy(float)
-        y = curve["survival"].to_numpy(float)
-        end = float(tenure[mask].max())
-        if end > x[-1]:  # carry the last step to the longest (censored) tenure
-            x, y = np.append(x, end), np.append(y, y[-1])
-        x_max = max(x_max, float(x[-1]))
-        ax.step(x, y, where="post", color=colour, linewidth=width,
-                label=f"{label} (n = {int(mask.sum())}, exits = {int(observed[mask].sum())})")
+        x_max = max(x_max, draw_survival_curve(
+            ax, tenure[mask], observed[mask], color=colour, linewidth=width,
+            label=f"{label} (n = {int(mask.sum())}, exits = {int(observed[mask].sum())})",
+        ))
+    style_survival_axes(ax, x_max)
+    ax.legend(loc="lower left", fontsize=8)
+    return _save(fig, path)
+
+
+def draw_survival_curve(ax: Any, tenure: np.ndarray, observed: np.ndarray, **style: Any) -> float:
+    """Step plot of the Kaplan-Meier tenure survival; returns the longest tenure drawn."""
+    curve = tenure_survival(tenure, observed)
+    x = curve["tenure_years"].to_numpy(float)
+    y = curve["survival"].to_numpy(float)
+    end = float(tenure.max())
+    if end > x[-1]:  # carry the last step to the longest (censored) tenure
+        x, y = np.append(x, end), np.append(y, y[-1])
+    ax.step(x, y, where="post", **style)
+    return float(x[-1])
+
+
+def style_survival_axes(ax: Any, x_max: float) -> None:
     ax.axhline(0.5, color="0.5", linestyle="--", linewidth=0.8)
     ax.set_ylim(-0.02, 1.02)
     ax.set_xlim(0, x_max if x_max > 0 else 1.0)
     ax.set_xlabel("tenure (years)")
     ax.set_ylabel("share of members still in the club")
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower left", fontsize=8)
-    return _save(fig, path)
 
 
 def plot_run(series: pd.DataFrame, members: pd.DataFrame, out_dir: Path, title: str = "") -> list[Path]:

@@ -129,7 +129,7 @@ class MarketArrays(NamedTuple):
     profession_sector: np.ndarray   # int64[P]
     demand_weight: np.ndarray       # float64[P]
     deal_median: np.ndarray         # float64[P]
-    need_cdf: np.ndarray            # float64[S, P]: cumulative need weights seen by a member of sector s
+    need_total: np.ndarray          # float64[S]: total need weight seen by a member of sector s
     sector_professions: np.ndarray  # int64[S, K]: professions of each sector, padded with -1
     sector_size: np.ndarray         # int64[S]
     sector_need_cdf: np.ndarray     # float64[S, K]: cumulative demand weights inside each sector
@@ -293,11 +293,10 @@ def _params(config: ScenarioConfig) -> Params:
 
 
 def make_market_arrays(market: Market, own_sector_boost: float) -> MarketArrays:
-    sectors, professions = market.sectors, market.professions
-    need_cdf = np.empty((sectors, professions))
-    for s in range(sectors):
-        boost = np.where(market.sector == s, own_sector_boost, 1.0)
-        need_cdf[s] = np.cumsum(market.demand_weight * boost)
+    sectors = market.sectors
+    need_total = np.array(
+        [(market.demand_weight * np.where(market.sector == s, own_sector_boost, 1.0)).sum() for s in range(sectors)]
+    )
     width = max(1, max(len(market.professions_in(s)) for s in range(sectors)))
     sector_professions = np.full((sectors, width), -1, dtype=np.int64)
     sector_need_cdf = np.zeros((sectors, width))
@@ -313,7 +312,7 @@ def make_market_arrays(market: Market, own_sector_boost: float) -> MarketArrays:
         profession_sector=market.sector.astype(np.int64),
         demand_weight=market.demand_weight.astype(np.float64),
         deal_median=market.deal_median.astype(np.float64),
-        need_cdf=need_cdf,
+        need_total=need_total,
         sector_professions=sector_professions,
         sector_size=sector_size,
         sector_need_cdf=sector_need_cdf,

@@ -64,7 +64,7 @@ def grow_co_attendance_ties(p, slots, attendees, is_hunter):
     """Frequency: every ordered pair of attendees grows its tie, slower if either is a hunter."""
     growth_to = np.empty(len(attendees))  # a non-hunter's tie growth towards each attendee
     for k in range(len(attendees)):
-        growth_to[k] = p.co_attendance_growth * tie_growth_factor(p, is_hunter, attendees[k], attendees[k])
+        growth_to[k] = p.co_attendance_growth * (p.hunter_growth_factor if is_hunter[attendees[k]] else 1.0)
     hunter_growth = p.co_attendance_growth * p.hunter_growth_factor
     for i in attendees:
         tie = slots.tie[i]

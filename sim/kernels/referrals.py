@@ -129,7 +129,6 @@ def index_held_professions(p, market, club):
             club.held_professions[n_held] = profession
             n_held += 1
     club.counters[N_HELD] = n_held
-    n_professions = len(market.profession_sector)
     weights = np.empty(n_held)
     for sector in range(len(market.sector_size)):
         total = 0.0
@@ -141,7 +140,7 @@ def index_held_professions(p, market, club):
             total += weights[k]
         if n_held > 0:
             build_alias_table(weights, n_held, club.held_need_threshold, club.held_need_alias, sector)
-        club.held_need_share[sector] = total / market.need_cdf[sector, n_professions - 1]
+        club.held_need_share[sector] = total / market.need_total[sector]
     club.counters[HOLDINGS_CHANGED] = 0
 
 
