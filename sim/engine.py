@@ -21,7 +21,7 @@ from sim.kernels.rules import apply_club_rules
 from sim.kernels.ties import decay_ties
 from sim.kernels.week import close_week, room_for_a_week, run_weeks
 from sim.market import Market, make_market
-from sim.metrics import MEMBER_COLUMNS, SERIES_COLUMNS, member_roi
+from sim.metrics import MEMBER_COLUMNS, ROI_INPUTS, SERIES_COLUMNS, roi
 from sim.scenario import ScenarioConfig
 from sim.state import (
     CLOSED,
@@ -42,6 +42,8 @@ from sim.state import (
 )
 
 assert SERIES_FIELDS == SERIES_COLUMNS, "the kernels' series layout must match sim.metrics"
+MEMBER_TYPE_NAMES = np.array(TYPE_NAMES, dtype=object)
+EXIT_REASON_NAMES = np.array(EXIT_NAMES, dtype=object)
 FLOAT_SERIES = frozenset({"business", "direct_sales", "attendance_rate", "mean_tie", "hunter_share", "fees_collected"})
 
 
@@ -134,44 +136,48 @@ class ClubEngine:
 
     # ------------------------------------------------------------------ results
 
-    def series_frame(self) -> pd.DataFrame:
+    def series_columns(self) -> dict[str, np.ndarray]:
+        """The weekly series by column (integer counts as int64)."""
         rows = self.series[: self.week]
-        return pd.DataFrame(
-            {
-                column: rows[:, k] if column in FLOAT_SERIES else rows[:, k].astype(np.int64)
-                for k, column in enumerate(SERIES_COLUMNS)
-            }
-        )
+        return {
+            column: rows[:, k] if column in FLOAT_SERIES else rows[:, k].astype(np.int64)
+            for k, column in enumerate(SERIES_COLUMNS)
+        }
 
-    def members_frame(self) -> pd.DataFrame:
+    def members_columns(self) -> dict[str, np.ndarray]:
+        """One entry per member ever, by column (`sim.metrics.MEMBER_COLUMNS`)."""
         n = self.members_ever
         m = self.members
         exit_week = m.exit_week[:n]
         end = np.where(exit_week >= 0, exit_week, self.week)
-        frame = pd.DataFrame(
-            {
-                "member_id": np.arange(n),
-                "member_type": np.array(TYPE_NAMES, dtype=object)[m.member_type[:n]],
-                "profession": m.profession[:n],
-                "sector": m.sector[:n],
-                "founder": m.founder[:n],
-                "join_week": m.join_week[:n],
-                "exit_week": exit_week,
-                "exit_reason": np.array(EXIT_NAMES, dtype=object)[m.exit_reason[:n]],
-                "tenure_years": (end - m.join_week[:n]) / 52.0,
-                "business_received": m.business_received[:n],
-                "business_given": m.business_given[:n],
-                "referrals_given": m.referrals_given[:n].astype(np.int64),
-                "referrals_received": m.referrals_received[:n].astype(np.int64),
-                "deals_received": m.deals_received[:n].astype(np.int64),
-                "direct_sales": m.direct_sales[:n],
-                "social_value": m.social_value[:n],
-                "fees_paid": m.fees_paid[:n],
-                "hours": m.hours[:n],
-                "time_cost": m.time_cost[:n],
-                "margin": m.margin[:n],
-                "hourly_value": m.hourly_value[:n],
-            }
-        )
-        frame["roi"] = member_roi(frame)
-        return frame[list(MEMBER_COLUMNS)]
+        columns = {
+            "member_id": np.arange(n),
+            "member_type": MEMBER_TYPE_NAMES[m.member_type[:n]],
+            "profession": m.profession[:n],
+            "sector": m.sector[:n],
+            "founder": m.founder[:n],
+            "join_week": m.join_week[:n],
+            "exit_week": exit_week,
+            "exit_reason": EXIT_REASON_NAMES[m.exit_reason[:n]],
+            "tenure_years": (end - m.join_week[:n]) / 52.0,
+            "business_received": m.business_received[:n],
+            "business_given": m.business_given[:n],
+            "referrals_given": m.referrals_given[:n].astype(np.int64),
+            "referrals_received": m.referrals_received[:n].astype(np.int64),
+            "deals_received": m.deals_received[:n].astype(np.int64),
+            "direct_sales": m.direct_sales[:n],
+            "social_value": m.social_value[:n],
+            "fees_paid": m.fees_paid[:n],
+            "hours": m.hours[:n],
+            "time_cost": m.time_cost[:n],
+            "margin": m.margin[:n],
+            "hourly_value": m.hourly_value[:n],
+        }
+        columns["roi"] = roi(*(columns[name] for name in ROI_INPUTS))
+        return {name: columns[name] for name in MEMBER_COLUMNS}
+
+    def series_frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.series_columns())
+
+    def members_frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.members_columns())

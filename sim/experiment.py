@@ -543,20 +543,21 @@ class Task:
         return (self.point, self.policy, self.replication)
 
 
-def _simulate_frames(config: ScenarioConfig, seed: int, engine: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _simulate_columns(config: ScenarioConfig, seed: int, engine: str) -> tuple[Any, Any]:
+    """One run's weekly series and member table, by column (plain arrays on the numba engine: no pandas)."""
     if engine == "numba":
         from sim.engine import ClubEngine
 
-        club: Any = ClubEngine(config, np.random.default_rng(seed))
+        club = ClubEngine(config, np.random.default_rng(seed))
         club.run_to()
-    elif engine == "python":
+        return club.series_columns(), club.members_columns()
+    if engine == "python":
         from sim.reference import ReferenceClubModel
 
-        club = ReferenceClubModel(config, rng=seed)
-        club.run()
-    else:
-        raise ValueError(f"unknown engine {engine!r}")
-    return club.series_frame(), club.members_frame()
+        model = ReferenceClubModel(config, rng=seed)
+        model.run()
+        return model.series_frame(), model.members_frame()
+    raise ValueError(f"unknown engine {engine!r}")
 
 
 def flatten_summary(summary: Mapping[str, Any]) -> dict[str, Any]:
@@ -577,15 +578,15 @@ _TYPE_CODES = {name: code for code, name in enumerate(MEMBER_TYPES)}
 
 def run_replication(task: Task) -> dict[str, Any]:
     """Run one replication; returns its flat result row (ids, swept values, summary metrics, optional series)."""
-    series, members = _simulate_frames(task.config, task.seed, task.engine)
+    series, members = _simulate_columns(task.config, task.seed, task.engine)
     row: dict[str, Any] = {"point": task.point, "policy": task.policy, "replication": task.replication,
                            "seed": task.seed}
     row.update(task.params)
     row.update(flatten_summary(summarize(series, members)))
     if task.keep_series:
-        reason = members["exit_reason"].to_numpy()
-        row["members_weekly"] = series["members"].to_numpy(np.int32)
-        row["tenure_years"] = members["tenure_years"].to_numpy(np.float32)
+        reason = np.asarray(members["exit_reason"])
+        row["members_weekly"] = np.asarray(series["members"], np.int32)
+        row["tenure_years"] = np.asarray(members["tenure_years"], np.float32)
         row["tenure_observed"] = (reason != "active") & (reason != "dissolved")
         row["tenure_type"] = np.array([_TYPE_CODES.get(t, -1) for t in members["member_type"]], np.int8)
     return row

@@ -1,17 +1,22 @@
 """What a run measures: the weekly series, the member table and the run summary.
 
 Both engines hand their raw outputs (weekly series, one row per member ever)
-to `summarize`, so a summary metric is defined once, here. Kaplan-Meier
-tenure survival uses `scipy.stats.ecdf` on right-censored tenures.
+to `summarize`, so a summary metric is defined once, here; tenure survival is
+Kaplan-Meier on right-censored tenures (`kaplan_meier`).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
+
+# a table by column name: a pandas DataFrame or a dict of numpy arrays
+Columns = pd.DataFrame | Mapping[str, np.ndarray]
 
 MEMBER_TYPES = ("giver", "reciprocator", "hunter")
 EXIT_REASONS = ("left", "expelled_absence", "expelled_contribution", "exogenous", "dissolved")
@@ -56,31 +61,44 @@ def member_roi(members: pd.DataFrame) -> pd.Series:
 ROI_INPUTS = ("margin", "business_received", "direct_sales", "social_value", "fees_paid", "time_cost")
 
 
-def tenure_survival(tenure_years: np.ndarray, observed_exit: np.ndarray) -> pd.DataFrame:
-    """Kaplan-Meier survival of tenure; `observed_exit` False marks a censored tenure."""
-    from scipy import stats
+def kaplan_meier(tenure_years: ArrayLike, observed_exit: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """Kaplan-Meier survival of tenure: (times, survival), starting at (0, 1).
 
-    tenure_years = np.asarray(tenure_years, float)
-    observed_exit = np.asarray(observed_exit, bool)
-    if len(tenure_years) == 0:
-        return pd.DataFrame({"tenure_years": [0.0], "survival": [1.0]})
-    if observed_exit.all():
-        data: Any = tenure_years
+    `observed_exit` False marks a censored tenure (still a member, or the club dissolved).
+    The same estimator and arithmetic as `scipy.stats.ecdf(...).sf` (the tests check it
+    against scipy), in numpy: importing scipy.stats costs half a second, more than the
+    whole simulation of a `clubsim run`.
+    """
+    tenure = np.asarray(tenure_years, float)
+    observed = np.asarray(observed_exit, bool)
+    if len(tenure) == 0:
+        return np.array([0.0]), np.array([1.0])
+    if not observed.any():
+        return np.array([0.0, tenure.max()]), np.array([1.0, 1.0])
+    order = np.argsort(tenure, kind="stable")
+    times, died = tenure[order], observed[order].astype(np.int64)
+    at_risk = np.arange(times.size, 0, -1)
+    boundary = np.diff(times, prepend=-np.inf, append=np.inf) > 0
+    first, last = boundary[:-1], boundary[1:]
+    unique_times = times[first]
+    if observed.all():  # scipy's uncensored branch: the empirical survival function
+        survival = 1 - np.cumsum(np.diff(np.flatnonzero(last), prepend=-1)) / times.size
     else:
-        data = stats.CensoredData(
-            uncensored=tenure_years[observed_exit], right=tenure_years[~observed_exit]
-        )
-    if not observed_exit.any():
-        return pd.DataFrame({"tenure_years": [0.0, tenure_years.max()], "survival": [1.0, 1.0]})
-    sf = stats.ecdf(data).sf
-    return pd.DataFrame(
-        {"tenure_years": np.concatenate([[0.0], sf.quantiles]), "survival": np.concatenate([[1.0], sf.probabilities])}
-    )
+        n, deaths = at_risk[first], np.diff(np.cumsum(died)[last], prepend=0)
+        survival = np.cumprod((n - deaths) / n)
+    return np.concatenate([[0.0], unique_times]), np.concatenate([[1.0], survival])
 
 
-def km_median(curve: pd.DataFrame) -> float | None:
-    below = curve.loc[curve["survival"] <= 0.5, "tenure_years"]
-    return float(below.iloc[0]) if len(below) else None
+def tenure_survival(tenure_years: ArrayLike, observed_exit: ArrayLike) -> pd.DataFrame:
+    """`kaplan_meier` as a frame with columns tenure_years and survival (for figures and notebooks)."""
+    times, survival = kaplan_meier(tenure_years, observed_exit)
+    return pd.DataFrame({"tenure_years": times, "survival": survival})
+
+
+def km_median(times: np.ndarray, survival: np.ndarray) -> float | None:
+    """The first time the survival curve is at or below one half; None if it never is."""
+    below = np.flatnonzero(survival <= 0.5)
+    return float(times[below[0]]) if len(below) else None
 
 
 def _clean(value: Any) -> Any:
@@ -97,48 +115,57 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def summarize(series: pd.DataFrame, members: pd.DataFrame) -> dict[str, Any]:
-    """The run summary (summary.json) from the weekly series and the member table."""
-    weeks = len(series)
-    member_years = float(series["members"].sum()) / 52.0
+def summarize(series: Columns, members: Columns) -> dict[str, Any]:
+    """The run summary (summary.json) from the weekly series and the member table.
+
+    Both are tables by column name: pandas frames, or plain dicts of numpy arrays
+    (the Monte Carlo fast path, which skips pandas). `member_type` and `exit_reason`
+    hold the names of `MEMBER_TYPES` and `EXIT_REASONS` (or "active").
+    """
+    def column(table: Columns, name: str) -> np.ndarray:
+        return np.asarray(table[name])
+
+    members_weekly = column(series, "members")
+    weeks = len(members_weekly)
+    member_years = float(members_weekly.sum()) / 52.0
     per_member_year = (lambda total: total / member_years) if member_years > 0 else (lambda total: 0.0)
-    exits_by_reason = {reason: int(series[f"exits_{reason}"].sum()) for reason in EXIT_REASONS}
+    exits_by_reason = {reason: int(column(series, f"exits_{reason}").sum()) for reason in EXIT_REASONS}
     non_dissolved_exits = sum(v for k, v in exits_by_reason.items() if k != "dissolved")
 
-    ended = members["exit_reason"] != ACTIVE
-    observed = ended & (members["exit_reason"] != "dissolved")
-    curve = tenure_survival(members["tenure_years"].to_numpy(), observed.to_numpy())
+    exit_reason, tenure = column(members, "exit_reason"), column(members, "tenure_years")
+    member_type, roi = column(members, "member_type"), column(members, "roi").astype(float)
+    ended = exit_reason != ACTIVE
+    dissolved = exit_reason == "dissolved"
+    times, survival = kaplan_meier(tenure, ended & ~dissolved)
 
-    eligible = members[(members["join_week"] <= weeks - 52)]
-    eligible = eligible[~((eligible["exit_reason"] == "dissolved") & (eligible["tenure_years"] < 1.0))]
-    retained = (eligible["exit_reason"] == ACTIVE) | (eligible["tenure_years"] >= 1.0)
+    eligible = (column(members, "join_week") <= weeks - 52) & ~(dissolved & (tenure < 1.0))
+    retained = ~ended[eligible] | (tenure[eligible] >= 1.0)
 
-    roi = members["roi"]
-    roi_by_type = {
-        t: (float(roi[members["member_type"] == t].mean()) if (members["member_type"] == t).any() else None)
-        for t in MEMBER_TYPES
-    }
-    last = series.iloc[-1]
+    roi_by_type = {}
+    for t in MEMBER_TYPES:
+        of_type = member_type == t
+        roi_by_type[t] = float(roi[of_type].mean()) if of_type.any() else None
+    business = float(column(series, "business").sum())
     summary = {
-        "members_final": int(last["members"]),
+        "members_final": int(members_weekly[-1]),
         "churn_rate_annual": per_member_year(non_dissolved_exits),
-        "retention_first_year": float(retained.mean()) if len(eligible) else None,
-        "median_tenure_years": km_median(curve),
-        "business_per_member_year": per_member_year(float(series["business"].sum())),
-        "referrals_per_member_year": per_member_year(float(series["referrals"].sum())),
+        "retention_first_year": float(retained.mean()) if eligible.any() else None,
+        "median_tenure_years": km_median(times, survival),
+        "business_per_member_year": per_member_year(business),
+        "referrals_per_member_year": per_member_year(float(column(series, "referrals").sum())),
         "roi_mean": float(roi.mean()) if len(roi) else None,
-        "roi_median": float(roi.median()) if len(roi) else None,
+        "roi_median": float(np.median(roi)) if len(roi) else None,
         "roi_by_type": roi_by_type,
         "share_positive_roi": float((roi > 0).mean()) if len(roi) else None,
-        "hunter_share_final": float(last["hunter_share"]),
-        "fee_income_total": float(series["fees_collected"].sum()),
-        "survived": bool(series["exits_dissolved"].sum() == 0),
-        "joins_total": int(series["joins"].sum()),
+        "hunter_share_final": float(column(series, "hunter_share")[-1]),
+        "fee_income_total": float(column(series, "fees_collected").sum()),
+        "survived": bool(exits_by_reason["dissolved"] == 0),
+        "joins_total": int(column(series, "joins").sum()),
         "exits_by_reason": exits_by_reason,
-        "business_total": float(series["business"].sum()),
-        "direct_sales_total": float(series["direct_sales"].sum()),
+        "business_total": business,
+        "direct_sales_total": float(column(series, "direct_sales").sum()),
         "member_years": member_years,
-        "mean_members": float(series["members"].mean()),
+        "mean_members": float(members_weekly.mean()),
         "weeks": weeks,
     }
     return _clean(summary)

@@ -33,6 +33,7 @@ from sim.metrics import EXIT_REASONS, MEMBER_COLUMNS, MEMBER_TYPES, SERIES_COLUM
 if TYPE_CHECKING:
     from rich.table import Table
 
+    from sim.figure_process import FigureProcess
     from sim.scenario import LoadedScenario
 
 DATA_FILES = ("summary.json", "timeseries.csv", "members.csv")
@@ -127,14 +128,21 @@ def write_run(
     figures: bool = True,
     command: str | Sequence[str] | None = None,
     title: str | None = None,
+    figure_process: FigureProcess | None = None,
 ) -> dict[str, Path]:
     """Write one run's output folder; returns {file name: path}, manifest.json included.
 
     `command` (a string or an argv list) is recorded in the manifest; `title`
-    heads the figures (default: scenario name, seed and engine).
+    heads the figures (default: scenario name, seed and engine). With a
+    `figure_process` (`sim.figure_process`) the figures are drawn there, while
+    the data files are written here.
     """
     out_dir = prepare_out_dir(out_dir)
     files: dict[str, Path] = {}
+    if title is None:
+        title = f"{scenario.config.name}, seed {seed} ({engine})"
+    if figures and figure_process is not None:
+        figure_process.draw(series, members, out_dir, title)
 
     path = out_dir / "summary.json"
     _write_text(path, json.dumps(summary, indent=2, sort_keys=True) + "\n")
@@ -149,9 +157,8 @@ def write_run(
     from sim.plots import FIGURE_FILES, plot_run
 
     if figures:
-        if title is None:
-            title = f"{scenario.config.name}, seed {seed} ({engine})"
-        for path in plot_run(series, members, out_dir, title=title):
+        drawn = figure_process.result() if figure_process is not None else plot_run(series, members, out_dir, title)
+        for path in drawn:
             files[path.name] = path
     else:  # figures of an earlier run in this folder would no longer match its data
         for name in FIGURE_FILES:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from sim.metrics import ACTIVE, EXIT_REASONS, MEMBER_TYPES, tenure_survival
+from sim.metrics import ACTIVE, EXIT_REASONS, MEMBER_TYPES, kaplan_meier
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -267,9 +267,7 @@ def plot_tenure_survival(members: pd.DataFrame, path: Path, title: str = "") -> 
 
 def draw_survival_curve(ax: Any, tenure: np.ndarray, observed: np.ndarray, **style: Any) -> float:
     """Step plot of the Kaplan-Meier tenure survival; returns the longest tenure drawn."""
-    curve = tenure_survival(tenure, observed)
-    x = curve["tenure_years"].to_numpy(float)
-    y = curve["survival"].to_numpy(float)
+    x, y = kaplan_meier(tenure, observed)
     end = float(tenure.max())
     if end > x[-1]:  # carry the last step to the longest (censored) tenure
         x, y = np.append(x, end), np.append(y, y[-1])
@@ -284,6 +282,15 @@ def style_survival_axes(ax: Any, x_max: float) -> None:
     ax.set_xlabel("tenure (years)")
     ax.set_ylabel("share of members still in the club")
     ax.grid(alpha=0.3)
+
+
+def warm_up() -> None:
+    """Import matplotlib's figure and Agg canvas and load the default font (see `sim.figure_process`)."""
+    import io
+
+    fig = _figure(1.0, 1.0)
+    fig.text(0.5, 0.5, "clubsim")
+    fig.savefig(io.BytesIO(), format="png")
 
 
 def plot_run(series: pd.DataFrame, members: pd.DataFrame, out_dir: Path, title: str = "") -> list[Path]:

@@ -148,17 +148,17 @@ class Member(mesa.Agent):
 
     # ------------------------------------------------------------------ 7.2 referrals and deals
 
-    def meet_needs(self) -> None:
+    def client_needs(self) -> list[tuple[Member, int]]:
+        """This week's client needs: Poisson(needs_per_week) professions drawn by (boosted) demand weight."""
         n = self.rng.poisson(self.needs_per_week)
-        if n == 0:
-            return
         cdf = self.model.need_cdf[self.sector]
-        for p in np.searchsorted(cdf, self.rng.random(n) * cdf[-1], side="right"):
-            # a converted deal may hand a follow-on need to its receiver, who meets it at once
-            meeter: Member | None = self
-            need = min(int(p), len(cdf) - 1)
-            while meeter is not None:
-                meeter, need = meeter.meet_need(need)
+        drawn = np.searchsorted(cdf, self.rng.random(n) * cdf[-1], side="right")
+        return [(self, min(int(p), len(cdf) - 1)) for p in drawn]
+
+    def meet_need_and_follow_ons(self, need: int) -> None:
+        meeter: Member | None = self
+        while meeter is not None:  # a converted deal may hand a follow-on need to its receiver, met at once
+            meeter, need = meeter.meet_need(need)
 
     def meet_need(self, p: int) -> tuple[Member | None, int]:
         """Refer one client need of profession p; returns the follow-on (receiver, profession), if any."""
@@ -500,7 +500,10 @@ class ReferenceClubModel(mesa.Model):
         self.tally["applicants"] += len(self.applicants)
 
     def pass_referrals(self) -> None:
-        self.agents.shuffle_do("meet_needs")
+        needs = [need for member in self.members for need in member.client_needs()]
+        for k in self.rng.permutation(len(needs)):  # the club's needs, met one at a time in random order
+            member, profession = needs[k]
+            member.meet_need_and_follow_ons(profession)
 
     def hunt(self) -> None:
         for hunter in self.attendees:

@@ -178,22 +178,40 @@ class Slots(NamedTuple):
 
 
 class Club(NamedTuple):
-    """Club-level counters and the holders of each profession."""
+    """Club-level counters, the holders of each profession, and the referral phase's sampling tables."""
 
     counters: np.ndarray            # int64[N_COUNTERS], see the indexes below
+    totals: np.ndarray              # float64[N_TOTALS], see the indexes below
     profession_count: np.ndarray    # int64[P]: current members per profession
     profession_holders: np.ndarray  # int64[P, C]: their slots (first profession_count[p] valid)
     sector_count: np.ndarray        # int64[S]
-    held_professions: np.ndarray    # int64[P]: professions held by a member (first counters[N_HELD] valid)
-    held_need_threshold: np.ndarray  # float64[S, P]: alias table (threshold, alias) of the need weights
-    held_need_alias: np.ndarray      # int64[S, P]:    of the held professions, by the needing member's sector
+    # held professions (first counters[N_HELD] valid), grouped by sector, and their alias tables
+    held_professions: np.ndarray    # int64[P]
+    held_weight: np.ndarray         # float64[P]: their demand weights
+    held_threshold: np.ndarray      # float64[P]: alias table over all held professions ...
+    held_alias: np.ndarray          # int64[P]:   ... by demand weight
+    sector_held_start: np.ndarray   # int64[S + 1]: where each sector's held professions start
+    sector_held_weight: np.ndarray  # float64[S]: demand weight held in each sector
+    sector_held_threshold: np.ndarray  # float64[P]: one alias table per sector's segment
+    sector_held_alias: np.ndarray      # int64[P]
     held_need_share: np.ndarray     # float64[S]: share of a sector's client needs that name a held profession
+    # members' rates of needs that may become referrals (first counters[N_GIVERS] valid)
+    giver_slots: np.ndarray         # int64[C]
+    giver_rate: np.ndarray          # float64[C]: needs/week x held share x propensity
+    giver_threshold: np.ndarray     # float64[C]: alias table over giver_slots by rate
+    giver_alias: np.ndarray         # int64[C]
+    alias_scaled: np.ndarray        # float64[max(P, C)]: scratch of the alias-table builder
+    alias_small: np.ndarray         # int64[max(P, C)]
+    alias_large: np.ndarray         # int64[max(P, C)]
     week_stats: np.ndarray          # float64[N_SERIES]: this week's series row being built
 
 
 # Club.counters
-N_MEMBERS, NEXT_ID, CLOSED, N_HUNTERS, N_HELD, HOLDINGS_CHANGED, N_CANDIDATES = 0, 1, 2, 3, 4, 5, 6
-N_COUNTERS = 7
+N_MEMBERS, NEXT_ID, CLOSED, N_HUNTERS, N_HELD, HOLDINGS_CHANGED, N_CANDIDATES, N_GIVERS = range(8)
+N_COUNTERS = 8
+# Club.totals
+NEED_RATE, HELD_WEIGHT = 0, 1  # the club's rate of needs that may become referrals; demand weight held
+N_TOTALS = 2
 
 # weekly series columns (week_stats and the series matrix), named as in sim.metrics.SERIES_COLUMNS
 SERIES_FIELDS = (
@@ -293,24 +311,22 @@ def _params(config: ScenarioConfig) -> Params:
 
 
 def make_market_arrays(market: Market, own_sector_boost: float) -> MarketArrays:
+    sector, weight = market.sector.astype(np.int64), market.demand_weight.astype(np.float64)
     sectors = market.sectors
-    need_total = np.array(
-        [(market.demand_weight * np.where(market.sector == s, own_sector_boost, 1.0)).sum() for s in range(sectors)]
-    )
-    width = max(1, max(len(market.professions_in(s)) for s in range(sectors)))
+    boost = np.where(sector[np.newaxis, :] == np.arange(sectors)[:, np.newaxis], own_sector_boost, 1.0)
+    need_total = (weight * boost).sum(axis=1)  # all needs a member of each sector sees, own sector boosted
+    sector_size = np.bincount(sector, minlength=sectors).astype(np.int64)
+    order = np.argsort(sector, kind="stable")  # professions grouped by sector, in profession order
+    rank = np.arange(len(order)) - (np.cumsum(sector_size) - sector_size)[sector[order]]
+    width = max(1, int(sector_size.max(initial=0)))
     sector_professions = np.full((sectors, width), -1, dtype=np.int64)
-    sector_need_cdf = np.zeros((sectors, width))
-    sector_size = np.zeros(sectors, dtype=np.int64)
-    for s in range(sectors):
-        members = market.professions_in(s)
-        sector_size[s] = len(members)
-        sector_professions[s, : len(members)] = members
-        cdf = np.cumsum(market.demand_weight[members])
-        sector_need_cdf[s, : len(members)] = cdf
-        sector_need_cdf[s, len(members):] = cdf[-1] if len(cdf) else 0.0
+    sector_professions[sector[order], rank] = order
+    weights = np.zeros((sectors, width))
+    weights[sector[order], rank] = weight[order]
+    sector_need_cdf = np.cumsum(weights, axis=1)  # carried flat past each sector's last profession
     return MarketArrays(
-        profession_sector=market.sector.astype(np.int64),
-        demand_weight=market.demand_weight.astype(np.float64),
+        profession_sector=sector,
+        demand_weight=weight,
         deal_median=market.deal_median.astype(np.float64),
         need_total=need_total,
         sector_professions=sector_professions,
@@ -359,15 +375,29 @@ def allocate_candidates() -> np.recarray:
 
 
 def allocate_club(params: np.record, market: MarketArrays) -> Club:
-    professions = len(market.profession_sector)
+    professions, sectors, capacity = len(market.profession_sector), len(market.sector_size), params.capacity
+    scratch = max(professions, capacity)
     return Club(
         counters=np.zeros(N_COUNTERS, dtype=np.int64),
+        totals=np.zeros(N_TOTALS),
         profession_count=np.zeros(professions, dtype=np.int64),
-        profession_holders=np.full((professions, params.capacity), -1, dtype=np.int64),
-        sector_count=np.zeros(len(market.sector_size), dtype=np.int64),
+        profession_holders=np.full((professions, capacity), -1, dtype=np.int64),
+        sector_count=np.zeros(sectors, dtype=np.int64),
         held_professions=np.zeros(professions, dtype=np.int64),
-        held_need_threshold=np.zeros((len(market.sector_size), professions)),
-        held_need_alias=np.zeros((len(market.sector_size), professions), dtype=np.int64),
-        held_need_share=np.zeros(len(market.sector_size)),
+        held_weight=np.zeros(professions),
+        held_threshold=np.zeros(professions),
+        held_alias=np.zeros(professions, dtype=np.int64),
+        sector_held_start=np.zeros(sectors + 1, dtype=np.int64),
+        sector_held_weight=np.zeros(sectors),
+        sector_held_threshold=np.zeros(professions),
+        sector_held_alias=np.zeros(professions, dtype=np.int64),
+        held_need_share=np.zeros(sectors),
+        giver_slots=np.zeros(capacity, dtype=np.int64),
+        giver_rate=np.zeros(capacity),
+        giver_threshold=np.zeros(capacity),
+        giver_alias=np.zeros(capacity, dtype=np.int64),
+        alias_scaled=np.zeros(scratch),
+        alias_small=np.zeros(scratch, dtype=np.int64),
+        alias_large=np.zeros(scratch, dtype=np.int64),
         week_stats=np.zeros(N_SERIES),
     )

@@ -15,11 +15,11 @@ from hypothesis import strategies as st
 from numba import njit
 
 from sim.kernels.membership import random_index, shuffled
-from sim.kernels.referrals import build_alias_table, draw_alias, index_held_professions
+from sim.kernels.referrals import build_alias_table, draw_alias, draw_held_need, index_held_professions
 from sim.kernels.week import row_sum
 from sim.market import make_market
 from sim.scenario import load_config
-from sim.state import allocate_club, make_market_arrays, make_params
+from sim.state import N_HELD, allocate_club, make_market_arrays, make_params
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -36,8 +36,10 @@ def alias_probabilities(threshold: np.ndarray, alias: np.ndarray) -> np.ndarray:
 # helpers are compiled without a CPython wrapper (sim.kernels.helper): tests reach them
 # through these jitted shims, compiled once per signature
 @njit
-def call_build_alias_table(weights, n, threshold, alias, row):
-    build_alias_table(weights, n, threshold, alias, row)
+def call_build_alias_table(weights, n, threshold, alias, offset):
+    scratch = len(weights)
+    build_alias_table(weights, n, threshold, alias, offset, np.empty(scratch), np.empty(scratch, np.int64),
+                      np.empty(scratch, np.int64))
 
 
 @njit
@@ -51,6 +53,14 @@ def count_alias_draws(rng, threshold, alias, n, draws):
 @njit
 def call_index_held_professions(params, market, club):
     index_held_professions(params, market, club)
+
+
+@njit
+def count_held_needs(rng, params, club, sector, professions, draws):
+    counts = np.zeros(professions)
+    for _ in range(draws):
+        counts[draw_held_need(rng, params.own_sector_boost, club, sector)] += 1
+    return counts
 
 
 @njit
@@ -71,24 +81,26 @@ def call_row_sum(row):
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.floats(min_value=1e-3, max_value=1e3), min_size=1, max_size=60))
 def test_alias_table_reproduces_the_weights(weights: list[float]) -> None:
-    n = len(weights)
-    threshold = np.zeros((1, n))
-    alias = np.zeros((1, n), dtype=np.int64)
-    call_build_alias_table(np.array(weights), n, threshold, alias, 0)
+    n, offset = len(weights), 3  # a table written into a segment of longer arrays
+    threshold = np.zeros(n + 5)
+    alias = np.zeros(n + 5, dtype=np.int64)
+    call_build_alias_table(np.array(weights), n, threshold, alias, offset)
     expected = np.array(weights) / sum(weights)
-    np.testing.assert_allclose(alias_probabilities(threshold[0], alias[0]), expected, rtol=1e-9, atol=1e-12)
+    implied = alias_probabilities(threshold[offset:offset + n], alias[offset:offset + n])
+    np.testing.assert_allclose(implied, expected, rtol=1e-9, atol=1e-12)
 
 
 def test_alias_draws_follow_the_weights() -> None:
     weights = np.array([1.0, 2.0, 3.0, 4.0])
-    threshold = np.zeros((1, 4))
-    alias = np.zeros((1, 4), dtype=np.int64)
+    threshold = np.zeros(4)
+    alias = np.zeros(4, dtype=np.int64)
     call_build_alias_table(weights, 4, threshold, alias, 0)
     counts = count_alias_draws(np.random.default_rng(3), threshold, alias, 4, 200_000)
     np.testing.assert_allclose(counts / counts.sum(), weights / weights.sum(), atol=0.005)
 
 
-def test_held_need_share_is_the_share_of_needs_a_member_could_refer() -> None:
+def test_held_needs_follow_the_boosted_demand_weights_of_held_professions() -> None:
+    """Thinning and the two-table mixture give each held profession its share of a sector's needs."""
     config = load_config({}).config
     params = make_params(config)
     market = make_market(config.market, np.random.default_rng(1))
@@ -97,13 +109,15 @@ def test_held_need_share_is_the_share_of_needs_a_member_could_refer() -> None:
     held = [0, 5, 17, 40, 41, 99]
     club.profession_count[held] = 1
     call_index_held_professions(params, arrays, club)
-    for sector in range(market.sectors):
+    assert club.counters[N_HELD] == len(held)
+    rng = np.random.default_rng(2)
+    for sector in (0, 5, 11):
         boost = np.where(market.sector == sector, config.market.own_sector_boost, 1.0)
         weights = market.demand_weight * boost
         assert club.held_need_share[sector] == pytest.approx(weights[held].sum() / weights.sum())
-        n = club.counters[4]
-        implied = alias_probabilities(club.held_need_threshold[sector, :n], club.held_need_alias[sector, :n])
-        np.testing.assert_allclose(implied, weights[held] / weights[held].sum(), rtol=1e-9)
+        counts = count_held_needs(rng, params, club, sector, market.professions, 200_000)
+        assert counts.sum() == counts[held].sum()  # only held professions are drawn
+        np.testing.assert_allclose(counts[held] / counts.sum(), weights[held] / weights[held].sum(), atol=0.005)
 
 
 @given(st.integers(min_value=1, max_value=200), st.integers(min_value=0, max_value=2**32))

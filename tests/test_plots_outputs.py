@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +18,7 @@ from sim.outputs import DATA_FILES, prepare_out_dir, summary_table, write_run
 from sim.plots import FIGURE_FILES, plot_run
 from sim.scenario import load_scenario
 
+ROOT = Path(__file__).resolve().parent.parent
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
@@ -253,3 +256,47 @@ def test_summary_table_handles_unknown_and_odd_values() -> None:
     console.print(summary_table({"survived": False, "roi_by_type": {}, "extra_metric": 3.14159, "note": None}, "odd"))
     text = console.export_text()
     assert "no" in text and "3.142" in text and "—" in text
+
+
+# --------------------------------------------------------------------------- figures in a forked process
+
+needs_fork = pytest.mark.skipif(sys.platform != "linux", reason="the figure process forks on Linux only")
+# pytest's process runs threads; these tests' children only use modules already imported here
+forked_here = pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+
+
+@needs_fork
+def test_cli_run_draws_in_a_figure_process_the_same_figures_as_in_process(tmp_path: Path) -> None:
+    from sim.runner import simulate
+
+    scenario_file, out = "scenarios/bni_chapter.yaml", tmp_path / "cli"
+    process = subprocess.run([sys.executable, "-m", "sim", "run", scenario_file, "--seed", "2", "--set", "years=2",
+                              "--out", str(out), "--quiet"], capture_output=True, text=True, cwd=ROOT)
+    assert process.returncode == 0, process.stderr
+    run = simulate(ROOT / scenario_file, 2, overrides={"years": 2})
+    write_run(tmp_path / "here", series=run.series, members=run.members, summary=run.summary,
+              scenario=run.scenario, seed=2, engine="numba")
+    for name in FIGURE_FILES:
+        assert (out / name).read_bytes() == (tmp_path / "here" / name).read_bytes(), name
+    assert set(FIGURE_FILES) <= set(json.loads((out / "manifest.json").read_text())["files"])
+
+
+@needs_fork
+@forked_here
+def test_figure_process_failure_is_reported_not_lost(tmp_path: Path) -> None:
+    from sim.figure_process import FigureProcess
+
+    process = FigureProcess()
+    process.draw("not a series", None, tmp_path, "broken")
+    with pytest.raises(RuntimeError, match="drawing the figures failed"):
+        process.result()
+
+
+@needs_fork
+@forked_here
+def test_figure_process_closed_unused_leaves_no_child() -> None:
+    from sim.figure_process import FigureProcess
+
+    process = FigureProcess()
+    process.close()
+    assert not process._process.is_alive()

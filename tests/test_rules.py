@@ -349,7 +349,7 @@ def test_no_invitations_no_growth():
     result = run({"club": {"recruitment": {"invitations_per_member": 0.0}}}, seed=5, years=3)
     series, founders = result.series, DEFAULTS.club.founders
     assert series["joins"].iloc[0] == founders == series["joins"].sum()
-    assert series["members"].max() == founders and series["visitors"].sum() == 0
+    assert series["members"].max() <= founders and series["visitors"].sum() == 0  # a week-0 exit is possible
 
 
 # --------------------------------------------------------------------------- fees and renewals

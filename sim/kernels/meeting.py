@@ -61,20 +61,23 @@ def hunter_slots(members, slots):
 
 @helper
 def grow_co_attendance_ties(p, slots, attendees, is_hunter):
-    """Frequency: every ordered pair of attendees grows its tie, slower if either is a hunter."""
-    growth_to = np.empty(len(attendees))  # a non-hunter's tie growth towards each attendee
-    for k in range(len(attendees)):
-        growth_to[k] = p.co_attendance_growth * (p.hunter_growth_factor if is_hunter[attendees[k]] else 1.0)
-    hunter_growth = p.co_attendance_growth * p.hunter_growth_factor
+    """Frequency: every ordered pair of attendees grows its tie, slower if either is a hunter.
+
+    Row by row over all slots with a zero growth towards absent and free slots (tie + 0
+    leaves a tie unchanged): contiguous rows vectorise, a gather over attendees does not.
+    """
+    c = len(slots.member)
+    growth = np.zeros(c)         # a non-hunter's tie growth towards each slot
+    hunter_growth = np.zeros(c)  # a hunter's
+    for j in attendees:
+        growth[j] = p.co_attendance_growth * (p.hunter_growth_factor if is_hunter[j] else 1.0)
+        hunter_growth[j] = p.co_attendance_growth * p.hunter_growth_factor
     for i in attendees:
+        g = hunter_growth if is_hunter[i] else growth
         tie = slots.tie[i]
-        if is_hunter[i]:
-            for j in attendees:
-                tie[j] += hunter_growth * (1.0 - tie[j])
-        else:
-            for k in range(len(attendees)):
-                tie[attendees[k]] += growth_to[k] * (1.0 - tie[attendees[k]])
-        tie[i] = 0.0  # no tie to oneself: the loops above passed over j == i
+        for j in range(c):
+            tie[j] += g[j] * (1.0 - tie[j])
+        tie[i] = 0.0  # no tie to oneself
 
 
 @helper

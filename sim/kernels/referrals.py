@@ -1,11 +1,14 @@
 """Phases 2-4 (docs/ODD.md 7.2): client needs, referral decisions with competition, deals, synergy.
 
-Needs naming a profession nobody in the club holds are lost, so they are never
-drawn: a Poisson(lambda) count of needs, each held with probability q, gives
-exactly a Poisson(lambda q) count of held needs (thinning), and a held need's
-profession is drawn among the held ones only, from an alias table (Walker
-1977, Vose 1991) rebuilt when membership changes. Same distribution, a
-fraction of the work.
+Only needs that can become a referral are drawn (docs/ODD.md section 10).
+Member i's needs naming a held profession, kept with i's propensity, are a
+Poisson(needs_i x q_i x propensity_i) stream (thinning; q_i is the share of
+i's need weight on held professions); the club's streams together are one
+Poisson count whose needs belong to members in proportion to their rates
+(superposition), met in random order. A need's profession mixes two alias
+tables (Walker 1977, Vose 1991): held professions by demand weight, and those
+of the member's own sector, weighted by the own-sector boost. The tables are
+rebuilt when membership changes, in time linear in members and professions.
 
 The per-need helpers take plain arrays, not the state tuples: numba passes a
 tuple of arrays by value (with a reference count per array), which costs more
@@ -15,8 +18,18 @@ than the work itself in a loop run hundreds of times a week.
 import numpy as np
 
 from sim.kernels import helper, kernel
-from sim.kernels.membership import current_slots, random_index, shuffled
-from sim.state import HOLDINGS_CHANGED, N_HELD, RECIPROCATOR, S_BUSINESS, S_DEALS, S_REFERRALS
+from sim.kernels.membership import random_index
+from sim.state import (
+    HELD_WEIGHT,
+    HOLDINGS_CHANGED,
+    N_GIVERS,
+    N_HELD,
+    NEED_RATE,
+    RECIPROCATOR,
+    S_BUSINESS,
+    S_DEALS,
+    S_REFERRALS,
+)
 
 
 @helper
@@ -36,6 +49,9 @@ def draw_weighted(rng, cumulative, row, n):
 @helper
 def choose_receiver(rng, holders, profession, n, tie, i):
     """Competition: among the holders other than i, one drawn in proportion to i's tie to them."""
+    if n == 1:  # exclusivity's usual case
+        j = holders[profession, 0]
+        return j if j != i else -1
     total = 0.0
     others = 0
     for h in range(n):
@@ -78,14 +94,13 @@ def pass_probability(propensity, is_reciprocator, tie, credited_referrals, pass_
 
 
 @helper
-def build_alias_table(weights, n, threshold, alias, row):
-    """Vose's alias method: afterwards k = uniform(n) kept if U < threshold[row, k], else alias[row, k]."""
+def build_alias_table(weights, n, threshold, alias, offset, scaled, small, large):
+    """Vose's alias method over weights[:n], into threshold/alias[offset:offset+n] (scaled, small,
+    large: scratch of length >= n). Then k = uniform(n) is kept if U < threshold[offset+k], else
+    replaced by alias[offset+k] (an index in 0..n-1)."""
     total = 0.0
     for k in range(n):
         total += weights[k]
-    scaled = np.empty(n)
-    small = np.empty(n, dtype=np.int64)
-    large = np.empty(n, dtype=np.int64)
     n_small = n_large = 0
     for k in range(n):
         scaled[k] = weights[k] * n / total
@@ -98,101 +113,156 @@ def build_alias_table(weights, n, threshold, alias, row):
     while n_small > 0 and n_large > 0:
         n_small -= 1
         low, high = small[n_small], large[n_large - 1]
-        threshold[row, low] = scaled[low]
-        alias[row, low] = high
+        threshold[offset + low] = scaled[low]
+        alias[offset + low] = high
         scaled[high] = (scaled[high] + scaled[low]) - 1.0
         if scaled[high] < 1.0:
             n_large -= 1
             small[n_small] = high
             n_small += 1
-    for k in large[:n_large]:
-        threshold[row, k] = 1.0
-        alias[row, k] = k
-    for k in small[:n_small]:  # left over only through rounding
-        threshold[row, k] = 1.0
-        alias[row, k] = k
+    for r in range(n_large):
+        threshold[offset + large[r]] = 1.0
+        alias[offset + large[r]] = large[r]
+    for r in range(n_small):  # left over only through rounding
+        threshold[offset + small[r]] = 1.0
+        alias[offset + small[r]] = small[r]
 
 
 @helper
-def draw_alias(rng, threshold, alias, row, n):
-    u = rng.random() * n
-    k = min(np.int64(u), n - 1)
-    return k if u - k < threshold[row, k] else alias[row, k]
+def pick_alias(u, threshold, alias, offset, n):
+    """The index in 0..n-1 that a uniform u in [0, 1) picks from an alias table."""
+    x = u * n
+    k = min(np.int64(x), n - 1)
+    return k if x - k < threshold[offset + k] else alias[offset + k]
+
+
+@helper
+def draw_alias(rng, threshold, alias, offset, n):
+    return pick_alias(rng.random(), threshold, alias, offset, n)
 
 
 @helper
 def index_held_professions(p, market, club):
-    """The professions members hold, and for each sector the need weights they catch."""
+    """The professions members hold, grouped by sector, with their alias tables and need shares."""
     n_held = 0
-    for profession in range(len(market.profession_sector)):
-        if club.profession_count[profession] > 0:
-            club.held_professions[n_held] = profession
-            n_held += 1
-    club.counters[N_HELD] = n_held
-    weights = np.empty(n_held)
+    held_weight = 0.0
     for sector in range(len(market.sector_size)):
-        total = 0.0
-        for k in range(n_held):
-            profession = club.held_professions[k]
-            weights[k] = market.demand_weight[profession]
-            if market.profession_sector[profession] == sector:
-                weights[k] *= p.own_sector_boost
-            total += weights[k]
-        if n_held > 0:
-            build_alias_table(weights, n_held, club.held_need_threshold, club.held_need_alias, sector)
-        club.held_need_share[sector] = total / market.need_total[sector]
-    club.counters[HOLDINGS_CHANGED] = 0
+        start = n_held
+        club.sector_held_start[sector] = start
+        sector_weight = 0.0
+        for k in range(market.sector_size[sector]):
+            profession = market.sector_professions[sector, k]
+            if club.profession_count[profession] > 0:
+                club.held_professions[n_held] = profession
+                club.held_weight[n_held] = market.demand_weight[profession]
+                sector_weight += market.demand_weight[profession]
+                n_held += 1
+        if n_held > start:
+            build_alias_table(club.held_weight[start:], n_held - start, club.sector_held_threshold,
+                              club.sector_held_alias, start, club.alias_scaled, club.alias_small, club.alias_large)
+        club.sector_held_weight[sector] = sector_weight
+        held_weight += sector_weight
+    club.sector_held_start[len(market.sector_size)] = n_held
+    if n_held > 0:
+        build_alias_table(club.held_weight, n_held, club.held_threshold, club.held_alias, 0,
+                          club.alias_scaled, club.alias_small, club.alias_large)
+    club.counters[N_HELD] = n_held
+    club.totals[HELD_WEIGHT] = held_weight
+    for sector in range(len(market.sector_size)):
+        own = (p.own_sector_boost - 1.0) * club.sector_held_weight[sector]
+        club.held_need_share[sector] = (held_weight + own) / market.need_total[sector]
+
+
+@helper
+def index_need_rates(members, slots, club):
+    """Each member's rate of needs that may become its referral, and the alias table over members."""
+    n_givers = 0
+    total = 0.0
+    for s in range(len(slots.member)):
+        m = slots.member[s]
+        if m < 0:
+            continue
+        rate = members.needs_per_week[m] * club.held_need_share[members.sector[m]] * members.referral_propensity[m]
+        if rate > 0.0:
+            club.giver_slots[n_givers] = s
+            club.giver_rate[n_givers] = rate
+            total += rate
+            n_givers += 1
+    if n_givers > 0:
+        build_alias_table(club.giver_rate, n_givers, club.giver_threshold, club.giver_alias, 0,
+                          club.alias_scaled, club.alias_small, club.alias_large)
+    club.counters[N_GIVERS] = n_givers
+    club.totals[NEED_RATE] = total
+
+
+@helper
+def draw_held_need(rng, own_sector_boost, club, sector):
+    """A held need's profession for a member of `sector`: by demand weight, x own_sector_boost in its sector."""
+    held_weight = club.totals[HELD_WEIGHT]
+    own_weight = (own_sector_boost - 1.0) * club.sector_held_weight[sector]
+    u = rng.random() * (held_weight + own_weight)
+    if u < held_weight:
+        return club.held_professions[
+            pick_alias(u / held_weight, club.held_threshold, club.held_alias, 0, club.counters[N_HELD])
+        ]
+    start = club.sector_held_start[sector]
+    n = club.sector_held_start[sector + 1] - start
+    return club.held_professions[
+        start + pick_alias((u - held_weight) / own_weight, club.sector_held_threshold, club.sector_held_alias, start, n)
+    ]
 
 
 @kernel
 def pass_referrals(rng, p, market, members, slots, club, week):
     if club.counters[HOLDINGS_CHANGED]:
         index_held_professions(p, market, club)
-    n_held = club.counters[N_HELD]
-    present = current_slots(slots)
+        index_need_rates(members, slots, club)
+        club.counters[HOLDINGS_CHANGED] = 0
+    n_givers = club.counters[N_GIVERS]
+    if n_givers == 0:
+        return
     tie, received_from = slots.tie, slots.received_from
     holders, holder_count = club.profession_holders, club.profession_count
     stats = club.week_stats
     ring = slots.referral_weeks.shape[1]
-    for first in shuffled(rng, present):
-        sector = members.sector[slots.member[first]]
-        held_needs = rng.poisson(members.needs_per_week[slots.member[first]] * club.held_need_share[sector])
-        for _ in range(held_needs):
-            k = draw_alias(rng, club.held_need_threshold, club.held_need_alias, sector, n_held)
-            profession = club.held_professions[k]
-            i = first
-            while True:  # a converted deal may create a follow-on need in the sector (synergy)
-                j = choose_receiver(rng, holders, profession, holder_count[profession], tie, i)
-                if j < 0:
-                    break
-                giver, receiver = slots.member[i], slots.member[j]
-                probability = pass_probability(
-                    members.referral_propensity[giver], members.member_type[giver] == RECIPROCATOR, tie[i, j],
-                    received_from[i, j], p.pass_floor, p.reciprocity_prior, p.reciprocity_saturation,
-                )
-                if rng.random() >= probability:
-                    break
-                members.referrals_given[giver] += 1
-                members.referrals_received[receiver] += 1
-                received_from[j, i] += 1
-                slots.referral_weeks[i, slots.referrals[i] % ring] = week
-                slots.referrals[i] += 1
-                stats[S_REFERRALS] += 1
+    for _ in range(rng.poisson(club.totals[NEED_RATE])):
+        i = club.giver_slots[draw_alias(rng, club.giver_threshold, club.giver_alias, 0, n_givers)]
+        profession = draw_held_need(rng, p.own_sector_boost, club, members.sector[slots.member[i]])
+        propensity_kept = True  # the first giver's propensity thinned its needs already
+        while True:  # a converted deal may create a follow-on need in the sector (synergy)
+            j = choose_receiver(rng, holders, profession, holder_count[profession], tie, i)
+            if j < 0:
+                break
+            giver, receiver = slots.member[i], slots.member[j]
+            probability = pass_probability(
+                1.0 if propensity_kept else members.referral_propensity[giver],
+                members.member_type[giver] == RECIPROCATOR, tie[i, j],
+                received_from[i, j], p.pass_floor, p.reciprocity_prior, p.reciprocity_saturation,
+            )
+            if rng.random() >= probability:
+                break
+            members.referrals_given[giver] += 1
+            members.referrals_received[receiver] += 1
+            received_from[j, i] += 1
+            slots.referral_weeks[i, slots.referrals[i] % ring] = week
+            slots.referrals[i] += 1
+            stats[S_REFERRALS] += 1
 
-                if rng.random() >= p.conversion_min + (p.conversion_max - p.conversion_min) * tie[i, j]:
-                    break
-                value = market.deal_median[profession] * np.exp(p.deal_value_sigma * rng.standard_normal())
-                members.business_received[receiver] += value
-                members.business_given[giver] += value
-                members.deals_received[receiver] += 1
-                slots.week_gain[j] += value
-                tie[j, i] += p.reciprocity_growth * (1.0 - tie[j, i])
-                stats[S_DEALS] += 1
-                stats[S_BUSINESS] += value
+            if rng.random() >= p.conversion_min + (p.conversion_max - p.conversion_min) * tie[i, j]:
+                break
+            value = market.deal_median[profession] * np.exp(p.deal_value_sigma * rng.standard_normal())
+            members.business_received[receiver] += value
+            members.business_given[giver] += value
+            members.deals_received[receiver] += 1
+            slots.week_gain[j] += value
+            tie[j, i] += p.reciprocity_growth * (1.0 - tie[j, i])
+            stats[S_DEALS] += 1
+            stats[S_BUSINESS] += value
 
-                if rng.random() >= p.sector_synergy:
-                    break
-                follow_on_sector = market.profession_sector[profession]
-                k = draw_weighted(rng, market.sector_need_cdf, follow_on_sector, market.sector_size[follow_on_sector])
-                profession = market.sector_professions[follow_on_sector, k]
-                i = j
+            if rng.random() >= p.sector_synergy:
+                break
+            follow_on_sector = market.profession_sector[profession]
+            k = draw_weighted(rng, market.sector_need_cdf, follow_on_sector, market.sector_size[follow_on_sector])
+            profession = market.sector_professions[follow_on_sector, k]
+            i = j
+            propensity_kept = False
