@@ -12,6 +12,7 @@ import logging
 import math
 import os
 import signal
+import socket
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -81,6 +82,29 @@ def _sigint_deferred() -> Iterator[None]:
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def check_scheduler_reachable(address: str, timeout: float = 5.0) -> None:
+    """Fail fast (before output folders are made) when a TCP scheduler address does not answer.
+
+    Only `tcp://host:port` and `host:port` are probed; other protocols are left to Dask.
+    """
+    from urllib.parse import urlsplit
+
+    text = address if "://" in address else f"tcp://{address}"
+    parts = urlsplit(text)
+    if parts.scheme != "tcp":
+        return
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        host = port = None
+    if not host or port is None:
+        raise InputError("--scheduler", address, "expected a Dask scheduler address like tcp://host:8786")
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as err:
+        raise InputError("--scheduler", address, f"cannot connect: {err.strerror or err}") from None
 
 
 def _check(backend: str, workers: int | None) -> None:
@@ -232,4 +256,4 @@ def _run_dask(tasks: Sequence[Any], fn: Callable[[Any], Any], workers: int | Non
             cluster.close()
 
 
-__all__ = ["BACKENDS", "default_workers", "run_batch", "run_tasks", "shutdown_pool"]
+__all__ = ["BACKENDS", "check_scheduler_reachable", "default_workers", "run_batch", "run_tasks", "shutdown_pool"]

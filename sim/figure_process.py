@@ -7,13 +7,15 @@ the figures (`sim.plots.plot_run`) when the run's tables arrive, while the paren
 writes the data files. On a machine with two cores the wall time of a cached run
 drops by about the figures' share. The figures are the same as drawn in-process.
 
-Forking is safe only in a single-threaded process on Linux; anywhere else
+Forking is safe only in a single-threaded process (counting native threads:
+numpy's BLAS starts some when imported) on Linux; anywhere else
 `start_figure_process` returns None and the caller draws in-process.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import os
 import signal
 import sys
 import threading
@@ -56,9 +58,17 @@ class FigureProcess:
             self._process.join()
 
 
+def _threads() -> int:
+    """This process's native threads (Linux)."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return threading.active_count()
+
+
 def start_figure_process() -> FigureProcess | None:
-    """A `FigureProcess` where forking is safe (Linux, one thread), else None: draw in-process."""
-    if sys.platform != "linux" or threading.active_count() > 1:
+    """A `FigureProcess` where forking is safe (Linux, one native thread), else None: draw in-process."""
+    if sys.platform != "linux" or _threads() > 1:
         return None
     try:
         return FigureProcess()

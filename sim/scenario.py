@@ -375,21 +375,27 @@ def read_yaml_mapping(path: Path, kind: str = "scenario") -> dict:
 
 
 def _read_yaml(path: Path, chain: tuple[Path, ...] = ()) -> dict:
-    """Read a scenario file, resolving `extends:` recursively (deep merge, child wins)."""
-    if path in chain:
-        raise InputError(path, "extends", "inherits from itself through " + " -> ".join(p.name for p in chain))
+    """Read a scenario file, resolving `extends:` recursively (deep merge, child wins).
+
+    Errors name a file as the user wrote it (a parent relative to its child's folder);
+    `chain` holds the resolved files already being read, to catch a cycle.
+    """
+    resolved = path.resolve()
+    if resolved in chain:
+        names = " -> ".join(p.name for p in (*chain, resolved))
+        raise InputError(path, "extends", "inherits from itself through " + names)
     data = read_yaml_mapping(path, "scenario")
     parent = data.pop("extends", None)
     if parent is None:
         return data
     if not isinstance(parent, str):
         raise InputError(path, "extends", "must be the path of another scenario file")
-    parent_path = (path.parent / parent).resolve()
-    base = _read_yaml(parent_path, (*chain, path))
+    parent_path = path.parent / parent
+    base = _read_yaml(parent_path, (*chain, resolved))
     # a professions CSV named by the parent stays relative to the parent's folder
     csv = base.get("market", {}).get("professions_csv") if isinstance(base.get("market"), dict) else None
     if csv and not Path(csv).is_absolute():
-        base["market"]["professions_csv"] = str(parent_path.parent / csv)
+        base["market"]["professions_csv"] = str(parent_path.resolve().parent / csv)
     return _deep_merge(base, data)
 
 
@@ -418,6 +424,9 @@ def _suggest(name: str, allowed: list[str]) -> str:
     return "unknown key; allowed: " + ", ".join(allowed)
 
 
+OVERRIDES_SOURCE = "overrides"  # what a bad override's error names instead of the file
+
+
 def apply_overrides(data: dict, overrides: Mapping[str, Any], source: Path | str) -> dict:
     """Set dotted keys (`club.fees.annual`) in a raw scenario mapping.
 
@@ -444,8 +453,14 @@ def apply_overrides(data: dict, overrides: Mapping[str, Any], source: Path | str
     return data
 
 
-def validate_config(data: Mapping[str, Any], source: Path | str) -> ScenarioConfig:
-    """Validate a raw mapping; the first problem becomes a one-line `InputError`."""
+def validate_config(
+    data: Mapping[str, Any], source: Path | str, overrides: Mapping[str, Any] | None = None,
+    overrides_source: str = OVERRIDES_SOURCE,
+) -> ScenarioConfig:
+    """Validate a raw mapping; the first problem becomes a one-line `InputError`.
+
+    A problem in a field set by `overrides` names `overrides_source` (e.g. "--set") rather than the file.
+    """
     try:
         return ScenarioConfig.model_validate(data)
     except ValidationError as err:
@@ -459,6 +474,8 @@ def validate_config(data: Mapping[str, Any], source: Path | str) -> ScenarioConf
             description = _description(loc)
             if description:
                 message += f" (expected: {description})"
+        if dotted and any(dotted == key or dotted.startswith(f"{key}.") for key in map(str, overrides or {})):
+            source = overrides_source
         raise InputError(source, dotted, message) from None
 
 
@@ -479,11 +496,14 @@ def _description(location: tuple[str, ...]) -> str | None:
 def load_config(
     source: str | Path | Mapping[str, Any] | ScenarioConfig | LoadedScenario | Any,
     overrides: Mapping[str, Any] | None = None,
+    *,
+    overrides_source: str = OVERRIDES_SOURCE,
 ) -> LoadedScenario:
     """Load and validate a scenario from a YAML path, a mapping, a config or a loaded scenario.
 
     `overrides` maps dotted keys to values, e.g. `{"club.fees.annual": 1500}`.
-    Raises `InputError` (one line: file, field, what is allowed) on bad input.
+    Raises `InputError` (one line: file, field, what is allowed) on bad input; a bad
+    override names `overrides_source` (the CLI passes "--set") instead of the file.
     """
     overrides = dict(overrides or {})
     if isinstance(source, ScenarioConfig):
@@ -501,13 +521,14 @@ def load_config(
         data.pop("extends", None)
     else:
         origin = Path(source)
-        data = _read_yaml(origin.resolve())
+        data = _read_yaml(origin)
         csv = data.get("market", {}).get("professions_csv") if isinstance(data.get("market"), dict) else None
         if csv and not Path(csv).is_absolute():
             data["market"]["professions_csv"] = str(origin.resolve().parent / csv)
         data.setdefault("name", origin.stem)
-    data = apply_overrides(data, overrides, origin)
-    return LoadedScenario(validate_config(data, origin), None if origin == "<scenario>" else str(origin))
+    data = apply_overrides(data, overrides, overrides_source)
+    config = validate_config(data, origin, overrides, overrides_source)
+    return LoadedScenario(config, None if origin == "<scenario>" else str(origin))
 
 
 def load_scenario(

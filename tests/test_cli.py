@@ -145,9 +145,9 @@ BAD_INPUTS = [
     ("shares not summing to 1", [], "shares", ["shares.yaml", "population.shares", "sum to 1"]),
     ("missing file", [], "missing", ["missing.yaml", "no such file"]),
     ("--set without =", ["--set", "club.fees.annual"], None, ["--set", "club.fees.annual", "key=value"]),
-    ("--set unknown key", ["--set", "club.fee.annual=3"], None, ["bni_chapter.yaml", "club.fee.annual", "did you"]),
-    ("--set wrong type", ["--set", "years=abc"], None, ["bni_chapter.yaml", "years", "integer"]),
-    ("--set out of range", ["--set", "club.fees.annual=-1"], None, ["club.fees.annual", "greater than or equal"]),
+    ("--set unknown key", ["--set", "club.fee.annual=3"], None, ["--set: club.fee.annual", "did you"]),
+    ("--set wrong type", ["--set", "years=abc"], None, ["--set: years", "integer"]),
+    ("--set out of range", ["--set", "club.fees.annual=-1"], None, ["--set: club.fees.annual", "greater than or"]),
 ]
 
 
