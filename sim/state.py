@@ -29,6 +29,7 @@ COMPOSITION_CODES = {"exclusivity": 0, "complementarity": 1, "open": 2}
 EXCLUSIVITY, COMPLEMENTARITY, OPEN = 0, 1, 2
 
 NEVER = -(10**9)  # the week of an absence or referral that never happened
+NEVER_AGAIN = np.int64(10**12)  # a delay (weeks) that never ends
 MAX_VISITORS_PER_MEETING = 256  # a Poisson draw above this is capped (far beyond any plausible mean)
 
 
@@ -153,7 +154,7 @@ CANDIDATE_FIELDS: dict[str, type] = {
     "member_type": np.int64, "profession": np.int64, "sector": np.int64,
     "needs_per_week": np.float64, "margin": np.float64, "hourly_value": np.float64,
     "referral_propensity": np.float64, "willingness_to_pay": np.float64, "patience": np.float64,
-    "attendance_habit": np.float64, "expectation": np.float64,
+    "attendance_habit": np.float64, "expectation": np.float64, "exogenous_delay": np.int64,
 }
 CANDIDATE_DTYPE = _record_dtype(CANDIDATE_FIELDS)
 
@@ -175,6 +176,7 @@ class Slots(NamedTuple):
     absences: np.ndarray            # int64[C]: absences ever (ring position)
     referral_weeks: np.ndarray      # int64[C, min_referrals]: ring of the latest referrals given
     referrals: np.ndarray           # int64[C]: referrals given ever (ring position)
+    exogenous_exit_week: np.ndarray  # int64[C]: week of the member's exogenous exit (drawn at joining)
 
 
 class Club(NamedTuple):
@@ -366,6 +368,7 @@ def allocate_slots(params: np.record) -> Slots:
         absences=np.zeros(c, dtype=np.int64),
         referral_weeks=np.full((c, params.min_referrals), NEVER, dtype=np.int64),
         referrals=np.zeros(c, dtype=np.int64),
+        exogenous_exit_week=np.full(c, NEVER_AGAIN, dtype=np.int64),
     )
 
 

@@ -4,7 +4,7 @@ import numpy as np
 
 from sim.kernels import helper, kernel
 from sim.kernels.accounts import month_of
-from sim.kernels.membership import current_slots, perceived_roi, remove_member, shuffled, sigmoid
+from sim.kernels.membership import current_slots, perceived_roi, remove_member, sigmoid
 from sim.state import EXOGENOUS, LEFT
 
 
@@ -26,10 +26,11 @@ def leave_probability(p, expectation, roi, tenure_years, patience):
 
 @kernel
 def members_decide(rng, p, members, slots, club, week):
+    """Each member's exit is its own decision, so members decide in slot order."""
     present = current_slots(slots)
-    for s in shuffled(rng, present):
+    for s in present:
         m = slots.member[s]
-        if rng.random() < p.exogenous_weekly:
+        if week == slots.exogenous_exit_week[s]:  # drawn at joining (membership.exogenous_delay)
             remove_member(members, slots, club, s, EXOGENOUS, week)
             continue
         tenure = week - members.join_week[m]

@@ -3,7 +3,7 @@
 import numpy as np
 
 from sim.kernels import helper, kernel
-from sim.kernels.membership import current_slots, draw_candidate, perceived_roi, random_index, shuffled, sigmoid
+from sim.kernels.membership import current_slots, draw_candidate, perceived_roi, random_index, sigmoid
 from sim.state import (
     HUNTER,
     MAX_VISITORS_PER_MEETING,
@@ -82,11 +82,15 @@ def grow_co_attendance_ties(p, slots, attendees, is_hunter):
 
 @helper
 def hold_one_to_ones(rng, p, slots, attendees, is_hunter):
-    """Each attendee, in random order, meets one other attendee; both ties grow."""
+    """Each attendee meets one other attendee, drawn at random; both ties grow.
+
+    The order of the meetings does not matter: a growth t -> t + g (1 - t) multiplies 1 - t
+    by 1 - g, and products commute, so attendees are taken in slot order.
+    """
     n = len(attendees)
     if n < 2:
         return
-    for i in shuffled(rng, attendees):
+    for i in attendees:
         j = attendees[random_index(rng, n - 1)]
         if j == i:  # draw among the n - 1 others
             j = attendees[n - 1]

@@ -16,6 +16,7 @@ from sim.state import (
     N_HUNTERS,
     N_MEMBERS,
     NEVER,
+    NEVER_AGAIN,
     NEXT_ID,
     NO_SECTOR,
     RECIPROCATOR,
@@ -59,6 +60,21 @@ def draw_candidate(rng, p, market, cand, k, sector_hint):
     cand.willingness_to_pay[k] = wtp_median * np.exp(p.wtp_sigma * rng.standard_normal())
     cand.expectation[k] = p.expected_roi_mean + p.expected_roi_sd * rng.standard_normal()
     cand.patience[k] = p.patience_median * np.exp(p.patience_sigma * rng.standard_normal())
+    cand.exogenous_delay[k] = exogenous_delay(rng, p.exogenous_weekly)
+
+
+@helper
+def exogenous_delay(rng, weekly_probability):
+    """Weeks a member stays before an exogenous exit: Geometric(weekly_probability) - 1, drawn once.
+
+    The same as a weekly Bernoulli(weekly_probability) check, with one draw per member instead of
+    one per member-week.
+    """
+    if weekly_probability <= 0.0:
+        return NEVER_AGAIN
+    if weekly_probability >= 1.0:
+        return 0
+    return min(np.int64(np.log(1.0 - rng.random()) / np.log(1.0 - weekly_probability)), NEVER_AGAIN)
 
 
 @helper
@@ -110,6 +126,8 @@ def admit(p, members, slots, club, cand, k, week, founder):
         else:
             slots.tie[s, j] = 0.0
             slots.tie[j, s] = 0.0
+    # founders are checked from week 0; a newcomer, admitted at the end of its week, from the next
+    slots.exogenous_exit_week[s] = week + (0 if founder else 1) + cand.exogenous_delay[k]
     slots.attendance_habit[s] = cand.attendance_habit[k]
     slots.expectation[s] = cand.expectation[k]
     # perceived value starts from the promise: the expected ROI on the expected weekly cost
