@@ -547,7 +547,7 @@ def load_scenario(
     if rng is None:
         rng = getattr(source, "rng", None)
     loaded = load_config(source, overrides)
-    return ClubScenario(loaded.config, rng=rng, source=loaded.source)
+    return ClubScenario.of(loaded.config, loaded.source)(loaded.config, rng=rng, source=loaded.source)
 
 
 # --------------------------------------------------------------------------- documentation
