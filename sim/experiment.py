@@ -778,7 +778,9 @@ def _as_float(values: Any) -> np.ndarray:
     return np.asarray(pd.to_numeric(pd.Series(values), errors="coerce"), dtype=float)
 
 
-def _mean_ci(x: np.ndarray) -> tuple[int, float, float, float, float]:
+def _mean_ci(x: np.ndarray, proportion: bool = False) -> tuple[int, float, float, float, float]:
+    """n, mean, sd and the 95 % CI of the mean: t-based, or Wilson's score interval for a proportion
+    (a yes/no metric such as `survived`), which stays inside [0, 1]."""
     x = x[np.isfinite(x)]
     n = len(x)
     if n == 0:
@@ -787,6 +789,11 @@ def _mean_ci(x: np.ndarray) -> tuple[int, float, float, float, float]:
     if n < 2:
         return n, mean, math.nan, math.nan, math.nan
     sd = float(x.std(ddof=1))
+    if proportion:
+        from scipy import stats
+
+        interval = stats.binomtest(int(round(x.sum())), n).proportion_ci(confidence_level=0.95, method="wilson")
+        return n, mean, sd, float(interval.low), float(interval.high)
     half = _t975(n - 1) * sd / math.sqrt(n)
     return n, mean, sd, mean - half, mean + half
 
@@ -858,7 +865,8 @@ def statistics_table(
                 continue
             for metric in metrics:
                 x = _as_float(group[metric]) if metric in group else np.full(len(group), math.nan)
-                n, mean, sd, lo, hi = _mean_ci(x)
+                proportion = metric in _BOOL_METRICS or (metric in group and group[metric].dtype == bool)
+                n, mean, sd, lo, hi = _mean_ci(x, proportion=proportion)
                 row: dict[str, Any] = {"point": int(point), **values} if sweep else {}
                 row.update(policy=policy, metric=metric, n=n, mean=mean, sd=sd, ci_low=lo, ci_high=hi)
                 if with_diff:

@@ -158,6 +158,15 @@ def test_statistics_match_scipy_paired_t_test_and_welch() -> None:
     assert (baseline["diff"] == 0).all() and not baseline["significant"].any()
 
 
+def test_a_proportions_ci_is_wilsons_and_stays_within_0_and_1() -> None:
+    survived = [True] * 47 + [False] * 3
+    frame = pd.DataFrame({"point": -1, "policy": "a", "replication": range(50), "survived": survived})
+    row = statistics_table(frame, ["survived"], ["a"], "a").iloc[0]
+    wilson = stats.binomtest(47, 50).proportion_ci(method="wilson")
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx((wilson.low, wilson.high))
+    assert 0 <= row["ci_low"] < row["mean"] == 0.94 < row["ci_high"] <= 1  # a t-interval would reach 1.007
+
+
 def test_statistics_skip_missing_values_pairwise() -> None:
     frame = pd.DataFrame({"point": -1, "policy": ["a"] * 4 + ["b"] * 4, "replication": [0, 1, 2, 3] * 2,
                           "x": [1.0, np.nan, 3.0, 4.0, 2.0, 3.0, np.nan, 6.0]})
