@@ -8,7 +8,9 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 LINT_PATHS := $(wildcard sim tests benchmarks)
 
-.PHONY: venv install demo test lint clean distclean
+CHROMIUM := /usr/bin/chromium
+
+.PHONY: venv install browser demo test lint clean distclean
 
 venv: $(PY)
 
@@ -24,7 +26,19 @@ $(STAMP): pyproject.toml | $(PY)
 demo: install
 	$(VENV)/bin/clubsim compare experiments/exclusivity_vs_complementarity.yaml --runs 300
 
-test: install
+# the browser tests drive Debian's chromium (never a downloaded browser); as root (CI) apt-get installs it
+# once, otherwise they are skipped with the reason
+browser:
+	@if [ ! -x $(CHROMIUM) ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian's chromium for the browser tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
+	  else \
+	    echo "note: $(CHROMIUM) is missing (apt-get install chromium as root); the browser tests will be skipped"; \
+	  fi; \
+	fi
+
+test: install browser
 	$(PY) -m pytest -q
 
 lint: install

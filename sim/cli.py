@@ -1,5 +1,6 @@
 """The `clubsim` command: `clubsim run` (one run to an output folder), `clubsim validate`, and the
-Monte Carlo experiments `clubsim compare` (policies under common random numbers) and `clubsim sweep`.
+Monte Carlo experiments `clubsim compare` (policies under common random numbers) and `clubsim sweep`,
+and the checks against the world: `clubsim calibrate`, `clubsim validate-model`, `clubsim sensitivity`.
 
 Bad input (`sim.errors.InputError`) prints one line `clubsim: error: ...` and exits 2;
 any other failure prints one line and exits 1 (traceback with CLUBSIM_DEBUG=1).
@@ -15,7 +16,7 @@ import shlex
 import sys
 import traceback
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -109,7 +110,7 @@ def _check_engine(engine: str) -> str:
 def _load(scenario: Path, sets: list[str] | None) -> LoadedScenario:
     from sim.scenario import load_config
 
-    return load_config(scenario, parse_sets(sets))
+    return load_config(scenario, parse_sets(sets), overrides_source="--set")
 
 
 def policy_summary(config: ScenarioConfig) -> str:
@@ -167,8 +168,15 @@ def run(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="print only the output folder")] = False,
 ) -> None:
     """Run one scenario and write summary.json, timeseries.csv, members.csv, manifest.json and figures."""
-    with _reported_errors():
+    with _reported_errors(), ExitStack() as cleanup:
         engine = _check_engine(engine)
+        figure_process = None
+        if figures:  # matplotlib loads in a second process while this one loads the engine
+            from sim.figure_process import start_figure_process
+
+            figure_process = start_figure_process()  # first: forking is safe before numpy starts threads
+            if figure_process is not None:
+                cleanup.callback(figure_process.close)
         club_scenario = _load(scenario, sets)
         config = club_scenario.config
 
@@ -197,6 +205,7 @@ def run(
             engine=engine,
             figures=figures,
             command=sys.argv,
+            figure_process=figure_process,
         )
         if quiet:
             typer.echo(str(out_dir))
@@ -236,7 +245,8 @@ _METRIC_HEADERS = {
 }
 
 
-def _is_percent(metric: str) -> bool:
+def is_percent_metric(metric: str) -> bool:
+    """Metrics shown as percentages: shares, rates and ROIs."""
     return metric in _PERCENT_METRICS or metric.startswith("roi_")
 
 
@@ -323,7 +333,7 @@ def comparison_table(result: ComparisonResult, compact: bool = False) -> Table:
         for metric in experiment.metrics:
             row = stats.get((policy, metric))
             cells.append(NONE if row is None else
-                         format_estimate(row.mean, row.ci_low, row.ci_high, percent=_is_percent(metric), sep=sep))
+                         format_estimate(row.mean, row.ci_low, row.ci_high, percent=is_percent_metric(metric), sep=sep))
         label = f"{policy} (baseline)" if policy == baseline else policy
         if policy == baseline or len(policies) == 1:
             table.add_row(label, *cells, end_section=i < len(policies) - 1)
@@ -335,7 +345,7 @@ def comparison_table(result: ComparisonResult, compact: bool = False) -> Table:
             if row is None or not _finite(row.diff):
                 diffs.append(NONE + "  ")
                 continue
-            text = format_estimate(row.diff, row.diff_ci_low, row.diff_ci_high, percent=_is_percent(metric),
+            text = format_estimate(row.diff, row.diff_ci_low, row.diff_ci_high, percent=is_percent_metric(metric),
                                    sign=True, sep=sep)
             first, _, rest = text.partition("\n")  # the mark on the value's line; CIs padded to stay aligned
             text = f"{first}{' *' if row.significant else '  '}" + (f"\n{rest}  " if rest else "")
@@ -369,7 +379,7 @@ def sweep_table(result: SweepResult, compact: bool = False) -> Table:
             for metric in experiment.metrics:
                 row = stats.get((point, policy, metric))
                 cells.append(NONE if row is None else format_estimate(
-                    row["mean"], row["ci_low"], row["ci_high"], percent=_is_percent(metric),
+                    row["mean"], row["ci_low"], row["ci_high"], percent=is_percent_metric(metric),
                     sep="\n" if compact else " "))
             head = [_parameter_value(values[p]) if j == 0 else "" for p in result.parameters]
             table.add_row(*head, *([policy] if several else []), *cells,
@@ -423,6 +433,10 @@ def _check_experiment_options(runs: int | None, precision: float | None, workers
         except ImportError:
             raise InputError("--backend", "'dask'", "needs dask.distributed, which is not installed; "
                              "pip install 'dask[distributed]' or use --backend local") from None
+    if scheduler:
+        from sim.backends import check_scheduler_reachable
+
+        check_scheduler_reachable(scheduler)
     return backend
 
 
@@ -633,6 +647,184 @@ def sweep_command(
             typer.echo(str(result.out_dir))
             return
         _print_table(partial(sweep_table, result), [*_precision_line(result), f"output: {result.out_dir}"])
+
+
+# --------------------------------------------------------------------------- report and web page
+
+
+@app.command("report")
+def report_command(
+    folder: Annotated[Path, typer.Argument(metavar="DIR", show_default=False,
+                                           help="an output folder of clubsim run, compare or sweep")],
+    out: Annotated[Path | None, typer.Option("--out", metavar="FILE", show_default=False,
+                                             help="the HTML file to write [default: DIR/report.html]")] = None,
+) -> None:
+    """Write one self-contained HTML report (tables, figures, scenario, manifest) of a run, compare or sweep folder."""
+    with _reported_errors():
+        from sim.report import write_report
+
+        typer.echo(str(write_report(folder, out)))
+
+
+@app.command("app")
+def app_command(
+    scenarios: Annotated[list[Path] | None, typer.Argument(
+        metavar="SCENARIO", show_default=False,
+        help="scenario files to offer besides the shipped ones; the page starts from the first")] = None,
+    host: Annotated[str, typer.Option(help="address to listen on (127.0.0.1: this computer only)")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8765,
+    open_browser: Annotated[bool, typer.Option("--open/--no-open", help="open the page in a browser")] = True,
+) -> None:
+    """Start the web page for club founders: set the policies, watch the club run, compare with the start."""
+    with _reported_errors():
+        try:
+            from sim import app as web
+        except ImportError as err:
+            raise InputError("clubsim app", None, f"needs the web extras ({err.name} is not installed): "
+                                                  "pip install 'clubsim[app]'") from None
+        web.serve(scenarios or [], host=host, port=port, open_browser=open_browser)
+
+
+# --------------------------------------------------------------------------- calibration and validation
+
+
+@app.command("calibrate")
+def calibrate_command(
+    scenario: ScenarioArg,
+    targets: Annotated[Path, typer.Option("--targets", metavar="FILE", show_default=False,
+                                          help="targets file: real figures, tolerances, sources and the free "
+                                               "parameters with bounds (e.g. scenarios/targets/bni_2018.yaml)")],
+    out: Annotated[Path | None, typer.Option("--out", metavar="DIR", show_default=False,
+                                             help="output folder [default: results/calibrate-<name>/]")] = None,
+    runs: Annotated[int | None, typer.Option("--runs", "-n", metavar="N", show_default=False,
+                                             help="replications per evaluation [default: the targets file's]")] = None,
+    check_runs: Annotated[int | None, typer.Option("--check-runs", metavar="N", show_default=False,
+                                                   help="replications of the final fit check, on fresh seeds "
+                                                        "[default: the targets file's]")] = None,
+    evaluations: Annotated[int | None, typer.Option("--evaluations", metavar="N", show_default=False,
+                                                    help="at most N scenario evaluations "
+                                                         "[default: the targets file's]")] = None,
+    method: Annotated[str | None, typer.Option("--method", metavar="differential_evolution|nelder_mead",
+                                               show_default=False,
+                                               help="optimiser [default: the targets file's]; nelder_mead starts "
+                                                    "from the scenario's values")] = None,
+    seed: ExpSeedOpt = None,
+    backend: BackendOpt = None,
+    workers: WorkersOpt = None,
+    scheduler: SchedulerOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Calibrate a scenario's free parameters to real figures; write a scenario that extends it, and the fit.
+
+    Writes <scenario>_calibrated.yaml, fit.csv, evaluations.csv and manifest.json to the output folder.
+    """
+    with _reported_errors():
+        backend = _check_experiment_options(runs, None, workers, seed, backend, scheduler)
+        from sim.calibration import calibrate, fit_rich_table
+        from sim.scenario import load_config
+
+        name = load_config(scenario).config.name
+        out_dir = out if out is not None else Path(RESULTS_DIR) / f"calibrate-{name}"
+        with _progress_bar(quiet, f"calibrate {name}") as progress:
+            result = calibrate(scenario, targets, out=out_dir, runs=runs, check_runs=check_runs,
+                               max_evaluations=evaluations, method=method, seed=seed, backend=backend,
+                               workers=workers,
+                               scheduler=scheduler, progress=progress, command=sys.argv)
+        if quiet:
+            typer.echo(str(result.out_dir))
+            return
+        values = ", ".join(f"{k} = {v:g}" for k, v in result.parameters.items())
+        title = (f"{name} calibrated to {result.targets.name}: fit on {result.targets.check_runs} fresh "
+                 "replications")
+        _print_table(lambda _compact: fit_rich_table(result.fit, title), [
+            f"calibrated: {values}",
+            f"{int(result.fit['within'].sum())} of {len(result.fit)} targets within tolerance "
+            f"({len(result.evaluations)} evaluations; {result.message})",
+            f"output: {result.out_dir}"])
+
+
+@app.command("validate-model")
+def validate_model_command(
+    scenario: ScenarioArg,
+    runs: Annotated[int, typer.Option("--runs", "-n", metavar="N",
+                                      help="replications per variant (common random numbers)")] = 200,
+    seed: Annotated[int | None, typer.Option("--seed", metavar="N", show_default=False,
+                                             help="seed of the replications [default: 20180520]")] = None,
+    facts: Annotated[list[str] | None, typer.Option("--fact", metavar="NAME", show_default=False,
+                                                    help="check only this fact; repeatable")] = None,
+    mechanisms_off: Annotated[bool, typer.Option("--mechanisms-off",
+                                                 help="switch each fact's mechanism off (the facts should fail)")]
+    = False,
+    out: Annotated[Path | None, typer.Option("--out", metavar="DIR", show_default=False,
+                                             help="also write facts.csv and manifest.json there")] = None,
+    sets: SetOpt = None,
+    backend: BackendOpt = None,
+    workers: WorkersOpt = None,
+    scheduler: SchedulerOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Check the stylized facts (exit hazard, ROI of stayers, hunters, interview, contribution rule, synergy)."""
+    with _reported_errors():
+        backend = _check_experiment_options(runs, None, workers, seed, backend, scheduler)
+        from sim.stylized import DEFAULT_SEED, check_facts, facts_rich_table
+
+        with _progress_bar(quiet, f"validate-model {scenario.stem}") as progress:
+            result = check_facts(scenario, runs=runs, seed=DEFAULT_SEED if seed is None else seed, facts=facts,
+                                 mechanisms_off=mechanisms_off, overrides=parse_sets(sets), backend=backend,
+                                 workers=workers, scheduler=scheduler, progress=progress, out=out,
+                                 command=sys.argv)
+        lines = [f"{result.held} of {len(result.results)} facts hold"]
+        if result.out_dir is not None:
+            lines.append(f"output: {result.out_dir}")
+        if quiet:
+            typer.echo(lines[0])
+            return
+        _print_table(lambda _compact: facts_rich_table(result), lines)
+
+
+@app.command("sensitivity")
+def sensitivity_command(
+    experiment_file: Annotated[Path, typer.Argument(
+        metavar="EXPERIMENT", show_default=False,
+        help="a sensitivity experiment file: parameters with ranges and metrics "
+             "(e.g. experiments/sensitivity_bni.yaml)")],
+    method: Annotated[str | None, typer.Option("--method", metavar="morris|sobol", show_default=False,
+                                               help="Morris screening or Sobol' indices [default: the file's]")]
+    = None,
+    runs: Annotated[int | None, typer.Option("--runs", "-n", metavar="N", show_default=False,
+                                             help="replications per sample point [default: the file's]")] = None,
+    out: Annotated[Path | None, typer.Option("--out", metavar="DIR", show_default=False,
+                                             help="output folder [default: results/<name>-<method>/]")] = None,
+    seed: ExpSeedOpt = None,
+    sets: ExpSetOpt = None,
+    backend: BackendOpt = None,
+    workers: WorkersOpt = None,
+    scheduler: SchedulerOpt = None,
+    figures: FiguresOpt = True,
+    quiet: QuietOpt = False,
+) -> None:
+    """Global sensitivity analysis with SALib (Morris or Sobol'): ranked parameters per metric.
+
+    Writes samples.csv, indices.csv, manifest.json and sensitivity_<method>.png to the output folder.
+    """
+    with _reported_errors():
+        backend = _check_experiment_options(runs, None, workers, seed, backend, scheduler)
+        from sim.sensitivity import METHODS, analyse, indices_rich_table, load_sensitivity
+
+        if method is not None and method not in METHODS:
+            raise InputError("--method", repr(method), f"unknown method; use one of: {', '.join(METHODS)}")
+        experiment = load_sensitivity(experiment_file, parse_sets(sets))
+        chosen = method or experiment.method
+        out_dir = out if out is not None else Path(RESULTS_DIR) / f"{experiment.name}-{chosen}"
+        with _progress_bar(quiet, f"sensitivity {experiment.name} ({chosen})") as progress:
+            result = analyse(experiment, chosen, runs=runs, seed=seed, backend=backend, workers=workers,
+                             scheduler=scheduler, out=out_dir, figures=figures, progress=progress, command=sys.argv)
+        if quiet:
+            typer.echo(str(result.out_dir))
+            return
+        top = "; ".join(f"{m}: {', '.join(result.top(m))}" for m in dict.fromkeys(result.indices["metric"]))
+        _print_table(lambda _compact: indices_rich_table(result), [f"top drivers: {top}",
+                                                                    f"output: {result.out_dir}"])
 
 
 def main(argv: list[str] | None = None) -> Any:

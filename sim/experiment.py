@@ -465,6 +465,9 @@ def load_experiment(path: str | Path, overrides: Mapping[str, Any] | None = None
     if not any(key in data for key in _EXPERIMENT_MARKERS) and set(data) & set(ScenarioConfig.model_fields):
         raise InputError(path, None, "a scenario, not an experiment (no 'scenario:' key); "
                                      "compare scenarios with compare_scenarios([...])")
+    if "parameters" in data and "method" in data and "policies" not in data and "sweep" not in data:
+        raise InputError(path, "parameters", "a sensitivity analysis, not a comparison; "
+                                             "run it with clubsim sensitivity")
     spec = _validate_spec(data, path)
     scenario_path = (path.resolve().parent / spec.scenario)
     if not scenario_path.is_file():

@@ -33,6 +33,7 @@ BNI = SCENARIOS / "bni_chapter.yaml"
 NO_SELECTION = SCENARIOS / "bni_no_selection.yaml"
 EXCLUSIVITY = EXPERIMENTS / "exclusivity_vs_complementarity.yaml"
 PRICING = EXPERIMENTS / "pricing.yaml"
+SENSITIVITY = EXPERIMENTS / "sensitivity_bni.yaml"
 SHORT = ["--set", "years=2"]
 # no progress bar under test whatever the caller's environment (rich treats these as "a terminal")
 PLAIN_ENV: dict[str, str | None] = {"FORCE_COLOR": None, "TTY_COMPATIBLE": None}
@@ -271,6 +272,7 @@ BAD_OPTIONS = [
     ("experiment among scenarios", ["compare", BNI, EXCLUSIVITY], ["exclusivity_vs_complementarity.yaml",
                                                                    "an experiment file"]),
     ("compare a sweep", ["compare", PRICING], ["pricing.yaml", "sweep", "clubsim sweep"]),
+    ("compare a sensitivity analysis", ["compare", SENSITIVITY], ["sensitivity_bni.yaml", "clubsim sensitivity"]),
     ("sweep without sweep:", ["sweep", EXCLUSIVITY], ["exclusivity_vs_complementarity.yaml", "sweep",
                                                       "clubsim compare"]),
     ("sweep a scenario", ["sweep", BNI], ["bni_chapter.yaml", "a scenario, not an experiment"]),

@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 EXPERIMENTS = ROOT / "experiments"
 SCENARIOS = ROOT / "scenarios"
 BNI = SCENARIOS / "bni_chapter.yaml"
-SHIPPED = sorted(EXPERIMENTS.glob("*.yaml"))
+SHIPPED = sorted(p for p in EXPERIMENTS.glob("*.yaml") if not p.name.startswith("sensitivity_"))  # clubsim sensitivity
 SHORT = {"years": 2}
 
 
