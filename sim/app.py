@@ -38,7 +38,7 @@ import yaml
 
 from sim.errors import InputError
 from sim.metrics import MEMBER_TYPES
-from sim.scenario import ScenarioConfig, load_config
+from sim.scenario import ScenarioConfig, dotted_items, load_config
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -130,18 +130,8 @@ class Settings:
             wanted["population.shares.hunter"] = self.hunter_share
             wanted["population.shares.giver"] = giver
             wanted["population.shares.reciprocator"] = 1.0 - self.hunter_share - giver
-        current = _flatten(start.model_dump(mode="json"))
+        current = dotted_items(start.model_dump(mode="json"))
         return {key: value for key, value in wanted.items() if current.get(key) != value}
-
-
-def _flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in data.items():
-        if isinstance(value, Mapping):
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
 
 
 def available_scenarios() -> dict[str, Path]:

@@ -24,7 +24,7 @@ import pandas as pd
 import yaml
 
 from sim.errors import InputError
-from sim.scenario import LoadedScenario, ScenarioConfig, load_config
+from sim.scenario import LoadedScenario, ScenarioConfig, dotted_items, load_config
 from sim.targets import Targets, estimate, load_targets, point_value, replicate, with_parameters
 
 if TYPE_CHECKING:
@@ -177,7 +177,7 @@ def _search(objective: _Objective, config: ScenarioConfig, targets: Targets, see
 
     bounds = [targets.parameters[name] for name in objective.names]
     if targets.method == "nelder_mead":
-        flat = _flat(config.model_dump(mode="json"))
+        flat = dotted_items(config.model_dump(mode="json"))
         start = np.array([min(max(float(flat[name]), lo), hi) for name, (lo, hi) in zip(
             objective.names, bounds, strict=True)])
         result = optimize.minimize(objective, start, method="Nelder-Mead", bounds=bounds,
@@ -193,16 +193,6 @@ def _search(objective: _Objective, config: ScenarioConfig, targets: Targets, see
         integrality=integrality if any(integrality) else None,
     )
     return str(result.message)
-
-
-def _flat(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in data.items():
-        if isinstance(value, Mapping):
-            flat.update(_flat(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
 
 
 def calibrate(

@@ -361,26 +361,18 @@ def _run_report(folder: Path, manifest: Mapping[str, Any]) -> str:
 # --------------------------------------------------------------------------- experiments
 
 
-def _flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in data.items():
-        if isinstance(value, Mapping):
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
-
-
 def _policy_differences(policies: Mapping[str, Mapping[str, Any]], baseline: str) -> str:
     """Each policy's scenario keys that differ from the baseline's."""
+    from sim.scenario import dotted_items
+
     if baseline not in policies:
         return ""
-    base = _flatten(policies[baseline])
+    base = dotted_items(policies[baseline])
     rows = []
     for policy, scenario in policies.items():
         if policy == baseline:
             continue
-        flat = _flatten(scenario)
+        flat = dotted_items(scenario)
         changed = [key for key in sorted(set(base) | set(flat)) if base.get(key) != flat.get(key) and key != "name"]
         text = "; ".join(f"{key} = {flat.get(key)} (baseline {base.get(key)})" for key in changed)
         rows.append((policy, text or "same scenario as the baseline"))

@@ -424,6 +424,17 @@ def _suggest(name: str, allowed: list[str]) -> str:
     return "unknown key; allowed: " + ", ".join(allowed)
 
 
+def dotted_items(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A nested mapping as dotted keys: `{"club": {"fees": {"annual": 960}}}` -> `{"club.fees.annual": 960}`."""
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, Mapping):
+            flat.update(dotted_items(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
 OVERRIDES_SOURCE = "overrides"  # what a bad override's error names instead of the file
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from sim.scenario import load_config
+from sim.scenario import dotted_items, load_config
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "validation.md"
@@ -31,16 +31,6 @@ CALIBRATED = (
 SENSITIVITY = "experiments/sensitivity_bni.yaml"
 SENSITIVITY_METHOD = "morris"
 TOP_DRIVERS = 3
-
-
-def _flat(data: dict, prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in data.items():
-        if isinstance(value, dict):
-            flat.update(_flat(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
 
 
 def _number(value: float) -> str:
@@ -77,11 +67,11 @@ def calibrated_values_section(root: Path = ROOT) -> str:
     from sim.scenario import ScenarioConfig
     from sim.targets import load_targets
 
-    defaults = _flat(ScenarioConfig().model_dump(mode="json"))
+    defaults = dotted_items(ScenarioConfig().model_dump(mode="json"))
     lines = []
     for scenario, path in CALIBRATED:
         targets = load_targets(root / path)
-        shipped = _flat(load_config(root / scenario).config.model_dump(mode="json"))
+        shipped = dotted_items(load_config(root / scenario).config.model_dump(mode="json"))
         lines += [f"`{scenario}`, calibrated with `{path}` (its comments say how the search ran):", "",
                   "| free parameter | bounds | calibrated value | schema default |", "|---|---|---|---|"]
         for name, (low, high) in targets.parameters.items():

@@ -20,7 +20,7 @@ from sim.cli import app
 from sim.metrics import SUMMARY_KEYS
 from sim.outputs import DATA_FILES, MANIFEST
 from sim.plots import FIGURE_FILES
-from sim.scenario import ScenarioConfig, load_scenario
+from sim.scenario import ScenarioConfig, dotted_items, load_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "scenarios"
@@ -287,19 +287,9 @@ def test_validate_applies_set_overrides():
     assert "(bni_chapter, 3 years, weekly, 1500 EUR/year" in result.stdout
 
 
-def _flat(data: dict, prefix: str = "") -> dict[str, object]:
-    flat: dict[str, object] = {}
-    for key, value in data.items():
-        if isinstance(value, dict):
-            flat.update(_flat(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
-
-
 def _differences(path: Path, base: Path = BNI) -> dict[str, object]:
-    mine = _flat(load_scenario(path).config.model_dump(mode="json"))
-    theirs = _flat(load_scenario(base).config.model_dump(mode="json"))
+    mine = dotted_items(load_scenario(path).config.model_dump(mode="json"))
+    theirs = dotted_items(load_scenario(base).config.model_dump(mode="json"))
     return {k: v for k, v in mine.items() if theirs[k] != v and k not in ("name", "description")}
 
 
