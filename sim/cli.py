@@ -197,8 +197,8 @@ def run(
             result = simulate(club_scenario, seed, engine)
         write_run(
             out_dir,
-            series=result.series,
-            members=result.members,
+            series=result.series_columns,
+            members=result.members_columns,
             summary=result.summary,
             scenario=result.scenario,
             seed=seed,

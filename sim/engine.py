@@ -8,8 +8,9 @@ numba call. Both call the same kernels, so both give identical results.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
 
 from sim.kernels.accounts import settle_accounts
 from sim.kernels.decisions import members_decide
@@ -40,6 +41,9 @@ from sim.state import (
     make_market_arrays,
     make_params,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 assert SERIES_FIELDS == SERIES_COLUMNS, "the kernels' series layout must match sim.metrics"
 MEMBER_TYPE_NAMES = np.array(TYPE_NAMES, dtype=object)
@@ -177,7 +181,11 @@ class ClubEngine:
         return {name: columns[name] for name in MEMBER_COLUMNS}
 
     def series_frame(self) -> pd.DataFrame:
+        import pandas as pd
+
         return pd.DataFrame(self.series_columns())
 
     def members_frame(self) -> pd.DataFrame:
+        import pandas as pd
+
         return pd.DataFrame(self.members_columns())

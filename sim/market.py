@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from sim.errors import InputError
 from sim.scenario import MarketSpec
@@ -60,6 +59,8 @@ def make_market(spec: MarketSpec, rng: np.random.Generator) -> Market:
 
 
 def read_market_csv(path: Path) -> Market:
+    import pandas as pd
+
     if not path.is_file():
         raise InputError(path, "market.professions_csv", "no such file")
     try:

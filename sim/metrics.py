@@ -8,15 +8,16 @@ Kaplan-Meier on right-censored tenures (`kaplan_meier`).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 from numpy.typing import ArrayLike
 
-# a table by column name: a pandas DataFrame or a dict of numpy arrays
-Columns = pd.DataFrame | Mapping[str, np.ndarray]
+if TYPE_CHECKING:
+    import pandas as pd
+
+# a table by column name: a pandas DataFrame or a dict of numpy arrays (pandas is imported only when used)
+Columns = Any
 
 MEMBER_TYPES = ("giver", "reciprocator", "hunter")
 EXIT_REASONS = ("left", "expelled_absence", "expelled_contribution", "exogenous", "dissolved")
@@ -91,6 +92,8 @@ def kaplan_meier(tenure_years: ArrayLike, observed_exit: ArrayLike) -> tuple[np.
 
 def tenure_survival(tenure_years: ArrayLike, observed_exit: ArrayLike) -> pd.DataFrame:
     """`kaplan_meier` as a frame with columns tenure_years and survival (for figures and notebooks)."""
+    import pandas as pd
+
     times, survival = kaplan_meier(tenure_years, observed_exit)
     return pd.DataFrame({"tenure_years": times, "survival": survival})
 

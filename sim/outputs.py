@@ -13,6 +13,8 @@ records when the run was written.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import platform
@@ -25,10 +27,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+import numpy as np
 
 from sim.errors import InputError
-from sim.metrics import EXIT_REASONS, MEMBER_COLUMNS, MEMBER_TYPES, SERIES_COLUMNS, SUMMARY_KEYS
+from sim.metrics import EXIT_REASONS, MEMBER_COLUMNS, MEMBER_TYPES, SERIES_COLUMNS, SUMMARY_KEYS, Columns
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -77,10 +79,22 @@ def prepare_out_dir(out_dir: Path) -> Path:
 # --------------------------------------------------------------------------- files
 
 
-def _ordered(frame: pd.DataFrame, canonical: Sequence[str]) -> pd.DataFrame:
-    """Known columns in their documented order, then any others as given."""
-    known = [c for c in canonical if c in frame.columns]
-    return frame[known + [c for c in frame.columns if c not in canonical]]
+def _columns(table: Columns, canonical: Sequence[str]) -> dict[str, np.ndarray]:
+    """A table's columns (a frame or a dict of arrays): known ones in their documented order, then the others."""
+    names = list(table.columns) if hasattr(table, "columns") else list(table)
+    ordered = [c for c in canonical if c in names] + [c for c in names if c not in canonical]
+    return {name: np.asarray(table[name]) for name in ordered}
+
+
+def _csv_cells(values: np.ndarray) -> list[str]:
+    """One column as CSV text, as pandas' to_csv(float_format=FLOAT_FORMAT) writes it (missing: empty)."""
+    kind = values.dtype.kind
+    if kind == "f":
+        return ["" if np.isnan(v) else FLOAT_FORMAT % v for v in values.tolist()]
+    if kind in "iub":
+        return [str(v) for v in values.tolist()]
+    return ["" if v is None or (isinstance(v, float) and np.isnan(v)) else
+            (FLOAT_FORMAT % v if isinstance(v, float) else str(v)) for v in values.tolist()]
 
 
 def _write_text(path: Path, text: str) -> None:
@@ -88,8 +102,14 @@ def _write_text(path: Path, text: str) -> None:
         handle.write(text)
 
 
-def _write_csv(path: Path, frame: pd.DataFrame, canonical: Sequence[str]) -> None:
-    _write_text(path, _ordered(frame, canonical).to_csv(index=False, float_format=FLOAT_FORMAT, lineterminator="\n"))
+def _write_csv(path: Path, table: Columns, canonical: Sequence[str]) -> None:
+    """CSV of a frame or a dict of columns, without pandas (the same bytes as pandas' to_csv, tested)."""
+    columns = _columns(table, canonical)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows(zip(*(_csv_cells(values) for values in columns.values()), strict=True))
+    _write_text(path, buffer.getvalue())
 
 
 def _version(distribution: str) -> str | None:
@@ -119,8 +139,8 @@ def _command_text(command: str | Sequence[str] | None) -> str | None:
 def write_run(
     out_dir: Path,
     *,
-    series: pd.DataFrame,
-    members: pd.DataFrame,
+    series: Columns,
+    members: Columns,
     summary: dict,
     scenario: LoadedScenario,
     seed: int,
@@ -154,15 +174,20 @@ def write_run(
     _write_csv(path, members, MEMBER_COLUMNS)
     files[path.name] = path
 
-    from sim.plots import FIGURE_FILES, plot_run
+    if figures and figure_process is not None:  # drawn there: this process never imports matplotlib
+        drawn = figure_process.result()
+    elif figures:
+        from sim.plots import plot_run
 
-    if figures:
-        drawn = figure_process.result() if figure_process is not None else plot_run(series, members, out_dir, title)
-        for path in drawn:
-            files[path.name] = path
+        drawn = plot_run(series, members, out_dir, title)
     else:  # figures of an earlier run in this folder would no longer match its data
+        from sim.plots import FIGURE_FILES
+
+        drawn = []
         for name in FIGURE_FILES:
             (out_dir / name).unlink(missing_ok=True)
+    for path in drawn:
+        files[path.name] = path
 
     files[MANIFEST] = out_dir / MANIFEST
     source = getattr(scenario, "source", None)

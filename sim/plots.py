@@ -294,11 +294,15 @@ def warm_up() -> None:
 
 
 def plot_run(series: pd.DataFrame, members: pd.DataFrame, out_dir: Path, title: str = "") -> list[Path]:
-    """Write the run's four figures into `out_dir`; returns their paths in `FIGURE_FILES` order."""
+    """Write the run's four figures into `out_dir`; returns their paths in `FIGURE_FILES` order.
+
+    `series` and `members` are frames or dicts of columns.
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    if members is None:
-        members = pd.DataFrame()
+    series = series if isinstance(series, pd.DataFrame) else pd.DataFrame(series)
+    members = pd.DataFrame() if members is None else members
+    members = members if isinstance(members, pd.DataFrame) else pd.DataFrame(members)
     return [
         plot_members(series, members, out_dir / "members.png", title),
         plot_business(series, out_dir / "business.png", title),

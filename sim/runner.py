@@ -2,21 +2,24 @@
 
 `simulate` runs the numba engine without building Mesa agents (all weeks in
 one numba call), or the plain-Mesa reference engine, and returns the weekly
-series, the member table and the summary.
+series, the member table (as columns, and as pandas frames on demand) and the
+summary.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import pandas as pd
 
 from sim.metrics import summarize
 from sim.scenario import LoadedScenario, ScenarioConfig, load_config
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 ENGINES = ("numba", "python")
 Engine = Literal["numba", "python"]
@@ -24,12 +27,34 @@ Engine = Literal["numba", "python"]
 
 @dataclass
 class RunResult:
+    """One run: the weekly series and the member table by column, their frames, and the summary.
+
+    The frames (`series`, `members`) are built on first use, so a caller that only writes
+    files (`clubsim run`) never imports pandas.
+    """
+
     scenario: LoadedScenario
     seed: int
     engine: str
-    series: pd.DataFrame
-    members: pd.DataFrame
+    series_columns: dict[str, np.ndarray]
+    members_columns: dict[str, np.ndarray]
     summary: dict[str, Any]
+    _frames: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def series(self) -> pd.DataFrame:
+        return self._frame("series", self.series_columns)
+
+    @property
+    def members(self) -> pd.DataFrame:
+        return self._frame("members", self.members_columns)
+
+    def _frame(self, name: str, columns: dict[str, np.ndarray]) -> pd.DataFrame:
+        if name not in self._frames:
+            import pandas as pd
+
+            self._frames[name] = pd.DataFrame(columns)
+        return self._frames[name]
 
 
 def simulate(
@@ -44,12 +69,15 @@ def simulate(
 
         club = ClubEngine(loaded.config, np.random.default_rng(seed))
         club.run_to()
+        series, members = club.series_columns(), club.members_columns()
     elif engine == "python":
         from sim.reference import ReferenceClubModel
 
-        club = ReferenceClubModel(loaded.config, rng=seed)
-        club.run()
+        model = ReferenceClubModel(loaded.config, rng=seed)
+        model.run()
+        series_frame, members_frame = model.series_frame(), model.members_frame()
+        series = {name: series_frame[name].to_numpy() for name in series_frame.columns}
+        members = {name: members_frame[name].to_numpy() for name in members_frame.columns}
     else:
         raise ValueError(f"unknown engine {engine!r}; use one of {ENGINES}")
-    series, members = club.series_frame(), club.members_frame()
     return RunResult(loaded, seed, engine, series, members, summarize(series, members))

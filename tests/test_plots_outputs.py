@@ -300,3 +300,16 @@ def test_figure_process_closed_unused_leaves_no_child() -> None:
     process = FigureProcess()
     process.close()
     assert not process._process.is_alive()
+
+
+def test_csv_files_are_what_pandas_to_csv_writes(tmp_path: Path, scenario) -> None:
+    """sim.outputs writes CSV without pandas; the bytes are pandas' (missing values, text with commas)."""
+    series, members = make_run(seed=6)
+    members = members.assign(member_type=members["member_type"].where(members.index != 3, "a, quoted \"type\""))
+    members.loc[2, "roi"] = np.nan
+    columns = {name: members[name].to_numpy() for name in members.columns}
+    write_run(tmp_path, series=series, members=columns, summary=summarize(series, members), scenario=scenario,
+              seed=6, engine="fast", figures=False)
+    for name, frame in (("timeseries.csv", series), ("members.csv", members)):
+        expected = frame.to_csv(index=False, float_format="%.10g", lineterminator="\n")
+        assert (tmp_path / name).read_text() == expected, name
