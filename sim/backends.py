@@ -242,8 +242,10 @@ def _run_dask(tasks: Sequence[Any], fn: Callable[[Any], Any], workers: int | Non
         token = uuid.uuid4().hex[:12]
         keys = [f"clubsim-replications-{token}-{i}" for i in range(len(batches))]
         futures = client.map(partial(run_batch, fn), batches, key=keys, pure=False, retries=DASK_RETRIES)
-        for future in as_completed(futures):
-            for result in future.result():
+        # results fetched by as_completed on the client's own loop: calling future.result() from this
+        # thread races with other clients in the process (an asyncio event bound to another loop)
+        for _future, results in as_completed(futures, with_results=True):
+            for result in results:
                 counter.add(result)
     finally:
         if futures:

@@ -108,9 +108,9 @@ def test_a_killed_dask_worker_does_not_change_the_result(tmp_path: Path) -> None
     exp = experiment(tmp_path, years=4, runs=40)
     expected = compare(exp, workers=1, figures=False).replications
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
-            Client(cluster) as client:
-        victim = sorted(client.run(os.getpid).values())[0]
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        with Client(cluster) as client:  # closed before compare opens its own: one client at a time
+            victim = sorted(client.run(os.getpid).values())[0]
         killed: dict[str, int] = {}
 
         def kill_once(done: int, total: int) -> None:
@@ -121,7 +121,8 @@ def test_a_killed_dask_worker_does_not_change_the_result(tmp_path: Path) -> None
         result = compare(exp, backend="dask", scheduler=cluster.scheduler_address, progress=kill_once,
                          figures=False)
         assert killed and killed["done"] < killed["total"], "the worker was not killed mid-run"
-        assert victim not in client.run(os.getpid).values()
+        with Client(cluster) as client:
+            assert victim not in client.run(os.getpid).values()
     pd.testing.assert_frame_equal(scalars(result.replications), scalars(expected))
     for a, b in zip(result.replications["members_weekly"], expected["members_weekly"], strict=True):
         assert list(a) == list(b)
