@@ -10,12 +10,10 @@ scenario file that `extends:` the input, with fit.csv, evaluations.csv and manif
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +22,7 @@ import pandas as pd
 import yaml
 
 from sim.errors import InputError
+from sim.outputs import MANIFEST, prepare_out_dir, provenance, write_manifest
 from sim.scenario import LoadedScenario, ScenarioConfig, dotted_items, load_config
 from sim.targets import Targets, estimate, load_targets, point_value, replicate, with_parameters
 
@@ -32,7 +31,6 @@ if TYPE_CHECKING:
 
 FIT_FILE = "fit.csv"
 EVALUATIONS_FILE = "evaluations.csv"
-MANIFEST = "manifest.json"
 METHODS = ("differential_evolution", "nelder_mead")
 SIGNIFICANT = 4  # calibrated values are written (and checked) with this many significant digits
 FIT_COLUMNS = ("metric", "value", "low", "high", "tolerance", "simulated", "ci_low", "ci_high", "n", "within",
@@ -251,8 +249,6 @@ def calibrate(
 
     out_dir = None
     if out is not None:
-        from sim.outputs import prepare_out_dir
-
         out_dir = prepare_out_dir(Path(out))
 
     options = {"backend": backend, "workers": workers, "scheduler": scheduler}
@@ -324,7 +320,6 @@ def calibrated_scenario_text(scenario_path: Path, out_dir: Path, result: Calibra
 def _write(result: CalibrationResult, scenario_path: Path, base: ScenarioConfig,
            command: str | Sequence[str] | None) -> None:
     from sim.experiment import replication_seeds
-    from sim.outputs import versions
 
     assert result.out_dir is not None
     out_dir = result.out_dir
@@ -354,13 +349,10 @@ def _write(result: CalibrationResult, scenario_path: Path, base: ScenarioConfig,
         "search_seeds": replication_seeds(targets.seed, targets.runs),
         "check_seeds": replication_seeds(targets.seed, targets.runs + targets.check_runs)[targets.runs:],
         "all_within": result.all_within,
-        "versions": versions(),
-        "command": command if command is None or isinstance(command, str) else " ".join(map(str, command)),
+        **provenance(command),
         "files": sorted([*files, MANIFEST]),
-        "created": datetime.now(UTC).replace(microsecond=0).isoformat(),
     }
-    (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    files[MANIFEST] = out_dir / MANIFEST
+    files[MANIFEST] = write_manifest(out_dir, manifest)
     result.files = files
 
 

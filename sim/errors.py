@@ -1,12 +1,19 @@
 """Errors that users caused, and how they are worded.
 
 An `InputError` is a bad input (file, field, value): the CLI prints its one
-line and exits with code 2, never a traceback.
+line and exits with code 2, never a traceback. `validation_input_error` words
+the first problem of any of the project's pydantic schemas (scenario,
+experiment, targets, sensitivity) that way.
 """
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
+from typing import Any, get_args
+
+from pydantic import BaseModel, ValidationError
+from pydantic.fields import FieldInfo
 
 
 class InputError(Exception):
@@ -21,3 +28,61 @@ class InputError(Exception):
     def __str__(self) -> str:
         parts = [p for p in (self.source, self.field) if p]
         return ": ".join([*parts, self.message])
+
+
+def suggest(name: str, allowed: list[str]) -> str:
+    """An unknown key's message: the closest allowed key ("did you mean"), or the list of allowed keys."""
+    close = difflib.get_close_matches(name, allowed, n=1, cutoff=0.6)
+    if close:
+        return f"unknown key; did you mean '{close[0]}'?"
+    return "unknown key; allowed: " + ", ".join(allowed)
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The pydantic model an annotation holds: itself, or inside Optional, list[...] or dict[..., ...]."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for argument in get_args(annotation):
+        model = _model_in(argument)
+        if model is not None:
+            return model
+    return None
+
+
+def schema_at(root: type[BaseModel], location: tuple[str, ...]) -> tuple[type[BaseModel] | None, FieldInfo | None]:
+    """The model reached by following `location` from `root`, and the last field on the way.
+
+    List indices and dict keys (parts that are not fields) pass through to their items' model;
+    a field that holds no model ends the walk at model None.
+    """
+    model: type[BaseModel] | None = root
+    last: FieldInfo | None = None
+    for part in location:
+        info = model.model_fields.get(part) if model is not None else None
+        if info is None:
+            continue
+        last = info
+        model = _model_in(info.annotation)
+    return model, last
+
+
+def validation_input_error(
+    err: ValidationError, source: str | Path | None, root: type[BaseModel], *, describe: bool = False,
+    missing: str | None = None,
+) -> InputError:
+    """The first problem of a pydantic validation as one line: an unknown key with a "did you mean"
+    over the keys allowed there; otherwise pydantic's message, with the field's description if
+    `describe`, and `missing` (when given) for a required key left out."""
+    first = err.errors()[0]
+    location = tuple(str(part) for part in first["loc"])
+    if first["type"] == "extra_forbidden":
+        model, _ = schema_at(root, location[:-1])
+        message = suggest(location[-1], list(model.model_fields) if model is not None else [])
+    elif first["type"] == "missing" and missing is not None:
+        message = missing
+    else:
+        message = first["msg"].removeprefix("Value error, ")
+        _, field = schema_at(root, location)
+        if describe and field is not None and field.description:
+            message += f" (expected: {field.description})"
+    return InputError(source, ".".join(location) or None, message)

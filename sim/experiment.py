@@ -20,7 +20,6 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -28,9 +27,17 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from sim.errors import InputError
+from sim.errors import InputError, validation_input_error
 from sim.metrics import EXIT_REASONS, MEMBER_TYPES, SUMMARY_KEYS, summarize
-from sim.scenario import ScenarioConfig, _suggest, apply_overrides, load_config, read_yaml_mapping, validate_config
+from sim.outputs import MANIFEST, prepare_out_dir, provenance, write_manifest, write_text
+from sim.scenario import (
+    ScenarioConfig,
+    apply_overrides,
+    field_annotation,
+    load_config,
+    read_yaml_mapping,
+    validate_config,
+)
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -60,7 +67,6 @@ _DIFF_COLUMNS = TABLE_COLUMNS[7:]
 REPLICATIONS_FILE = "replications.parquet"
 COMPARISON_FILE = "comparison.csv"
 SWEEP_FILE = "sweep.csv"
-MANIFEST = "manifest.json"
 PARTS = "parts"
 FLOAT_FORMAT = "%.10g"
 PART_ROWS = 50
@@ -142,40 +148,11 @@ class ExperimentSpec(_Spec):
         return {} if value is None else value
 
 
-def _allowed_keys(location: tuple[str, ...]) -> list[str]:
-    if location[:1] == ("sweep",):
-        model = ParameterSpec if len(location) >= 3 and location[1] == "parameters" else SweepSpec
-    else:
-        model = ExperimentSpec
-    return list(model.model_fields)
-
-
-def _spec_description(location: tuple[str, ...]) -> str | None:
-    model: Any = ExperimentSpec
-    if location[:1] == ("sweep",):
-        if len(location) >= 4 and location[1] == "parameters":
-            model, location = ParameterSpec, location[3:]
-        else:
-            model, location = SweepSpec, location[1:]
-    field_info = model.model_fields.get(location[0]) if location else None
-    return field_info.description if field_info is not None else None
-
-
 def _validate_spec(data: Mapping[str, Any], source: Path | str) -> ExperimentSpec:
     try:
         return ExperimentSpec.model_validate(data)
     except ValidationError as err:
-        first = err.errors()[0]
-        loc = tuple(str(p) for p in first["loc"])
-        dotted = ".".join(loc) or None
-        if first["type"] == "extra_forbidden":
-            message = _suggest(loc[-1], _allowed_keys(loc[:-1]))
-        else:
-            message = "missing" if first["type"] == "missing" else first["msg"].removeprefix("Value error, ")
-            description = _spec_description(loc)
-            if description:
-                message += f" (expected: {description})"
-        raise InputError(source, dotted, message) from None
+        raise validation_input_error(err, source, ExperimentSpec, describe=True, missing="missing") from None
 
 
 # --------------------------------------------------------------------------- experiments
@@ -283,17 +260,6 @@ def _validate(data: Mapping[str, Any], source: Path | str, prefix: str) -> Scena
         raise InputError(source, _prefixed(prefix, err.field), err.message) from None
 
 
-def _leaf_annotation(dotted: str) -> Any:
-    model: Any = ScenarioConfig
-    annotation: Any = None
-    for part in dotted.split("."):
-        field_info = model.model_fields.get(part) if isinstance(model, type) and issubclass(model, BaseModel) else None
-        if field_info is None:
-            return None
-        annotation = model = field_info.annotation
-    return annotation
-
-
 def _clean_number(value: float, integer: bool) -> float | int:
     return int(round(value)) if integer else float(np.round(value, 12))
 
@@ -335,7 +301,7 @@ def _resolve_sweep(spec: SweepSpec, seed: int, source: Path | str) -> Sweep:
     axes: dict[str, list[Any]] = {}
     for name, param in spec.parameters.items():
         where = f"sweep.parameters.{name}"
-        annotation = _leaf_annotation(name)
+        annotation = field_annotation(name)
         integer = annotation is int
         if param.values is not None and (param.low is not None or param.high is not None or param.steps is not None):
             raise InputError(source, where, "give either values: [...] or low/high, not both")
@@ -369,7 +335,7 @@ def _resolve_sweep(spec: SweepSpec, seed: int, source: Path | str) -> Sweep:
             for name, u in zip(names, row, strict=True):
                 param = spec.parameters[name]
                 value = float(param.low) + float(u) * (float(param.high) - float(param.low))
-                point[name] = _clean_number(value, _leaf_annotation(name) is int)
+                point[name] = _clean_number(value, field_annotation(name) is int)
             points.append(point)
     dtypes = {name: _param_dtype([p[name] for p in points]) for name in names}
     points = [{name: _coerce(p[name], dtypes[name]) for name in names} for p in points]
@@ -920,8 +886,8 @@ def _precision_met(
 
 
 @dataclass
-class ComparisonResult:
-    """Replications (one row per policy x replication) and the statistics table of a comparison."""
+class _ExperimentResult:
+    """What a comparison and a sweep share: replications, statistics, runs and the output folder."""
 
     experiment: Experiment
     replications: pd.DataFrame
@@ -936,34 +902,46 @@ class ComparisonResult:
         return self.experiment.policy_names
 
     @property
-    def baseline(self) -> str:
-        return self.experiment.baseline
-
-    @property
     def metrics(self) -> tuple[str, ...]:
         return self.experiment.metrics
 
+    def _figures(self) -> dict[str, Figure]:
+        raise NotImplementedError
+
     def plot(self, out_dir: str | Path | None = None) -> dict[str, Figure]:
-        """The comparison's figures by file name (metrics.png, trajectories.png, ...); written as PNGs to `out_dir`."""
+        """The figures by file name; written as PNGs to `out_dir` if given."""
         from sim import experiment_plots
 
-        figures = experiment_plots.comparison_figures(self)
+        figures = self._figures()
         if out_dir is not None:
             experiment_plots.save_figures(figures, Path(out_dir))
         return figures
 
 
 @dataclass
-class SweepResult:
-    """Replications (one row per point x policy x replication), per-point statistics and the points."""
+class ComparisonResult(_ExperimentResult):
+    """Replications (one row per policy x replication) and the statistics table of a comparison.
 
-    experiment: Experiment
-    replications: pd.DataFrame
-    table: pd.DataFrame
-    runs: int
-    precision_met: bool | None = None
-    out_dir: Path | None = None
-    files: dict[str, Path] = field(default_factory=dict)
+    `plot()` gives metrics.png and roi_by_type.png, and trajectories.png and survival.png when the
+    weekly series are kept.
+    """
+
+    @property
+    def baseline(self) -> str:
+        return self.experiment.baseline
+
+    def _figures(self) -> dict[str, Figure]:
+        from sim import experiment_plots
+
+        return experiment_plots.comparison_figures(self)
+
+
+@dataclass
+class SweepResult(_ExperimentResult):
+    """Replications (one row per point x policy x replication), per-point statistics and the points.
+
+    `plot()` gives one figure per metric (sweep_<metric>.png): mean and 95 % CI against each swept parameter.
+    """
 
     @property
     def parameters(self) -> tuple[str, ...]:
@@ -974,22 +952,10 @@ class SweepResult:
         rows = [{"point": point, **values} for point, values in self.experiment.points]
         return pd.DataFrame(rows, columns=["point", *self.parameters])
 
-    @property
-    def policies(self) -> list[str]:
-        return self.experiment.policy_names
-
-    @property
-    def metrics(self) -> tuple[str, ...]:
-        return self.experiment.metrics
-
-    def plot(self, out_dir: str | Path | None = None) -> dict[str, Figure]:
-        """One figure per metric (sweep_<metric>.png): mean and 95 % CI against each swept parameter."""
+    def _figures(self) -> dict[str, Figure]:
         from sim import experiment_plots
 
-        figures = experiment_plots.sweep_figures(self)
-        if out_dir is not None:
-            experiment_plots.save_figures(figures, Path(out_dir))
-        return figures
+        return experiment_plots.sweep_figures(self)
 
 
 class ExperimentInterrupted(KeyboardInterrupt):
@@ -1042,10 +1008,6 @@ def _progress_callback(progress: bool | ProgressFn | None, description: str) -> 
         yield None
 
 
-def _write_text(path: Path, text: str) -> None:
-    with open(path, "w", encoding="utf-8", newline="\n") as handle:
-        handle.write(text)
-
 
 def _clear_outputs(out_dir: Path) -> None:
     from sim.experiment_plots import ALL_FIGURE_PATTERNS
@@ -1058,21 +1020,12 @@ def _clear_outputs(out_dir: Path) -> None:
             path.unlink(missing_ok=True)
 
 
-def _command_text(command: str | Sequence[str] | None) -> str | None:
-    import shlex
-
-    if command is None or isinstance(command, str):
-        return command
-    return shlex.join(str(part) for part in command)
-
 
 def _manifest(
     experiment: Experiment, kind: str, status: str, *, runs: int, runs_requested: int, precision: float | None,
     precision_met: bool | None, backend: str, workers: int | None, scheduler: str | None, rows: int,
     command: str | Sequence[str] | None, files: Sequence[str] = (),
 ) -> dict[str, Any]:
-    from sim.outputs import versions
-
     return {
         "kind": kind,
         "status": status,
@@ -1093,17 +1046,10 @@ def _manifest(
         "backend": backend,
         "workers": workers,
         "scheduler": scheduler,
-        "versions": versions(),
-        "command": _command_text(command),
+        **provenance(command),
         "files": sorted(files),
-        "created": datetime.now(UTC).replace(microsecond=0).isoformat(),
     }
 
-
-def _write_manifest(out_dir: Path, manifest: dict[str, Any]) -> None:
-    tmp = out_dir / f".{MANIFEST}.tmp"
-    _write_text(tmp, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, out_dir / MANIFEST)
 
 
 def _read_manifest(out_dir: Path, kind: str) -> dict[str, Any]:
@@ -1195,8 +1141,6 @@ def _run(
     out_dir: Path | None = None
     loaded = None
     if out is not None:
-        from sim.outputs import prepare_out_dir
-
         if resume:
             _check_same_experiment(Path(out).expanduser(), manifest, experiment)
             out_dir = prepare_out_dir(Path(out).expanduser())
@@ -1233,14 +1177,14 @@ def _run(
     n = runs
     met: bool | None = None
 
-    def write_manifest(status: str, files: Sequence[str] = ()) -> None:
+    def update_manifest(status: str, files: Sequence[str] = ()) -> None:
         if out_dir is not None:
             rows = len({k for k in done if k[2] < n})
-            _write_manifest(out_dir, _manifest(experiment, kind, status, runs=n, runs_requested=runs,
-                                               precision=precision, precision_met=met, rows=rows, files=files,
-                                               **info))
+            write_manifest(out_dir, _manifest(experiment, kind, status, runs=n, runs_requested=runs,
+                                              precision=precision, precision_met=met, rows=rows, files=files,
+                                              **info))
 
-    write_manifest("running")
+    update_manifest("running")
     received = 0
 
     def on_result(row: dict[str, Any]) -> None:
@@ -1285,12 +1229,12 @@ def _run(
             kept = len(done)
             if writer is not None:
                 writer.flush()
-                write_manifest("interrupted")
+                update_manifest("interrupted")
             raise ExperimentInterrupted(kept, out_dir, n * len(cells)) from None
         except Exception:  # keep what finished: --resume reruns only the rest
             if writer is not None:
                 writer.flush()
-                write_manifest("failed")
+                update_manifest("failed")
             raise
         if writer is not None:
             writer.flush()
@@ -1307,7 +1251,7 @@ def _run(
         _write_parquet(table, files[REPLICATIONS_FILE])
         csv_name = COMPARISON_FILE if kind == "compare" else SWEEP_FILE
         files[csv_name] = out_dir / csv_name
-        _write_text(files[csv_name], stats.to_csv(index=False, float_format=FLOAT_FORMAT, lineterminator="\n"))
+        write_text(files[csv_name], stats.to_csv(index=False, float_format=FLOAT_FORMAT, lineterminator="\n"))
         if figures:
             from sim.experiment_plots import save_figures
 
@@ -1315,7 +1259,7 @@ def _run(
             files.update(save_figures(figs, out_dir))
         shutil.rmtree(out_dir / PARTS, ignore_errors=True)
         files[MANIFEST] = out_dir / MANIFEST
-        write_manifest("complete", list(files))
+        update_manifest("complete", list(files))
         result.files = files
     return result
 

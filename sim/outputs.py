@@ -21,7 +21,7 @@ import platform
 import shlex
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -97,7 +97,8 @@ def _csv_cells(values: np.ndarray) -> list[str]:
             (FLOAT_FORMAT % v if isinstance(v, float) else str(v)) for v in values.tolist()]
 
 
-def _write_text(path: Path, text: str) -> None:
+def write_text(path: Path, text: str) -> None:
+    """UTF-8 text with \\n line ends on every platform."""
     with open(path, "w", encoding="utf-8", newline="\n") as handle:
         handle.write(text)
 
@@ -109,7 +110,7 @@ def _write_csv(path: Path, table: Columns, canonical: Sequence[str]) -> None:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(columns)
     writer.writerows(zip(*(_csv_cells(values) for values in columns.values()), strict=True))
-    _write_text(path, buffer.getvalue())
+    write_text(path, buffer.getvalue())
 
 
 def _version(distribution: str) -> str | None:
@@ -130,10 +131,29 @@ def versions() -> dict[str, str]:
     return {"clubsim": clubsim, **found, "python": platform.python_version()}
 
 
-def _command_text(command: str | Sequence[str] | None) -> str | None:
+def command_text(command: str | Sequence[str] | None) -> str | None:
+    """A command (a string or an argv list) as one shell-quoted line, for a manifest."""
     if command is None or isinstance(command, str):
         return command
     return shlex.join(str(part) for part in command)
+
+
+def provenance(command: str | Sequence[str] | None) -> dict[str, Any]:
+    """What every manifest records about how it was made: versions, command line, time (UTC, seconds)."""
+    return {
+        "versions": versions(),
+        "command": command_text(command),
+        "created": datetime.now(UTC).replace(microsecond=0).isoformat(),
+    }
+
+
+def write_manifest(out_dir: Path, manifest: Mapping[str, Any]) -> Path:
+    """Write `out_dir/manifest.json` (keys sorted) atomically: a reader never sees half a manifest."""
+    path = Path(out_dir) / MANIFEST
+    tmp = path.with_name(f".{MANIFEST}.tmp")
+    write_text(tmp, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+    return path
 
 
 def write_run(
@@ -165,7 +185,7 @@ def write_run(
         figure_process.draw(series, members, out_dir, title)
 
     path = out_dir / "summary.json"
-    _write_text(path, json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    write_text(path, json.dumps(summary, indent=2, sort_keys=True) + "\n")
     files[path.name] = path
     path = out_dir / "timeseries.csv"
     _write_csv(path, series, SERIES_COLUMNS)
@@ -196,12 +216,10 @@ def write_run(
         "scenario_source": str(source) if source is not None else None,
         "seed": int(seed),
         "engine": engine,
-        "versions": versions(),
-        "command": _command_text(command),
+        **provenance(command),
         "files": sorted(files),
-        "created": datetime.now(UTC).replace(microsecond=0).isoformat(),
     }
-    _write_text(files[MANIFEST], json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    write_manifest(out_dir, manifest)
     return files
 
 

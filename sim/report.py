@@ -21,9 +21,9 @@ import pandas as pd
 import yaml
 
 from sim.errors import InputError
+from sim.outputs import MANIFEST, summary_table
 
 REPORT_FILE = "report.html"
-MANIFEST = "manifest.json"
 RUN_FILES = ("summary.json", "timeseries.csv", "members.csv")
 RUN_FIGURES = ("members.png", "business.png", "roi_by_type.png", "tenure_survival.png")
 COMPARISON_FIGURES = ("metrics.png", "trajectories.png", "survival.png", "roi_by_type.png")
@@ -261,8 +261,6 @@ def _stats_frame(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def _summary_rows(summary: Mapping[str, Any]) -> list[tuple[str, str]]:
-    from sim.outputs import summary_table
-
     table = summary_table(dict(summary), "")
     columns = [[str(cell) for cell in column.cells] for column in table.columns]
     return list(zip(*columns, strict=True))

@@ -12,7 +12,6 @@ wraps it in `ClubScenario` (`sim.mesa_scenario`), a Mesa `Scenario`, so that
 from __future__ import annotations
 
 import copy
-import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +20,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from sim.errors import InputError
+from sim.errors import InputError, schema_at, suggest, validation_input_error
 
 MEMBER_TYPES = ("giver", "reciprocator", "hunter")
 
@@ -407,21 +406,21 @@ def _parse_override_value(text: str) -> Any:
 
 
 def _field_names(location: tuple[str, ...]) -> list[str]:
-    """Field names allowed at a dotted location of the schema."""
+    """Field names allowed at a dotted location of the schema ([] where it is not a section)."""
+    model, _ = schema_at(ScenarioConfig, location)
+    return list(model.model_fields) if model is not None else []
+
+
+def field_annotation(dotted: str) -> Any:
+    """The type of the scenario field at a dotted key (`club.fees.annual` -> float); None if there is none."""
     model: Any = ScenarioConfig
-    for part in location:
-        field = model.model_fields.get(part)
-        if field is None or not (isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)):
-            return []
-        model = field.annotation
-    return list(model.model_fields)
-
-
-def _suggest(name: str, allowed: list[str]) -> str:
-    close = difflib.get_close_matches(name, allowed, n=1, cutoff=0.6)
-    if close:
-        return f"unknown key; did you mean '{close[0]}'?"
-    return "unknown key; allowed: " + ", ".join(allowed)
+    annotation: Any = None
+    for part in dotted.split("."):
+        field = model.model_fields.get(part) if isinstance(model, type) and issubclass(model, BaseModel) else None
+        if field is None:
+            return None
+        annotation = model = field.annotation
+    return annotation
 
 
 def dotted_items(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -452,7 +451,7 @@ def apply_overrides(data: dict, overrides: Mapping[str, Any], source: Path | str
         for depth, part in enumerate(parts):
             allowed = _field_names(tuple(parts[:depth]))
             if part not in allowed:
-                raise InputError(source, dotted, _suggest(part, allowed) if allowed else "not a section with keys")
+                raise InputError(source, dotted, suggest(part, allowed) if allowed else "not a section with keys")
             if depth == len(parts) - 1:
                 node[part] = value
             else:
@@ -475,33 +474,11 @@ def validate_config(
     try:
         return ScenarioConfig.model_validate(data)
     except ValidationError as err:
-        first = err.errors()[0]
-        loc = tuple(str(p) for p in first["loc"])
-        dotted = ".".join(loc) or None
-        if first["type"] == "extra_forbidden":
-            message = _suggest(loc[-1], _field_names(loc[:-1]))
-        else:
-            message = first["msg"].removeprefix("Value error, ")
-            description = _description(loc)
-            if description:
-                message += f" (expected: {description})"
+        error = validation_input_error(err, source, ScenarioConfig, describe=True)
+        dotted = error.field
         if dotted and any(dotted == key or dotted.startswith(f"{key}.") for key in map(str, overrides or {})):
-            source = overrides_source
-        raise InputError(source, dotted, message) from None
-
-
-def _description(location: tuple[str, ...]) -> str | None:
-    model: Any = ScenarioConfig
-    description = None
-    for part in location:
-        if not (isinstance(model, type) and issubclass(model, BaseModel)):
-            return None
-        field = model.model_fields.get(part)
-        if field is None:
-            return None
-        description = field.description
-        model = field.annotation
-    return description
+            error = InputError(overrides_source, dotted, error.message)
+        raise error from None
 
 
 def load_config(

@@ -10,11 +10,9 @@ intervals. The result is a ranked table, a bar figure per method and an output f
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -22,8 +20,9 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from sim.errors import InputError
-from sim.scenario import ScenarioConfig, _suggest, load_config, read_yaml_mapping
+from sim.errors import InputError, validation_input_error
+from sim.outputs import MANIFEST, prepare_out_dir, provenance, versions, write_manifest
+from sim.scenario import ScenarioConfig, load_config, read_yaml_mapping
 from sim.targets import check_parameter, check_statistic, replicate, with_parameters
 
 if TYPE_CHECKING:
@@ -33,7 +32,6 @@ if TYPE_CHECKING:
 METHODS = ("morris", "sobol")
 SAMPLES_FILE = "samples.csv"
 INDICES_FILE = "indices.csv"
-MANIFEST = "manifest.json"
 RESAMPLES = 1000
 
 
@@ -98,15 +96,7 @@ def _spec(data: Mapping[str, Any], source: Path) -> SensitivitySpec:
     try:
         return SensitivitySpec.model_validate(data)
     except ValidationError as err:
-        first = err.errors()[0]
-        loc = tuple(str(p) for p in first["loc"])
-        if first["type"] == "extra_forbidden":
-            sections: dict[str, Any] = {"parameters": RangeSpec, "morris": MorrisSpec, "sobol": SobolSpec}
-            model: Any = sections.get(loc[0], SensitivitySpec)
-            message = _suggest(loc[-1], list(model.model_fields))
-        else:
-            message = "missing" if first["type"] == "missing" else first["msg"].removeprefix("Value error, ")
-        raise InputError(source, ".".join(loc) or None, message) from None
+        raise validation_input_error(err, source, SensitivitySpec, missing="missing") from None
 
 
 @dataclass(frozen=True)
@@ -285,8 +275,6 @@ def analyse(
                                      seed=experiment.seed if seed is None else seed)
     out_dir = None
     if out is not None:
-        from sim.outputs import prepare_out_dir
-
         out_dir = prepare_out_dir(Path(out))
     points = sample_points(experiment, method)
     names = list(experiment.parameters)
@@ -316,7 +304,6 @@ def analyse(
 
 def _write(result: SensitivityResult, figures: bool, command: str | Sequence[str] | None) -> None:
     from sim.experiment import replication_seeds
-    from sim.outputs import versions
 
     assert result.out_dir is not None
     out_dir = result.out_dir
@@ -345,13 +332,11 @@ def _write(result: SensitivityResult, figures: bool, command: str | Sequence[str
         "seed": experiment.seed,
         "seeds": replication_seeds(experiment.seed, experiment.runs),
         "skipped_metrics": [m for m in experiment.metrics if m not in set(result.indices.get("metric", []))],
+        **provenance(command),
         "versions": {**versions(), "SALib": _salib_version()},
-        "command": command if command is None or isinstance(command, str) else " ".join(map(str, command)),
         "files": sorted([*files, MANIFEST]),
-        "created": datetime.now(UTC).replace(microsecond=0).isoformat(),
     }
-    (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    files[MANIFEST] = out_dir / MANIFEST
+    files[MANIFEST] = write_manifest(out_dir, manifest)
     result.files = files
 
 

@@ -9,10 +9,8 @@ prints the result.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from sim.errors import InputError
+from sim.outputs import MANIFEST, prepare_out_dir, provenance, write_manifest
 from sim.scenario import LoadedScenario, ScenarioConfig, load_config
 from sim.targets import (
     EARLY_YEARS,
@@ -38,7 +37,6 @@ if TYPE_CHECKING:
 DEFAULT_RUNS = 200
 DEFAULT_SEED = 20180520
 FACTS_FILE = "facts.csv"
-MANIFEST = "manifest.json"
 
 Records = dict[str, list[dict[str, Any]]]
 Overrides = dict[str, Any]
@@ -354,8 +352,6 @@ def check_facts(
     loaded = load_config(scenario, overrides)
     out_dir = None
     if out is not None:
-        from sim.outputs import prepare_out_dir
-
         out_dir = prepare_out_dir(Path(out))
     configs: dict[str, ScenarioConfig] = {}
     for fact in selected:
@@ -378,7 +374,6 @@ def check_facts(
 def _write(result: ValidationResult, configs: Mapping[str, ScenarioConfig],
            command: str | Sequence[str] | None) -> None:
     from sim.experiment import replication_seeds
-    from sim.outputs import versions
 
     assert result.out_dir is not None
     path = result.out_dir / FACTS_FILE
@@ -394,13 +389,10 @@ def _write(result: ValidationResult, configs: Mapping[str, ScenarioConfig],
         "runs": result.runs,
         "seed": result.seed,
         "seeds": replication_seeds(result.seed, result.runs),
-        "versions": versions(),
-        "command": command if command is None or isinstance(command, str) else " ".join(map(str, command)),
+        **provenance(command),
         "files": [FACTS_FILE, MANIFEST],
-        "created": datetime.now(UTC).replace(microsecond=0).isoformat(),
     }
-    (result.out_dir / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    result.files = {FACTS_FILE: path, MANIFEST: result.out_dir / MANIFEST}
+    result.files = {FACTS_FILE: path, MANIFEST: write_manifest(result.out_dir, manifest)}
 
 
 def format_figure(figure: Figure) -> str:

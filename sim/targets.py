@@ -20,8 +20,8 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from sim.errors import InputError
-from sim.scenario import ScenarioConfig, _suggest, apply_overrides, read_yaml_mapping, validate_config
+from sim.errors import InputError, suggest, validation_input_error
+from sim.scenario import ScenarioConfig, apply_overrides, field_annotation, read_yaml_mapping, validate_config
 
 # a tenure bin is one year of membership; a bin with fewer member-years at risk than this (pooled over
 # replications) is too thin to say where the hazard peaks
@@ -252,7 +252,7 @@ def check_statistic(name: str, source: str | Path | None, where: str, *, pooled:
     if name in known:
         raise InputError(source, where, f"'{name}' is pooled over replications and cannot be used here; "
                                         "use a per-replication statistic")
-    message = _suggest(name, allowed).replace("unknown key", f"unknown statistic '{name}'")
+    message = suggest(name, allowed).replace("unknown key", f"unknown statistic '{name}'")
     raise InputError(source, where, message)
 
 
@@ -475,24 +475,13 @@ def _band(spec: TargetSpec) -> tuple[float, float, str]:
     return spec.value - half, spec.value + half, f"± {half:g}"
 
 
-def _leaf(dotted: str) -> Any:
-    model: Any = ScenarioConfig
-    annotation: Any = None
-    for part in dotted.split("."):
-        info = model.model_fields.get(part) if isinstance(model, type) and issubclass(model, BaseModel) else None
-        if info is None:
-            return None
-        annotation = model = info.annotation
-    return annotation
-
-
 def check_parameter(name: str, source: str | Path | None, where: str) -> bool:
     """Check a dotted scenario key names a number; True if it is an integer. InputError otherwise."""
     try:
         apply_overrides(ScenarioConfig().model_dump(mode="json"), {name: 0}, source or "<targets>")
     except InputError as err:
         raise InputError(source, f"{where}.{err.field}" if err.field else where, err.message) from None
-    annotation = _leaf(name)
+    annotation = field_annotation(name)
     if annotation not in (int, float):
         raise InputError(source, f"{where}.{name}", "not a numeric scenario parameter; only numbers can be "
                                                     "calibrated or varied")
@@ -503,21 +492,7 @@ def _validate_spec(data: Mapping[str, Any], source: Path) -> TargetsSpec:
     try:
         return TargetsSpec.model_validate(data)
     except ValidationError as err:
-        first = err.errors()[0]
-        loc = tuple(str(p) for p in first["loc"])
-        dotted = ".".join(loc) or None
-        if first["type"] == "extra_forbidden":
-            model: Any = TargetsSpec
-            if loc[:1] == ("targets",):
-                model = TargetSpec
-            elif loc[:1] == ("parameters",):
-                model = BoundsSpec
-            elif loc[:1] == ("optimiser",):
-                model = OptimiserSpec
-            message = _suggest(loc[-1], list(model.model_fields))
-        else:
-            message = "missing" if first["type"] == "missing" else first["msg"].removeprefix("Value error, ")
-        raise InputError(source, dotted, message) from None
+        raise validation_input_error(err, source, TargetsSpec, missing="missing") from None
 
 
 def load_targets(path: str | Path) -> Targets:
