@@ -10,6 +10,13 @@ numba cache, measured in a fresh subprocess; the engine timings run after
 compilation. `cli_cached_run_s` is the median wall time (of three) of a whole
 `clubsim run` of the chapter (process start, imports, cached kernels, outputs,
 figures).
+
+Regions (docs/ODD.md 7.8): `region_1000_member_weeks_per_s` runs 1,000 clubs of
+25 members (held at 25) for 10 years on one core; `world_seconds_10y` is the
+shipped `bni_world_2017` scenario (9,000 chapters, 222,872 members) simulated
+for 10 years on one core in a fresh process after compilation (building the
+region included), and `world_bytes_per_member` that process's peak resident
+memory growth over the run divided by the scenario's members.
 """
 
 from __future__ import annotations
@@ -70,6 +77,47 @@ def time_engine(engine: str, seeds: range, min_seconds: float) -> tuple[float, i
     return total_member_weeks / elapsed, runs
 
 
+REGION_1000 = {"club.founders": 25, "club.capacity": 25, "club.min_viable_size": 0, "region.clubs": 1000}
+WORLD = ROOT / "scenarios" / "bni_world_2017.yaml"
+WORLD_SNIPPET = """
+import json, resource, time
+import numpy as np
+from sim.region import RegionEngine
+from sim.scenario import load_config
+from sim.runner import simulate
+simulate({scenario!r}, seed=1, overrides={{"years": 1, "region.clubs": 3}})  # kernels loaded, not timed
+config = load_config({world!r}).config
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+start = time.perf_counter()
+region = RegionEngine(config, np.random.default_rng(1))
+region.run_to()
+seconds = time.perf_counter() - start
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+members = sum(spec.founders for _, spec in config.region_clubs())
+print(json.dumps({{"seconds": seconds, "bytes_per_member": (after - before) / members}}))
+"""
+
+
+def region_member_weeks_per_second(seed: int = 1) -> float:
+    """1,000 clubs of 25 for 10 years on one core (the region built before the clock starts)."""
+    from sim.region import RegionEngine
+
+    config = load_config(SCENARIO, REGION_1000).config
+    region = RegionEngine(config, np.random.default_rng(seed))
+    start = time.perf_counter()
+    region.run_to()
+    elapsed = time.perf_counter() - start
+    member_weeks = sum(float(series[:, SERIES_COLUMNS.index("members")].sum()) for series in region.SE)
+    return member_weeks / elapsed
+
+
+def world_run() -> dict[str, float]:
+    """The BNI-world scenario's 10 years in a fresh process: seconds and peak memory per member."""
+    code = WORLD_SNIPPET.format(scenario=str(SCENARIO), world=str(WORLD))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def compile_seconds() -> float:
     """First run from an empty numba cache in a fresh process, minus one cached run's time."""
     with tempfile.TemporaryDirectory() as cache:
@@ -101,6 +149,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--seconds", type=float, default=3.0, help="minimum timed seconds per engine")
     parser.add_argument("--skip-compile", action="store_true", help="do not measure the cold compile")
+    parser.add_argument("--skip-world", action="store_true", help="do not run the BNI-world scenario (minutes)")
     args = parser.parse_args()
 
     compile_s = None if args.skip_compile else compile_seconds()
@@ -116,8 +165,12 @@ def main() -> None:
         "numba_runs_timed": numba_runs,
         "python_runs_timed": python_runs,
         "cli_cached_run_s": round(cli_cached_run_seconds(), 2),
-        "region_1000_member_weeks_per_s": None,  # regions of many clubs come with the region issue
+        "region_1000_member_weeks_per_s": round(region_member_weeks_per_second()),
     }
+    if not args.skip_world:
+        world = world_run()
+        report["world_seconds_10y"] = round(world["seconds"], 1)
+        report["world_bytes_per_member"] = round(world["bytes_per_member"])
     if args.json:
         print(json.dumps(report))
     else:

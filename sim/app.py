@@ -140,8 +140,16 @@ def available_scenarios() -> dict[str, Path]:
     paths += sorted(SCENARIO_DIR.glob("*.yaml"))
     found: dict[str, Path] = {}
     for path in paths:
-        found.setdefault(path.stem, path)
+        if path.stem not in found and not _is_region(path):  # the page runs one club
+            found[path.stem] = path
     return found
+
+
+def _is_region(path: Path) -> bool:
+    try:
+        return load_config(path).config.is_region
+    except InputError:
+        return False  # the page explains a bad file when it is chosen
 
 
 @lru_cache(maxsize=64)

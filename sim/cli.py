@@ -131,6 +131,11 @@ def policy_summary(config: ScenarioConfig) -> str:
         rule = club.contribution_rule
         parts.append(f"contribution rule {rule.min_referrals}/{rule.window_weeks} weeks")
     parts.append(f"capacity {club.capacity}")
+    if config.is_region:
+        region = config.region
+        founders = sum(spec.founders for _, spec in config.region_clubs())
+        parts.append(f"region of {region.club_count:,} clubs and {founders:,} founding members"
+                     + (f" in areas of {region.area_size}" if region.area_size else ""))
     return ", ".join(parts)
 
 
@@ -195,6 +200,11 @@ def run(
                 result = simulate(club_scenario, seed, engine)
         else:
             result = simulate(club_scenario, seed, engine)
+        clubs = None
+        if result.club_names:
+            from sim.outputs import club_panel
+
+            clubs = club_panel(result.club_names, result.club_series_columns, result.summary)
         write_run(
             out_dir,
             series=result.series_columns,
@@ -206,12 +216,19 @@ def run(
             figures=figures,
             command=sys.argv,
             figure_process=figure_process,
+            clubs=clubs,
         )
         if quiet:
             typer.echo(str(out_dir))
             return
         console = Console()
-        console.print(summary_table(result.summary, f"{config.name}, seed {seed} ({engine}), {config.years} years"))
+        what = f"{config.name}, seed {seed} ({engine}), {config.years} years"
+        if result.club_names:
+            from sim.outputs import clubs_table
+
+            what = f"{what}, region of {len(result.club_names):,} clubs"
+            console.print(clubs_table(result.summary, f"{config.name}: clubs"))
+        console.print(summary_table(result.summary, what))
         console.print(f"output: {out_dir}", highlight=False, soft_wrap=True)
 
 

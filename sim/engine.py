@@ -27,7 +27,6 @@ from sim.scenario import ScenarioConfig
 from sim.state import (
     CLOSED,
     EXIT_NAMES,
-    MAX_VISITORS_PER_MEETING,
     N_MEMBERS,
     N_SERIES,
     NEXT_ID,
@@ -40,6 +39,7 @@ from sim.state import (
     grow_members,
     make_market_arrays,
     make_params,
+    member_records_for,
 )
 
 if TYPE_CHECKING:
@@ -48,7 +48,8 @@ if TYPE_CHECKING:
 assert SERIES_FIELDS == SERIES_COLUMNS, "the kernels' series layout must match sim.metrics"
 MEMBER_TYPE_NAMES = np.array(TYPE_NAMES, dtype=object)
 EXIT_REASON_NAMES = np.array(EXIT_NAMES, dtype=object)
-FLOAT_SERIES = frozenset({"business", "direct_sales", "attendance_rate", "mean_tie", "hunter_share", "fees_collected"})
+FLOAT_SERIES = frozenset({"business", "direct_sales", "attendance_rate", "mean_tie", "hunter_share", "fees_collected",
+                          "cross_club_business"})
 
 
 class ClubEngine:
@@ -60,7 +61,7 @@ class ClubEngine:
         self.market: Market = make_market(config.market, rng)
         self.params = make_params(config)
         self.market_arrays = make_market_arrays(self.market, config.market.own_sector_boost)
-        self.members = allocate_members(config.club.founders + 2 * MAX_VISITORS_PER_MEETING)
+        self.members = allocate_members(member_records_for(self.params, config.club.founders))
         self.slots = allocate_slots(self.params)
         self.club = allocate_club(self.params, self.market_arrays)
         self.candidates = allocate_candidates()
@@ -90,7 +91,7 @@ class ClubEngine:
         return int(self.club.counters[NEXT_ID])
 
     def _make_room(self) -> None:
-        if not room_for_a_week(self.members, self.club):
+        if not room_for_a_week(self.params, self.members, self.club):
             self.members = grow_members(self.members, 2 * len(self.members.member_type))
 
     # ------------------------------------------------------------------ phases (ClubModel.step)
@@ -142,43 +143,11 @@ class ClubEngine:
 
     def series_columns(self) -> dict[str, np.ndarray]:
         """The weekly series by column (integer counts as int64)."""
-        rows = self.series[: self.week]
-        return {
-            column: rows[:, k] if column in FLOAT_SERIES else rows[:, k].astype(np.int64)
-            for k, column in enumerate(SERIES_COLUMNS)
-        }
+        return series_columns(self.series, self.week)
 
     def members_columns(self) -> dict[str, np.ndarray]:
         """One entry per member ever, by column (`sim.metrics.MEMBER_COLUMNS`)."""
-        n = self.members_ever
-        m = self.members
-        exit_week = m.exit_week[:n]
-        end = np.where(exit_week >= 0, exit_week, self.week)
-        columns = {
-            "member_id": np.arange(n),
-            "member_type": MEMBER_TYPE_NAMES[m.member_type[:n]],
-            "profession": m.profession[:n],
-            "sector": m.sector[:n],
-            "founder": m.founder[:n],
-            "join_week": m.join_week[:n],
-            "exit_week": exit_week,
-            "exit_reason": EXIT_REASON_NAMES[m.exit_reason[:n]],
-            "tenure_years": (end - m.join_week[:n]) / 52.0,
-            "business_received": m.business_received[:n],
-            "business_given": m.business_given[:n],
-            "referrals_given": m.referrals_given[:n].astype(np.int64),
-            "referrals_received": m.referrals_received[:n].astype(np.int64),
-            "deals_received": m.deals_received[:n].astype(np.int64),
-            "direct_sales": m.direct_sales[:n],
-            "social_value": m.social_value[:n],
-            "fees_paid": m.fees_paid[:n],
-            "hours": m.hours[:n],
-            "time_cost": m.time_cost[:n],
-            "margin": m.margin[:n],
-            "hourly_value": m.hourly_value[:n],
-        }
-        columns["roi"] = roi(*(columns[name] for name in ROI_INPUTS))
-        return {name: columns[name] for name in MEMBER_COLUMNS}
+        return members_columns(self.members, self.members_ever, self.week)
 
     def series_frame(self) -> pd.DataFrame:
         import pandas as pd
@@ -189,3 +158,43 @@ class ClubEngine:
         import pandas as pd
 
         return pd.DataFrame(self.members_columns())
+
+
+def series_columns(series: np.ndarray, weeks: int) -> dict[str, np.ndarray]:
+    """A club's weekly series matrix (its first `weeks` rows) by column, integer counts as int64."""
+    rows = series[:weeks]
+    return {
+        column: rows[:, k] if column in FLOAT_SERIES else rows[:, k].astype(np.int64)
+        for k, column in enumerate(SERIES_COLUMNS)
+    }
+
+
+def members_columns(m: np.recarray, n: int, week: int) -> dict[str, np.ndarray]:
+    """A club's first `n` member records by column (`sim.metrics.MEMBER_COLUMNS`), at `week`."""
+    exit_week = m.exit_week[:n]
+    end = np.where(exit_week >= 0, exit_week, week)
+    columns = {
+        "member_id": np.arange(n),
+        "member_type": MEMBER_TYPE_NAMES[m.member_type[:n]],
+        "profession": m.profession[:n],
+        "sector": m.sector[:n],
+        "founder": m.founder[:n],
+        "join_week": m.join_week[:n],
+        "exit_week": exit_week,
+        "exit_reason": EXIT_REASON_NAMES[m.exit_reason[:n]],
+        "tenure_years": (end - m.join_week[:n]) / 52.0,
+        "business_received": m.business_received[:n],
+        "business_given": m.business_given[:n],
+        "referrals_given": m.referrals_given[:n].astype(np.int64),
+        "referrals_received": m.referrals_received[:n].astype(np.int64),
+        "deals_received": m.deals_received[:n].astype(np.int64),
+        "direct_sales": m.direct_sales[:n],
+        "social_value": m.social_value[:n],
+        "fees_paid": m.fees_paid[:n],
+        "hours": m.hours[:n],
+        "time_cost": m.time_cost[:n],
+        "margin": m.margin[:n],
+        "hourly_value": m.hourly_value[:n],
+    }
+    columns["roi"] = roi(*(columns[name] for name in ROI_INPUTS))
+    return {name: columns[name] for name in MEMBER_COLUMNS}

@@ -66,6 +66,11 @@ def schema_at(root: type[BaseModel], location: tuple[str, ...]) -> tuple[type[Ba
     return model, last
 
 
+def _is_union_tag(part: Any) -> bool:
+    """Pydantic names the member of a union it tried inside an error's location (`int`, `list[...]`)."""
+    return isinstance(part, str) and ("[" in part or part in {"int", "float", "str", "bool", "constrained-int"})
+
+
 def validation_input_error(
     err: ValidationError, source: str | Path | None, root: type[BaseModel], *, describe: bool = False,
     missing: str | None = None,
@@ -73,8 +78,11 @@ def validation_input_error(
     """The first problem of a pydantic validation as one line: an unknown key with a "did you mean"
     over the keys allowed there; otherwise pydantic's message, with the field's description if
     `describe`, and `missing` (when given) for a required key left out."""
-    first = err.errors()[0]
-    location = tuple(str(part) for part in first["loc"])
+    # a value that matches no member of a union fails once per member: the deepest failure is the
+    # member the user meant (a list of club groups, not the number of clubs)
+    errors = err.errors()
+    first = max(errors, key=lambda e: len(e["loc"])) if len(errors) > 1 else errors[0]
+    location = tuple(str(part) for part in first["loc"] if not _is_union_tag(part))
     if first["type"] == "extra_forbidden":
         model, _ = schema_at(root, location[:-1])
         message = suggest(location[-1], list(model.model_fields) if model is not None else [])

@@ -34,9 +34,9 @@ class FigureProcess:
         self._process.start()
         child_end.close()
 
-    def draw(self, series: Any, members: Any, out_dir: Path, title: str) -> None:
+    def draw(self, series: Any, members: Any, out_dir: Path, title: str, clubs: Any = None) -> None:
         """Send a run's weekly series and member table (frames) to be drawn into `out_dir`."""
-        self._connection.send((series, members, Path(out_dir), title))
+        self._connection.send((series, members, Path(out_dir), title, clubs))
 
     def result(self) -> list[Path]:
         """The figure paths, once drawn; RuntimeError if the child failed."""

@@ -28,6 +28,7 @@ SERIES_COLUMNS = (
     *(f"exits_{reason}" for reason in EXIT_REASONS), "exits",
     "visitors", "applicants", "referrals", "deals", "business", "direct_sales",
     "attendance_rate", "mean_tie", "hunter_share", "fees_collected",
+    "cross_club_referrals", "cross_club_business",
 )
 
 MEMBER_COLUMNS = (
@@ -166,9 +167,55 @@ def summarize(series: Columns, members: Columns) -> dict[str, Any]:
         "joins_total": int(column(series, "joins").sum()),
         "exits_by_reason": exits_by_reason,
         "business_total": business,
+        "cross_club_business_total": float(column(series, "cross_club_business").sum())
+        if "cross_club_business" in series else 0.0,
         "direct_sales_total": float(column(series, "direct_sales").sum()),
         "member_years": member_years,
         "mean_members": float(members_weekly.mean()),
         "weeks": weeks,
     }
     return _clean(summary)
+
+
+# the series columns a region does not add up: means over its clubs, weighted by their members
+_REGION_MEANS = ("attendance_rate", "mean_tie", "hunter_share")
+
+
+def region_series(clubs: list[Columns]) -> dict[str, np.ndarray]:
+    """A region's weekly series from its clubs' (same weeks): counts and money add up; `meeting`
+    is 1 when any club met; attendance rate, mean tie and hunters' share are means over the
+    clubs weighted by their members that week."""
+    first = clubs[0]
+    region: dict[str, np.ndarray] = {"week": np.asarray(first["week"])}
+    members = np.sum([np.asarray(club["members"]) for club in clubs], axis=0)
+    for name in SERIES_COLUMNS[1:]:
+        values = [np.asarray(club[name]) for club in clubs]
+        if name == "meeting":
+            region[name] = np.max(values, axis=0)
+        elif name in _REGION_MEANS:
+            weighted = np.sum([v * np.asarray(club["members"]) for v, club in zip(values, clubs, strict=True)], axis=0)
+            region[name] = np.divide(weighted, members, out=np.zeros(len(members)), where=members > 0)
+        else:
+            region[name] = np.sum(values, axis=0)
+    return region
+
+
+def region_members(clubs: list[Columns], names: list[str]) -> dict[str, np.ndarray]:
+    """A region's member table: its clubs' tables one after another, with the club's name first."""
+    region: dict[str, np.ndarray] = {
+        "club": np.concatenate([np.full(len(np.asarray(c["member_id"])), name, dtype=object)
+                                for c, name in zip(clubs, names, strict=True)])
+    }
+    for name in MEMBER_COLUMNS:
+        region[name] = np.concatenate([np.asarray(club[name]) for club in clubs])
+    return region
+
+
+def summarize_region(club_series: list[Columns], club_members: list[Columns], names: list[str]
+                     ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, Any]]:
+    """The region's series, member table and summary; the summary lists every club's own under "clubs"."""
+    series, members = region_series(club_series), region_members(club_members, names)
+    summary = summarize(series, members)
+    summary["clubs"] = [{"club": name, **summarize(s, m)}
+                        for name, s, m in zip(names, club_series, club_members, strict=True)]
+    return series, members, summary

@@ -19,6 +19,7 @@ import pandas as pd
 
 from sim.agents import Member
 from sim.engine import ClubEngine
+from sim.errors import InputError
 from sim.metrics import SERIES_COLUMNS, summarize
 from sim.scenario import ClubScenario, ScenarioConfig, load_scenario
 
@@ -58,6 +59,9 @@ class ClubModel(mesa.Model):
         **overrides: Any,
     ):
         club_scenario = load_scenario(scenario, overrides, rng=resolve_seed(seed, rng))
+        if club_scenario.config.is_region:
+            raise InputError(club_scenario.source or "<scenario>", "region.clubs",
+                             "ClubModel simulates one club; run a region with sim.simulate() or `clubsim run`")
         super().__init__(scenario=club_scenario)
         self.engine = ClubEngine(self.scenario.config, self.rng)
         self.datacollector = mesa.DataCollector(

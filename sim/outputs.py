@@ -2,7 +2,8 @@
 
     summary.json      the run summary (`sim.metrics.summarize`), keys sorted
     timeseries.csv    the weekly series, one row per week
-    members.csv       one row per member ever
+    members.csv       one row per member ever (a region's: with its club first)
+    clubs.csv         a region's clubs, one row each: their own summaries (regions only)
     manifest.json     resolved scenario, seed, engine, versions, command, files, created
     *.png             figures (`sim.plots.plot_run`), unless figures=False
 
@@ -39,6 +40,15 @@ if TYPE_CHECKING:
     from sim.scenario import LoadedScenario
 
 DATA_FILES = ("summary.json", "timeseries.csv", "members.csv")
+CLUBS_FILE = "clubs.csv"
+# a club's row in clubs.csv: its name, then the summary's numbers (roi_by_type and exits_by_reason flattened)
+CLUB_COLUMNS = (
+    "club", "members_final", "mean_members", "member_years", "joins_total", "churn_rate_annual",
+    "retention_first_year", "median_tenure_years", "business_per_member_year", "referrals_per_member_year",
+    "business_total", "cross_club_business_total", "direct_sales_total", "fee_income_total", "roi_mean",
+    "roi_median", *(f"roi_{t}" for t in MEMBER_TYPES), "share_positive_roi", "hunter_share_final", "survived",
+    *(f"exits_{r}" for r in EXIT_REASONS),
+)
 MANIFEST = "manifest.json"
 FLOAT_FORMAT = "%.10g"
 OUT_OPTION = "--out"
@@ -169,20 +179,22 @@ def write_run(
     command: str | Sequence[str] | None = None,
     title: str | None = None,
     figure_process: FigureProcess | None = None,
+    clubs: Mapping[str, Any] | None = None,
 ) -> dict[str, Path]:
     """Write one run's output folder; returns {file name: path}, manifest.json included.
 
     `command` (a string or an argv list) is recorded in the manifest; `title`
     heads the figures (default: scenario name, seed and engine). With a
     `figure_process` (`sim.figure_process`) the figures are drawn there, while
-    the data files are written here.
+    the data files are written here. A region's run passes `clubs` (`club_panel`): its
+    clubs.csv is written from `summary["clubs"]` and its figures gain the clubs panel.
     """
     out_dir = prepare_out_dir(out_dir)
     files: dict[str, Path] = {}
     if title is None:
         title = f"{scenario.config.name}, seed {seed} ({engine})"
     if figures and figure_process is not None:
-        figure_process.draw(series, members, out_dir, title)
+        figure_process.draw(series, members, out_dir, title, clubs)
 
     path = out_dir / "summary.json"
     write_text(path, json.dumps(summary, indent=2, sort_keys=True) + "\n")
@@ -191,20 +203,26 @@ def write_run(
     _write_csv(path, series, SERIES_COLUMNS)
     files[path.name] = path
     path = out_dir / "members.csv"
-    _write_csv(path, members, MEMBER_COLUMNS)
+    _write_csv(path, members, ("club", *MEMBER_COLUMNS))
     files[path.name] = path
+    path = out_dir / CLUBS_FILE
+    if "clubs" in summary:
+        _write_csv(path, club_rows(summary["clubs"]), CLUB_COLUMNS)
+        files[path.name] = path
+    else:  # a region's clubs.csv from an earlier run in this folder would not match
+        path.unlink(missing_ok=True)
 
     if figures and figure_process is not None:  # drawn there: this process never imports matplotlib
         drawn = figure_process.result()
     elif figures:
         from sim.plots import plot_run
 
-        drawn = plot_run(series, members, out_dir, title)
+        drawn = plot_run(series, members, out_dir, title, clubs)
     else:  # figures of an earlier run in this folder would no longer match its data
-        from sim.plots import FIGURE_FILES
+        from sim.plots import CLUBS_FIGURE, FIGURE_FILES
 
         drawn = []
-        for name in FIGURE_FILES:
+        for name in (*FIGURE_FILES, CLUBS_FIGURE):
             (out_dir / name).unlink(missing_ok=True)
     for path in drawn:
         files[path.name] = path
@@ -221,6 +239,56 @@ def write_run(
     }
     write_manifest(out_dir, manifest)
     return files
+
+
+def club_rows(clubs: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
+    """clubs.csv's columns from a region summary's per-club summaries (missing values: empty)."""
+    def cell(club: Mapping[str, Any], column: str) -> Any:
+        if column.startswith("roi_") and column[4:] in MEMBER_TYPES:
+            return club["roi_by_type"].get(column[4:])
+        if column.startswith("exits_") and column[6:] in EXIT_REASONS:
+            return club["exits_by_reason"][column[6:]]
+        return club[column]
+
+    return {column: np.array([cell(club, column) for club in clubs], dtype=object if column == "club" or any(
+        cell(club, column) is None for club in clubs) else None) for column in CLUB_COLUMNS}
+
+
+def club_panel(names: Sequence[str], club_series: Sequence[Mapping[str, Any]], summary: Mapping[str, Any]
+               ) -> dict[str, Any]:
+    """What the clubs figure needs: names, members by club and week, business per member-year by club."""
+    return {
+        "names": list(names),
+        "members": np.stack([np.asarray(series["members"]) for series in club_series]),
+        "business_per_member_year": np.array([club["business_per_member_year"] for club in summary["clubs"]]),
+        "cross_club_share": np.array([
+            club["cross_club_business_total"] / club["business_total"] if club["business_total"] > 0 else 0.0
+            for club in summary["clubs"]]),
+    }
+
+
+def clubs_table(summary: Mapping[str, Any], title: str, rows: int = 20) -> Table:
+    """A region's clubs, one row each (the first `rows`; all of them are in clubs.csv)."""
+    from rich.table import Table
+
+    table = Table(title=title, show_header=True, header_style="bold", title_style="bold")
+    table.add_column("club", style="cyan", no_wrap=True, min_width=min(24, max(len(c["club"]) for c in
+                                                                           summary["clubs"])))
+    for name in ("members", "business /member-yr", "from other clubs", "churn", "fee income", "survived"):
+        table.add_column(name, justify="right")
+    clubs = summary["clubs"]
+    for club in clubs[:rows]:
+        total = club["business_total"]
+        table.add_row(
+            club["club"], _plain(club["members_final"]),
+            format_value("business_per_member_year", club["business_per_member_year"]),
+            format_value("churn_rate_annual", club["cross_club_business_total"] / total if total > 0 else 0.0),
+            format_value("churn_rate_annual", club["churn_rate_annual"]),
+            format_value("fee_income_total", club["fee_income_total"]), format_value("survived", club["survived"]),
+        )
+    if len(clubs) > rows:
+        table.caption = f"first {rows} of {len(clubs):,} clubs; all in {CLUBS_FILE}"
+    return table
 
 
 # --------------------------------------------------------------------------- console table
@@ -246,12 +314,14 @@ _LABELS = {
     "member_years": "member-years",
     "mean_members": "members, mean",
     "weeks": "weeks simulated",
+    "cross_club_business_total": "business from other clubs, total",
 }
-_EUR = {"business_per_member_year", "fee_income_total", "business_total", "direct_sales_total"}
+_EUR = {"business_per_member_year", "fee_income_total", "business_total", "direct_sales_total",
+        "cross_club_business_total"}
 _PERCENT = {"churn_rate_annual", "retention_first_year", "share_positive_roi", "hunter_share_final"}
 _ROI = {"roi_mean", "roi_median"}
-_ORDER = (*SUMMARY_KEYS, "joins_total", "exits_by_reason", "business_total", "direct_sales_total",
-          "member_years", "mean_members", "weeks")
+_ORDER = (*SUMMARY_KEYS, "joins_total", "exits_by_reason", "business_total", "cross_club_business_total",
+          "direct_sales_total", "member_years", "mean_members", "weeks")
 NONE = "—"
 
 
@@ -300,6 +370,8 @@ def summary_table(summary: dict, title: str) -> Table:
     table.add_column("value", justify="right")
     keys = [k for k in _ORDER if k in summary] + sorted(k for k in summary if k not in _ORDER)
     for key in keys:
+        if key == "clubs":  # a region's clubs: their own table (clubs_table)
+            continue
         value = summary[key]
         label = _LABELS.get(key, key.replace("_", " "))
         if key == "roi_by_type" and isinstance(value, dict):

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 DPI = 110
 WEEKS_PER_YEAR = 52
 FIGURE_FILES = ("members.png", "business.png", "roi_by_type.png", "tenure_survival.png")
+CLUBS_FIGURE = "clubs.png"  # a region's per-club panel
+CLUB_LINES = 20  # up to this many clubs get a line each; more are drawn as a band of quantiles
 
 TYPE_COLOURS = {"giver": "#2ca02c", "reciprocator": "#1f77b4", "hunter": "#d62728"}
 EXIT_COLOURS = {
@@ -293,8 +295,51 @@ def warm_up() -> None:
     fig.savefig(io.BytesIO(), format="png")
 
 
-def plot_run(series: pd.DataFrame, members: pd.DataFrame, out_dir: Path, title: str = "") -> list[Path]:
-    """Write the run's four figures into `out_dir`; returns their paths in `FIGURE_FILES` order.
+def plot_clubs(clubs: dict[str, Any], path: Path, title: str = "") -> Path:
+    """A region's clubs: their members week by week (a line each, or the median and 10-90 % band of
+    many), and each club's business per member-year, with the share that came from other clubs."""
+    fig = _figure(11.0, 4.5)
+    members = np.asarray(clubs["members"], dtype=float)
+    names = clubs["names"]
+    years = np.arange(members.shape[1]) / WEEKS_PER_YEAR
+    size_ax, business_ax = fig.subplots(1, 2, width_ratios=(1.3, 1.0))
+    if len(names) <= CLUB_LINES:
+        for name, row in zip(names, members, strict=True):
+            size_ax.plot(years, row, linewidth=1.0, label=name)
+        size_ax.legend(fontsize=7, ncol=2, frameon=False)
+    else:
+        low, median, high = np.quantile(members, [0.1, 0.5, 0.9], axis=0)
+        size_ax.fill_between(years, low, high, alpha=0.3, label="10-90 % of clubs")
+        size_ax.plot(years, median, linewidth=1.5, label="median club")
+        size_ax.legend(fontsize=8, frameon=False)
+    size_ax.set_xlabel("years")
+    size_ax.set_ylabel("members")
+    size_ax.set_title(f"members of each of {len(names):,} clubs", fontsize=10)
+
+    business = np.asarray(clubs["business_per_member_year"], dtype=float)
+    crossing = np.asarray(clubs["cross_club_share"], dtype=float)
+    if len(names) <= CLUB_LINES:
+        positions = np.arange(len(names))
+        business_ax.barh(positions, business * (1 - crossing), color="#1f77b4", label="inside the club")
+        business_ax.barh(positions, business * crossing, left=business * (1 - crossing), color="#ff7f0e",
+                         label="from other clubs")
+        business_ax.set_yticks(positions, names, fontsize=7)
+        business_ax.invert_yaxis()
+        business_ax.set_xlabel("business per member-year (EUR)")
+        business_ax.legend(fontsize=8, frameon=False)
+    else:
+        business_ax.hist(business, bins=40, color="#1f77b4")
+        business_ax.set_xlabel("business per member-year (EUR)")
+        business_ax.set_ylabel("clubs")
+    business_ax.set_title("business per member-year by club", fontsize=10)
+    _title(fig, "clubs of the region", title)
+    return _save(fig, path)
+
+
+def plot_run(series: pd.DataFrame, members: pd.DataFrame, out_dir: Path, title: str = "",
+             clubs: dict[str, Any] | None = None) -> list[Path]:
+    """Write the run's four figures into `out_dir` (five for a region: `clubs`, see
+    `sim.outputs.club_panel`); returns their paths, `FIGURE_FILES` order first.
 
     `series` and `members` are frames or dicts of columns.
     """
@@ -308,4 +353,5 @@ def plot_run(series: pd.DataFrame, members: pd.DataFrame, out_dir: Path, title: 
         plot_business(series, out_dir / "business.png", title),
         plot_roi_by_type(members, out_dir / "roi_by_type.png", title),
         plot_tenure_survival(members, out_dir / "tenure_survival.png", title),
+        *([plot_clubs(clubs, out_dir / CLUBS_FIGURE, title)] if clubs is not None else []),
     ]

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from sim.metrics import summarize
+from sim.metrics import summarize, summarize_region
 from sim.scenario import LoadedScenario, ScenarioConfig, load_config
 
 if TYPE_CHECKING:
@@ -39,6 +39,8 @@ class RunResult:
     series_columns: dict[str, np.ndarray]
     members_columns: dict[str, np.ndarray]
     summary: dict[str, Any]
+    club_names: list[str] = field(default_factory=list)  # a region's clubs (empty for one club)
+    club_series_columns: list[dict[str, np.ndarray]] = field(default_factory=list, repr=False)
     _frames: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
@@ -64,6 +66,8 @@ def simulate(
     overrides: Mapping[str, Any] | None = None,
 ) -> RunResult:
     loaded = load_config(scenario, overrides)
+    if loaded.config.is_region:
+        return _simulate_region(loaded, seed, engine)
     if engine == "numba":
         from sim.engine import ClubEngine
 
@@ -81,3 +85,27 @@ def simulate(
     else:
         raise ValueError(f"unknown engine {engine!r}; use one of {ENGINES}")
     return RunResult(loaded, seed, engine, series, members, summarize(series, members))
+
+
+def _simulate_region(loaded: LoadedScenario, seed: int, engine: Engine) -> RunResult:
+    """A region: per-club results from either engine, added up by `sim.metrics.summarize_region`."""
+    if engine == "numba":
+        from sim.region import RegionEngine
+
+        region = RegionEngine(loaded.config, np.random.default_rng(seed))
+        region.run_to()
+        names = region.club_names
+        club_series = [region.club_series_columns(c) for c in range(len(names))]
+        club_members = [region.club_members_columns(c) for c in range(len(names))]
+    elif engine == "python":
+        from sim.reference_region import ReferenceRegionModel
+
+        model = ReferenceRegionModel(loaded.config, rng=seed)
+        model.run()
+        names = list(model.club_names)
+        club_series = [{n: f[n].to_numpy() for n in f.columns} for f in model.club_series_frames()]
+        club_members = [{n: f[n].to_numpy() for n in f.columns} for f in model.club_members_frames()]
+    else:
+        raise ValueError(f"unknown engine {engine!r}; use one of {ENGINES}")
+    series, members, summary = summarize_region(club_series, club_members, names)
+    return RunResult(loaded, seed, engine, series, members, summary, names, club_series)

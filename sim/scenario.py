@@ -15,7 +15,7 @@ import copy
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -300,6 +300,55 @@ class BehaviourSpec(_Section):
     )
 
 
+# --------------------------------------------------------------------------- region
+
+
+class ClubGroupSpec(_Section):
+    """Clubs of one kind in a region: the scenario's `club` section with some keys overridden."""
+
+    name: str = Field(..., min_length=1, description="the group's name; its clubs are numbered name_1, name_2, ... "
+                      "when count > 1")
+    count: int = Field(1, ge=1, le=100_000, description="clubs in this group (1..100000)")
+    club: ClubSpec = Field(ClubSpec(), description="this group's club keys, merged over the scenario's `club`")
+
+
+class RegionSpec(_Section):
+    clubs: Annotated[int, Field(ge=1, le=100_000)] | list[ClubGroupSpec] = Field(
+        1,
+        description="clubs in the region: a number of clubs like `club` (1 = a single club, no region), or a "
+        "list of club groups (name, count, club keys that differ from `club`); 1..100000 clubs",
+    )
+    area_size: int = Field(
+        0, ge=0, le=100_000,
+        description="clubs per area: interclub events and transfers stay inside areas of this many consecutive "
+        "clubs, like BNI's regions inside a country (0 = one area, the whole region)",
+    )
+    interclub_events_per_year: int = Field(
+        4, ge=0, le=52, description="interclub events a year, where members meet members of other clubs (0..52)"
+    )
+    event_hours: float = Field(2.0, ge=0, le=24, description="hours an interclub event costs an attendee (0..24)")
+    contacts_per_event: int = Field(
+        3, ge=0, le=50, description="members of other clubs an attendee meets at an interclub event (0..50)"
+    )
+    weak_tie_initial: float = Field(
+        0.3, gt=0, le=1, description="growth of a weak tie when two members meet at an event: w -> w + g (1 - w) (0..1]"
+    )
+    weak_ties_per_member: int = Field(
+        8, ge=1, le=64, description="weak ties to other clubs a member keeps; a new one replaces the weakest (1..64)"
+    )
+    second_circle: bool = Field(
+        True, description="a need no club member can meet may cross to another club through a weak tie"
+    )
+    transfer_share: float = Field(
+        0.5, ge=0, le=1,
+        description="probability that an applicant refused for capacity or composition tries another club (0..1)",
+    )
+
+    @property
+    def club_count(self) -> int:
+        return self.clubs if isinstance(self.clubs, int) else sum(group.count for group in self.clubs)
+
+
 # --------------------------------------------------------------------------- root
 
 
@@ -316,10 +365,43 @@ class ScenarioConfig(_Section):
     referrals: ReferralsSpec = ReferralsSpec()
     hunting: HuntingSpec = HuntingSpec()
     behaviour: BehaviourSpec = BehaviourSpec()
+    region: RegionSpec = RegionSpec()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _groups_inherit_the_club(cls, data: Any) -> Any:
+        """Each club group's `club` keys are merged over the scenario's `club` before validation."""
+        region = data.get("region") if isinstance(data, dict) else None
+        groups = region.get("clubs") if isinstance(region, dict) else None
+        if not isinstance(groups, list):
+            return data
+        base = data.get("club") if isinstance(data.get("club"), dict) else {}
+        merged = [
+            {**group, "club": _deep_merge(copy.deepcopy(base), group.get("club") or {})}
+            if isinstance(group, dict) and isinstance(group.get("club", {}), dict) else group
+            for group in groups
+        ]
+        return {**data, "region": {**region, "clubs": merged}}
 
     @property
     def weeks(self) -> int:
         return 52 * self.years
+
+    @property
+    def is_region(self) -> bool:
+        return self.region.club_count > 1
+
+    def region_clubs(self) -> list[tuple[str, ClubSpec]]:
+        """(name, club section) of every club of the region, in order; one club when not a region."""
+        clubs = self.region.clubs
+        if isinstance(clubs, int):
+            if clubs == 1:
+                return [(self.name, self.club)]
+            return [(f"club_{k + 1}", self.club) for k in range(clubs)]
+        return [
+            (group.name if group.count == 1 else f"{group.name}_{k + 1}", group.club)
+            for group in clubs for k in range(group.count)
+        ]
 
 
 @dataclass(frozen=True)

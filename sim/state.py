@@ -185,7 +185,7 @@ class Club(NamedTuple):
     counters: np.ndarray            # int64[N_COUNTERS], see the indexes below
     totals: np.ndarray              # float64[N_TOTALS], see the indexes below
     profession_count: np.ndarray    # int64[P]: current members per profession
-    profession_holders: np.ndarray  # int64[P, C]: their slots (first profession_count[p] valid)
+    profession_holders: np.ndarray  # int64[P, H]: their slots (first profession_count[p] valid; H = holder_width)
     sector_count: np.ndarray        # int64[S]
     # held professions (first counters[N_HELD] valid), grouped by sector, and their alias tables
     held_professions: np.ndarray    # int64[P]
@@ -209,8 +209,8 @@ class Club(NamedTuple):
 
 
 # Club.counters
-N_MEMBERS, NEXT_ID, CLOSED, N_HUNTERS, N_HELD, HOLDINGS_CHANGED, N_CANDIDATES, N_GIVERS = range(8)
-N_COUNTERS = 8
+N_MEMBERS, NEXT_ID, CLOSED, N_HUNTERS, N_HELD, HOLDINGS_CHANGED, N_CANDIDATES, N_GIVERS, N_REFUSED = range(9)
+N_COUNTERS = 9  # N_REFUSED: applicants refused for capacity or composition this week, kept for a region's transfers
 # Club.totals
 NEED_RATE, HELD_WEIGHT = 0, 1  # the club's rate of needs that may become referrals; demand weight held
 N_TOTALS = 2
@@ -221,11 +221,13 @@ SERIES_FIELDS = (
     "exits_expelled_contribution", "exits_exogenous", "exits_dissolved", "exits",
     "visitors", "applicants", "referrals", "deals", "business", "direct_sales",
     "attendance_rate", "mean_tie", "hunter_share", "fees_collected",
+    "cross_club_referrals", "cross_club_business",
 )
 (
     S_WEEK, S_MEETING, S_MEMBERS, S_JOINS, S_EXITS_LEFT, S_EXITS_ABSENCE, S_EXITS_CONTRIBUTION,
     S_EXITS_EXOGENOUS, S_EXITS_DISSOLVED, S_EXITS, S_VISITORS, S_APPLICANTS, S_REFERRALS, S_DEALS,
     S_BUSINESS, S_DIRECT_SALES, S_ATTENDANCE_RATE, S_MEAN_TIE, S_HUNTER_SHARE, S_FEES,
+    S_CROSS_REFERRALS, S_CROSS_BUSINESS,
 ) = range(len(SERIES_FIELDS))
 N_SERIES = len(SERIES_FIELDS)
 
@@ -377,6 +379,20 @@ def allocate_candidates() -> np.recarray:
     return np.zeros(MAX_VISITORS_PER_MEETING, dtype=CANDIDATE_DTYPE).view(np.recarray)
 
 
+def holder_width(params: np.record) -> int:
+    """Most members one profession can have under the composition policy."""
+    if params.composition == EXCLUSIVITY:
+        return 1
+    if params.composition == COMPLEMENTARITY:
+        return min(params.max_per_profession, params.capacity)
+    return params.capacity
+
+
+def member_records_for(params: np.record, founders: int) -> int:
+    """Member records to allocate: the founders and two weeks of joins (at most `capacity` a week)."""
+    return founders + 2 * params.capacity
+
+
 def allocate_club(params: np.record, market: MarketArrays) -> Club:
     professions, sectors, capacity = len(market.profession_sector), len(market.sector_size), params.capacity
     scratch = max(professions, capacity)
@@ -384,7 +400,7 @@ def allocate_club(params: np.record, market: MarketArrays) -> Club:
         counters=np.zeros(N_COUNTERS, dtype=np.int64),
         totals=np.zeros(N_TOTALS),
         profession_count=np.zeros(professions, dtype=np.int64),
-        profession_holders=np.full((professions, capacity), -1, dtype=np.int64),
+        profession_holders=np.full((professions, holder_width(params)), -1, dtype=np.int64),
         sector_count=np.zeros(sectors, dtype=np.int64),
         held_professions=np.zeros(professions, dtype=np.int64),
         held_weight=np.zeros(professions),
@@ -403,4 +419,111 @@ def allocate_club(params: np.record, market: MarketArrays) -> Club:
         alias_small=np.zeros(scratch, dtype=np.int64),
         alias_large=np.zeros(scratch, dtype=np.int64),
         week_stats=np.zeros(N_SERIES),
+    )
+
+
+# --------------------------------------------------------------------------- regions (docs/ODD.md 7.8)
+
+
+class WeakTies(NamedTuple):
+    """A club's members' weak ties to members of other clubs, K entries per slot.
+
+    Weak ties are mutual: both ends hold an entry with the same strength and week, and an
+    entry ends on both sides at once (replaced, or one end exits). A row belongs to the member
+    whose id is in `owner`; an entry is free when `club` is -1.
+    """
+
+    owner: np.ndarray     # int64[C]: member id whose weak ties the row holds, -1 none
+    club: np.ndarray      # int64[C, K]: the other member's club, -1 for a free entry
+    member: np.ndarray    # int64[C, K]: its member id in that club
+    slot: np.ndarray      # int64[C, K]: its slot there
+    profession: np.ndarray  # int64[C, K]: its profession
+    strength: np.ndarray  # float64[C, K]: strength at the last refresh
+    week: np.ndarray      # int64[C, K]: week of the last refresh (decay is applied when read)
+
+
+def allocate_weak_ties(capacity: int, per_member: int) -> WeakTies:
+    return WeakTies(
+        owner=np.full(capacity, -1, dtype=np.int64),
+        club=np.full((capacity, per_member), -1, dtype=np.int64),
+        member=np.full((capacity, per_member), -1, dtype=np.int64),
+        slot=np.full((capacity, per_member), -1, dtype=np.int64),
+        profession=np.full((capacity, per_member), -1, dtype=np.int64),
+        strength=np.zeros((capacity, per_member)),
+        week=np.zeros((capacity, per_member), dtype=np.int64),
+    )
+
+
+class RegionParams(NamedTuple):
+    area_size: int
+    interclub_events_per_year: int
+    event_hours: float
+    contacts_per_event: int
+    weak_tie_initial: float
+    second_circle: bool
+    transfer_share: float
+
+
+REGION_PARAMS_DTYPE = _record_dtype(get_type_hints(RegionParams))
+
+
+def make_region_params(config: ScenarioConfig) -> np.record:
+    region = config.region
+    params = RegionParams(
+        area_size=region.area_size,
+        interclub_events_per_year=region.interclub_events_per_year,
+        event_hours=region.event_hours,
+        contacts_per_event=region.contacts_per_event,
+        weak_tie_initial=region.weak_tie_initial,
+        second_circle=region.second_circle,
+        transfer_share=region.transfer_share,
+    )
+    return np.rec.array([tuple(params)], dtype=REGION_PARAMS_DTYPE)[0]
+
+
+class Region(NamedTuple):
+    """A region's scratch: the event's attendees, and the bridged professions of one club at a time."""
+
+    attendee_club: np.ndarray   # int64[sum of capacities]
+    attendee_slot: np.ndarray   # int64[sum of capacities]
+    attendee_start: np.ndarray  # int64[clubs + 1]: each club's attendees start here
+    stamp: np.ndarray           # int64[1]: the current marking round of bridge_mark
+    bridge_mark: np.ndarray     # int64[P]: round in which a profession was last found bridged
+    bridged: np.ndarray         # int64[P]: this club's bridged professions (unheld, reached by a weak tie)
+    bridged_index: np.ndarray   # int64[P]: a bridged profession's position in `bridged`
+    sector_weight: np.ndarray   # float64[S]: their demand weight by sector
+    giver_cdf: np.ndarray       # float64[max capacity]: cumulative second-circle need rates by slot
+    # this club's weak ties to holders of bridged professions, grouped by profession
+    strongest: np.ndarray       # float64[1]: the strongest of them this week
+    bridge_start: np.ndarray    # int64[P + 1]: bridged profession b's entries are bridge_*[start[b]:start[b+1]]
+    bridge_slot: np.ndarray     # int64[max capacity x K]: the club member k holding the weak tie
+    bridge_club: np.ndarray     # int64[max capacity x K]: the holder h's club ...
+    bridge_member: np.ndarray   # int64[max capacity x K]: ... member id ...
+    bridge_holder_slot: np.ndarray  # int64[max capacity x K]: ... and slot
+    bridge_strength: np.ndarray  # float64[max capacity x K]: the weak tie's strength this week
+    entry_profession: np.ndarray  # int64[max capacity x K]: scratch of the grouping
+
+
+def allocate_region(capacities: list[int], market: MarketArrays, per_member: int) -> Region:
+    professions, sectors = len(market.profession_sector), len(market.sector_size)
+    total = int(sum(capacities))
+    entries = max(capacities) * per_member
+    return Region(
+        attendee_club=np.zeros(total, dtype=np.int64),
+        attendee_slot=np.zeros(total, dtype=np.int64),
+        attendee_start=np.zeros(len(capacities) + 1, dtype=np.int64),
+        stamp=np.zeros(1, dtype=np.int64),
+        bridge_mark=np.zeros(professions, dtype=np.int64),
+        bridged=np.zeros(professions, dtype=np.int64),
+        bridged_index=np.zeros(professions, dtype=np.int64),
+        sector_weight=np.zeros(sectors),
+        giver_cdf=np.zeros(max(capacities)),
+        strongest=np.zeros(1),
+        bridge_start=np.zeros(professions + 1, dtype=np.int64),
+        bridge_slot=np.zeros(entries, dtype=np.int64),
+        bridge_club=np.zeros(entries, dtype=np.int64),
+        bridge_member=np.zeros(entries, dtype=np.int64),
+        bridge_holder_slot=np.zeros(entries, dtype=np.int64),
+        bridge_strength=np.zeros(entries),
+        entry_profession=np.zeros(entries, dtype=np.int64),
     )

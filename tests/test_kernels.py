@@ -139,19 +139,25 @@ def test_row_sum_is_the_sum(values: list[float]) -> None:
 RUN = """
 import json, sys
 from sim.runner import simulate
-result = simulate({"years": 2, "club": {"attendance_rule": {"enabled": True}, "selection": {"policy": "interview"}}}, 5)
-print(json.dumps(result.summary, sort_keys=True))
+result = simulate({SCENARIO}, 5)
+summary = result.summary
+summary.pop("clubs", None)
+print(json.dumps(summary, sort_keys=True))
 """
+CLUB = {"years": 2, "club": {"attendance_rule": {"enabled": True}, "selection": {"policy": "interview"}}}
+REGION = {"years": 1, "club": {"founders": 20}, "region": {"clubs": 3, "interclub_events_per_year": 12}}
 
 
-def test_kernels_run_as_plain_python_with_the_same_results() -> None:
+@pytest.mark.parametrize("scenario", [CLUB, REGION], ids=["club", "region"])
+def test_kernels_run_as_plain_python_with_the_same_results(scenario: dict) -> None:
     """NUMBA_DISABLE_JIT=1 (debugging) runs the same kernels as Python and draws the same numbers.
 
     Only the last bits of floats may differ (numba's exp vs numpy's), never a count.
     """
     env = {**os.environ, "NUMBA_DISABLE_JIT": "1"}
-    plain = subprocess.run([sys.executable, "-c", RUN], env=env, capture_output=True, text=True, cwd=ROOT, check=True)
-    jitted = subprocess.run([sys.executable, "-c", RUN], capture_output=True, text=True, cwd=ROOT, check=True)
+    run = RUN.replace("{SCENARIO}", repr(scenario))
+    plain = subprocess.run([sys.executable, "-c", run], env=env, capture_output=True, text=True, cwd=ROOT, check=True)
+    jitted = subprocess.run([sys.executable, "-c", run], capture_output=True, text=True, cwd=ROOT, check=True)
     plain_summary, jit_summary = json.loads(plain.stdout), json.loads(jitted.stdout)
     assert plain_summary.keys() == jit_summary.keys()
     for key, value in jit_summary.items():

@@ -101,6 +101,8 @@ def make_run(
             "mean_tie": np.linspace(0.05, 0.4, weeks),
             "hunter_share": rng.uniform(0, 0.3, weeks),
             "fees_collected": rng.uniform(0, 3000, weeks),
+            "cross_club_referrals": np.zeros(weeks, dtype=np.int64),  # one club: nothing from other clubs
+            "cross_club_business": np.zeros(weeks),
         }
     )[list(SERIES_COLUMNS)]
     return series, members

@@ -64,6 +64,22 @@ def draw_candidate(rng, p, market, cand, k, sector_hint):
 
 
 @helper
+def copy_candidate(cand, source, target):
+    cand.member_type[target] = cand.member_type[source]
+    cand.profession[target] = cand.profession[source]
+    cand.sector[target] = cand.sector[source]
+    cand.needs_per_week[target] = cand.needs_per_week[source]
+    cand.margin[target] = cand.margin[source]
+    cand.hourly_value[target] = cand.hourly_value[source]
+    cand.referral_propensity[target] = cand.referral_propensity[source]
+    cand.willingness_to_pay[target] = cand.willingness_to_pay[source]
+    cand.patience[target] = cand.patience[source]
+    cand.attendance_habit[target] = cand.attendance_habit[source]
+    cand.expectation[target] = cand.expectation[source]
+    cand.exogenous_delay[target] = cand.exogenous_delay[source]
+
+
+@helper
 def exogenous_delay(rng, weekly_probability):
     """Weeks a member stays before an exogenous exit: Geometric(weekly_probability) - 1, drawn once.
 

@@ -3,7 +3,7 @@
 import numpy as np
 
 from sim.kernels import helper, kernel
-from sim.kernels.membership import admit, composition_allows, current_slots, remove_member
+from sim.kernels.membership import admit, composition_allows, copy_candidate, current_slots, remove_member
 from sim.state import (
     CLOSED,
     DISSOLVED,
@@ -12,6 +12,7 @@ from sim.state import (
     HUNTER,
     N_CANDIDATES,
     N_MEMBERS,
+    N_REFUSED,
 )
 
 
@@ -54,22 +55,37 @@ def charge_committee(p, members, slots):
 
 
 @helper
+def passes_screening(rng, p, members, slots, club, cand, k):
+    """Capacity, composition, willingness to pay, then the interview (at the committee's cost)."""
+    if club.counters[N_MEMBERS] >= p.capacity:
+        return False
+    if not composition_allows(p, club, cand.profession[k], cand.sector[k]):
+        return False
+    if p.entry_fee + p.annual_fee > cand.willingness_to_pay[k]:
+        return False
+    if p.interview:
+        charge_committee(p, members, slots)
+        rejection = p.interview_accuracy if cand.member_type[k] == HUNTER else p.false_rejection
+        if rng.random() < rejection:
+            return False
+    return True
+
+
+@helper
 def screen_applicants(rng, p, members, slots, club, cand, week):
-    """Capacity, composition, willingness to pay, then the interview."""
+    """Applicants in arrival order; those refused for capacity or composition are kept first in
+    `cand` (club.counters[N_REFUSED] of them) for a region's transfers (docs/ODD.md 7.8)."""
+    refused = 0
     for k in range(club.counters[N_CANDIDATES]):
-        if club.counters[N_MEMBERS] >= p.capacity:
-            break
-        if not composition_allows(p, club, cand.profession[k], cand.sector[k]):
-            continue
-        if p.entry_fee + p.annual_fee > cand.willingness_to_pay[k]:
-            continue
-        if p.interview:
-            charge_committee(p, members, slots)
-            rejection = p.interview_accuracy if cand.member_type[k] == HUNTER else p.false_rejection
-            if rng.random() < rejection:
-                continue
-        admit(p, members, slots, club, cand, k, week, np.bool_(False))
+        if club.counters[N_MEMBERS] >= p.capacity or not composition_allows(
+            p, club, cand.profession[k], cand.sector[k]
+        ):
+            copy_candidate(cand, k, refused)  # refused <= k: rows not yet read are never overwritten
+            refused += 1
+        elif passes_screening(rng, p, members, slots, club, cand, k):
+            admit(p, members, slots, club, cand, k, week, np.bool_(False))
     club.counters[N_CANDIDATES] = 0
+    club.counters[N_REFUSED] = refused
 
 
 @helper

@@ -10,7 +10,6 @@ from sim.kernels.rules import apply_club_rules
 from sim.kernels.ties import decay_ties
 from sim.state import (
     CLOSED,
-    MAX_VISITORS_PER_MEETING,
     N_HUNTERS,
     N_MEMBERS,
     NEXT_ID,
@@ -55,32 +54,45 @@ def close_week(slots, club, series, week):
             stats[k] = 0.0
 
 
+@helper
+def meet_and_refer(rng, p, market, members, slots, club, cand, week, meeting):
+    """Phases 1-6: meeting, referrals and deals, hunting, ties decay."""
+    if meeting:
+        hold_meeting(rng, p, market, members, slots, club, cand, week)
+    pass_referrals(rng, p, market, members, slots, club, week)
+    if meeting:
+        hunt(rng, p, market, members, slots, club)
+    decay_ties(p, slots)
+
+
+@helper
+def settle_and_decide(rng, p, members, slots, club, cand, week, meeting):
+    """Phases 7-9: accounts, members decide, club rules."""
+    settle_accounts(p, members, slots, club, week)
+    members_decide(rng, p, members, slots, club, week)
+    apply_club_rules(rng, p, members, slots, club, cand, week, meeting)
+
+
 @kernel
 def step_week(rng, p, market, members, slots, club, cand, series, week):
     if club.counters[CLOSED] == 0:
         meeting = is_meeting_week(week, p.meetings_per_year)
-        if meeting:
-            hold_meeting(rng, p, market, members, slots, club, cand, week)
-        pass_referrals(rng, p, market, members, slots, club, week)
-        if meeting:
-            hunt(rng, p, market, members, slots, club)
-        decay_ties(p, slots)
-        settle_accounts(p, members, slots, club, week)
-        members_decide(rng, p, members, slots, club, week)
-        apply_club_rules(rng, p, members, slots, club, cand, week, meeting)
+        meet_and_refer(rng, p, market, members, slots, club, cand, week, meeting)
+        settle_and_decide(rng, p, members, slots, club, cand, week, meeting)
     close_week(slots, club, series, week)
 
 
 @kernel
-def room_for_a_week(members, club):
-    return club.counters[NEXT_ID] + MAX_VISITORS_PER_MEETING <= len(members.member_type)
+def room_for_a_week(p, members, club):
+    """Member records for a week's joins: at most `capacity` (admissions stop at capacity)."""
+    return club.counters[NEXT_ID] + p.capacity <= len(members.member_type)
 
 
 @kernel
 def run_weeks(rng, p, market, members, slots, club, cand, series, start, stop):
     """Weeks start..stop-1; returns the first week not run (early when member records run out)."""
     for week in range(start, stop):
-        if not room_for_a_week(members, club):
+        if not room_for_a_week(p, members, club):
             return week
         step_week(rng, p, market, members, slots, club, cand, series, week)
     return stop

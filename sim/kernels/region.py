@@ -1,0 +1,379 @@
+"""A region's week (docs/ODD.md 7.8): interclub events, weak ties, second-circle referrals, transfers.
+
+The clubs of a region are numba typed lists of the single-club state (`P` parameters, `M`
+members, `S` slots, `W` weak ties, `C` club counters and tables, `K` candidates, `SE`
+series), one entry per club; each club runs the single-club phases of `sim.kernels.week`,
+and the region's phases here connect them. A weak tie names its other end as (club,
+member id) and decays lazily: its strength is computed from its last refresh when read.
+"""
+
+import numpy as np
+
+from sim.kernels import helper, kernel
+from sim.kernels.meeting import is_meeting_week
+from sim.kernels.membership import admit, random_index
+from sim.kernels.rules import passes_screening
+from sim.kernels.week import close_week, meet_and_refer, room_for_a_week, settle_and_decide
+from sim.state import (
+    CLOSED,
+    N_REFUSED,
+    RECIPROCATOR,
+    S_BUSINESS,
+    S_CROSS_BUSINESS,
+    S_CROSS_REFERRALS,
+    S_DEALS,
+    S_REFERRALS,
+)
+
+
+@helper
+def weak_strength(weak, s, e, week, decay):
+    """Entry e of slot s's weak ties, decayed to `week`."""
+    return weak.strength[s, e] * (1.0 - decay) ** np.float64(week - weak.week[s, e])
+
+
+@helper
+def find_entry(weak, s, other_club, other_member):
+    for e in range(weak.club.shape[1]):
+        if weak.club[s, e] == other_club and weak.member[s, e] == other_member:
+            return e
+    return -1
+
+
+@helper
+def end_weak_tie(W, c, s, e):
+    """Free entry e of club c's slot s, and the other end's entry back to it (ties are mutual)."""
+    weak = W[c]
+    other_slot = weak.slot[s, e]
+    other = W[weak.club[s, e]]
+    for f in range(other.club.shape[1]):
+        if other.club[other_slot, f] == c and other.slot[other_slot, f] == s and other.member[
+            other_slot, f
+        ] == weak.owner[s]:
+            other.club[other_slot, f] = -1
+    weak.club[s, e] = -1
+
+
+@helper
+def free_entry(W, weak, c, s, week, decay):
+    """A free entry of slot s's row; if none, the weakest tie (the first such) ends on both sides."""
+    weakest, weakest_strength = 0, 2.0
+    for e in range(weak.club.shape[1]):
+        if weak.club[s, e] < 0:
+            return e
+        strength = weak_strength(weak, s, e, week, decay)
+        if strength < weakest_strength:
+            weakest, weakest_strength = e, strength
+    end_weak_tie(W, c, s, weakest)
+    return weakest
+
+
+@helper
+def meet_at_event(M, S, W, c, s, c2, s2, growth, decay, week):
+    """The members in (c, s) and (c2, s2) meet: their weak tie grows, w <- w + growth (1 - w), both ways."""
+    weak, weak2 = W[c], W[c2]
+    m, m2 = S[c].member[s], S[c2].member[s2]
+    e = find_entry(weak, s, c2, m2)
+    if e >= 0:
+        e2 = find_entry(weak2, s2, c, m)
+        current = weak_strength(weak, s, e, week, decay)
+    else:
+        current = 0.0
+        e = free_entry(W, weak, c, s, week, decay)
+        e2 = free_entry(W, weak2, c2, s2, week, decay)
+        weak.club[s, e], weak.member[s, e], weak.slot[s, e] = c2, m2, s2
+        weak.profession[s, e] = M[c2].profession[m2]
+        weak2.club[s2, e2], weak2.member[s2, e2], weak2.slot[s2, e2] = c, m, s
+        weak2.profession[s2, e2] = M[c].profession[m]
+    strength = current + growth * (1.0 - current)
+    weak.strength[s, e] = strength
+    weak.week[s, e] = week
+    weak2.strength[s2, e2] = strength
+    weak2.week[s2, e2] = week
+
+
+@helper
+def end_leavers_weak_ties(W, S, c):
+    """Rows of members who left club c this week: their weak ties end on both sides; rows of
+    newcomers start empty."""
+    weak, slots = W[c], S[c]
+    for s in range(len(slots.member)):
+        if weak.owner[s] == slots.member[s]:
+            continue
+        if weak.owner[s] >= 0:
+            for e in range(weak.club.shape[1]):
+                if weak.club[s, e] >= 0:
+                    end_weak_tie(W, c, s, e)
+        weak.owner[s] = slots.member[s]
+
+
+@helper
+def area_of(rp, c, clubs):
+    """The clubs first..last-1 of club c's area (the whole region when area_size is 0)."""
+    if rp.area_size <= 0 or rp.area_size >= clubs:
+        return 0, clubs
+    first = (c // rp.area_size) * rp.area_size
+    return first, min(first + rp.area_size, clubs)
+
+
+@helper
+def interclub_event(rng, rp, P, M, S, W, C, region, week):
+    """Members attend with their habit; each attendee meets attendees of other clubs."""
+    n = 0
+    for c in range(len(C)):
+        region.attendee_start[c] = n
+        if C[c].counters[CLOSED]:
+            continue
+        slots, members = S[c], M[c]
+        for s in range(len(slots.member)):
+            m = slots.member[s]
+            if m >= 0 and rng.random() < slots.attendance_habit[s]:
+                cost = rp.event_hours * members.hourly_value[m]
+                members.hours[m] += rp.event_hours
+                members.time_cost[m] += cost
+                slots.week_time_cost[s] += cost
+                region.attendee_club[n] = c
+                region.attendee_slot[n] = s
+                n += 1
+    region.attendee_start[len(C)] = n
+    decay = P[0].tie_decay
+    for a in range(n):
+        c, s = region.attendee_club[a], region.attendee_slot[a]
+        first_club, last_club = area_of(rp, c, len(C))
+        area_start, area_end = region.attendee_start[first_club], region.attendee_start[last_club]
+        start, own = region.attendee_start[c], region.attendee_start[c + 1] - region.attendee_start[c]
+        others = area_end - area_start - own
+        if others == 0:
+            continue
+        for _ in range(rp.contacts_per_event):
+            b = area_start + random_index(rng, others)  # uniform among the area's other clubs' attendees
+            if b >= start:
+                b += own
+            meet_at_event(M, S, W, c, s, region.attendee_club[b], region.attendee_slot[b],
+                          rp.weak_tie_initial, decay, week)
+
+
+@helper
+def index_bridges(slots, weak, club, market, region, week, decay):
+    """Group the club's weak ties to holders of professions it does not hold by profession
+    ("bridged"), with their strength this week. Returns the number of bridged professions."""
+    region.stamp[0] += 1
+    stamp = region.stamp[0]
+    n_bridged = 0
+    for s in range(len(slots.member)):
+        if slots.member[s] < 0:
+            continue
+        for e in range(weak.club.shape[1]):
+            profession = weak.profession[s, e]
+            if weak.club[s, e] < 0 or club.profession_count[profession] > 0:
+                continue
+            if region.bridge_mark[profession] != stamp:
+                region.bridge_mark[profession] = stamp
+                region.bridged_index[profession] = n_bridged
+                region.bridged[n_bridged] = profession
+                region.bridge_start[n_bridged + 1] = 0
+                n_bridged += 1
+            region.bridge_start[region.bridged_index[profession] + 1] += 1
+    region.bridge_start[0] = 0
+    region.strongest[0] = 0.0
+    for b in range(n_bridged):
+        region.bridge_start[b + 1] += region.bridge_start[b]
+        region.entry_profession[b] = region.bridge_start[b]  # each profession's next free entry
+    for s in range(len(slots.member)):
+        if slots.member[s] < 0:
+            continue
+        for e in range(weak.club.shape[1]):
+            profession = weak.profession[s, e]
+            if weak.club[s, e] < 0 or club.profession_count[profession] > 0:
+                continue
+            b = region.bridged_index[profession]
+            at = region.entry_profession[b]
+            region.entry_profession[b] = at + 1
+            region.bridge_slot[at] = s
+            region.bridge_club[at] = weak.club[s, e]
+            region.bridge_member[at] = weak.member[s, e]
+            region.bridge_holder_slot[at] = weak.slot[s, e]
+            region.bridge_strength[at] = weak_strength(weak, s, e, week, decay)
+            region.strongest[0] = max(region.strongest[0], region.bridge_strength[at])
+    for k in range(len(region.sector_weight)):
+        region.sector_weight[k] = 0.0
+    for b in range(n_bridged):
+        profession = region.bridged[b]
+        region.sector_weight[market.profession_sector[profession]] += market.demand_weight[profession]
+    return n_bridged
+
+
+@helper
+def draw_bridged_need(u, bridged, n_bridged, demand_weight, profession_sector, boost, sector):
+    """The bridged profession at u (uniform on the total weight): by demand weight, x `boost` in
+    the member's own sector."""
+    acc = 0.0
+    for b in range(n_bridged):
+        profession = bridged[b]
+        weight = demand_weight[profession]
+        if profession_sector[profession] == sector:
+            weight *= boost
+        acc += weight
+        if u < acc:
+            return profession
+    return bridged[n_bridged - 1]  # rounding
+
+
+@helper
+def bridge_trust(tie, bridge_slot, bridge_strength, i, at, strong_threshold):
+    """Giver i's trust in bridge entry `at`: trust in the bridge's member k (1 if k is i, tie[i][k]
+    if that is strong, else 0) x k's weak tie.
+
+    Takes arrays, not the state tuples: a call with a tuple of arrays pays a reference count
+    increment and decrement for each array in it, which would dominate this per-need loop.
+    """
+    k = bridge_slot[at]
+    if k == i:
+        return bridge_strength[at]
+    if tie[i, k] < strong_threshold:
+        return 0.0
+    return tie[i, k] * bridge_strength[at]
+
+
+@helper
+def second_circle_referrals(rng, P, market, M, S, W, C, region, c, week):
+    """Needs for professions club c lacks, passed through a bridge (k, h) to a holder in another club."""
+    p, members, slots, weak, club = P[c], M[c], S[c], W[c], C[c]
+    decay = p.tie_decay
+    n_bridged = index_bridges(slots, weak, club, market, region, week, decay)
+    if n_bridged == 0:
+        return
+    bridged_weight = 0.0
+    for k in range(len(region.sector_weight)):
+        bridged_weight += region.sector_weight[k]
+    boost = p.own_sector_boost
+    # Thinning: only needs for bridged professions that i's propensity passes on, and only a share
+    # `strongest` of them (no bridge's trust exceeds the strongest weak tie); a drawn need is then
+    # passed with probability t / strongest, so that t remains the probability of passing it.
+    strongest = region.strongest[0]
+    total = 0.0
+    for s in range(len(slots.member)):
+        m = slots.member[s]
+        if m >= 0:
+            sector = members.sector[m]
+            share = (bridged_weight + (boost - 1.0) * region.sector_weight[sector]) / market.need_total[sector]
+            total += members.needs_per_week[m] * members.referral_propensity[m] * share * strongest
+        region.giver_cdf[s] = total
+    if total <= 0.0:
+        return
+    ring = slots.referral_weeks.shape[1]
+    tie, strong_threshold = slots.tie, p.strong_threshold
+    bridged, bridge_slot, bridge_strength = region.bridged, region.bridge_slot, region.bridge_strength
+    demand_weight, profession_sector = market.demand_weight, market.profession_sector
+    for _ in range(rng.poisson(total)):
+        u = rng.random() * total
+        i = 0
+        while i < len(slots.member) - 1 and (region.giver_cdf[i] <= u or slots.member[i] < 0):
+            i += 1
+        giver = slots.member[i]
+        sector = members.sector[giver]
+        u = rng.random() * (bridged_weight + (boost - 1.0) * region.sector_weight[sector])
+        profession = draw_bridged_need(u, bridged, n_bridged, demand_weight, profession_sector, boost, sector)
+        b = region.bridged_index[profession]
+        first, last = region.bridge_start[b], region.bridge_start[b + 1]
+
+        trust_total = 0.0
+        for at in range(first, last):
+            trust_total += bridge_trust(tie, bridge_slot, bridge_strength, i, at, strong_threshold)
+        if trust_total <= 0.0:
+            continue  # no bridge open to i: the need is lost
+        pick = rng.random() * trust_total
+        chosen, trust = last - 1, 0.0
+        for at in range(first, last):
+            trust = bridge_trust(tie, bridge_slot, bridge_strength, i, at, strong_threshold)
+            if pick < trust:
+                chosen = at
+                break
+            pick -= trust
+        other_club, receiver = region.bridge_club[chosen], region.bridge_member[chosen]
+        trust = bridge_trust(tie, bridge_slot, bridge_strength, i, chosen, strong_threshold)
+
+        probability = trust / strongest
+        if members.member_type[giver] == RECIPROCATOR:
+            probability *= min(1.0, p.reciprocity_prior / p.reciprocity_saturation)
+        if rng.random() >= probability:
+            continue
+        members.referrals_given[giver] += 1
+        slots.referral_weeks[i, slots.referrals[i] % ring] = week
+        slots.referrals[i] += 1
+        receivers, stats = M[other_club], C[other_club].week_stats
+        receivers.referrals_received[receiver] += 1
+        stats[S_REFERRALS] += 1
+        stats[S_CROSS_REFERRALS] += 1
+        if rng.random() >= p.conversion_min + (p.conversion_max - p.conversion_min) * trust:
+            continue
+        value = market.deal_median[profession] * np.exp(p.deal_value_sigma * rng.standard_normal())
+        receivers.business_received[receiver] += value
+        receivers.deals_received[receiver] += 1
+        S[other_club].week_gain[region.bridge_holder_slot[chosen]] += value
+        members.business_given[giver] += value
+        stats[S_DEALS] += 1
+        stats[S_BUSINESS] += value
+        stats[S_CROSS_BUSINESS] += value
+
+
+@helper
+def transfer_refused(rng, rp, P, M, S, C, K, c, week):
+    """Club c's applicants refused for capacity or composition try one other club of its area."""
+    refused = C[c].counters[N_REFUSED]
+    C[c].counters[N_REFUSED] = 0
+    first, last = area_of(rp, c, len(C))
+    if last - first < 2:
+        return
+    for k in range(refused):
+        if rng.random() >= rp.transfer_share:
+            continue
+        other = first + random_index(rng, last - first - 1)  # uniform among the area's other clubs
+        if other >= c:
+            other += 1
+        if C[other].counters[CLOSED]:
+            continue
+        if passes_screening(rng, P[other], M[other], S[other], C[other], K[c], k):
+            admit(P[other], M[other], S[other], C[other], K[c], k, week, np.bool_(False))
+
+
+@kernel
+def region_has_room(P, M, C):
+    for c in range(len(C)):
+        if not room_for_a_week(P[c], M[c], C[c]):
+            return False
+    return True
+
+
+@kernel
+def run_region_weeks(rng, rp, P, market, M, S, W, C, K, SE, region, start, stop):
+    """Weeks start..stop-1 of a region; returns the first week not run (early when a club's
+    member records run out: the caller grows them and calls again)."""
+    clubs = len(C)
+    for week in range(start, stop):
+        if not region_has_room(P, M, C):
+            return week
+        for c in range(clubs):
+            if C[c].counters[CLOSED] == 0:
+                meeting = is_meeting_week(week, P[c].meetings_per_year)
+                meet_and_refer(rng, P[c], market, M[c], S[c], C[c], K[c], week, meeting)
+        if rp.interclub_events_per_year > 0 and is_meeting_week(week, rp.interclub_events_per_year):
+            interclub_event(rng, rp, P, M, S, W, C, region, week)
+        if rp.second_circle:
+            for c in range(clubs):
+                if C[c].counters[CLOSED] == 0:
+                    second_circle_referrals(rng, P, market, M, S, W, C, region, c, week)
+        for c in range(clubs):
+            if C[c].counters[CLOSED] == 0:
+                meeting = is_meeting_week(week, P[c].meetings_per_year)
+                settle_and_decide(rng, P[c], M[c], S[c], C[c], K[c], week, meeting)
+        for c in range(clubs):
+            if rp.transfer_share > 0.0:
+                transfer_refused(rng, rp, P, M, S, C, K, c, week)
+            else:
+                C[c].counters[N_REFUSED] = 0
+        for c in range(clubs):
+            end_leavers_weak_ties(W, S, c)
+        for c in range(clubs):
+            close_week(S[c], C[c], SE[c], week)
+    return stop

@@ -1,0 +1,105 @@
+"""The numba engine for a region of clubs (docs/ODD.md 7.8): builds the clubs, runs, reads results.
+
+`RegionEngine` holds one market and one generator for the whole region, and each club's
+single-club arrays (`sim.state`) plus its members' weak ties, in numba typed lists that
+`sim.kernels.region.run_region_weeks` walks week by week. Results come back per club (the
+same series and member columns as a single club); `sim.metrics.region_series` and
+`sim.runner` add them up for the region.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba.typed import List
+
+from sim.engine import members_columns, series_columns
+from sim.kernels.membership import found_club
+from sim.kernels.region import region_has_room, run_region_weeks
+from sim.market import Market, make_market
+from sim.scenario import ScenarioConfig
+from sim.state import (
+    N_MEMBERS,
+    N_SERIES,
+    NEXT_ID,
+    allocate_candidates,
+    allocate_club,
+    allocate_members,
+    allocate_region,
+    allocate_slots,
+    allocate_weak_ties,
+    grow_members,
+    make_market_arrays,
+    make_params,
+    make_region_params,
+    member_records_for,
+)
+
+
+class RegionEngine:
+    """A region's clubs in typed lists, one generator; runs all weeks inside numba."""
+
+    def __init__(self, config: ScenarioConfig, rng: np.random.Generator):
+        self.config = config
+        self.rng = rng
+        self.market: Market = make_market(config.market, rng)
+        self.market_arrays = make_market_arrays(self.market, config.market.own_sector_boost)
+        self.region_params = make_region_params(config)
+        clubs = config.region_clubs()
+        self.club_names = [name for name, _ in clubs]
+        params_of: dict[int, np.record] = {}  # clubs of one group share their parameter record
+        per_member = config.region.weak_ties_per_member
+        self.P, self.M, self.S, self.W, self.C, self.K, self.SE = (List() for _ in range(7))
+        capacities = []
+        for _, spec in clubs:
+            if id(spec) not in params_of:
+                params_of[id(spec)] = make_params(config.model_copy(update={"club": spec}))
+            params = params_of[id(spec)]
+            members = allocate_members(member_records_for(params, spec.founders))
+            slots, club = allocate_slots(params), allocate_club(params, self.market_arrays)
+            candidates = allocate_candidates()
+            found_club(rng, params, spec.founders, members, slots, club, candidates, self.market_arrays)
+            self.P.append(params)
+            self.M.append(members)
+            self.S.append(slots)
+            weak = allocate_weak_ties(spec.capacity, per_member)
+            weak.owner[:] = slots.member  # the founders own their (empty) rows
+            self.W.append(weak)
+            self.C.append(club)
+            self.K.append(candidates)
+            self.SE.append(np.zeros((config.weeks, N_SERIES)))
+            capacities.append(spec.capacity)
+        self.region = allocate_region(capacities, self.market_arrays, per_member)
+        self.week = 0
+
+    @property
+    def finished(self) -> bool:
+        return self.week >= self.config.weeks
+
+    @property
+    def member_count(self) -> int:
+        return int(sum(club.counters[N_MEMBERS] for club in self.C))
+
+    def run_to(self, stop: int | None = None) -> None:
+        """Run weeks up to `stop` (default: the horizon) inside numba."""
+        stop = self.config.weeks if stop is None else min(stop, self.config.weeks)
+        while self.week < stop:
+            if not region_has_room(self.P, self.M, self.C):
+                self._make_room()
+            self.week = int(
+                run_region_weeks(self.rng, self.region_params, self.P, self.market_arrays, self.M, self.S,
+                                 self.W, self.C, self.K, self.SE, self.region, self.week, stop)
+            )
+
+    def _make_room(self) -> None:
+        for c in range(len(self.C)):
+            members, params = self.M[c], self.P[c]
+            if int(self.C[c].counters[NEXT_ID]) + params.capacity > len(members.member_type):
+                self.M[c] = grow_members(members, 2 * len(members.member_type))
+
+    # ------------------------------------------------------------------ results
+
+    def club_series_columns(self, c: int) -> dict[str, np.ndarray]:
+        return series_columns(self.SE[c], self.week)
+
+    def club_members_columns(self, c: int) -> dict[str, np.ndarray]:
+        return members_columns(self.M[c], int(self.C[c].counters[NEXT_ID]), self.week)

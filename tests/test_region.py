@@ -1,0 +1,238 @@
+"""Regions of clubs (docs/ODD.md 7.8) on the numba engine: schema, weak ties, second-circle
+referrals, transfers, areas, region totals and the CLI's outputs.
+
+Each rule test sets parameters so that the rule decides the outcome: second-circle business
+appears only where a club lacks a profession and a weak tie reaches a holder, and disappears
+when the ties that carry it are switched off.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from sim.cli import app
+from sim.errors import InputError
+from sim.region import RegionEngine
+from sim.runner import simulate
+from sim.scenario import load_config
+
+pytestmark = pytest.mark.usefixtures("numba_ready")
+
+ROOT = Path(__file__).resolve().parent.parent
+BNI = ROOT / "scenarios" / "bni_chapter.yaml"
+runner = CliRunner()
+
+# a small region: 4 chapters of 20 founders, 3 years
+SMALL = {"years": 3, "club.founders": 20, "region.clubs": 4}
+TOTALS = ("business_total", "cross_club_business_total", "fee_income_total", "direct_sales_total", "members_final",
+          "joins_total", "member_years")
+
+
+def region(overrides: dict, seed: int = 1) -> RegionEngine:
+    engine = RegionEngine(load_config(BNI, {**SMALL, **overrides}).config, np.random.default_rng(seed))
+    engine.run_to()
+    return engine
+
+
+def cross_business(overrides: dict, seeds: range = range(3)) -> float:
+    return sum(simulate(BNI, seed, overrides={**SMALL, **overrides}).summary["cross_club_business_total"]
+               for seed in seeds)
+
+
+# --------------------------------------------------------------------------- schema
+
+
+def test_club_groups_inherit_the_scenario_club_and_are_numbered() -> None:
+    config = load_config({"club": {"capacity": 40, "fees": {"annual": 900}}, "region": {"clubs": [
+        {"name": "caen", "count": 2, "club": {"fees": {"annual": 500}}}, {"name": "bayeux"}]}}).config
+    clubs = config.region_clubs()
+    assert [name for name, _ in clubs] == ["caen_1", "caen_2", "bayeux"]
+    assert [spec.fees.annual for _, spec in clubs] == [500, 500, 900]
+    assert all(spec.capacity == 40 for _, spec in clubs)
+    assert config.is_region and config.region.club_count == 3
+    assert load_config(config).config == config  # the resolved scenario (manifest) loads back the same
+
+
+@pytest.mark.parametrize(("overrides", "field"), [
+    ({"region.clubs": 0}, "region.clubs"),
+    ({"region.clubs": [{"name": "a", "cuont": 2}]}, "region.clubs.0.cuont"),
+    ({"region.clubs": [{"name": "a", "club": {"fees": {"annual": -5}}}]}, "region.clubs.0.club.fees.annual"),
+    ({"region.area_size": -1}, "region.area_size"),
+])
+def test_bad_region_input_names_the_field(overrides: dict, field: str) -> None:
+    with pytest.raises(InputError) as err:
+        load_config(BNI, overrides)
+    assert err.value.field == field
+
+
+def test_one_club_is_the_single_club_model_draw_for_draw() -> None:
+    """Region parameters do nothing without a region: the run is the club model's."""
+    plain = simulate(BNI, 3, overrides={"years": 2})
+    with_region_keys = simulate(BNI, 3, overrides={"years": 2, "region.interclub_events_per_year": 12,
+                                                   "region.transfer_share": 1.0})
+    assert plain.summary == with_region_keys.summary
+    assert not plain.club_names and "clubs" not in plain.summary
+
+
+# --------------------------------------------------------------------------- second-circle referrals
+
+
+def test_no_interclub_events_no_business_crosses_clubs() -> None:
+    engine = region({"region.interclub_events_per_year": 0}, seed=2)
+    assert all((weak.club < 0).all() for weak in engine.W)  # no weak ties at all
+    assert all(engine.SE[c][:, -1].sum() == 0 for c in range(4))
+    assert cross_business({"region.interclub_events_per_year": 0}) == 0
+    assert cross_business({}) > 0  # the same region with its events
+
+
+def test_no_business_crosses_into_a_club_that_holds_the_profession() -> None:
+    """Two professions and 20 founders a club: every club holds both, so no need ever leaves one."""
+    market = {"market.professions": 2, "market.sectors": 1, "club.composition.policy": "open"}
+    assert cross_business(market) == 0
+    assert cross_business({**market, "market.professions": 150}) > 0  # the same clubs, a real market
+
+
+def test_second_circle_off_no_business_crosses_clubs() -> None:
+    assert cross_business({"region.second_circle": False}) == 0
+
+
+def test_bridges_through_strong_ties_carry_more_business_than_own_weak_ties_alone() -> None:
+    """With ties.strong_threshold 1 no colleague is a bridge (ties stay below 1): only a member's
+    own weak ties carry its needs out of the club."""
+    assert cross_business({"ties.strong_threshold": 1.0}) < 0.8 * cross_business({})
+
+
+def test_cross_club_business_is_counted_in_the_receivers_club() -> None:
+    result = simulate(BNI, 4, overrides=SMALL)
+    clubs = result.summary["clubs"]
+    assert sum(c["cross_club_business_total"] for c in clubs) == pytest.approx(
+        result.summary["cross_club_business_total"])
+    members = result.members
+    received = members.groupby("club", sort=False)["business_received"].sum()
+    for club in clubs:  # every EUR of business a club's series counts, its members received
+        assert received[club["club"]] == pytest.approx(club["business_total"], rel=1e-9)
+    given = members["business_given"].sum()
+    assert given == pytest.approx(result.summary["business_total"], rel=1e-9)
+
+
+# --------------------------------------------------------------------------- weak ties
+
+
+def test_weak_ties_are_mutual_bounded_and_between_current_members_of_other_clubs() -> None:
+    engine = region({"region.weak_ties_per_member": 3, "region.contacts_per_event": 6,
+                     "region.interclub_events_per_year": 12})
+    decay = engine.config.ties.decay
+    ties = 0
+    for c, weak in enumerate(engine.W):
+        slots, members = engine.S[c], engine.M[c]
+        assert weak.club.shape[1] == 3
+        for s in np.flatnonzero(slots.member >= 0):
+            assert weak.owner[s] == slots.member[s]
+            for e in np.flatnonzero(weak.club[s] >= 0):
+                other, member, slot = weak.club[s, e], weak.member[s, e], weak.slot[s, e]
+                assert other != c
+                assert engine.M[other].exit_week[member] < 0 and engine.S[other].member[slot] == member
+                assert weak.profession[s, e] == engine.M[other].profession[member]
+                back = engine.W[other]
+                match = [f for f in range(3) if back.club[slot, f] == c and back.member[slot, f] == slots.member[s]]
+                assert len(match) == 1
+                f = match[0]
+                assert (back.strength[slot, f], back.week[slot, f]) == (weak.strength[s, e], weak.week[s, e])
+                assert 0 < weak.strength[s, e] <= 1 and members.exit_week[slots.member[s]] < 0
+                ties += 1
+    assert ties > 100
+    assert decay > 0
+
+
+def test_events_stay_inside_areas() -> None:
+    engine = region({"region.area_size": 2})
+    for c, weak in enumerate(engine.W):
+        others = set(weak.club[weak.club >= 0].tolist())
+        assert others and others <= {c ^ 1}  # clubs 0-1 and 2-3 are the two areas
+    assert cross_business({"region.area_size": 1}) == 0  # areas of one club: no events with anybody
+
+
+# --------------------------------------------------------------------------- transfers
+
+
+def _joins_into_club_with_room(transfer_share: float) -> int:
+    """Club full_1 is full from the start (founders = capacity), open_1 has room: applicants
+    refused by the full club can only reach open_1 by a transfer."""
+    no_invitations = {"invitations_per_member": 0}
+    clubs = [{"name": "full", "club": {"founders": 30, "capacity": 30}},
+             {"name": "open", "club": {"founders": 12, "capacity": 50, "recruitment": no_invitations}}]
+    scenario = {"years": 2, "club": {"recruitment": {"invitations_per_member": 1.0}},
+                "region": {"transfer_share": transfer_share, "interclub_events_per_year": 0, "clubs": clubs}}
+    return sum(simulate(scenario, seed).summary["clubs"][1]["joins_total"] for seed in range(3))
+
+
+def test_refused_applicants_transfer_to_a_club_with_room() -> None:
+    founders = 3 * 12
+    assert _joins_into_club_with_room(0.0) == founders  # no invitations, no transfers: only its founders
+    assert _joins_into_club_with_room(1.0) > founders + 10
+
+
+# --------------------------------------------------------------------------- totals and outputs
+
+
+def test_region_totals_are_the_sums_of_its_clubs() -> None:
+    summary = simulate(BNI, 5, overrides=SMALL).summary
+    for key in TOTALS:
+        assert summary[key] == pytest.approx(sum(club[key] for club in summary["clubs"]), rel=1e-12), key
+    exits = summary["exits_by_reason"]
+    for reason, count in exits.items():
+        assert count == sum(club["exits_by_reason"][reason] for club in summary["clubs"])
+    assert summary["survived"] == all(club["survived"] for club in summary["clubs"])
+
+
+def test_a_region_is_a_pure_function_of_scenario_and_seed() -> None:
+    first, again = simulate(BNI, 6, overrides=SMALL), simulate(BNI, 6, overrides=SMALL)
+    assert first.summary == again.summary
+    assert simulate(BNI, 7, overrides=SMALL).summary != first.summary
+
+
+def test_clubsim_run_writes_the_region_outputs(tmp_path: Path) -> None:
+    out = tmp_path / "calvados"
+    result = runner.invoke(app, ["run", str(ROOT / "scenarios" / "region_calvados.yaml"), "--set", "years=2",
+                                 "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "region of 12 clubs" in result.output and "chapter_10" in result.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert [club["club"] for club in summary["clubs"]] == [f"chapter_{k}" for k in range(1, 11)] + [
+        "large_chapter_1", "large_chapter_2"]
+    rows = (out / "clubs.csv").read_text().splitlines()
+    assert rows[0].startswith("club,members_final,") and len(rows) == 13
+    assert (out / "members.csv").read_text().startswith("club,member_id,")
+    assert (out / "clubs.png").stat().st_size > 10_000
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert "clubs.csv" in manifest["files"] and manifest["scenario"]["region"]["clubs"][0]["count"] == 10
+
+
+def test_shipped_region_scenarios_have_their_published_size() -> None:
+    calvados = load_config(ROOT / "scenarios" / "region_calvados.yaml").config
+    assert calvados.region.club_count == 12
+    assert sum(spec.founders for _, spec in calvados.region_clubs()) == 350
+    world = load_config(ROOT / "scenarios" / "bni_world_2017.yaml").config
+    assert world.region.club_count == 9000
+    assert sum(spec.founders for _, spec in world.region_clubs()) == 222_872
+
+
+def test_bad_region_file_exits_2_with_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(f"extends: {BNI}\nregion: {{clubs: [{{name: a, count: 0}}]}}\n")
+    result = runner.invoke(app, ["run", str(bad), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert "region.clubs.0.count" in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_the_mesa_model_refuses_a_region() -> None:
+    from sim.model import ClubModel
+
+    with pytest.raises(InputError) as err:
+        ClubModel(BNI, seed=1, **{"region.clubs": 2})
+    assert err.value.field == "region.clubs"
