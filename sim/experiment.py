@@ -513,7 +513,14 @@ class Task:
 
 
 def _simulate_columns(config: ScenarioConfig, seed: int, engine: str) -> tuple[Any, Any]:
-    """One run's weekly series and member table, by column (plain arrays on the numba engine: no pandas)."""
+    """One run's weekly series and member table, by column (plain arrays on the numba engine: no pandas).
+
+    A region's are the region's (its clubs added up, `sim.metrics.summarize_region`)."""
+    if config.is_region:
+        from sim.runner import simulate
+
+        result = simulate(config, seed, engine)
+        return result.series_columns, result.members_columns
     if engine == "numba":
         from sim.engine import ClubEngine
 

@@ -236,3 +236,18 @@ def test_the_mesa_model_refuses_a_region() -> None:
     with pytest.raises(InputError) as err:
         ClubModel(BNI, seed=1, **{"region.clubs": 2})
     assert err.value.field == "region.clubs"
+
+
+def test_experiments_replicate_the_whole_region(tmp_path: Path) -> None:
+    from sim.experiment import compare
+
+    experiment = tmp_path / "regions.yaml"
+    sets = ", ".join(f"{key}: {value}" for key, value in SMALL.items() if key != "region.clubs")
+    experiment.write_text(f"scenario: {BNI}\npolicies:\n  one_club: {{{sets}}}\n"
+                          f"  region: {{{sets}, region.clubs: 4}}\nbaseline: one_club\nruns: 2\n")
+    rows = compare(experiment, workers=1, figures=False).replications.set_index(["policy", "replication"])
+    for replication in range(2):
+        region_row, club_row = rows.loc[("region", replication)], rows.loc[("one_club", replication)]
+        assert region_row["business_total"] == pytest.approx(
+            simulate(BNI, int(region_row["seed"]), overrides=SMALL).summary["business_total"])
+        assert region_row["members_final"] > club_row["members_final"]
