@@ -222,11 +222,8 @@ def draw_bridged_need(u, bridged, n_bridged, demand_weight, profession_sector, b
 @helper
 def bridge_trust(tie, bridge_slot, bridge_strength, i, at, strong_threshold):
     """Giver i's trust in bridge entry `at`: trust in the bridge's member k (1 if k is i, tie[i][k]
-    if that is strong, else 0) x k's weak tie.
-
-    Takes arrays, not the state tuples: a call with a tuple of arrays pays a reference count
-    increment and decrement for each array in it, which would dominate this per-need loop.
-    """
+    if that is strong, else 0) x k's weak tie, from this week's bridge index: the per-need loop reads
+    no other club's state (an item of a numba typed list costs far more than an array read)."""
     k = bridge_slot[at]
     if k == i:
         return bridge_strength[at]
