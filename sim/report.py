@@ -21,11 +21,12 @@ import pandas as pd
 import yaml
 
 from sim.errors import InputError
-from sim.outputs import MANIFEST, summary_table
+from sim.outputs import MANIFEST, clubs_table, summary_table
 
 REPORT_FILE = "report.html"
 RUN_FILES = ("summary.json", "timeseries.csv", "members.csv")
-RUN_FIGURES = ("members.png", "business.png", "roi_by_type.png", "tenure_survival.png")
+RUN_FIGURES = ("members.png", "business.png", "roi_by_type.png", "tenure_survival.png", "clubs.png")
+CLUB_ROWS_SHOWN = 200  # a region's clubs listed in full up to this many (all are in clubs.csv)
 COMPARISON_FIGURES = ("metrics.png", "trajectories.png", "survival.png", "roi_by_type.png")
 WEEKS_PER_YEAR = 52
 FOLDER_HINT = "give the output folder of clubsim run, clubsim compare or clubsim sweep"
@@ -35,6 +36,7 @@ FIGURE_CAPTIONS = {
     "business.png": "Business exchanged through the club",
     "roi_by_type.png": "Return on membership by member type",
     "tenure_survival.png": "Tenure survival (Kaplan-Meier)",
+    "clubs.png": "The region's clubs: members over time, business per member-year and its part from other clubs",
     "metrics.png": "Each metric by policy: replications, mean and 95 % CI",
     "trajectories.png": "Members over time: median and 10-90 % band of the replications",
     "survival.png": "Tenure survival by policy (Kaplan-Meier)",
@@ -333,6 +335,19 @@ def _scenario_yaml(scenario: Mapping[str, Any]) -> str:
     return _yaml(scenario if config is None else config.model_dump(mode="json"))
 
 
+def _clubs_section(folder: Path, summary: Mapping[str, Any]) -> str:
+    """A region's clubs: the console's clubs table, and clubs.csv in full when it is not too long."""
+    table = clubs_table(summary, "")
+    columns = [[str(cell) for cell in column.cells] for column in table.columns]
+    html = _table([str(column.header) for column in table.columns], zip(*columns, strict=True), "clubs")
+    clubs = _read_csv(folder / "clubs.csv") if (folder / "clubs.csv").is_file() else None
+    if clubs is not None and len(clubs) <= CLUB_ROWS_SHOWN:
+        html += _details(f"All {len(clubs)} clubs (clubs.csv)", _frame_table(clubs, "clubs"))
+    elif clubs is not None:
+        html += f'<p class="note">{len(clubs):,} clubs: the first 20 above, all of them in clubs.csv.</p>'
+    return html
+
+
 def _run_report(folder: Path, manifest: Mapping[str, Any]) -> str:
     summary = _read_json(folder / "summary.json")
     series = _read_csv(folder / "timeseries.csv")
@@ -344,6 +359,7 @@ def _run_report(folder: Path, manifest: Mapping[str, Any]) -> str:
                                         ("seed", seed), ("engine", manifest.get("engine", "—"))])
     sections = [
         ("Summary", _table(("metric", "value"), _summary_rows(summary), "summary")),
+        *([("Clubs", _clubs_section(folder, summary))] if "clubs" in summary else []),
         ("Figures", _figures(folder, _figure_names(folder, manifest, RUN_FIGURES))),
         ("Year by year", _frame_table(_yearly(series), "yearly")),
         ("Members by type", _frame_table(_members_by_type(members), "types")

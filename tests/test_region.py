@@ -212,6 +212,11 @@ def test_clubsim_run_writes_the_region_outputs(tmp_path: Path) -> None:
     manifest = json.loads((out / "manifest.json").read_text())
     assert "clubs.csv" in manifest["files"] and manifest["scenario"]["region"]["clubs"][0]["count"] == 10
 
+    report = runner.invoke(app, ["report", str(out)])
+    assert report.exit_code == 0, report.output
+    html = (out / "report.html").read_text()
+    assert "<h2>Clubs</h2>" in html and "large_chapter_2" in html and "(clubs.png)" in html
+
 
 def test_shipped_region_scenarios_have_their_published_size() -> None:
     calvados = load_config(ROOT / "scenarios" / "region_calvados.yaml").config
