@@ -213,9 +213,13 @@ def region_members(clubs: list[Columns], names: list[str]) -> dict[str, np.ndarr
 
 def summarize_region(club_series: list[Columns], club_members: list[Columns], names: list[str]
                      ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, Any]]:
-    """The region's series, member table and summary; the summary lists every club's own under "clubs"."""
+    """The region's series, member table and summary; the summary lists every club's own under "clubs",
+    and counts the clubs (`clubs_total`) and those that never closed (`clubs_survived`; the region's
+    `survived` is whether all of them did)."""
     series, members = region_series(club_series), region_members(club_members, names)
     summary = summarize(series, members)
     summary["clubs"] = [{"club": name, **summarize(s, m)}
                         for name, s, m in zip(names, club_series, club_members, strict=True)]
+    summary["clubs_total"] = len(names)
+    summary["clubs_survived"] = sum(club["survived"] for club in summary["clubs"])
     return series, members, summary

@@ -315,6 +315,8 @@ _LABELS = {
     "mean_members": "members, mean",
     "weeks": "weeks simulated",
     "cross_club_business_total": "business from other clubs, total",
+    "clubs_total": "clubs",
+    "clubs_survived": "clubs that survived",
 }
 _EUR = {"business_per_member_year", "fee_income_total", "business_total", "direct_sales_total",
         "cross_club_business_total"}
@@ -374,6 +376,8 @@ def summary_table(summary: dict, title: str) -> Table:
             continue
         value = summary[key]
         label = _LABELS.get(key, key.replace("_", " "))
+        if key == "survived" and "clubs" in summary:
+            label = "every club survived"
         if key == "roi_by_type" and isinstance(value, dict):
             types = [t for t in MEMBER_TYPES if t in value] + sorted(t for t in value if t not in MEMBER_TYPES)
             for member_type in types:

@@ -188,6 +188,8 @@ def test_region_totals_are_the_sums_of_its_clubs() -> None:
     for reason, count in exits.items():
         assert count == sum(club["exits_by_reason"][reason] for club in summary["clubs"])
     assert summary["survived"] == all(club["survived"] for club in summary["clubs"])
+    assert summary["clubs_total"] == 4
+    assert summary["clubs_survived"] == sum(club["survived"] for club in summary["clubs"])
 
 
 def test_a_region_is_a_pure_function_of_scenario_and_seed() -> None:
