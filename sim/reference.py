@@ -19,6 +19,11 @@ Readings of the ODD where the text leaves a choice (the numba engine reads it th
 - founding stops after 1000 x founders candidate draws in all;
 - the closing check runs at the end of every week, meeting week or not;
 - after closing, weeks are still recorded (no meeting, zero members, attendance rate carried).
+
+A club of a region (`sim/reference_region.py`, ODD 7.8) is this model with three hooks: it may
+share its market and generator with the other clubs (`market=`, and a Generator as `rng=`), its
+week splits into `phases_1_to_6`, `phases_7_to_9` and `end_week` (`step` runs the three), and it
+keeps the applicants it refused for capacity or composition (`refused`) for the region's transfers.
 """
 
 from __future__ import annotations
@@ -35,13 +40,14 @@ import numpy as np
 import pandas as pd
 
 from sim import metrics
-from sim.market import make_market
+from sim.market import Market, make_market
 from sim.scenario import MEMBER_TYPES, ClubScenario, ScenarioConfig, load_scenario
 
 DEFAULT_SCENARIO = Path(__file__).resolve().parent.parent / "scenarios" / "bni_chapter.yaml"
 GIVER, RECIPROCATOR, HUNTER = range(3)
 MAX_DRAWS_PER_FOUNDER = 1000
 MAX_VISITORS = 256  # per meeting, as the numba engine's applicant buffer (ODD 7.1)
+TRANSFERABLE = ("capacity", "composition")  # refusals after which an applicant may try another club (ODD 7.8)
 
 
 def sigmoid(x: float) -> float:
@@ -55,6 +61,13 @@ def sigmoid(x: float) -> float:
 def grow(tie: float, g: float) -> float:
     """ODD 'growth g': the tie moves the share g of the way to 1."""
     return tie + g * (1.0 - tie)
+
+
+def is_calendar_week(w: int, per_year: int) -> bool:
+    """The meeting calendar of ODD 7 for `per_year` meetings (or interclub events) a year; none when 0."""
+    if per_year <= 0:
+        return False
+    return w == 0 or (w * per_year) // 52 > ((w - 1) * per_year) // 52
 
 
 def draw_index(weights_cdf: np.ndarray, u: float) -> int:
@@ -149,11 +162,15 @@ class Member(mesa.Agent):
     # ------------------------------------------------------------------ 7.2 referrals and deals
 
     def client_needs(self) -> list[tuple[Member, int]]:
-        """This week's client needs: Poisson(needs_per_week) professions drawn by (boosted) demand weight."""
+        """This week's client needs, as (member, profession)."""
+        return [(self, int(p)) for p in self.need_professions()]
+
+    def need_professions(self) -> np.ndarray:
+        """The professions of Poisson(needs_per_week) client needs, drawn by (boosted) demand weight."""
         n = self.rng.poisson(self.needs_per_week)
         cdf = self.model.need_cdf[self.sector]
         drawn = np.searchsorted(cdf, self.rng.random(n) * cdf[-1], side="right")
-        return [(self, min(int(p), len(cdf) - 1)) for p in drawn]
+        return np.minimum(drawn, len(cdf) - 1)
 
     def meet_need_and_follow_ons(self, need: int) -> None:
         meeter: Member | None = self
@@ -285,16 +302,18 @@ class ReferenceClubModel(mesa.Model):
         scenario: str | Path | Mapping[str, Any] | ScenarioConfig | ClubScenario = DEFAULT_SCENARIO,
         seed: int | None = None,
         *,
-        rng: int | None = None,
+        rng: int | np.random.Generator | None = None,
+        market: Market | None = None,
         **overrides: Any,
     ) -> None:
+        """`rng` may be a region's shared Generator (Mesa uses it as is) and `market` the region's market."""
         if seed is not None and rng is not None and seed != rng:
             raise ValueError("pass either seed or rng, not two different values")
         # the seed goes to Mesa through the scenario, which Mesa binds as model.scenario
         super().__init__(scenario=load_scenario(scenario, overrides, rng=rng if rng is not None else seed))
         sc = self.scenario
         club = sc.club
-        self.market = make_market(sc.market, self.rng)
+        self.market = market if market is not None else make_market(sc.market, self.rng)
         self.meeting_time = club.meeting_hours + club.travel_hours + club.one_to_one_hours  # H
         self.meetings_per_week = club.meetings_per_year / 52.0
         self.monthly = club.fees.billing == "monthly"
@@ -310,6 +329,8 @@ class ReferenceClubModel(mesa.Model):
         self.by_profession: dict[int, list[Member]] = {}
         self.attendees: list[Member] = []
         self.applicants: list[Candidate] = []
+        self.refused: list[Candidate] = []           # this week's applicants refused for TRANSFERABLE reasons
+        self.meeting = False                         # whether this week is a meeting week of the open club
         self.attendance_rate = 0.0
         self.tally = self._new_tally()
         self._found_club()
@@ -373,8 +394,7 @@ class ReferenceClubModel(mesa.Model):
     # ------------------------------------------------------------------ calendar and billing
 
     def is_meeting_week(self, w: int) -> bool:
-        m = self.scenario.club.meetings_per_year
-        return w == 0 or (w * m) // 52 > ((w - 1) * m) // 52
+        return is_calendar_week(w, self.scenario.club.meetings_per_year)
 
     def fee_due(self, t: int) -> bool:
         """A new paid period starts at tenure t (the first one is paid on joining)."""
@@ -411,13 +431,18 @@ class ReferenceClubModel(mesa.Model):
         self.tally["joins"] += 1
         return member
 
-    def screen(self, candidate: Candidate) -> None:
-        """ODD 7.7 admissions: capacity, composition, willingness to pay, then selection."""
+    def screen(self, candidate: Candidate) -> str | None:
+        """ODD 7.7 admissions: capacity, composition, willingness to pay, then selection.
+
+        Returns why the candidate was refused ("capacity", "composition", "fee", "interview"), None if admitted.
+        """
         club = self.scenario.club
-        if len(self.members) >= club.capacity or not self.composition_allows(candidate):
-            return
+        if len(self.members) >= club.capacity:
+            return "capacity"
+        if not self.composition_allows(candidate):
+            return "composition"
         if club.fees.entry + club.fees.annual > candidate.willingness_to_pay:
-            return
+            return "fee"
         selection = club.selection
         if selection.policy == "interview":
             if self.members:
@@ -426,8 +451,9 @@ class ReferenceClubModel(mesa.Model):
                     member.spend_hours(share)
             p_reject = selection.accuracy if candidate.member_type == HUNTER else selection.false_rejection
             if self.rng.random() < p_reject:
-                return
+                return "interview"
         self.admit(candidate)
+        return None
 
     def remove_member(self, member: Member) -> None:
         """An exiting member frees its seat, its profession and every tie at once (ODD 3)."""
@@ -441,18 +467,32 @@ class ReferenceClubModel(mesa.Model):
     # ------------------------------------------------------------------ the week
 
     def step(self) -> None:
-        meeting = not self.closed and self.is_meeting_week(self.week)
+        self.phases_1_to_6()
+        self.phases_7_to_9()
+        self.end_week()
+
+    def phases_1_to_6(self) -> None:
+        """Meeting, referrals and deals, hunting, ties decay."""
+        self.meeting = not self.closed and self.is_meeting_week(self.week)
         if not self.closed:
-            if meeting:
+            if self.meeting:
                 self.hold_meeting()
             self.pass_referrals()
-            if meeting:
+            if self.meeting:
                 self.hunt()
             self.decay_ties()
+
+    def phases_7_to_9(self) -> None:
+        """Accounts, members' decisions, club rules and admissions (closing)."""
+        self.refused = []
+        if not self.closed:
             self.settle_accounts()
             self.members_decide()
-            self.apply_club_rules(meeting)
-        self._record_week(meeting)
+            self.apply_club_rules(self.meeting)
+
+    def end_week(self) -> None:
+        """Phase 10: the DataCollector records the week; the next week starts."""
+        self._record_week(self.meeting)
         self.datacollector.collect(self)
         self.week += 1
         self.tally = self._new_tally()
@@ -525,7 +565,8 @@ class ReferenceClubModel(mesa.Model):
         if meeting:
             self.agents.do("check_rules")  # the expelled are gone before admissions
             for candidate in self.applicants:  # in arrival order
-                self.screen(candidate)
+                if self.screen(candidate) in TRANSFERABLE:
+                    self.refused.append(candidate)
             self.applicants = []
         min_size = self.scenario.club.min_viable_size
         if min_size > 0 and len(self.members) < min_size:
@@ -542,7 +583,8 @@ class ReferenceClubModel(mesa.Model):
     @staticmethod
     def _new_tally() -> dict[str, Any]:
         tally: dict[str, Any] = dict.fromkeys(metrics.SERIES_COLUMNS[1:], 0)
-        for col in ("business", "direct_sales", "attendance_rate", "mean_tie", "hunter_share", "fees_collected"):
+        for col in ("business", "direct_sales", "attendance_rate", "mean_tie", "hunter_share", "fees_collected",
+                    "cross_club_business"):
             tally[col] = 0.0
         return tally
 

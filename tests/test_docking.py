@@ -13,6 +13,11 @@ independent), and for each metric:
   scenarios, would flag identical engines most of the time. The 99% is simultaneous over a
   scenario's metrics (Bonferroni).
 
+A region (docs/ODD.md 7.8) is docked the same way: three small clubs (two with the default
+policies, one with the interview and the attendance rule) with interclub events, second-circle
+referrals and transfers, on the region's summary metrics, the business that crossed clubs and the
+joins (which transfers add to). The reference region is `sim/reference_region.py`.
+
 A failure is deterministic for given code (every run is a pure function of scenario and
 seed). Before suspecting chance, rerun with more seeds (SEEDS = 1000 takes a few minutes):
 a rule difference keeps failing, chance does not.
@@ -50,29 +55,75 @@ SCENARIOS = {
         "club": {"capacity": 30, "selection": {"policy": "interview"}, "attendance_rule": {"enabled": True}},
     },
 }
+REGION_SEEDS = 120  # the reference region is slower than a club: 3 clubs and the region's phases
+REGION_METRICS = (*METRICS, "cross_club_business_total", "joins_total")
+REGION_SCENARIO = {
+    "years": 3,
+    "club": {"capacity": 15, "founders": 10},  # small clubs, full early: refusals for capacity, transfers
+    "region": {
+        "clubs": [
+            {"name": "default_policies", "count": 2},
+            {"name": "interview_and_attendance_rule",
+             "club": {"selection": {"policy": "interview"}, "attendance_rule": {"enabled": True}}},
+        ],
+        "interclub_events_per_year": 4,
+        "second_circle": True,
+        "transfer_share": 0.5,
+    },
+}
 KS_LEVEL = 0.001
 MEAN_LEVEL = 0.99
 
+Samples = dict[str, np.ndarray]
 
-def summaries(results) -> dict[str, np.ndarray]:
+
+def summaries(results, metrics: tuple[str, ...] = METRICS) -> Samples:
     rows = [result.summary for result in results]
-    return {metric: np.array([row[metric] for row in rows], dtype=float) for metric in METRICS}
+    return {metric: np.array([row[metric] for row in rows], dtype=float) for metric in metrics}
+
+
+def run_engines(scenario: dict, seeds: int, metrics: tuple[str, ...]) -> tuple[Samples, Samples]:
+    """Each engine's summary metrics over `seeds` runs, on disjoint seed sets."""
+    numba = summaries((simulate(scenario, seed) for seed in range(seeds)), metrics)
+    python_seeds = range(PYTHON_SEED_OFFSET, PYTHON_SEED_OFFSET + seeds)
+    # the reference engine is plain Python: two processes; "spawn" whatever start method another test set
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
+        python = summaries(pool.map(partial(simulate, scenario, engine="python"), python_seeds, chunksize=10),
+                           metrics)
+    return numba, python
 
 
 @pytest.fixture(scope="module", params=list(SCENARIOS))
-def engines(request) -> tuple[str, dict[str, np.ndarray], dict[str, np.ndarray]]:
-    scenario = SCENARIOS[request.param]
-    numba = summaries(simulate(scenario, seed) for seed in range(SEEDS))
-    python_seeds = range(PYTHON_SEED_OFFSET, PYTHON_SEED_OFFSET + SEEDS)
-    # the reference engine is plain Python: two processes; "spawn" whatever start method another test set
-    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
-        python = summaries(pool.map(partial(simulate, scenario, engine="python"), python_seeds, chunksize=10))
-    return request.param, numba, python
+def engines(request) -> tuple[str, Samples, Samples]:
+    return request.param, *run_engines(SCENARIOS[request.param], SEEDS, METRICS)
+
+
+@pytest.fixture(scope="module")
+def region_engines() -> tuple[str, Samples, Samples]:
+    return "region_of_3_clubs", *run_engines(REGION_SCENARIO, REGION_SEEDS, REGION_METRICS)
 
 
 @pytest.mark.parametrize("metric", METRICS)
 def test_engines_agree_in_distribution(engines, metric):
-    name, numba, python = engines
+    assert_same_distribution(*engines, metric)
+
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_engines_agree_in_mean(engines, metric):
+    assert_same_mean(*engines, metric, len(METRICS))
+
+
+@pytest.mark.parametrize("metric", REGION_METRICS)
+def test_region_engines_agree_in_distribution(region_engines, metric):
+    assert_same_distribution(*region_engines, metric)
+
+
+@pytest.mark.parametrize("metric", REGION_METRICS)
+def test_region_engines_agree_in_mean(region_engines, metric):
+    assert_same_mean(*region_engines, metric, len(REGION_METRICS))
+
+
+def assert_same_distribution(name: str, numba: Samples, python: Samples, metric: str) -> None:
     a, b = numba[metric], python[metric]
     assert np.isfinite(a).all() and np.isfinite(b).all()
     if np.ptp(a) == 0 and np.ptp(b) == 0:  # a constant metric (e.g. a club always full) must be the same constant
@@ -85,9 +136,7 @@ def test_engines_agree_in_distribution(engines, metric):
     )
 
 
-@pytest.mark.parametrize("metric", METRICS)
-def test_engines_agree_in_mean(engines, metric):
-    name, numba, python = engines
+def assert_same_mean(name: str, numba: Samples, python: Samples, metric: str, n_metrics: int) -> None:
     a, b = numba[metric], python[metric]
     se_a2, se_b2 = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
     se = np.sqrt(se_a2 + se_b2)
@@ -96,7 +145,7 @@ def test_engines_agree_in_mean(engines, metric):
         return
     # Welch-Satterthwaite degrees of freedom; two-sided, simultaneous over the metrics
     dof = (se_a2 + se_b2) ** 2 / (se_a2**2 / (len(a) - 1) + se_b2**2 / (len(b) - 1))
-    half_width = stats.t.ppf(1 - (1 - MEAN_LEVEL) / (2 * len(METRICS)), dof) * se
+    half_width = stats.t.ppf(1 - (1 - MEAN_LEVEL) / (2 * n_metrics), dof) * se
     gap = abs(a.mean() - b.mean())
     assert gap <= half_width, (
         f"{name}: {metric} means differ: numba {a.mean():.4g}, python {b.mean():.4g} "
