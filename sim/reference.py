@@ -174,32 +174,42 @@ class Member(mesa.Agent):
 
     def meet_need_and_follow_ons(self, need: int) -> None:
         meeter: Member | None = self
+        teammate: Member | None = None
         while meeter is not None:  # a converted deal may hand a follow-on need to its receiver, met at once
-            meeter, need = meeter.meet_need(need)
+            meeter, need, teammate = meeter.meet_need(need, teammate)
 
-    def meet_need(self, p: int) -> tuple[Member | None, int]:
-        """Refer one client need of profession p; returns the follow-on (receiver, profession), if any."""
+    def meet_need(self, p: int, teammate: Member | None = None) -> tuple[Member | None, int, Member | None]:
+        """Refer one client need of profession p, to `teammate` if it is a team follow-on (ODD 7.2 team
+        work); returns the follow-on (receiver, profession, teammate or None), if any."""
         model, refs = self.model, self.model.scenario.referrals
-        holders = [h for h in model.by_profession.get(p, ()) if h is not self]
-        if not holders:
-            return None, -1  # the need is lost to the club
-        receiver = self.choose_receiver(holders)
-        tie = self.ties[receiver]
-        if self.member_type == RECIPROCATOR:
-            reciprocity = min(1.0, (refs.reciprocity_prior + self.received_from.get(receiver, 0))
-                              / refs.reciprocity_saturation)
+        lost = None, -1, None
+        joint = teammate is not None
+        if joint:
+            receiver = teammate
         else:
-            reciprocity = 1.0
-        p_pass = self.referral_propensity * (refs.pass_floor + (1.0 - refs.pass_floor) * tie) * reciprocity
+            holders = [h for h in model.by_profession.get(p, ()) if h is not self]
+            if not holders:
+                return lost  # the need is lost to the club
+            receiver = self.choose_receiver(holders)
+        tie = self.ties[receiver]
+        if joint:  # team work: I bring in my teammate as my propensity says, whatever our tie
+            p_pass = self.referral_propensity
+        else:
+            if self.member_type == RECIPROCATOR:
+                reciprocity = min(1.0, (refs.reciprocity_prior + self.received_from.get(receiver, 0))
+                                  / refs.reciprocity_saturation)
+            else:
+                reciprocity = 1.0
+            p_pass = self.referral_propensity * (refs.pass_floor + (1.0 - refs.pass_floor) * tie) * reciprocity
         if self.rng.random() >= p_pass:
-            return None, -1
+            return lost
         self.referrals_given += 1
         receiver.referrals_received += 1
         receiver.received_from[self] = receiver.received_from.get(self, 0) + 1
         self.referral_weeks.append(model.week)
         model.tally["referrals"] += 1
-        if self.rng.random() >= refs.conversion_min + (refs.conversion_max - refs.conversion_min) * tie:
-            return None, -1
+        if not joint and self.rng.random() >= refs.conversion_min + (refs.conversion_max - refs.conversion_min) * tie:
+            return lost  # a joint deal converts: the client already works with the team
         value = model.deal_value(p)
         receiver.business_received += value
         receiver.week_revenue += value
@@ -209,8 +219,29 @@ class Member(mesa.Agent):
         model.tally["business"] += value
         receiver.ties[self] = grow(receiver.ties[self], model.scenario.ties.reciprocity_growth)
         if self.rng.random() < model.scenario.market.sector_synergy:
-            return receiver, model.draw_profession_in(int(model.market.sector[p]))
-        return None, -1
+            sector = int(model.market.sector[p])
+            composition = model.scenario.club.composition
+            if (composition.policy == "complementarity" and composition.team_work > 0.0
+                    and self.rng.random() < composition.team_work):
+                mate = receiver.draw_teammate(sector)
+                return (receiver, mate.profession, mate) if mate is not None else lost
+            return receiver, model.draw_profession_in(sector), None
+        return lost
+
+    def draw_teammate(self, sector: int) -> Member | None:
+        """ODD 7.2 team work: one of my strongly tied peers in `sector`: its trade by demand weight among
+        my teammates', then one of that trade's teammates by my tie (competition); None if I have none."""
+        model, strong = self.model, self.model.scenario.ties.strong_threshold
+        teams = []  # (profession, my teammates holding it), in the sector's order of professions
+        for q in model.sector_professions[sector]:
+            mates = [h for h in model.by_profession.get(int(q), ()) if h is not self and self.ties[h] >= strong]
+            if mates:
+                teams.append((int(q), mates))
+        if not teams:
+            return None
+        cdf = np.cumsum([model.market.demand_weight[q] for q, _ in teams])
+        _, mates = teams[draw_index(cdf, self.rng.random())]
+        return mates[draw_index(np.cumsum([self.ties[h] for h in mates]), self.rng.random())]
 
     def choose_receiver(self, holders: list[Member]) -> Member:
         """Competition: a holder drawn in proportion to my tie to it (uniformly if all ties are 0)."""

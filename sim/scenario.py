@@ -85,6 +85,13 @@ class CompositionSpec(_Section):
     )
     max_per_profession: int = Field(2, ge=1, le=1000, description="complementarity: members per profession (>= 1)")
     max_per_sector: int = Field(6, ge=1, le=1000, description="complementarity: members per sector (>= 1)")
+    team_work: float = Field(
+        1.0,
+        ge=0,
+        le=1,
+        description="complementarity: probability that a follow-on need (market.sector_synergy) goes to the "
+        "receiver's sector team, as a joint deal with a sector peer it has a strong tie to (0..1; 0 = no team work)",
+    )
 
 
 class SelectionSpec(_Section):

@@ -52,6 +52,7 @@ class Params(NamedTuple):
     composition: int
     max_per_profession: int
     max_per_sector: int
+    team_work: float
     interview: bool
     interview_accuracy: float
     false_rejection: float
@@ -252,6 +253,7 @@ def _params(config: ScenarioConfig) -> Params:
         composition=COMPOSITION_CODES[club.composition.policy],
         max_per_profession=club.composition.max_per_profession,
         max_per_sector=club.composition.max_per_sector,
+        team_work=club.composition.team_work,
         interview=club.selection.policy == "interview",
         interview_accuracy=club.selection.accuracy,
         false_rejection=club.selection.false_rejection,

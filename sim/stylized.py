@@ -246,10 +246,13 @@ def _synergy_variants(config: ScenarioConfig, off: bool) -> dict[str, Overrides]
     full: Overrides = {"club.capacity": EQUAL_SIZE_CAPACITY,
                        "club.recruitment.invitations_per_member": EQUAL_SIZE_INVITATIONS,
                        "club.founders": min(config.club.founders, EQUAL_SIZE_CAPACITY)}
-    synergy = 0.0 if off else max(config.market.sector_synergy, 0.3)
-    full["market.sector_synergy"] = synergy
+    full["market.sector_synergy"] = max(config.market.sector_synergy, 0.3)
+    # complementarity's sector teams (docs/ODD.md 7.2): the scenario's, or full team work if it has none;
+    # off: no team work, the follow-on needs stay the market's
+    team_work = 0.0 if off else (config.club.composition.team_work or 1.0)
     return {"exclusivity": {**full, "club.composition.policy": "exclusivity"},
-            "complementarity": {**full, "club.composition.policy": "complementarity"}}
+            "complementarity": {**full, "club.composition.policy": "complementarity",
+                                "club.composition.team_work": team_work}}
 
 
 def _synergy_judge(records: Records) -> tuple[bool, list[Figure]]:
@@ -304,8 +307,10 @@ FACTS: tuple[Fact, ...] = (
          f"(both clubs full at {EQUAL_SIZE_CAPACITY} members)",
          f"sizes within {EQUAL_SIZE_TOLERANCE:g} member and the paired difference of business per member-year has "
          "its CI above 0",
-         "sector synergy: a deal creates a follow-on need in its sector, which sector peers can meet "
-         "(off: market.sector_synergy = 0)",
+         "team work between converging trades: under complementarity a deal's follow-on need in its sector "
+         "(sector synergy) goes to a strongly tied sector peer of the receiver as a joint deal, so members of "
+         "a sector win work for each other; duplicates add competition but more teammates (off: "
+         "club.composition.team_work = 0, synergy still on)",
          _synergy_variants, _synergy_judge),
 )
 FACT_NAMES = tuple(f.name for f in FACTS)

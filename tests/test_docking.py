@@ -2,14 +2,14 @@
 
 Both engines implement docs/ODD.md but draw their random numbers in different orders, so they
 cannot give the same runs; over many seeds they must give the same distribution of every main
-summary metric. For two small scenarios (the default policies, and an interview with the
-attendance rule) each engine runs SEEDS seeds (disjoint seed sets, so the samples are
-independent), and for each metric:
+summary metric. For three small scenarios (the default policies, an interview with the
+attendance rule, and complementarity with its team work) each engine runs SEEDS seeds
+(disjoint seed sets, so the samples are independent), and for each metric:
 
 - the two-sample Kolmogorov-Smirnov test does not reject at a strict level (p > 0.001);
 - each engine's mean lies within a 99% t-interval around the other's. The interval is that of
   the difference of the two means (Welch), since the mean being placed is itself an estimate:
-  a one-sample interval around one mean ignores the other's error and, with 7 metrics x 2
+  a one-sample interval around one mean ignores the other's error and, with 7 metrics x 3
   scenarios, would flag identical engines most of the time. The 99% is simultaneous over a
   scenario's metrics (Bonferroni).
 
@@ -53,6 +53,12 @@ SCENARIOS = {
     "interview_and_attendance_rule": {
         "years": 3,
         "club": {"capacity": 30, "selection": {"policy": "interview"}, "attendance_rule": {"enabled": True}},
+    },
+    # sector synergy high enough that follow-on needs and complementarity's team work (joint deals) count
+    "complementarity_team_work": {
+        "years": 3,
+        "club": {"capacity": 30, "composition": {"policy": "complementarity"}},
+        "market": {"sector_synergy": 0.6},
     },
 }
 REGION_SEEDS = 120  # the reference region is slower than a club: 3 clubs and the region's phases

@@ -192,6 +192,27 @@ def test_sector_synergy_raises_business():
     assert business(0.9) > 1.15 * business(0.0)  # same seeds: same market and founders
 
 
+def test_team_work_turns_follow_on_needs_into_joint_deals_with_strongly_tied_peers():
+    # complementarity in a small market, every tie frozen at `tie`: follow-on needs either go to the
+    # receiver's teammates (sector peers it has a strong tie to) as joint deals, or are the market's
+    def business(team_work: float, tie: float, policy: str = "complementarity") -> float:
+        club = {"founders": 20, "capacity": 20,
+                "composition": {"policy": policy, "max_per_profession": 2, "max_per_sector": 20,
+                                "team_work": team_work}}
+        scenario = merge(CLOSED_GROUP, NO_TIE_GROWTH, {"club": club, "ties": {"initial": tie},
+                                                       "market": {"professions": 30, "sectors": 3,
+                                                                  "sector_synergy": 0.6}})
+        return sum(run(scenario, seed=s, years=1).series["business"].sum() for s in range(4))
+
+    strong, weak = DEFAULTS.ties.strong_threshold + 0.1, DEFAULTS.ties.strong_threshold - 0.1
+    # teammates: a follow-on is a joint deal that converts, and needs no holder of a drawn profession
+    assert business(1.0, strong) > 1.3 * business(0.0, strong)
+    # no strong tie, no team: the follow-on needs team work takes are lost
+    assert business(1.0, weak) < 0.95 * business(0.0, weak)
+    # exclusivity runs no teams
+    assert business(1.0, strong, "exclusivity") == business(0.0, strong, "exclusivity")
+
+
 def test_reciprocators_refer_more_to_members_who_gave_them_more():
     # reciprocators only: with a saturation far above the prior, referrals received drive referrals given
     population = {"population": {"shares": {"giver": 0.0, "reciprocator": 1.0, "hunter": 0.0}}}

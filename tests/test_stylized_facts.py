@@ -22,15 +22,8 @@ RUNS = 200
 
 runner = CliRunner()
 
-# the model as built cannot show this fact: see the xfail reason
-NOT_YET = {
-    "complementarity_pays_with_synergy": (
-        "at equal size, complementarity loses business per member with or without synergy: a second member "
-        "of a profession adds competition but no need the club could not already meet, so the club meets "
-        "fewer distinct needs; even with sector_synergy 0.9 and 90 % of visitors from the inviter's sector "
-        "it stays 6,000-14,000 EUR behind (30 members, 60 seeds). Needs a model decision (e.g. a holder's "
-        "capacity for referrals, or joint deals between converging trades), not a scenario value"),
-}
+# facts the model as built cannot show yet, by name: the xfail reason
+NOT_YET: dict[str, str] = {}
 
 
 @pytest.fixture(scope="module")

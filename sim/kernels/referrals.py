@@ -20,6 +20,7 @@ import numpy as np
 from sim.kernels import helper, kernel
 from sim.kernels.membership import random_index
 from sim.state import (
+    COMPLEMENTARITY,
     HELD_WEIGHT,
     HOLDINGS_CHANGED,
     N_GIVERS,
@@ -82,6 +83,55 @@ def choose_receiver(rng, holders, profession, n, tie, i):
             if u < 0.0:
                 return j
     return last
+
+
+@helper
+def is_teammate(tie, j, h, strong_threshold):
+    """h is j's teammate: another member to whom j has a strong tie."""
+    return h != j and tie[j, h] >= strong_threshold
+
+
+@helper
+def holds_teammate(holders, holder_count, tie, j, profession, strong_threshold):
+    for h in range(holder_count[profession]):
+        if is_teammate(tie, j, holders[profession, h], strong_threshold):
+            return True
+    return False
+
+
+@helper
+def draw_teammate(rng, market, holders, holder_count, tie, j, sector, strong_threshold):
+    """Team work: one of j's teammates in `sector`: its trade by demand weight among the teammates',
+    then one of that trade's teammates by j's tie (competition); -1 if j has none there."""
+    total = 0.0
+    for k in range(market.sector_size[sector]):
+        profession = market.sector_professions[sector, k]
+        if holds_teammate(holders, holder_count, tie, j, profession, strong_threshold):
+            total += market.demand_weight[profession]
+    if total <= 0.0:
+        return -1
+    u = rng.random() * total
+    chosen = -1
+    for k in range(market.sector_size[sector]):
+        profession = market.sector_professions[sector, k]
+        if holds_teammate(holders, holder_count, tie, j, profession, strong_threshold):
+            chosen = profession
+            u -= market.demand_weight[profession]
+            if u < 0.0:
+                break
+    ties = 0.0
+    for h in range(holder_count[chosen]):
+        if is_teammate(tie, j, holders[chosen, h], strong_threshold):
+            ties += tie[j, holders[chosen, h]]
+    u = rng.random() * ties
+    mate = -1
+    for h in range(holder_count[chosen]):
+        if is_teammate(tie, j, holders[chosen, h], strong_threshold):
+            mate = holders[chosen, h]
+            u -= tie[j, mate]
+            if u < 0.0:
+                break
+    return mate
 
 
 @helper
@@ -229,16 +279,22 @@ def pass_referrals(rng, p, market, members, slots, club, week):
         i = club.giver_slots[draw_alias(rng, club.giver_threshold, club.giver_alias, 0, n_givers)]
         profession = draw_held_need(rng, p.own_sector_boost, club, members.sector[slots.member[i]])
         propensity_kept = True  # the first giver's propensity thinned its needs already
+        joint = False  # a team follow-on (docs/ODD.md 7.2, team work): j is the teammate already drawn
+        j = -1
         while True:  # a converted deal may create a follow-on need in the sector (synergy)
-            j = choose_receiver(rng, holders, profession, holder_count[profession], tie, i)
-            if j < 0:
-                break
+            if not joint:
+                j = choose_receiver(rng, holders, profession, holder_count[profession], tie, i)
+                if j < 0:
+                    break
             giver, receiver = slots.member[i], slots.member[j]
-            probability = pass_probability(
-                1.0 if propensity_kept else members.referral_propensity[giver],
-                members.member_type[giver] == RECIPROCATOR, tie[i, j],
-                received_from[i, j], p.pass_floor, p.reciprocity_prior, p.reciprocity_saturation,
-            )
+            if joint:  # team work: i brings in a sector peer as its propensity says, whatever their tie
+                probability = members.referral_propensity[giver]
+            else:
+                probability = pass_probability(
+                    1.0 if propensity_kept else members.referral_propensity[giver],
+                    members.member_type[giver] == RECIPROCATOR, tie[i, j],
+                    received_from[i, j], p.pass_floor, p.reciprocity_prior, p.reciprocity_saturation,
+                )
             if rng.random() >= probability:
                 break
             members.referrals_given[giver] += 1
@@ -248,8 +304,8 @@ def pass_referrals(rng, p, market, members, slots, club, week):
             slots.referrals[i] += 1
             stats[S_REFERRALS] += 1
 
-            if rng.random() >= p.conversion_min + (p.conversion_max - p.conversion_min) * tie[i, j]:
-                break
+            if not joint and rng.random() >= p.conversion_min + (p.conversion_max - p.conversion_min) * tie[i, j]:
+                break  # a joint deal converts: the client already works with the team
             value = market.deal_median[profession] * np.exp(p.deal_value_sigma * rng.standard_normal())
             members.business_received[receiver] += value
             members.business_given[giver] += value
@@ -262,7 +318,18 @@ def pass_referrals(rng, p, market, members, slots, club, week):
             if rng.random() >= p.sector_synergy:
                 break
             follow_on_sector = market.profession_sector[profession]
-            k = draw_weighted(rng, market.sector_need_cdf, follow_on_sector, market.sector_size[follow_on_sector])
-            profession = market.sector_professions[follow_on_sector, k]
-            i = j
+            if p.composition == COMPLEMENTARITY and p.team_work > 0.0 and rng.random() < p.team_work:
+                # team work: the receiver takes the follow-on to a strongly tied sector peer of the club
+                mate = draw_teammate(rng, market, holders, holder_count, tie, j, follow_on_sector,
+                                     p.strong_threshold)
+                if mate < 0:
+                    break
+                profession = members.profession[slots.member[mate]]
+                joint = True
+                i, j = j, mate
+            else:
+                joint = False
+                k = draw_weighted(rng, market.sector_need_cdf, follow_on_sector, market.sector_size[follow_on_sector])
+                profession = market.sector_professions[follow_on_sector, k]
+                i = j
             propensity_kept = False
