@@ -494,6 +494,9 @@ class Region(NamedTuple):
     bridged: np.ndarray         # int64[P]: this club's bridged professions (unheld, reached by a weak tie)
     bridged_index: np.ndarray   # int64[P]: a bridged profession's position in `bridged`
     sector_weight: np.ndarray   # float64[S]: their demand weight by sector
+    by_sector: np.ndarray       # int64[P]: positions in `bridged`, grouped by sector ...
+    by_sector_start: np.ndarray  # int64[S + 1]: ... sector s's from by_sector_start[s]
+    by_sector_cdf: np.ndarray   # float64[P]: cumulative demand weight along by_sector
     giver_cdf: np.ndarray       # float64[max capacity]: cumulative second-circle need rates by slot
     # this club's weak ties to holders of bridged professions, grouped by profession
     strongest: np.ndarray       # float64[1]: the strongest of them this week
@@ -519,6 +522,9 @@ def allocate_region(capacities: list[int], market: MarketArrays, per_member: int
         bridged=np.zeros(professions, dtype=np.int64),
         bridged_index=np.zeros(professions, dtype=np.int64),
         sector_weight=np.zeros(sectors),
+        by_sector=np.zeros(professions, dtype=np.int64),
+        by_sector_start=np.zeros(sectors + 1, dtype=np.int64),
+        by_sector_cdf=np.zeros(professions),
         giver_cdf=np.zeros(max(capacities)),
         strongest=np.zeros(1),
         bridge_start=np.zeros(professions + 1, dtype=np.int64),

@@ -195,28 +195,53 @@ def index_bridges(slots, weak, club, market, region, week, decay):
             region.bridge_holder_slot[at] = weak.slot[s, e]
             region.bridge_strength[at] = weak_strength(weak, s, e, week, decay)
             region.strongest[0] = max(region.strongest[0], region.bridge_strength[at])
-    for k in range(len(region.sector_weight)):
-        region.sector_weight[k] = 0.0
-    for b in range(n_bridged):
-        profession = region.bridged[b]
-        region.sector_weight[market.profession_sector[profession]] += market.demand_weight[profession]
+    group_by_sector(market, region, n_bridged)
     return n_bridged
 
 
 @helper
-def draw_bridged_need(u, bridged, n_bridged, demand_weight, profession_sector, boost, sector):
-    """The bridged profession at u (uniform on the total weight): by demand weight, x `boost` in
-    the member's own sector."""
-    acc = 0.0
+def group_by_sector(market, region, n_bridged):
+    """The bridged professions grouped by sector, with their cumulative demand weight: a need's
+    profession is then a binary search (among all of them, or its member's own sector's)."""
+    sectors = len(region.sector_weight)
+    start = region.by_sector_start
+    for k in range(sectors + 1):
+        start[k] = 0
     for b in range(n_bridged):
-        profession = bridged[b]
-        weight = demand_weight[profession]
-        if profession_sector[profession] == sector:
-            weight *= boost
-        acc += weight
-        if u < acc:
-            return profession
-    return bridged[n_bridged - 1]  # rounding
+        start[market.profession_sector[region.bridged[b]] + 1] += 1
+    for k in range(sectors):
+        start[k + 1] += start[k]
+    placed = region.sector_weight  # counting sort: the places each sector has filled so far
+    for k in range(sectors):
+        placed[k] = 0.0
+    for b in range(n_bridged):
+        sector = market.profession_sector[region.bridged[b]]
+        region.by_sector[start[sector] + np.int64(placed[sector])] = b
+        placed[sector] += 1.0
+    for k in range(sectors):
+        region.sector_weight[k] = 0.0
+    total = 0.0
+    for position in range(n_bridged):
+        profession = region.bridged[region.by_sector[position]]
+        weight = market.demand_weight[profession]
+        total += weight
+        region.by_sector_cdf[position] = total
+        region.sector_weight[market.profession_sector[profession]] += weight
+
+
+@helper
+def draw_bridged_need(u, bridged_weight, boost, sector, bridged, by_sector, by_sector_start, by_sector_cdf,
+                      n_bridged):
+    """The bridged profession at u (uniform on bridged_weight + (boost - 1) x the sector's): by demand
+    weight among all of them, or (the own-sector boost) among those of the member's sector."""
+    if u < bridged_weight:
+        first, last, target = 0, n_bridged, u
+    else:
+        first, last = by_sector_start[sector], by_sector_start[sector + 1]
+        below = by_sector_cdf[first - 1] if first > 0 else 0.0
+        target = below + (u - bridged_weight) / (boost - 1.0)
+    position = first + np.searchsorted(by_sector_cdf[first:last], target, side="right")
+    return bridged[by_sector[min(position, last - 1)]]
 
 
 @helper
@@ -261,7 +286,7 @@ def second_circle_referrals(rng, P, market, M, S, W, C, region, c, week):
     ring = slots.referral_weeks.shape[1]
     tie, strong_threshold = slots.tie, p.strong_threshold
     bridged, bridge_slot, bridge_strength = region.bridged, region.bridge_slot, region.bridge_strength
-    demand_weight, profession_sector = market.demand_weight, market.profession_sector
+    by_sector, by_sector_start, by_sector_cdf = region.by_sector, region.by_sector_start, region.by_sector_cdf
     for _ in range(rng.poisson(total)):
         u = rng.random() * total
         i = 0
@@ -270,7 +295,8 @@ def second_circle_referrals(rng, P, market, M, S, W, C, region, c, week):
         giver = slots.member[i]
         sector = members.sector[giver]
         u = rng.random() * (bridged_weight + (boost - 1.0) * region.sector_weight[sector])
-        profession = draw_bridged_need(u, bridged, n_bridged, demand_weight, profession_sector, boost, sector)
+        profession = draw_bridged_need(u, bridged_weight, boost, sector, bridged, by_sector, by_sector_start,
+                                       by_sector_cdf, n_bridged)
         b = region.bridged_index[profession]
         first, last = region.bridge_start[b], region.bridge_start[b + 1]
 
