@@ -154,6 +154,15 @@ def interclub_event(rng, rp, P, M, S, W, C, region, week):
 
 
 @helper
+def bridged_profession(slots, weak, club, s, e):
+    """The profession slot s's weak tie e reaches if the club holds none of it, else -1."""
+    if slots.member[s] < 0 or weak.club[s, e] < 0:
+        return -1
+    profession = weak.profession[s, e]
+    return -1 if club.profession_count[profession] > 0 else profession
+
+
+@helper
 def index_bridges(slots, weak, club, market, region, week, decay):
     """Group the club's weak ties to holders of professions it does not hold by profession
     ("bridged"), with their strength this week. Returns the number of bridged professions."""
@@ -161,11 +170,9 @@ def index_bridges(slots, weak, club, market, region, week, decay):
     stamp = region.stamp[0]
     n_bridged = 0
     for s in range(len(slots.member)):
-        if slots.member[s] < 0:
-            continue
         for e in range(weak.club.shape[1]):
-            profession = weak.profession[s, e]
-            if weak.club[s, e] < 0 or club.profession_count[profession] > 0:
+            profession = bridged_profession(slots, weak, club, s, e)
+            if profession < 0:
                 continue
             if region.bridge_mark[profession] != stamp:
                 region.bridge_mark[profession] = stamp
@@ -180,11 +187,9 @@ def index_bridges(slots, weak, club, market, region, week, decay):
         region.bridge_start[b + 1] += region.bridge_start[b]
         region.entry_profession[b] = region.bridge_start[b]  # each profession's next free entry
     for s in range(len(slots.member)):
-        if slots.member[s] < 0:
-            continue
         for e in range(weak.club.shape[1]):
-            profession = weak.profession[s, e]
-            if weak.club[s, e] < 0 or club.profession_count[profession] > 0:
+            profession = bridged_profession(slots, weak, club, s, e)
+            if profession < 0:
                 continue
             b = region.bridged_index[profession]
             at = region.entry_profession[b]
