@@ -258,3 +258,12 @@ def test_experiments_replicate_the_whole_region(tmp_path: Path) -> None:
         assert region_row["business_total"] == pytest.approx(
             simulate(BNI, int(region_row["seed"]), overrides=SMALL).summary["business_total"])
         assert region_row["members_final"] > club_row["members_final"]
+
+
+def test_validate_names_the_region_and_the_web_page_lists_only_single_clubs() -> None:
+    result = runner.invoke(app, ["validate", str(ROOT / "scenarios" / "region_calvados.yaml")])
+    assert result.exit_code == 0 and "region of 12 clubs and 350 founding members" in result.output
+    from sim.app import available_scenarios
+
+    names = available_scenarios()
+    assert "bni_chapter" in names and "region_calvados" not in names and "bni_world_2017" not in names
