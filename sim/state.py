@@ -484,8 +484,13 @@ def make_region_params(config: ScenarioConfig) -> np.record:
 
 
 class Region(NamedTuple):
-    """A region's scratch: the event's attendees, and the bridged professions of one club at a time."""
+    """A region's clubs at a glance (open, refused applicants, capacity), the event's attendees, and
+    the bridged professions of one club at a time. The glance saves fetching a club's tuples from
+    the typed lists, which costs a reference-count update per array they hold."""
 
+    open: np.ndarray            # bool[clubs]: the club has not closed (as of its last phase 9)
+    refused: np.ndarray         # int64[clubs]: applicants it refused this week for capacity or composition
+    capacity: np.ndarray        # int64[clubs]
     attendee_club: np.ndarray   # int64[sum of capacities]
     attendee_slot: np.ndarray   # int64[sum of capacities]
     attendee_start: np.ndarray  # int64[clubs + 1]: each club's attendees start here
@@ -514,6 +519,9 @@ def allocate_region(capacities: list[int], market: MarketArrays, per_member: int
     total = int(sum(capacities))
     entries = max(capacities) * per_member
     return Region(
+        open=np.ones(len(capacities), dtype=np.bool_),
+        refused=np.zeros(len(capacities), dtype=np.int64),
+        capacity=np.array(capacities, dtype=np.int64),
         attendee_club=np.zeros(total, dtype=np.int64),
         attendee_slot=np.zeros(total, dtype=np.int64),
         attendee_start=np.zeros(len(capacities) + 1, dtype=np.int64),

@@ -17,6 +17,7 @@ from sim.kernels.week import close_week, meet_and_refer, room_for_a_week, settle
 from sim.state import (
     CLOSED,
     N_REFUSED,
+    NEXT_ID,
     RECIPROCATOR,
     S_BUSINESS,
     S_CROSS_BUSINESS,
@@ -93,10 +94,9 @@ def meet_at_event(M, S, W, c, s, c2, s2, growth, decay, week):
 
 
 @helper
-def end_leavers_weak_ties(W, S, c):
+def end_leavers_weak_ties(W, weak, slots, c):
     """Rows of members who left club c this week: their weak ties end on both sides; rows of
     newcomers start empty."""
-    weak, slots = W[c], S[c]
     for s in range(len(slots.member)):
         if weak.owner[s] == slots.member[s]:
             continue
@@ -346,10 +346,9 @@ def second_circle_referrals(rng, P, market, M, S, W, C, region, c, week):
 
 
 @helper
-def transfer_refused(rng, rp, P, M, S, C, K, c, week):
+def transfer_refused(rng, rp, P, M, S, C, K, region, c, week):
     """Club c's applicants refused for capacity or composition try one other club of its area."""
-    refused = C[c].counters[N_REFUSED]
-    C[c].counters[N_REFUSED] = 0
+    refused = region.refused[c]
     first, last = area_of(rp, c, len(C))
     if last - first < 2:
         return
@@ -359,7 +358,7 @@ def transfer_refused(rng, rp, P, M, S, C, K, c, week):
         other = first + random_index(rng, last - first - 1)  # uniform among the area's other clubs
         if other >= c:
             other += 1
-        if C[other].counters[CLOSED]:
+        if not region.open[other]:
             continue
         if passes_screening(rng, P[other], M[other], S[other], C[other], K[c], k):
             admit(P[other], M[other], S[other], C[other], K[c], k, week, np.bool_(False))
@@ -376,32 +375,45 @@ def region_has_room(P, M, C):
 @kernel
 def run_region_weeks(rng, rp, P, market, M, S, W, C, K, SE, region, start, stop):
     """Weeks start..stop-1 of a region; returns the first week not run (early when a club's
-    member records run out: the caller grows them and calls again)."""
+    member records run out: the caller grows them and calls again).
+
+    Each loop fetches a club's tuples once: fetching one from a typed list costs a reference-count
+    update per array it holds, and a region of small clubs spends much of its week on it.
+    """
     clubs = len(C)
+    if not region_has_room(P, M, C):
+        return start
     for week in range(start, stop):
-        if not region_has_room(P, M, C):
-            return week
         for c in range(clubs):
-            if C[c].counters[CLOSED] == 0:
-                meeting = is_meeting_week(week, P[c].meetings_per_year)
-                meet_and_refer(rng, P[c], market, M[c], S[c], C[c], K[c], week, meeting)
+            if region.open[c]:
+                p = P[c]
+                meeting = is_meeting_week(week, p.meetings_per_year)
+                meet_and_refer(rng, p, market, M[c], S[c], C[c], K[c], week, meeting)
         if rp.interclub_events_per_year > 0 and is_meeting_week(week, rp.interclub_events_per_year):
             interclub_event(rng, rp, P, M, S, W, C, region, week)
         if rp.second_circle:
             for c in range(clubs):
-                if C[c].counters[CLOSED] == 0:
+                if region.open[c]:
                     second_circle_referrals(rng, P, market, M, S, W, C, region, c, week)
         for c in range(clubs):
-            if C[c].counters[CLOSED] == 0:
-                meeting = is_meeting_week(week, P[c].meetings_per_year)
-                settle_and_decide(rng, P[c], M[c], S[c], C[c], K[c], week, meeting)
+            club = C[c]
+            if region.open[c]:
+                p = P[c]
+                meeting = is_meeting_week(week, p.meetings_per_year)
+                settle_and_decide(rng, p, M[c], S[c], club, K[c], week, meeting)
+                region.open[c] = club.counters[CLOSED] == 0
+            region.refused[c] = club.counters[N_REFUSED]
+            club.counters[N_REFUSED] = 0
+        if rp.transfer_share > 0.0:
+            for c in range(clubs):
+                if region.refused[c] > 0:
+                    transfer_refused(rng, rp, P, M, S, C, K, region, c, week)
+        room = True
         for c in range(clubs):
-            if rp.transfer_share > 0.0:
-                transfer_refused(rng, rp, P, M, S, C, K, c, week)
-            else:
-                C[c].counters[N_REFUSED] = 0
-        for c in range(clubs):
-            end_leavers_weak_ties(W, S, c)
-        for c in range(clubs):
-            close_week(S[c], C[c], SE[c], week)
+            slots, club = S[c], C[c]
+            end_leavers_weak_ties(W, W[c], slots, c)
+            close_week(slots, club, SE[c], week)
+            room = room and club.counters[NEXT_ID] + region.capacity[c] <= len(M[c].member_type)
+        if not room:
+            return week + 1
     return stop
