@@ -516,11 +516,12 @@ def _simulate_columns(config: ScenarioConfig, seed: int, engine: str) -> tuple[A
     """One run's weekly series and member table, by column (plain arrays on the numba engine: no pandas).
 
     A region's are the region's (its clubs added up, `sim.metrics.summarize_region`)."""
-    if config.is_region:
-        from sim.runner import simulate
+    if config.is_region:  # the region's tables only: a replication needs no per-club summaries
+        from sim.metrics import region_members, region_series
+        from sim.runner import region_tables
 
-        result = simulate(config, seed, engine)
-        return result.series_columns, result.members_columns
+        names, club_series, club_members = region_tables(config, seed, engine)
+        return region_series(club_series), region_members(club_members, names)
     if engine == "numba":
         from sim.engine import ClubEngine
 

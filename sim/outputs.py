@@ -250,8 +250,11 @@ def club_rows(clubs: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
             return club["exits_by_reason"][column[6:]]
         return club[column]
 
-    return {column: np.array([cell(club, column) for club in clubs], dtype=object if column == "club" or any(
-        cell(club, column) is None for club in clubs) else None) for column in CLUB_COLUMNS}
+    rows: dict[str, np.ndarray] = {}
+    for column in CLUB_COLUMNS:
+        values = [cell(club, column) for club in clubs]
+        rows[column] = np.array(values, dtype=object if column == "club" or None in values else None)
+    return rows
 
 
 def club_panel(names: Sequence[str], club_series: Sequence[Mapping[str, Any]], summary: Mapping[str, Any]
@@ -282,7 +285,7 @@ def clubs_table(summary: Mapping[str, Any], title: str, rows: int = 20) -> Table
         table.add_row(
             club["club"], _plain(club["members_final"]),
             format_value("business_per_member_year", club["business_per_member_year"]),
-            format_value("churn_rate_annual", club["cross_club_business_total"] / total if total > 0 else 0.0),
+            f"{100 * club['cross_club_business_total'] / total if total > 0 else 0.0:.1f} %",
             format_value("churn_rate_annual", club["churn_rate_annual"]),
             format_value("fee_income_total", club["fee_income_total"]), format_value("survived", club["survived"]),
         )

@@ -203,20 +203,11 @@ class Member(mesa.Agent):
             p_pass = self.referral_propensity * (refs.pass_floor + (1.0 - refs.pass_floor) * tie) * reciprocity
         if self.rng.random() >= p_pass:
             return lost
-        self.referrals_given += 1
-        receiver.referrals_received += 1
+        self.book_referral(receiver)
         receiver.received_from[self] = receiver.received_from.get(self, 0) + 1
-        self.referral_weeks.append(model.week)
-        model.tally["referrals"] += 1
         if not joint and self.rng.random() >= refs.conversion_min + (refs.conversion_max - refs.conversion_min) * tie:
             return lost  # a joint deal converts: the client already works with the team
-        value = model.deal_value(p)
-        receiver.business_received += value
-        receiver.week_revenue += value
-        receiver.deals_received += 1
-        self.business_given += value
-        model.tally["deals"] += 1
-        model.tally["business"] += value
+        self.book_deal(receiver, model.deal_value(p))
         receiver.ties[self] = grow(receiver.ties[self], model.scenario.ties.reciprocity_growth)
         if self.rng.random() < model.scenario.market.sector_synergy:
             sector = int(model.market.sector[p])
@@ -242,6 +233,22 @@ class Member(mesa.Agent):
         cdf = np.cumsum([model.market.demand_weight[q] for q, _ in teams])
         _, mates = teams[draw_index(cdf, self.rng.random())]
         return mates[draw_index(np.cumsum([self.ties[h] for h in mates]), self.rng.random())]
+
+    def book_referral(self, receiver: Member) -> None:
+        """A referral I passed: my referrals given (and referral weeks), the receiver's, its club's tally."""
+        self.referrals_given += 1
+        self.referral_weeks.append(self.model.week)
+        receiver.referrals_received += 1
+        receiver.model.tally["referrals"] += 1
+
+    def book_deal(self, receiver: Member, value: float) -> None:
+        """A referral of mine that converted: the receiver's business (and its club's), my business given."""
+        receiver.business_received += value
+        receiver.week_revenue += value
+        receiver.deals_received += 1
+        self.business_given += value
+        receiver.model.tally["deals"] += 1
+        receiver.model.tally["business"] += value
 
     def choose_receiver(self, holders: list[Member]) -> Member:
         """Competition: a holder drawn in proportion to my tie to it (uniformly if all ties are 0)."""

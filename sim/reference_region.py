@@ -230,20 +230,12 @@ class ReferenceRegionModel(mesa.Model):
         if self.rng.random() >= trust * reciprocity:
             return
         receiving_club = receiver.model
-        giver.referrals_given += 1
-        giver.referral_weeks.append(self.week)
-        receiver.referrals_received += 1
-        receiving_club.tally["referrals"] += 1
+        giver.book_referral(receiver)
         receiving_club.tally["cross_club_referrals"] += 1
         if self.rng.random() >= refs.conversion_min + (refs.conversion_max - refs.conversion_min) * trust:
             return
         value = receiving_club.deal_value(profession)
-        receiver.business_received += value
-        receiver.week_revenue += value
-        receiver.deals_received += 1
-        giver.business_given += value
-        receiving_club.tally["deals"] += 1
-        receiving_club.tally["business"] += value
+        giver.book_deal(receiver, value)
         receiving_club.tally["cross_club_business"] += value
 
     # ------------------------------------------------------------------ transfers

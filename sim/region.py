@@ -15,6 +15,7 @@ from numba.typed import List
 from sim.engine import members_columns, series_columns
 from sim.kernels.membership import found_club
 from sim.kernels.region import region_has_room, run_region_weeks
+from sim.kernels.week import room_for_a_week
 from sim.market import Market, make_market
 from sim.scenario import ScenarioConfig
 from sim.state import (
@@ -92,8 +93,8 @@ class RegionEngine:
 
     def _make_room(self) -> None:
         for c in range(len(self.C)):
-            members, params = self.M[c], self.P[c]
-            if int(self.C[c].counters[NEXT_ID]) + params.capacity > len(members.member_type):
+            members = self.M[c]
+            if not room_for_a_week(self.P[c], members, self.C[c]):
                 self.M[c] = grow_members(members, 2 * len(members.member_type))
 
     # ------------------------------------------------------------------ results

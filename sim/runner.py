@@ -87,25 +87,30 @@ def simulate(
     return RunResult(loaded, seed, engine, series, members, summarize(series, members))
 
 
-def _simulate_region(loaded: LoadedScenario, seed: int, engine: Engine) -> RunResult:
-    """A region: per-club results from either engine, added up by `sim.metrics.summarize_region`."""
+def region_tables(config: ScenarioConfig, seed: int, engine: Engine = "numba"
+                  ) -> tuple[list[str], list[dict[str, np.ndarray]], list[dict[str, np.ndarray]]]:
+    """One run of a region: its clubs' names, weekly series and member tables, by column."""
     if engine == "numba":
         from sim.region import RegionEngine
 
-        region = RegionEngine(loaded.config, np.random.default_rng(seed))
+        region = RegionEngine(config, np.random.default_rng(seed))
         region.run_to()
         names = region.club_names
-        club_series = [region.club_series_columns(c) for c in range(len(names))]
-        club_members = [region.club_members_columns(c) for c in range(len(names))]
-    elif engine == "python":
+        return (names, [region.club_series_columns(c) for c in range(len(names))],
+                [region.club_members_columns(c) for c in range(len(names))])
+    if engine == "python":
         from sim.reference_region import ReferenceRegionModel
 
-        model = ReferenceRegionModel(loaded.config, rng=seed)
+        model = ReferenceRegionModel(config, rng=seed)
         model.run()
-        names = list(model.club_names)
-        club_series = [{n: f[n].to_numpy() for n in f.columns} for f in model.club_series_frames()]
-        club_members = [{n: f[n].to_numpy() for n in f.columns} for f in model.club_members_frames()]
-    else:
-        raise ValueError(f"unknown engine {engine!r}; use one of {ENGINES}")
+        return (list(model.club_names),
+                [{n: f[n].to_numpy() for n in f.columns} for f in model.club_series_frames()],
+                [{n: f[n].to_numpy() for n in f.columns} for f in model.club_members_frames()])
+    raise ValueError(f"unknown engine {engine!r}; use one of {ENGINES}")
+
+
+def _simulate_region(loaded: LoadedScenario, seed: int, engine: Engine) -> RunResult:
+    """A region: per-club results from either engine, added up by `sim.metrics.summarize_region`."""
+    names, club_series, club_members = region_tables(loaded.config, seed, engine)
     series, members, summary = summarize_region(club_series, club_members, names)
     return RunResult(loaded, seed, engine, series, members, summary, names, club_series)

@@ -484,13 +484,12 @@ def make_region_params(config: ScenarioConfig) -> np.record:
 
 
 class Region(NamedTuple):
-    """A region's clubs at a glance (open, refused applicants, capacity), the event's attendees, and
+    """A region's clubs at a glance (open, refused applicants), the event's attendees, and
     the bridged professions of one club at a time. The glance saves fetching a club's tuples from
     the typed lists, which costs a reference-count update per array they hold."""
 
     open: np.ndarray            # bool[clubs]: the club has not closed (as of its last phase 9)
     refused: np.ndarray         # int64[clubs]: applicants it refused this week for capacity or composition
-    capacity: np.ndarray        # int64[clubs]
     attendee_club: np.ndarray   # int64[sum of capacities]
     attendee_slot: np.ndarray   # int64[sum of capacities]
     attendee_start: np.ndarray  # int64[clubs + 1]: each club's attendees start here
@@ -501,6 +500,7 @@ class Region(NamedTuple):
     sector_weight: np.ndarray   # float64[S]: their demand weight by sector
     by_sector: np.ndarray       # int64[P]: positions in `bridged`, grouped by sector ...
     by_sector_start: np.ndarray  # int64[S + 1]: ... sector s's from by_sector_start[s]
+    sector_cursor: np.ndarray   # int64[S]: scratch of the grouping
     by_sector_cdf: np.ndarray   # float64[P]: cumulative demand weight along by_sector
     giver_cdf: np.ndarray       # float64[max capacity]: cumulative second-circle need rates by slot
     # this club's weak ties to holders of bridged professions, grouped by profession
@@ -521,7 +521,6 @@ def allocate_region(capacities: list[int], market: MarketArrays, per_member: int
     return Region(
         open=np.ones(len(capacities), dtype=np.bool_),
         refused=np.zeros(len(capacities), dtype=np.int64),
-        capacity=np.array(capacities, dtype=np.int64),
         attendee_club=np.zeros(total, dtype=np.int64),
         attendee_slot=np.zeros(total, dtype=np.int64),
         attendee_start=np.zeros(len(capacities) + 1, dtype=np.int64),
@@ -532,6 +531,7 @@ def allocate_region(capacities: list[int], market: MarketArrays, per_member: int
         sector_weight=np.zeros(sectors),
         by_sector=np.zeros(professions, dtype=np.int64),
         by_sector_start=np.zeros(sectors + 1, dtype=np.int64),
+        sector_cursor=np.zeros(sectors, dtype=np.int64),
         by_sector_cdf=np.zeros(professions),
         giver_cdf=np.zeros(max(capacities)),
         strongest=np.zeros(1),

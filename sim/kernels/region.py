@@ -12,12 +12,11 @@ import numpy as np
 from sim.kernels import helper, kernel
 from sim.kernels.meeting import is_meeting_week
 from sim.kernels.membership import admit, random_index
-from sim.kernels.rules import passes_screening
+from sim.kernels.rules import has_place_for, pays_and_passes_interview
 from sim.kernels.week import close_week, meet_and_refer, room_for_a_week, settle_and_decide
 from sim.state import (
     CLOSED,
     N_REFUSED,
-    NEXT_ID,
     RECIPROCATOR,
     S_BUSINESS,
     S_CROSS_BUSINESS,
@@ -117,12 +116,13 @@ def area_of(rp, c, clubs):
 
 
 @helper
-def interclub_event(rng, rp, P, M, S, W, C, region, week):
+def interclub_event(rng, rp, P, M, S, W, region, week):
     """Members attend with their habit; each attendee meets attendees of other clubs."""
     n = 0
-    for c in range(len(C)):
+    clubs = len(region.open)
+    for c in range(clubs):
         region.attendee_start[c] = n
-        if C[c].counters[CLOSED]:
+        if not region.open[c]:
             continue
         slots, members = S[c], M[c]
         for s in range(len(slots.member)):
@@ -135,11 +135,11 @@ def interclub_event(rng, rp, P, M, S, W, C, region, week):
                 region.attendee_club[n] = c
                 region.attendee_slot[n] = s
                 n += 1
-    region.attendee_start[len(C)] = n
+    region.attendee_start[clubs] = n
     decay = P[0].tie_decay
     for a in range(n):
         c, s = region.attendee_club[a], region.attendee_slot[a]
-        first_club, last_club = area_of(rp, c, len(C))
+        first_club, last_club = area_of(rp, c, clubs)
         area_start, area_end = region.attendee_start[first_club], region.attendee_start[last_club]
         start, own = region.attendee_start[c], region.attendee_start[c + 1] - region.attendee_start[c]
         others = area_end - area_start - own
@@ -216,15 +216,12 @@ def group_by_sector(market, region, n_bridged):
         start[market.profession_sector[region.bridged[b]] + 1] += 1
     for k in range(sectors):
         start[k + 1] += start[k]
-    placed = region.sector_weight  # counting sort: the places each sector has filled so far
-    for k in range(sectors):
-        placed[k] = 0.0
+        region.sector_cursor[k] = start[k]  # counting sort: each sector's next free place
+        region.sector_weight[k] = 0.0
     for b in range(n_bridged):
         sector = market.profession_sector[region.bridged[b]]
-        region.by_sector[start[sector] + np.int64(placed[sector])] = b
-        placed[sector] += 1.0
-    for k in range(sectors):
-        region.sector_weight[k] = 0.0
+        region.by_sector[region.sector_cursor[sector]] = b
+        region.sector_cursor[sector] += 1
     total = 0.0
     for position in range(n_bridged):
         profession = region.bridged[region.by_sector[position]]
@@ -293,10 +290,8 @@ def second_circle_referrals(rng, P, market, M, S, W, C, region, c, week):
     bridged, bridge_slot, bridge_strength = region.bridged, region.bridge_slot, region.bridge_strength
     by_sector, by_sector_start, by_sector_cdf = region.by_sector, region.by_sector_start, region.by_sector_cdf
     for _ in range(rng.poisson(total)):
-        u = rng.random() * total
-        i = 0
-        while i < len(slots.member) - 1 and (region.giver_cdf[i] <= u or slots.member[i] < 0):
-            i += 1
+        n_slots = len(slots.member)  # free slots add nothing to the cumulative rates: never drawn
+        i = min(np.searchsorted(region.giver_cdf[:n_slots], rng.random() * total, side="right"), n_slots - 1)
         giver = slots.member[i]
         sector = members.sector[giver]
         u = rng.random() * (bridged_weight + (boost - 1.0) * region.sector_weight[sector])
@@ -311,7 +306,7 @@ def second_circle_referrals(rng, P, market, M, S, W, C, region, c, week):
         if trust_total <= 0.0:
             continue  # no bridge open to i: the need is lost
         pick = rng.random() * trust_total
-        chosen, trust = last - 1, 0.0
+        chosen, trust = last - 1, 0.0  # the last bridge if rounding leaves pick past every one
         for at in range(first, last):
             trust = bridge_trust(tie, bridge_slot, bridge_strength, i, at, strong_threshold)
             if pick < trust:
@@ -319,7 +314,6 @@ def second_circle_referrals(rng, P, market, M, S, W, C, region, c, week):
                 break
             pick -= trust
         other_club, receiver = region.bridge_club[chosen], region.bridge_member[chosen]
-        trust = bridge_trust(tie, bridge_slot, bridge_strength, i, chosen, strong_threshold)
 
         probability = trust / strongest
         if members.member_type[giver] == RECIPROCATOR:
@@ -360,8 +354,9 @@ def transfer_refused(rng, rp, P, M, S, C, K, region, c, week):
             other += 1
         if not region.open[other]:
             continue
-        if passes_screening(rng, P[other], M[other], S[other], C[other], K[c], k):
-            admit(P[other], M[other], S[other], C[other], K[c], k, week, np.bool_(False))
+        p, members, slots, club, cand = P[other], M[other], S[other], C[other], K[c]
+        if has_place_for(p, club, cand, k) and pays_and_passes_interview(rng, p, members, slots, cand, k):
+            admit(p, members, slots, club, cand, k, week, np.bool_(False))
 
 
 @kernel
@@ -390,7 +385,7 @@ def run_region_weeks(rng, rp, P, market, M, S, W, C, K, SE, region, start, stop)
                 meeting = is_meeting_week(week, p.meetings_per_year)
                 meet_and_refer(rng, p, market, M[c], S[c], C[c], K[c], week, meeting)
         if rp.interclub_events_per_year > 0 and is_meeting_week(week, rp.interclub_events_per_year):
-            interclub_event(rng, rp, P, M, S, W, C, region, week)
+            interclub_event(rng, rp, P, M, S, W, region, week)
         if rp.second_circle:
             for c in range(clubs):
                 if region.open[c]:
@@ -413,7 +408,7 @@ def run_region_weeks(rng, rp, P, market, M, S, W, C, K, SE, region, start, stop)
             slots, club = S[c], C[c]
             end_leavers_weak_ties(W, W[c], slots, c)
             close_week(slots, club, SE[c], week)
-            room = room and club.counters[NEXT_ID] + region.capacity[c] <= len(M[c].member_type)
+            room = room and room_for_a_week(P[c], M[c], club)
         if not room:
             return week + 1
     return stop

@@ -55,12 +55,14 @@ def charge_committee(p, members, slots):
 
 
 @helper
-def passes_screening(rng, p, members, slots, club, cand, k):
-    """Capacity, composition, willingness to pay, then the interview (at the committee's cost)."""
-    if club.counters[N_MEMBERS] >= p.capacity:
-        return False
-    if not composition_allows(p, club, cand.profession[k], cand.sector[k]):
-        return False
+def has_place_for(p, club, cand, k):
+    """Admission rules 1-2: a free seat, and the composition policy allows candidate k."""
+    return club.counters[N_MEMBERS] < p.capacity and composition_allows(p, club, cand.profession[k], cand.sector[k])
+
+
+@helper
+def pays_and_passes_interview(rng, p, members, slots, cand, k):
+    """Admission rules 3-4: willingness to pay, then the interview (at the committee's cost)."""
     if p.entry_fee + p.annual_fee > cand.willingness_to_pay[k]:
         return False
     if p.interview:
@@ -77,12 +79,10 @@ def screen_applicants(rng, p, members, slots, club, cand, week):
     `cand` (club.counters[N_REFUSED] of them) for a region's transfers (docs/ODD.md 7.8)."""
     refused = 0
     for k in range(club.counters[N_CANDIDATES]):
-        if club.counters[N_MEMBERS] >= p.capacity or not composition_allows(
-            p, club, cand.profession[k], cand.sector[k]
-        ):
+        if not has_place_for(p, club, cand, k):
             copy_candidate(cand, k, refused)  # refused <= k: rows not yet read are never overwritten
             refused += 1
-        elif passes_screening(rng, p, members, slots, club, cand, k):
+        elif pays_and_passes_interview(rng, p, members, slots, cand, k):
             admit(p, members, slots, club, cand, k, week, np.bool_(False))
     club.counters[N_CANDIDATES] = 0
     club.counters[N_REFUSED] = refused
