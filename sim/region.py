@@ -1,8 +1,9 @@
 """The numba engine for a region of clubs (docs/ODD.md 7.8): builds the clubs, runs, reads results.
 
-`RegionEngine` holds one market and one generator for the whole region, and each club's
-single-club arrays (`sim.state`) plus its members' weak ties, in numba typed lists that
-`sim.kernels.region.run_region_weeks` walks week by week. Results come back per club (the
+`RegionEngine` holds one market and one generator for the whole region, each club's
+single-club arrays (`sim.state`) in numba typed lists, and the region's own arrays (all
+clubs' slots and weak ties, `sim.state.Region`); `sim.kernels.region.run_region_weeks`
+walks them week by week. Results come back per club (the
 same series and member columns as a single club); `sim.metrics.region_series` and
 `sim.runner` add them up for the region.
 """
@@ -14,8 +15,7 @@ from numba.typed import List
 
 from sim.engine import members_columns, series_columns
 from sim.kernels.membership import found_club
-from sim.kernels.region import region_has_room, run_region_weeks
-from sim.kernels.week import room_for_a_week
+from sim.kernels.region import clubs_without_room, region_has_room, run_region_weeks, tabulate_decay
 from sim.market import Market, make_market
 from sim.scenario import ScenarioConfig
 from sim.state import (
@@ -27,12 +27,12 @@ from sim.state import (
     allocate_members,
     allocate_region,
     allocate_slots,
-    allocate_weak_ties,
     grow_members,
     make_market_arrays,
     make_params,
     make_region_params,
     member_records_for,
+    weak_ties_of,
 )
 
 
@@ -48,33 +48,38 @@ class RegionEngine:
         clubs = config.region_clubs()
         self.club_names = [name for name, _ in clubs]
         params_of: dict[int, np.record] = {}  # clubs of one group share their parameter record
-        per_member = config.region.weak_ties_per_member
-        self.P, self.M, self.S, self.W, self.C, self.K, self.SE = (List() for _ in range(7))
-        capacities = []
-        for _, spec in clubs:
+        self.P, self.M, self.S, self.C, self.K, self.SE = (List() for _ in range(6))
+        region = allocate_region([spec.capacity for _, spec in clubs], self.market_arrays,
+                                 config.region.weak_ties_per_member, config.weeks)
+        tabulate_decay(region.keep_power, config.ties.decay)
+        for c, (_, spec) in enumerate(clubs):
             if id(spec) not in params_of:
                 params_of[id(spec)] = make_params(config.model_copy(update={"club": spec}))
             params = params_of[id(spec)]
+            rows = slice(region.slot_start[c], region.slot_start[c + 1])
             members = allocate_members(member_records_for(params, spec.founders))
-            slots, club = allocate_slots(params), allocate_club(params, self.market_arrays)
+            slots = allocate_slots(params, member=region.slot_member[rows], week_gain=region.week_gain[rows])
+            club = allocate_club(params, self.market_arrays, week_stats=region.week_stats[c])
             candidates = allocate_candidates()
             found_club(rng, params, spec.founders, members, slots, club, candidates, self.market_arrays)
+            region.weak_owner[rows] = slots.member  # the founders own their (empty) rows
             self.P.append(params)
             self.M.append(members)
             self.S.append(slots)
-            weak = allocate_weak_ties(spec.capacity, per_member)
-            weak.owner[:] = slots.member  # the founders own their (empty) rows
-            self.W.append(weak)
             self.C.append(club)
             self.K.append(candidates)
             self.SE.append(np.zeros((config.weeks, N_SERIES)))
-            capacities.append(spec.capacity)
-        self.region = allocate_region(capacities, self.market_arrays, per_member)
+        self.region = region
         self.week = 0
 
     @property
     def finished(self) -> bool:
         return self.week >= self.config.weeks
+
+    @property
+    def W(self) -> list:  # noqa: N802 (named like the typed lists P, M, S, C, K)
+        """Each club's weak ties (`sim.state.WeakTies`, views of the region's arrays)."""
+        return [weak_ties_of(self.region, c) for c in range(len(self.C))]
 
     @property
     def member_count(self) -> int:
@@ -88,14 +93,14 @@ class RegionEngine:
                 self._make_room()
             self.week = int(
                 run_region_weeks(self.rng, self.region_params, self.P, self.market_arrays, self.M, self.S,
-                                 self.W, self.C, self.K, self.SE, self.region, self.week, stop)
+                                 self.C, self.K, self.SE, self.region, self.week, stop)
             )
 
     def _make_room(self) -> None:
-        for c in range(len(self.C)):
+        # only the clubs found short are touched: reading a typed list from Python costs ~10 us an item
+        for c in clubs_without_room(self.P, self.M, self.C):
             members = self.M[c]
-            if not room_for_a_week(self.P[c], members, self.C[c]):
-                self.M[c] = grow_members(members, 2 * len(members.member_type))
+            self.M[c] = grow_members(members, 2 * len(members.member_type))
 
     # ------------------------------------------------------------------ results
 

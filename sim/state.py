@@ -355,10 +355,18 @@ def grow_members(members: np.recarray, size: int) -> np.recarray:
     return bigger
 
 
-def allocate_slots(params: np.record) -> Slots:
+def allocate_slots(params: np.record, member: np.ndarray | None = None, week_gain: np.ndarray | None = None
+                   ) -> Slots:
+    """A club's slots; `member` and `week_gain` may be given (a region's views into its own arrays)."""
     c = params.capacity
+    if member is None:
+        member = np.empty(c, dtype=np.int64)
+    if week_gain is None:
+        week_gain = np.empty(c)
+    member[:] = -1
+    week_gain[:] = 0.0
     return Slots(
-        member=np.full(c, -1, dtype=np.int64),
+        member=member,
         tie=np.zeros((c, c)),
         received_from=np.zeros((c, c), dtype=np.int64),
         attendance_habit=np.zeros(c),
@@ -366,7 +374,7 @@ def allocate_slots(params: np.record) -> Slots:
         perceived_gain=np.zeros(c),
         perceived_cost=np.zeros(c),
         attending=np.zeros(c, dtype=np.bool_),
-        week_gain=np.zeros(c),
+        week_gain=week_gain,
         week_time_cost=np.zeros(c),
         absence_weeks=np.full((c, params.max_absences + 1), NEVER, dtype=np.int64),
         absences=np.zeros(c, dtype=np.int64),
@@ -395,9 +403,13 @@ def member_records_for(params: np.record, founders: int) -> int:
     return founders + 2 * params.capacity
 
 
-def allocate_club(params: np.record, market: MarketArrays) -> Club:
+def allocate_club(params: np.record, market: MarketArrays, week_stats: np.ndarray | None = None) -> Club:
+    """A club's counters and tables; `week_stats` may be given (a region's view into its own array)."""
     professions, sectors, capacity = len(market.profession_sector), len(market.sector_size), params.capacity
     scratch = max(professions, capacity)
+    if week_stats is None:
+        week_stats = np.empty(N_SERIES)
+    week_stats[:] = 0.0
     return Club(
         counters=np.zeros(N_COUNTERS, dtype=np.int64),
         totals=np.zeros(N_TOTALS),
@@ -420,7 +432,7 @@ def allocate_club(params: np.record, market: MarketArrays) -> Club:
         alias_scaled=np.zeros(scratch),
         alias_small=np.zeros(scratch, dtype=np.int64),
         alias_large=np.zeros(scratch, dtype=np.int64),
-        week_stats=np.zeros(N_SERIES),
+        week_stats=week_stats,
     )
 
 
@@ -428,7 +440,8 @@ def allocate_club(params: np.record, market: MarketArrays) -> Club:
 
 
 class WeakTies(NamedTuple):
-    """A club's members' weak ties to members of other clubs, K entries per slot.
+    """A club's members' weak ties to members of other clubs, K entries per slot (the region holds
+    them for all clubs, `Region.weak_*`; `RegionEngine.W` shows one club's rows as these views).
 
     Weak ties are mutual: both ends hold an entry with the same strength and week, and an
     entry ends on both sides at once (replaced, or one end exits). A row belongs to the member
@@ -442,18 +455,6 @@ class WeakTies(NamedTuple):
     profession: np.ndarray  # int64[C, K]: its profession
     strength: np.ndarray  # float64[C, K]: strength at the last refresh
     week: np.ndarray      # int64[C, K]: week of the last refresh (decay is applied when read)
-
-
-def allocate_weak_ties(capacity: int, per_member: int) -> WeakTies:
-    return WeakTies(
-        owner=np.full(capacity, -1, dtype=np.int64),
-        club=np.full((capacity, per_member), -1, dtype=np.int64),
-        member=np.full((capacity, per_member), -1, dtype=np.int64),
-        slot=np.full((capacity, per_member), -1, dtype=np.int64),
-        profession=np.full((capacity, per_member), -1, dtype=np.int64),
-        strength=np.zeros((capacity, per_member)),
-        week=np.zeros((capacity, per_member), dtype=np.int64),
-    )
 
 
 class RegionParams(NamedTuple):
@@ -484,12 +485,30 @@ def make_region_params(config: ScenarioConfig) -> np.record:
 
 
 class Region(NamedTuple):
-    """A region's clubs at a glance (open, refused applicants), the event's attendees, and
-    the bridged professions of one club at a time. The glance saves fetching a club's tuples from
-    the typed lists, which costs a reference-count update per array they hold."""
+    """A region's clubs at a glance, all clubs' slots and weak ties, the event's attendees, and
+    the bridged professions of one club at a time.
+
+    Fetching a club's tuples from the typed lists costs a reference-count update per array they
+    hold, so what the region reads of other clubs is here: each club's slots are rows
+    slot_start[c]..slot_start[c+1]-1 of the region's per-slot arrays, and a club's
+    `Slots.member`, `Slots.week_gain` and `Club.week_stats` are views into the region's arrays.
+    """
 
     open: np.ndarray            # bool[clubs]: the club has not closed (as of its last phase 9)
     refused: np.ndarray         # int64[clubs]: applicants it refused this week for capacity or composition
+    slot_start: np.ndarray      # int64[clubs + 1]: club c's slots are rows slot_start[c]..slot_start[c+1]-1
+    slot_member: np.ndarray     # int64[rows]: Slots.member of every club
+    week_gain: np.ndarray       # float64[rows]: Slots.week_gain of every club
+    week_stats: np.ndarray      # float64[clubs, N_SERIES]: Club.week_stats of every club
+    keep_power: np.ndarray      # float64[weeks + 1]: (1 - tie decay)^age, a weak tie's decay after age weeks
+    # weak ties (docs/ODD.md 7.8), K entries per row; see WeakTies for the fields
+    weak_owner: np.ndarray      # int64[rows]
+    weak_club: np.ndarray       # int64[rows, K]
+    weak_member: np.ndarray     # int64[rows, K]
+    weak_slot: np.ndarray       # int64[rows, K]
+    weak_profession: np.ndarray  # int64[rows, K]
+    weak_strength: np.ndarray   # float64[rows, K]
+    weak_week: np.ndarray       # int64[rows, K]
     attendee_club: np.ndarray   # int64[sum of capacities]
     attendee_slot: np.ndarray   # int64[sum of capacities]
     attendee_start: np.ndarray  # int64[clubs + 1]: each club's attendees start here
@@ -514,13 +533,26 @@ class Region(NamedTuple):
     entry_profession: np.ndarray  # int64[max capacity x K]: scratch of the grouping
 
 
-def allocate_region(capacities: list[int], market: MarketArrays, per_member: int) -> Region:
+def allocate_region(capacities: list[int], market: MarketArrays, per_member: int, weeks: int) -> Region:
     professions, sectors = len(market.profession_sector), len(market.sector_size)
     total = int(sum(capacities))
     entries = max(capacities) * per_member
+    rows = (total, per_member)
     return Region(
         open=np.ones(len(capacities), dtype=np.bool_),
         refused=np.zeros(len(capacities), dtype=np.int64),
+        slot_start=np.concatenate([[0], np.cumsum(capacities)]).astype(np.int64),
+        slot_member=np.full(total, -1, dtype=np.int64),
+        week_gain=np.zeros(total),
+        week_stats=np.zeros((len(capacities), N_SERIES)),
+        keep_power=np.zeros(weeks + 1),
+        weak_owner=np.full(total, -1, dtype=np.int64),
+        weak_club=np.full(rows, -1, dtype=np.int64),
+        weak_member=np.full(rows, -1, dtype=np.int64),
+        weak_slot=np.full(rows, -1, dtype=np.int64),
+        weak_profession=np.full(rows, -1, dtype=np.int64),
+        weak_strength=np.zeros(rows),
+        weak_week=np.zeros(rows, dtype=np.int64),
         attendee_club=np.zeros(total, dtype=np.int64),
         attendee_slot=np.zeros(total, dtype=np.int64),
         attendee_start=np.zeros(len(capacities) + 1, dtype=np.int64),
@@ -543,3 +575,11 @@ def allocate_region(capacities: list[int], market: MarketArrays, per_member: int
         bridge_strength=np.zeros(entries),
         entry_profession=np.zeros(entries, dtype=np.int64),
     )
+
+
+def weak_ties_of(region: Region, c: int) -> WeakTies:
+    """Club c's rows of the region's weak ties (views)."""
+    rows = slice(region.slot_start[c], region.slot_start[c + 1])
+    return WeakTies(owner=region.weak_owner[rows], club=region.weak_club[rows], member=region.weak_member[rows],
+                    slot=region.weak_slot[rows], profession=region.weak_profession[rows],
+                    strength=region.weak_strength[rows], week=region.weak_week[rows])

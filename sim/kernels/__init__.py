@@ -31,8 +31,13 @@ def _kernel_cache_dir() -> Path:
 if not os.environ.get("NUMBA_CACHE_DIR"):
     numba.config.CACHE_DIR = str(_kernel_cache_dir())
 
-# A phase kernel is called from Python (ClubEngine, ClubModel.step); a helper only from other
-# kernels, so it needs no CPython wrapper: skipping the wrapper's unboxing of the large state
-# tuples halves its compile time. Under NUMBA_DISABLE_JIT=1 both are plain Python functions.
-kernel = numba.njit(cache=True)
+# A phase kernel is called from Python (ClubEngine, ClubModel.step) and from the week; a helper
+# only from other kernels, so it needs no CPython wrapper: skipping the wrapper's unboxing of the
+# large state tuples halves its compile time. Calling a function that takes the state tuples costs
+# an atomic reference-count update per array they hold, on entry and exit (~90 a call), so phase
+# kernels and the small helpers called from loops (`inlined`) are inlined into their callers in
+# numba's IR; kernels still callable from Python keep their own entry point. Under
+# NUMBA_DISABLE_JIT=1 all three are plain Python functions.
+kernel = numba.njit(cache=True, inline="always")
 helper = numba.njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+inlined = numba.njit(cache=True, inline="always", no_cpython_wrapper=True, no_cfunc_wrapper=True)

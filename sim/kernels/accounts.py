@@ -28,22 +28,23 @@ def fee_due(p, tenure_weeks):
 def settle_accounts(p, members, slots, club, week):
     present = current_slots(slots)
     a = p.value_smoothing
+    member, tie, week_gain, week_time_cost = slots.member, slots.tie, slots.week_gain, slots.week_time_cost
+    perceived_gain, perceived_cost, stats = slots.perceived_gain, slots.perceived_cost, club.week_stats
     for s in present:
-        m = slots.member[s]
+        m = member[s]
         fee = fee_due(p, week - members.join_week[m])
         members.fees_paid[m] += fee
-        club.week_stats[S_FEES] += fee
+        stats[S_FEES] += fee
 
         strong_ties = 0
-        tie = slots.tie[s]
-        for j in range(len(tie)):  # the whole row: own and free slots hold tie 0 < threshold
-            strong_ties += tie[j] >= p.strong_threshold
+        for j in range(tie.shape[1]):  # the whole row: own and free slots hold tie 0 < threshold
+            strong_ties += tie[s, j] >= p.strong_threshold
         social_value = p.social_value_per_strong_tie * strong_ties
         members.social_value[m] += social_value
 
-        gain = members.margin[m] * slots.week_gain[s] + social_value
-        cost = p.annual_fee / 52.0 + slots.week_time_cost[s]  # the entry fee is sunk, not perceived
-        slots.perceived_gain[s] = (1.0 - a) * slots.perceived_gain[s] + a * gain
-        slots.perceived_cost[s] = (1.0 - a) * slots.perceived_cost[s] + a * cost
-        slots.week_gain[s] = 0.0
-        slots.week_time_cost[s] = 0.0
+        gain = members.margin[m] * week_gain[s] + social_value
+        cost = p.annual_fee / 52.0 + week_time_cost[s]  # the entry fee is sunk, not perceived
+        perceived_gain[s] = (1.0 - a) * perceived_gain[s] + a * gain
+        perceived_cost[s] = (1.0 - a) * perceived_cost[s] + a * cost
+        week_gain[s] = 0.0
+        week_time_cost[s] = 0.0

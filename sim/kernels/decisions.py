@@ -28,17 +28,19 @@ def leave_probability(p, expectation, roi, tenure_years, patience):
 def members_decide(rng, p, members, slots, club, week):
     """Each member's exit is its own decision, so members decide in slot order."""
     present = current_slots(slots)
+    member, exogenous_exit_week, expectation = slots.member, slots.exogenous_exit_week, slots.expectation
+    perceived_gain, perceived_cost = slots.perceived_gain, slots.perceived_cost
     for s in present:
-        m = slots.member[s]
-        if week == slots.exogenous_exit_week[s]:  # drawn at joining (membership.exogenous_delay)
+        m = member[s]
+        if week == exogenous_exit_week[s]:  # drawn at joining (membership.exogenous_delay)
             remove_member(members, slots, club, s, EXOGENOUS, week)
             continue
         tenure = week - members.join_week[m]
         if not is_renewal_week(p, tenure):
             continue
-        roi = perceived_roi(slots.perceived_gain[s], slots.perceived_cost[s])
+        roi = perceived_roi(perceived_gain[s], perceived_cost[s])
         tenure_years = (tenure + 1) / 52.0  # completed at the end of this paid period
-        leave = leave_probability(p, slots.expectation[s], roi, tenure_years, members.patience[m])
+        leave = leave_probability(p, expectation[s], roi, tenure_years, members.patience[m])
         learning = p.expectation_learning
         if p.monthly_billing:
             leave = 1.0 - (1.0 - leave) ** (1.0 / 12.0)
@@ -46,4 +48,4 @@ def members_decide(rng, p, members, slots, club, week):
         if rng.random() < leave:
             remove_member(members, slots, club, s, LEFT, week)
         else:
-            slots.expectation[s] += learning * (roi - slots.expectation[s])
+            expectation[s] += learning * (roi - expectation[s])

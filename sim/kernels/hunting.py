@@ -16,8 +16,9 @@ from sim.state import HUNTER, S_DIRECT_SALES
 def hunt(rng, p, market, members, slots, club):
     present = current_slots(slots)
     attendees = present[slots.attending[present]]
+    member, tie, week_gain, stats = slots.member, slots.tie, slots.week_gain, club.week_stats
     for h in attendees:
-        m = slots.member[h]
+        m = member[h]
         if members.member_type[m] != HUNTER:
             continue
         others = attendees[attendees != h]
@@ -28,6 +29,6 @@ def hunt(rng, p, market, members, slots, club):
             buyer = others[k]
             value = market.deal_median[members.profession[m]] * np.exp(p.deal_value_sigma * rng.standard_normal())
             members.direct_sales[m] += value
-            slots.week_gain[h] += value
-            club.week_stats[S_DIRECT_SALES] += value
-            slots.tie[buyer, h] *= 1.0 - p.trust_loss
+            week_gain[h] += value
+            stats[S_DIRECT_SALES] += value
+            tie[buyer, h] *= 1.0 - p.trust_loss

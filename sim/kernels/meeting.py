@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from sim.kernels import helper, kernel
+from sim.kernels import helper, inlined, kernel
 from sim.kernels.membership import current_slots, draw_candidate, perceived_roi, random_index, sigmoid
 from sim.state import (
     HUNTER,
@@ -23,24 +23,26 @@ def is_meeting_week(week, meetings_per_year):
 @helper
 def take_attendance(rng, p, members, slots, club, present, week):
     """Each member attends with its habit; attending builds the habit, missing erodes it."""
+    member, habits, attending = slots.member, slots.attendance_habit, slots.attending
+    week_time_cost, absences, absence_weeks = slots.week_time_cost, slots.absences, slots.absence_weeks
+    ring = absence_weeks.shape[1]
     attendees = 0
     for s in present:
-        m = slots.member[s]
-        habit = slots.attendance_habit[s]
+        m = member[s]
+        habit = habits[s]
         if rng.random() < habit:
-            slots.attending[s] = True
+            attending[s] = True
             attendees += 1
-            slots.attendance_habit[s] = habit + p.habit_gain * (1.0 - habit)
+            habits[s] = habit + p.habit_gain * (1.0 - habit)
             cost = p.hours_per_meeting * members.hourly_value[m]
             members.hours[m] += p.hours_per_meeting
             members.time_cost[m] += cost
-            slots.week_time_cost[s] += cost
+            week_time_cost[s] += cost
         else:
-            slots.attending[s] = False
-            slots.attendance_habit[s] = habit - p.habit_loss * habit
-            ring = slots.absence_weeks.shape[1]
-            slots.absence_weeks[s, slots.absences[s] % ring] = week
-            slots.absences[s] += 1
+            attending[s] = False
+            habits[s] = habit - p.habit_loss * habit
+            absence_weeks[s, absences[s] % ring] = week
+            absences[s] += 1
     club.week_stats[S_MEETING] = 1.0
     club.week_stats[S_ATTENDANCE_RATE] = attendees / len(present) if len(present) > 0 else 0.0
 
@@ -51,7 +53,7 @@ def tie_growth_factor(p, member_is_hunter, i, j):
     return p.hunter_growth_factor if member_is_hunter[i] or member_is_hunter[j] else 1.0
 
 
-@helper
+@inlined
 def hunter_slots(members, slots):
     is_hunter = np.zeros(len(slots.member), dtype=np.bool_)
     for s in range(len(slots.member)):
@@ -67,6 +69,7 @@ def grow_co_attendance_ties(p, slots, attendees, is_hunter):
     leaves a tie unchanged): contiguous rows vectorise, a gather over attendees does not.
     """
     c = len(slots.member)
+    ties = slots.tie
     growth = np.zeros(c)         # a non-hunter's tie growth towards each slot
     hunter_growth = np.zeros(c)  # a hunter's
     for j in attendees:
@@ -74,7 +77,7 @@ def grow_co_attendance_ties(p, slots, attendees, is_hunter):
         hunter_growth[j] = p.co_attendance_growth * p.hunter_growth_factor
     for i in attendees:
         g = hunter_growth if is_hunter[i] else growth
-        tie = slots.tie[i]
+        tie = ties[i]
         for j in range(c):
             tie[j] += g[j] * (1.0 - tie[j])
         tie[i] = 0.0  # no tie to oneself
@@ -90,24 +93,26 @@ def hold_one_to_ones(rng, p, slots, attendees, is_hunter):
     n = len(attendees)
     if n < 2:
         return
+    tie = slots.tie
     for i in attendees:
         j = attendees[random_index(rng, n - 1)]
         if j == i:  # draw among the n - 1 others
             j = attendees[n - 1]
         g = p.one_to_one_growth * tie_growth_factor(p, is_hunter, i, j)
-        slots.tie[i, j] += g * (1.0 - slots.tie[i, j])
-        slots.tie[j, i] += g * (1.0 - slots.tie[j, i])
+        tie[i, j] += g * (1.0 - tie[i, j])
+        tie[j, i] += g * (1.0 - tie[j, i])
 
 
 @helper
 def invite_visitors(rng, p, market, members, slots, club, cand, present):
     """Satisfied members bring visitors; some visitors apply (screened in apply_club_rules)."""
     satisfaction = np.empty(len(present))
+    perceived_gain, perceived_cost, expectation = slots.perceived_gain, slots.perceived_cost, slots.expectation
     total = 0.0
     for k in range(len(present)):
         s = present[k]
-        roi = perceived_roi(slots.perceived_gain[s], slots.perceived_cost[s])
-        satisfaction[k] = sigmoid(p.renewal_steepness * (roi - slots.expectation[s]))
+        roi = perceived_roi(perceived_gain[s], perceived_cost[s])
+        satisfaction[k] = sigmoid(p.renewal_steepness * (roi - expectation[s]))
         total += satisfaction[k]
     visitors = min(rng.poisson(p.invitations_per_member * total), MAX_VISITORS_PER_MEETING)
     club.week_stats[S_VISITORS] += visitors

@@ -5,7 +5,7 @@ Shared by founding (docs/ODD.md section 5), visitors (7.1) and club rules (7.7).
 
 import numpy as np
 
-from sim.kernels import helper, kernel
+from sim.kernels import helper, inlined, kernel
 from sim.state import (
     COMPLEMENTARITY,
     EXCLUSIVITY,
@@ -93,7 +93,7 @@ def exogenous_delay(rng, weekly_probability):
     return min(np.int64(np.log(1.0 - rng.random()) / np.log(1.0 - weekly_probability)), NEVER_AGAIN)
 
 
-@helper
+@inlined
 def composition_allows(p, club, profession, sector):
     """Exclusivity: one per profession; complementarity: k per profession, m per sector; open: any."""
     if p.composition == EXCLUSIVITY:
@@ -209,7 +209,7 @@ def remove_member(members, slots, club, s, reason, week):
     club.week_stats[S_EXITS] += 1
 
 
-@helper
+@inlined
 def current_slots(slots):
     """Slots holding a member, in slot order."""
     n = 0

@@ -271,22 +271,30 @@ def pass_referrals(rng, p, market, members, slots, club, week):
     n_givers = club.counters[N_GIVERS]
     if n_givers == 0:
         return
-    tie, received_from = slots.tie, slots.received_from
+    # the loop's arrays, fetched once: a tuple field read inside a branchy loop costs a
+    # reference-count update each time, which numba's pruning misses
+    member, tie, received_from = slots.member, slots.tie, slots.received_from
+    referral_weeks, referrals, week_gain = slots.referral_weeks, slots.referrals, slots.week_gain
     holders, holder_count = club.profession_holders, club.profession_count
+    giver_slots, giver_threshold, giver_alias = club.giver_slots, club.giver_threshold, club.giver_alias
     stats = club.week_stats
-    ring = slots.referral_weeks.shape[1]
+    ring = referral_weeks.shape[1]
     for _ in range(rng.poisson(club.totals[NEED_RATE])):
-        i = club.giver_slots[draw_alias(rng, club.giver_threshold, club.giver_alias, 0, n_givers)]
-        profession = draw_held_need(rng, p.own_sector_boost, club, members.sector[slots.member[i]])
+        i = giver_slots[draw_alias(rng, giver_threshold, giver_alias, 0, n_givers)]
+        profession = draw_held_need(rng, p.own_sector_boost, club, members.sector[member[i]])
         propensity_kept = True  # the first giver's propensity thinned its needs already
         joint = False  # a team follow-on (docs/ODD.md 7.2, team work): j is the teammate already drawn
         j = -1
         while True:  # a converted deal may create a follow-on need in the sector (synergy)
             if not joint:
-                j = choose_receiver(rng, holders, profession, holder_count[profession], tie, i)
+                if holder_count[profession] == 1:  # exclusivity's usual case, without a call
+                    j = holders[profession, 0]
+                    j = j if j != i else -1
+                else:
+                    j = choose_receiver(rng, holders, profession, holder_count[profession], tie, i)
                 if j < 0:
                     break
-            giver, receiver = slots.member[i], slots.member[j]
+            giver, receiver = member[i], member[j]
             if joint:  # team work: i brings in a sector peer as its propensity says, whatever their tie
                 probability = members.referral_propensity[giver]
             else:
@@ -300,8 +308,8 @@ def pass_referrals(rng, p, market, members, slots, club, week):
             members.referrals_given[giver] += 1
             members.referrals_received[receiver] += 1
             received_from[j, i] += 1
-            slots.referral_weeks[i, slots.referrals[i] % ring] = week
-            slots.referrals[i] += 1
+            referral_weeks[i, referrals[i] % ring] = week
+            referrals[i] += 1
             stats[S_REFERRALS] += 1
 
             if not joint and rng.random() >= p.conversion_min + (p.conversion_max - p.conversion_min) * tie[i, j]:
@@ -310,7 +318,7 @@ def pass_referrals(rng, p, market, members, slots, club, week):
             members.business_received[receiver] += value
             members.business_given[giver] += value
             members.deals_received[receiver] += 1
-            slots.week_gain[j] += value
+            week_gain[j] += value
             tie[j, i] += p.reciprocity_growth * (1.0 - tie[j, i])
             stats[S_DEALS] += 1
             stats[S_BUSINESS] += value
@@ -324,7 +332,7 @@ def pass_referrals(rng, p, market, members, slots, club, week):
                                      p.strong_threshold)
                 if mate < 0:
                     break
-                profession = members.profession[slots.member[mate]]
+                profession = members.profession[member[mate]]
                 joint = True
                 i, j = j, mate
             else:

@@ -1,10 +1,13 @@
 """A region's week (docs/ODD.md 7.8): interclub events, weak ties, second-circle referrals, transfers.
 
 The clubs of a region are numba typed lists of the single-club state (`P` parameters, `M`
-members, `S` slots, `W` weak ties, `C` club counters and tables, `K` candidates, `SE`
-series), one entry per club; each club runs the single-club phases of `sim.kernels.week`,
-and the region's phases here connect them. A weak tie names its other end as (club,
-member id) and decays lazily: its strength is computed from its last refresh when read.
+members, `S` slots, `C` club counters and tables, `K` candidates, `SE` series), one entry
+per club; each club runs the single-club phases of `sim.kernels.week`, and the region's
+phases here connect them. What these phases read of other clubs (their members in slots,
+weekly gains and counts, and all weak ties) is in the `region` tuple's arrays, where club c's
+slots are rows slot_start[c]..slot_start[c+1]-1: fetching a club's tuple from a typed list
+costs a reference-count update per array in it. A weak tie names its other end as (club,
+member id, slot) and decays lazily: its strength is computed from its last refresh when read.
 """
 
 import numpy as np
@@ -27,83 +30,90 @@ from sim.state import (
 
 
 @helper
-def weak_strength(weak, s, e, week, decay):
-    """Entry e of slot s's weak ties, decayed to `week`."""
-    return weak.strength[s, e] * (1.0 - decay) ** np.float64(week - weak.week[s, e])
+def weak_strength(region, r, e, week):
+    """Entry e of row r's weak ties, decayed to `week`: w (1 - decay)^(weeks since its refresh)."""
+    return region.weak_strength[r, e] * region.keep_power[week - region.weak_week[r, e]]
+
+
+@kernel
+def tabulate_decay(keep_power, decay):
+    """keep_power[a] = (1 - decay)^a: what a weak tie keeps after a weeks (a pow per read costs more)."""
+    for age in range(len(keep_power)):
+        keep_power[age] = (1.0 - decay) ** np.float64(age)
 
 
 @helper
-def find_entry(weak, s, other_club, other_member):
-    for e in range(weak.club.shape[1]):
-        if weak.club[s, e] == other_club and weak.member[s, e] == other_member:
+def find_entry(region, r, other_club, other_member):
+    weak_club, weak_member = region.weak_club, region.weak_member
+    for e in range(weak_club.shape[1]):
+        if weak_club[r, e] == other_club and weak_member[r, e] == other_member:
             return e
     return -1
 
 
 @helper
-def end_weak_tie(W, c, s, e):
-    """Free entry e of club c's slot s, and the other end's entry back to it (ties are mutual)."""
-    weak = W[c]
-    other_slot = weak.slot[s, e]
-    other = W[weak.club[s, e]]
-    for f in range(other.club.shape[1]):
-        if other.club[other_slot, f] == c and other.slot[other_slot, f] == s and other.member[
-            other_slot, f
-        ] == weak.owner[s]:
-            other.club[other_slot, f] = -1
-    weak.club[s, e] = -1
+def end_weak_tie(region, c, r, e):
+    """Free entry e of row r (a slot of club c), and the other end's entry back to it (ties are mutual)."""
+    weak_club, weak_slot, weak_member = region.weak_club, region.weak_slot, region.weak_member
+    s = r - region.slot_start[c]
+    other = region.slot_start[weak_club[r, e]] + weak_slot[r, e]
+    for f in range(weak_club.shape[1]):
+        if weak_club[other, f] == c and weak_slot[other, f] == s and weak_member[other, f] == region.weak_owner[r]:
+            weak_club[other, f] = -1
+    weak_club[r, e] = -1
 
 
 @helper
-def free_entry(W, weak, c, s, week, decay):
-    """A free entry of slot s's row; if none, the weakest tie (the first such) ends on both sides."""
+def free_entry(region, c, r, week):
+    """A free entry of row r's weak ties; if none, the weakest tie (the first such) ends on both sides."""
     weakest, weakest_strength = 0, 2.0
-    for e in range(weak.club.shape[1]):
-        if weak.club[s, e] < 0:
+    for e in range(region.weak_club.shape[1]):
+        if region.weak_club[r, e] < 0:
             return e
-        strength = weak_strength(weak, s, e, week, decay)
+        strength = weak_strength(region, r, e, week)
         if strength < weakest_strength:
             weakest, weakest_strength = e, strength
-    end_weak_tie(W, c, s, weakest)
+    end_weak_tie(region, c, r, weakest)
     return weakest
 
 
 @helper
-def meet_at_event(M, S, W, c, s, c2, s2, growth, decay, week):
+def meet_at_event(M, region, c, s, c2, s2, growth, week):
     """The members in (c, s) and (c2, s2) meet: their weak tie grows, w <- w + growth (1 - w), both ways."""
-    weak, weak2 = W[c], W[c2]
-    m, m2 = S[c].member[s], S[c2].member[s2]
-    e = find_entry(weak, s, c2, m2)
+    r, r2 = region.slot_start[c] + s, region.slot_start[c2] + s2
+    m, m2 = region.slot_member[r], region.slot_member[r2]
+    e = find_entry(region, r, c2, m2)
     if e >= 0:
-        e2 = find_entry(weak2, s2, c, m)
-        current = weak_strength(weak, s, e, week, decay)
+        e2 = find_entry(region, r2, c, m)
+        current = weak_strength(region, r, e, week)
     else:
         current = 0.0
-        e = free_entry(W, weak, c, s, week, decay)
-        e2 = free_entry(W, weak2, c2, s2, week, decay)
-        weak.club[s, e], weak.member[s, e], weak.slot[s, e] = c2, m2, s2
-        weak.profession[s, e] = M[c2].profession[m2]
-        weak2.club[s2, e2], weak2.member[s2, e2], weak2.slot[s2, e2] = c, m, s
-        weak2.profession[s2, e2] = M[c].profession[m]
+        e = free_entry(region, c, r, week)
+        e2 = free_entry(region, c2, r2, week)
+        region.weak_club[r, e], region.weak_member[r, e], region.weak_slot[r, e] = c2, m2, s2
+        region.weak_profession[r, e] = M[c2].profession[m2]
+        region.weak_club[r2, e2], region.weak_member[r2, e2], region.weak_slot[r2, e2] = c, m, s
+        region.weak_profession[r2, e2] = M[c].profession[m]
     strength = current + growth * (1.0 - current)
-    weak.strength[s, e] = strength
-    weak.week[s, e] = week
-    weak2.strength[s2, e2] = strength
-    weak2.week[s2, e2] = week
+    region.weak_strength[r, e] = strength
+    region.weak_week[r, e] = week
+    region.weak_strength[r2, e2] = strength
+    region.weak_week[r2, e2] = week
 
 
 @helper
-def end_leavers_weak_ties(W, weak, slots, c):
+def end_leavers_weak_ties(region, c):
     """Rows of members who left club c this week: their weak ties end on both sides; rows of
     newcomers start empty."""
-    for s in range(len(slots.member)):
-        if weak.owner[s] == slots.member[s]:
+    owner, member, weak_club = region.weak_owner, region.slot_member, region.weak_club
+    for r in range(region.slot_start[c], region.slot_start[c + 1]):
+        if owner[r] == member[r]:
             continue
-        if weak.owner[s] >= 0:
-            for e in range(weak.club.shape[1]):
-                if weak.club[s, e] >= 0:
-                    end_weak_tie(W, c, s, e)
-        weak.owner[s] = slots.member[s]
+        if owner[r] >= 0:
+            for e in range(weak_club.shape[1]):
+                if weak_club[r, e] >= 0:
+                    end_weak_tie(region, c, r, e)
+        owner[r] = member[r]
 
 
 @helper
@@ -116,7 +126,7 @@ def area_of(rp, c, clubs):
 
 
 @helper
-def interclub_event(rng, rp, P, M, S, W, region, week):
+def interclub_event(rng, rp, P, M, S, region, week):
     """Members attend with their habit; each attendee meets attendees of other clubs."""
     n = 0
     clubs = len(region.open)
@@ -136,7 +146,6 @@ def interclub_event(rng, rp, P, M, S, W, region, week):
                 region.attendee_slot[n] = s
                 n += 1
     region.attendee_start[clubs] = n
-    decay = P[0].tie_decay
     for a in range(n):
         c, s = region.attendee_club[a], region.attendee_slot[a]
         first_club, last_club = area_of(rp, c, clubs)
@@ -149,57 +158,63 @@ def interclub_event(rng, rp, P, M, S, W, region, week):
             b = area_start + random_index(rng, others)  # uniform among the area's other clubs' attendees
             if b >= start:
                 b += own
-            meet_at_event(M, S, W, c, s, region.attendee_club[b], region.attendee_slot[b],
-                          rp.weak_tie_initial, decay, week)
+            meet_at_event(M, region, c, s, region.attendee_club[b], region.attendee_slot[b],
+                          rp.weak_tie_initial, week)
 
 
 @helper
-def bridged_profession(slots, weak, club, s, e):
-    """The profession slot s's weak tie e reaches if the club holds none of it, else -1."""
-    if slots.member[s] < 0 or weak.club[s, e] < 0:
+def bridged_profession(region, profession_count, r, e):
+    """The profession row r's weak tie e reaches if the row's club holds none of it, else -1."""
+    if region.slot_member[r] < 0 or region.weak_club[r, e] < 0:
         return -1
-    profession = weak.profession[s, e]
-    return -1 if club.profession_count[profession] > 0 else profession
+    profession = region.weak_profession[r, e]
+    return -1 if profession_count[profession] > 0 else profession
 
 
 @helper
-def index_bridges(slots, weak, club, market, region, week, decay):
-    """Group the club's weak ties to holders of professions it does not hold by profession
+def index_bridges(club, market, region, c, week):
+    """Group club c's weak ties to holders of professions it does not hold by profession
     ("bridged"), with their strength this week. Returns the number of bridged professions."""
     region.stamp[0] += 1
     stamp = region.stamp[0]
+    first_row, last_row, entries = region.slot_start[c], region.slot_start[c + 1], region.weak_club.shape[1]
+    profession_count = club.profession_count
+    mark, bridged, bridged_index = region.bridge_mark, region.bridged, region.bridged_index
+    bridge_start = region.bridge_start
     n_bridged = 0
-    for s in range(len(slots.member)):
-        for e in range(weak.club.shape[1]):
-            profession = bridged_profession(slots, weak, club, s, e)
+    for r in range(first_row, last_row):
+        for e in range(entries):
+            profession = bridged_profession(region, profession_count, r, e)
             if profession < 0:
                 continue
-            if region.bridge_mark[profession] != stamp:
-                region.bridge_mark[profession] = stamp
-                region.bridged_index[profession] = n_bridged
-                region.bridged[n_bridged] = profession
-                region.bridge_start[n_bridged + 1] = 0
+            if mark[profession] != stamp:
+                mark[profession] = stamp
+                bridged_index[profession] = n_bridged
+                bridged[n_bridged] = profession
+                bridge_start[n_bridged + 1] = 0
                 n_bridged += 1
-            region.bridge_start[region.bridged_index[profession] + 1] += 1
-    region.bridge_start[0] = 0
-    region.strongest[0] = 0.0
+            bridge_start[bridged_index[profession] + 1] += 1
+    bridge_start[0] = 0
+    next_entry = region.entry_profession
     for b in range(n_bridged):
-        region.bridge_start[b + 1] += region.bridge_start[b]
-        region.entry_profession[b] = region.bridge_start[b]  # each profession's next free entry
-    for s in range(len(slots.member)):
-        for e in range(weak.club.shape[1]):
-            profession = bridged_profession(slots, weak, club, s, e)
+        bridge_start[b + 1] += bridge_start[b]
+        next_entry[b] = bridge_start[b]  # each profession's next free entry
+    strongest = 0.0
+    for r in range(first_row, last_row):
+        for e in range(entries):
+            profession = bridged_profession(region, profession_count, r, e)
             if profession < 0:
                 continue
-            b = region.bridged_index[profession]
-            at = region.entry_profession[b]
-            region.entry_profession[b] = at + 1
-            region.bridge_slot[at] = s
-            region.bridge_club[at] = weak.club[s, e]
-            region.bridge_member[at] = weak.member[s, e]
-            region.bridge_holder_slot[at] = weak.slot[s, e]
-            region.bridge_strength[at] = weak_strength(weak, s, e, week, decay)
-            region.strongest[0] = max(region.strongest[0], region.bridge_strength[at])
+            b = bridged_index[profession]
+            at = next_entry[b]
+            next_entry[b] = at + 1
+            region.bridge_slot[at] = r - first_row
+            region.bridge_club[at] = region.weak_club[r, e]
+            region.bridge_member[at] = region.weak_member[r, e]
+            region.bridge_holder_slot[at] = region.weak_slot[r, e]
+            region.bridge_strength[at] = weak_strength(region, r, e, week)
+            strongest = max(strongest, region.bridge_strength[at])
+    region.strongest[0] = strongest
     group_by_sector(market, region, n_bridged)
     return n_bridged
 
@@ -232,6 +247,19 @@ def group_by_sector(market, region, n_bridged):
 
 
 @helper
+def bisect_right(values, first, last, x):
+    """The first k in first..last-1 with values[k] > x (values ascending), or last: numpy's
+    searchsorted(side="right"), without its call and slice in a per-need loop."""
+    while first < last:
+        middle = (first + last) // 2
+        if values[middle] > x:
+            last = middle
+        else:
+            first = middle + 1
+    return first
+
+
+@helper
 def draw_bridged_need(u, bridged_weight, boost, sector, bridged, by_sector, by_sector_start, by_sector_cdf,
                       n_bridged):
     """The bridged profession at u (uniform on bridged_weight + (boost - 1) x the sector's): by demand
@@ -242,7 +270,7 @@ def draw_bridged_need(u, bridged_weight, boost, sector, bridged, by_sector, by_s
         first, last = by_sector_start[sector], by_sector_start[sector + 1]
         below = by_sector_cdf[first - 1] if first > 0 else 0.0
         target = below + (u - bridged_weight) / (boost - 1.0)
-    position = first + np.searchsorted(by_sector_cdf[first:last], target, side="right")
+    position = bisect_right(by_sector_cdf, first, last, target)
     return bridged[by_sector[min(position, last - 1)]]
 
 
@@ -260,11 +288,10 @@ def bridge_trust(tie, bridge_slot, bridge_strength, i, at, strong_threshold):
 
 
 @helper
-def second_circle_referrals(rng, P, market, M, S, W, C, region, c, week):
+def second_circle_referrals(rng, P, market, M, S, C, region, c, week):
     """Needs for professions club c lacks, passed through a bridge (k, h) to a holder in another club."""
-    p, members, slots, weak, club = P[c], M[c], S[c], W[c], C[c]
-    decay = p.tie_decay
-    n_bridged = index_bridges(slots, weak, club, market, region, week, decay)
+    p, members, slots, club = P[c], M[c], S[c], C[c]
+    n_bridged = index_bridges(club, market, region, c, week)
     if n_bridged == 0:
         return
     bridged_weight = 0.0
@@ -275,30 +302,35 @@ def second_circle_referrals(rng, P, market, M, S, W, C, region, c, week):
     # `strongest` of them (no bridge's trust exceeds the strongest weak tie); a drawn need is then
     # passed with probability t / strongest, so that t remains the probability of passing it.
     strongest = region.strongest[0]
+    member, sector_weight = slots.member, region.sector_weight
+    n_slots = len(member)  # free slots add nothing to the cumulative rates: never drawn
+    giver_cdf = region.giver_cdf[:n_slots]
     total = 0.0
-    for s in range(len(slots.member)):
-        m = slots.member[s]
+    for s in range(n_slots):
+        m = member[s]
         if m >= 0:
             sector = members.sector[m]
-            share = (bridged_weight + (boost - 1.0) * region.sector_weight[sector]) / market.need_total[sector]
+            share = (bridged_weight + (boost - 1.0) * sector_weight[sector]) / market.need_total[sector]
             total += members.needs_per_week[m] * members.referral_propensity[m] * share * strongest
-        region.giver_cdf[s] = total
+        giver_cdf[s] = total
     if total <= 0.0:
         return
-    ring = slots.referral_weeks.shape[1]
+    referral_weeks, referrals = slots.referral_weeks, slots.referrals
+    ring = referral_weeks.shape[1]
     tie, strong_threshold = slots.tie, p.strong_threshold
     bridged, bridge_slot, bridge_strength = region.bridged, region.bridge_slot, region.bridge_strength
+    bridge_start, bridged_index = region.bridge_start, region.bridged_index
     by_sector, by_sector_start, by_sector_cdf = region.by_sector, region.by_sector_start, region.by_sector_cdf
+    week_stats, week_gain, slot_start = region.week_stats, region.week_gain, region.slot_start
     for _ in range(rng.poisson(total)):
-        n_slots = len(slots.member)  # free slots add nothing to the cumulative rates: never drawn
-        i = min(np.searchsorted(region.giver_cdf[:n_slots], rng.random() * total, side="right"), n_slots - 1)
-        giver = slots.member[i]
+        i = min(bisect_right(giver_cdf, 0, n_slots, rng.random() * total), n_slots - 1)
+        giver = member[i]
         sector = members.sector[giver]
-        u = rng.random() * (bridged_weight + (boost - 1.0) * region.sector_weight[sector])
+        u = rng.random() * (bridged_weight + (boost - 1.0) * sector_weight[sector])
         profession = draw_bridged_need(u, bridged_weight, boost, sector, bridged, by_sector, by_sector_start,
                                        by_sector_cdf, n_bridged)
-        b = region.bridged_index[profession]
-        first, last = region.bridge_start[b], region.bridge_start[b + 1]
+        b = bridged_index[profession]
+        first, last = bridge_start[b], bridge_start[b + 1]
 
         trust_total = 0.0
         for at in range(first, last):
@@ -321,22 +353,22 @@ def second_circle_referrals(rng, P, market, M, S, W, C, region, c, week):
         if rng.random() >= probability:
             continue
         members.referrals_given[giver] += 1
-        slots.referral_weeks[i, slots.referrals[i] % ring] = week
-        slots.referrals[i] += 1
-        receivers, stats = M[other_club], C[other_club].week_stats
+        referral_weeks[i, referrals[i] % ring] = week
+        referrals[i] += 1
+        receivers = M[other_club]
         receivers.referrals_received[receiver] += 1
-        stats[S_REFERRALS] += 1
-        stats[S_CROSS_REFERRALS] += 1
+        week_stats[other_club, S_REFERRALS] += 1  # the other club's Club.week_stats
+        week_stats[other_club, S_CROSS_REFERRALS] += 1
         if rng.random() >= p.conversion_min + (p.conversion_max - p.conversion_min) * trust:
             continue
         value = market.deal_median[profession] * np.exp(p.deal_value_sigma * rng.standard_normal())
         receivers.business_received[receiver] += value
         receivers.deals_received[receiver] += 1
-        S[other_club].week_gain[region.bridge_holder_slot[chosen]] += value
+        week_gain[slot_start[other_club] + region.bridge_holder_slot[chosen]] += value  # its Slots.week_gain
         members.business_given[giver] += value
-        stats[S_DEALS] += 1
-        stats[S_BUSINESS] += value
-        stats[S_CROSS_BUSINESS] += value
+        week_stats[other_club, S_DEALS] += 1
+        week_stats[other_club, S_BUSINESS] += value
+        week_stats[other_club, S_CROSS_BUSINESS] += value
 
 
 @helper
@@ -368,7 +400,16 @@ def region_has_room(P, M, C):
 
 
 @kernel
-def run_region_weeks(rng, rp, P, market, M, S, W, C, K, SE, region, start, stop):
+def clubs_without_room(P, M, C):
+    """The clubs whose member records would not hold a week's joins (their records must grow)."""
+    short = np.zeros(len(C), dtype=np.bool_)
+    for c in range(len(C)):
+        short[c] = not room_for_a_week(P[c], M[c], C[c])
+    return np.flatnonzero(short)
+
+
+@kernel
+def run_region_weeks(rng, rp, P, market, M, S, C, K, SE, region, start, stop):
     """Weeks start..stop-1 of a region; returns the first week not run (early when a club's
     member records run out: the caller grows them and calls again).
 
@@ -385,11 +426,11 @@ def run_region_weeks(rng, rp, P, market, M, S, W, C, K, SE, region, start, stop)
                 meeting = is_meeting_week(week, p.meetings_per_year)
                 meet_and_refer(rng, p, market, M[c], S[c], C[c], K[c], week, meeting)
         if rp.interclub_events_per_year > 0 and is_meeting_week(week, rp.interclub_events_per_year):
-            interclub_event(rng, rp, P, M, S, W, region, week)
+            interclub_event(rng, rp, P, M, S, region, week)
         if rp.second_circle:
             for c in range(clubs):
                 if region.open[c]:
-                    second_circle_referrals(rng, P, market, M, S, W, C, region, c, week)
+                    second_circle_referrals(rng, P, market, M, S, C, region, c, week)
         for c in range(clubs):
             club = C[c]
             if region.open[c]:
@@ -406,7 +447,7 @@ def run_region_weeks(rng, rp, P, market, M, S, W, C, K, SE, region, start, stop)
         room = True
         for c in range(clubs):
             slots, club = S[c], C[c]
-            end_leavers_weak_ties(W, W[c], slots, c)
+            end_leavers_weak_ties(region, c)
             close_week(slots, club, SE[c], week)
             room = room and room_for_a_week(P[c], M[c], club)
         if not room:

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from sim.kernels import helper, kernel
+from sim.kernels import helper, inlined, kernel
 from sim.kernels.membership import admit, composition_allows, copy_candidate, current_slots, remove_member
 from sim.state import (
     CLOSED,
@@ -16,7 +16,7 @@ from sim.state import (
 )
 
 
-@helper
+@inlined
 def all_recent(event_weeks, events, s, week, window):
     """Slot s's last events (a ring buffer of their weeks, as many as it holds) all fall in the window."""
     ring = event_weeks.shape[1]
@@ -26,7 +26,7 @@ def all_recent(event_weeks, events, s, week, window):
     return oldest > week - window
 
 
-@helper
+@inlined
 def enforce_rules(p, members, slots, club, week):
     """More than max_absences absences, or fewer than min_referrals given, in the rule's window."""
     for s in current_slots(slots):
@@ -54,7 +54,7 @@ def charge_committee(p, members, slots):
         slots.week_time_cost[s] += share * members.hourly_value[m]
 
 
-@helper
+@inlined
 def has_place_for(p, club, cand, k):
     """Admission rules 1-2: a free seat, and the composition policy allows candidate k."""
     return club.counters[N_MEMBERS] < p.capacity and composition_allows(p, club, cand.profession[k], cand.sector[k])
@@ -88,7 +88,7 @@ def screen_applicants(rng, p, members, slots, club, cand, week):
     club.counters[N_REFUSED] = refused
 
 
-@helper
+@inlined
 def close_if_too_small(p, members, slots, club, week):
     if p.min_viable_size > 0 and club.counters[N_MEMBERS] < p.min_viable_size:
         for s in current_slots(slots):

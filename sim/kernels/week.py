@@ -1,6 +1,6 @@
 """One week of the process (docs/ODD.md section 3), and the Monte Carlo fast path over many weeks."""
 
-from sim.kernels import helper, kernel
+from sim.kernels import helper, inlined, kernel
 from sim.kernels.accounts import settle_accounts
 from sim.kernels.decisions import members_decide
 from sim.kernels.hunting import hunt
@@ -22,17 +22,18 @@ from sim.state import (
 
 
 @helper
-def row_sum(row):
-    """Sum in four interleaved partial sums: a single running sum waits on each addition."""
+def row_sum(matrix, i):
+    """Sum of row i in four interleaved partial sums: a single running sum waits on each addition."""
     s0 = s1 = s2 = s3 = 0.0
-    n4 = len(row) - len(row) % 4
+    n = matrix.shape[1]
+    n4 = n - n % 4
     for j in range(0, n4, 4):
-        s0 += row[j]
-        s1 += row[j + 1]
-        s2 += row[j + 2]
-        s3 += row[j + 3]
-    for j in range(n4, len(row)):
-        s0 += row[j]
+        s0 += matrix[i, j]
+        s1 += matrix[i, j + 1]
+        s2 += matrix[i, j + 2]
+        s3 += matrix[i, j + 3]
+    for j in range(n4, n):
+        s0 += matrix[i, j]
     return (s0 + s1) + (s2 + s3)
 
 
@@ -41,9 +42,10 @@ def close_week(slots, club, series, week):
     """Write this week's row of the series and start the next one."""
     stats = club.week_stats
     n = club.counters[N_MEMBERS]
+    tie = slots.tie
     total = 0.0
-    for i in range(slots.tie.shape[0]):  # the whole matrix: own and free slots hold tie 0
-        total += row_sum(slots.tie[i])
+    for i in range(tie.shape[0]):  # the whole matrix: own and free slots hold tie 0
+        total += row_sum(tie, i)
     stats[S_WEEK] = week
     stats[S_MEMBERS] = n
     stats[S_MEAN_TIE] = total / (n * (n - 1)) if n > 1 else 0.0
@@ -54,7 +56,7 @@ def close_week(slots, club, series, week):
             stats[k] = 0.0
 
 
-@helper
+@inlined
 def meet_and_refer(rng, p, market, members, slots, club, cand, week, meeting):
     """Phases 1-6: meeting, referrals and deals, hunting, ties decay."""
     if meeting:
@@ -65,7 +67,7 @@ def meet_and_refer(rng, p, market, members, slots, club, cand, week, meeting):
     decay_ties(p, slots)
 
 
-@helper
+@inlined
 def settle_and_decide(rng, p, members, slots, club, cand, week, meeting):
     """Phases 7-9: accounts, members decide, club rules."""
     settle_accounts(p, members, slots, club, week)
