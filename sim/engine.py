@@ -161,10 +161,11 @@ class ClubEngine:
 
 
 def series_columns(series: np.ndarray, weeks: int) -> dict[str, np.ndarray]:
-    """A club's weekly series matrix (its first `weeks` rows) by column, integer counts as int64."""
+    """A club's weekly series matrix (its first `weeks` rows) by column: integer counts as int64, the
+    rest as float64 (a region keeps its clubs' series in float32)."""
     rows = series[:weeks]
     return {
-        column: rows[:, k] if column in FLOAT_SERIES else rows[:, k].astype(np.int64)
+        column: rows[:, k].astype(np.float64, copy=False) if column in FLOAT_SERIES else rows[:, k].astype(np.int64)
         for k, column in enumerate(SERIES_COLUMNS)
     }
 

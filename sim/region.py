@@ -68,7 +68,9 @@ class RegionEngine:
             self.S.append(slots)
             self.C.append(club)
             self.K.append(candidates)
-            self.SE.append(np.zeros((config.weeks, N_SERIES)))
+            # float32: counts stay exact and money keeps 7 significant digits (a cent of a week's 100,000 EUR),
+            # at half the memory of float64 (91 KB a club over 10 years)
+            self.SE.append(np.zeros((config.weeks, N_SERIES), dtype=np.float32))
         self.region = region
         self.week = 0
 

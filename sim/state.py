@@ -165,7 +165,7 @@ class Slots(NamedTuple):
 
     member: np.ndarray              # int64[C]: member_id in the slot, -1 if free
     tie: np.ndarray                 # float64[C, C]: tie[i, j] = i's trust in j
-    received_from: np.ndarray       # int64[C, C]: referrals i received from j
+    received_from: np.ndarray       # int32[C, C]: referrals i received from j
     attendance_habit: np.ndarray
     expectation: np.ndarray
     perceived_gain: np.ndarray
@@ -173,9 +173,9 @@ class Slots(NamedTuple):
     attending: np.ndarray           # bool[C]: attends this week's meeting
     week_gain: np.ndarray           # float64[C]: business + direct sales value this week, EUR
     week_time_cost: np.ndarray      # float64[C]: time cost this week, EUR
-    absence_weeks: np.ndarray       # int64[C, max_absences+1]: ring of the latest absences
+    absence_weeks: np.ndarray       # int32[C, max_absences+1]: ring of the latest absences
     absences: np.ndarray            # int64[C]: absences ever (ring position)
-    referral_weeks: np.ndarray      # int64[C, min_referrals]: ring of the latest referrals given
+    referral_weeks: np.ndarray      # int32[C, min_referrals]: ring of the latest referrals given
     referrals: np.ndarray           # int64[C]: referrals given ever (ring position)
     exogenous_exit_week: np.ndarray  # int64[C]: week of the member's exogenous exit (drawn at joining)
 
@@ -368,7 +368,7 @@ def allocate_slots(params: np.record, member: np.ndarray | None = None, week_gai
     return Slots(
         member=member,
         tie=np.zeros((c, c)),
-        received_from=np.zeros((c, c), dtype=np.int64),
+        received_from=np.zeros((c, c), dtype=np.int32),  # int32 where int64 is not needed: memory, at world scale
         attendance_habit=np.zeros(c),
         expectation=np.zeros(c),
         perceived_gain=np.zeros(c),
@@ -376,9 +376,9 @@ def allocate_slots(params: np.record, member: np.ndarray | None = None, week_gai
         attending=np.zeros(c, dtype=np.bool_),
         week_gain=week_gain,
         week_time_cost=np.zeros(c),
-        absence_weeks=np.full((c, params.max_absences + 1), NEVER, dtype=np.int64),
+        absence_weeks=np.full((c, params.max_absences + 1), NEVER, dtype=np.int32),
         absences=np.zeros(c, dtype=np.int64),
-        referral_weeks=np.full((c, params.min_referrals), NEVER, dtype=np.int64),
+        referral_weeks=np.full((c, params.min_referrals), NEVER, dtype=np.int32),
         referrals=np.zeros(c, dtype=np.int64),
         exogenous_exit_week=np.full(c, NEVER_AGAIN, dtype=np.int64),
     )
@@ -503,12 +503,12 @@ class Region(NamedTuple):
     keep_power: np.ndarray      # float64[weeks + 1]: (1 - tie decay)^age, a weak tie's decay after age weeks
     # weak ties (docs/ODD.md 7.8), K entries per row; see WeakTies for the fields
     weak_owner: np.ndarray      # int64[rows]
-    weak_club: np.ndarray       # int64[rows, K]
-    weak_member: np.ndarray     # int64[rows, K]
-    weak_slot: np.ndarray       # int64[rows, K]
-    weak_profession: np.ndarray  # int64[rows, K]
+    weak_club: np.ndarray       # int32[rows, K]
+    weak_member: np.ndarray     # int32[rows, K]
+    weak_slot: np.ndarray       # int32[rows, K]
+    weak_profession: np.ndarray  # int32[rows, K]
     weak_strength: np.ndarray   # float64[rows, K]
-    weak_week: np.ndarray       # int64[rows, K]
+    weak_week: np.ndarray       # int32[rows, K]
     attendee_club: np.ndarray   # int64[sum of capacities]
     attendee_slot: np.ndarray   # int64[sum of capacities]
     attendee_start: np.ndarray  # int64[clubs + 1]: each club's attendees start here
@@ -547,12 +547,12 @@ def allocate_region(capacities: list[int], market: MarketArrays, per_member: int
         week_stats=np.zeros((len(capacities), N_SERIES)),
         keep_power=np.zeros(weeks + 1),
         weak_owner=np.full(total, -1, dtype=np.int64),
-        weak_club=np.full(rows, -1, dtype=np.int64),
-        weak_member=np.full(rows, -1, dtype=np.int64),
-        weak_slot=np.full(rows, -1, dtype=np.int64),
-        weak_profession=np.full(rows, -1, dtype=np.int64),
+        weak_club=np.full(rows, -1, dtype=np.int32),
+        weak_member=np.full(rows, -1, dtype=np.int32),
+        weak_slot=np.full(rows, -1, dtype=np.int32),
+        weak_profession=np.full(rows, -1, dtype=np.int32),
         weak_strength=np.zeros(rows),
-        weak_week=np.zeros(rows, dtype=np.int64),
+        weak_week=np.zeros(rows, dtype=np.int32),
         attendee_club=np.zeros(total, dtype=np.int64),
         attendee_slot=np.zeros(total, dtype=np.int64),
         attendee_start=np.zeros(len(capacities) + 1, dtype=np.int64),

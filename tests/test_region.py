@@ -114,10 +114,13 @@ def test_cross_club_business_is_counted_in_the_receivers_club() -> None:
         result.summary["cross_club_business_total"])
     members = result.members
     received = members.groupby("club", sort=False)["business_received"].sum()
-    for club in clubs:  # every EUR of business a club's series counts, its members received
-        assert received[club["club"]] == pytest.approx(club["business_total"], rel=1e-9)
+    # every EUR of business a club's series counts, its members received (the series are float32,
+    # within a cent of these clubs' weekly business; a deal counted wrongly would be ~1,000 EUR off)
+    weeks = len(result.series["week"])
+    for club in clubs:
+        assert received[club["club"]] == pytest.approx(club["business_total"], abs=0.01 * weeks)
     given = members["business_given"].sum()
-    assert given == pytest.approx(result.summary["business_total"], rel=1e-9)
+    assert given == pytest.approx(result.summary["business_total"], abs=0.01 * weeks * len(clubs))
 
 
 # --------------------------------------------------------------------------- weak ties
