@@ -178,6 +178,10 @@ class Slots(NamedTuple):
     referral_weeks: np.ndarray      # int32[C, min_referrals]: ring of the latest referrals given
     referrals: np.ndarray           # int64[C]: referrals given ever (ring position)
     exogenous_exit_week: np.ndarray  # int64[C]: week of the member's exogenous exit (drawn at joining)
+    # scratch rows reused every week instead of allocating (an allocation costs more than a phase's
+    # arithmetic); a region's clubs share one pair, as they run one after the other
+    work_index: np.ndarray          # int64[N_WORK_INDEX, >= C]: present, attendees, others, is_hunter
+    work_value: np.ndarray          # float64[N_WORK_VALUE, >= C]: growth, hunter_growth, satisfaction
 
 
 class Club(NamedTuple):
@@ -215,6 +219,11 @@ N_COUNTERS = 9  # N_REFUSED: applicants refused for capacity or composition this
 # Club.totals
 NEED_RATE, HELD_WEIGHT = 0, 1  # the club's rate of needs that may become referrals; demand weight held
 N_TOTALS = 2
+# Slots.work_index and Slots.work_value rows
+W_PRESENT, W_ATTENDEES, W_OTHERS, W_IS_HUNTER = range(4)
+N_WORK_INDEX = 4
+W_GROWTH, W_HUNTER_GROWTH, W_SATISFACTION = range(3)
+N_WORK_VALUE = 3
 
 # weekly series columns (week_stats and the series matrix), named as in sim.metrics.SERIES_COLUMNS
 SERIES_FIELDS = (
@@ -355,10 +364,17 @@ def grow_members(members: np.recarray, size: int) -> np.recarray:
     return bigger
 
 
-def allocate_slots(params: np.record, member: np.ndarray | None = None, week_gain: np.ndarray | None = None
-                   ) -> Slots:
-    """A club's slots; `member` and `week_gain` may be given (a region's views into its own arrays)."""
+def allocate_work(capacity: int) -> tuple[np.ndarray, np.ndarray]:
+    """Scratch rows for `Slots.work_index` and `Slots.work_value`, for clubs of up to `capacity` members."""
+    return np.zeros((N_WORK_INDEX, capacity), dtype=np.int64), np.zeros((N_WORK_VALUE, capacity))
+
+
+def allocate_slots(params: np.record, member: np.ndarray | None = None, week_gain: np.ndarray | None = None,
+                   work: tuple[np.ndarray, np.ndarray] | None = None) -> Slots:
+    """A club's slots; `member` and `week_gain` may be given (a region's views into its own arrays), and
+    `work` (a region's scratch rows, shared by its clubs)."""
     c = params.capacity
+    work_index, work_value = allocate_work(c) if work is None else work
     if member is None:
         member = np.empty(c, dtype=np.int64)
     if week_gain is None:
@@ -381,6 +397,8 @@ def allocate_slots(params: np.record, member: np.ndarray | None = None, week_gai
         referral_weeks=np.full((c, params.min_referrals), NEVER, dtype=np.int32),
         referrals=np.zeros(c, dtype=np.int64),
         exogenous_exit_week=np.full(c, NEVER_AGAIN, dtype=np.int64),
+        work_index=work_index,
+        work_value=work_value,
     )
 
 
@@ -449,12 +467,12 @@ class WeakTies(NamedTuple):
     """
 
     owner: np.ndarray     # int64[C]: member id whose weak ties the row holds, -1 none
-    club: np.ndarray      # int64[C, K]: the other member's club, -1 for a free entry
-    member: np.ndarray    # int64[C, K]: its member id in that club
-    slot: np.ndarray      # int64[C, K]: its slot there
-    profession: np.ndarray  # int64[C, K]: its profession
+    club: np.ndarray      # int32[C, K]: the other member's club, -1 for a free entry
+    member: np.ndarray    # int32[C, K]: its member id in that club
+    slot: np.ndarray      # int32[C, K]: its slot there
+    profession: np.ndarray  # int32[C, K]: its profession
     strength: np.ndarray  # float64[C, K]: strength at the last refresh
-    week: np.ndarray      # int64[C, K]: week of the last refresh (decay is applied when read)
+    week: np.ndarray      # int32[C, K]: week of the last refresh (decay is applied when read)
 
 
 class RegionParams(NamedTuple):

@@ -20,6 +20,7 @@ from sim.errors import InputError
 from sim.region import RegionEngine
 from sim.runner import simulate
 from sim.scenario import load_config
+from sim.state import weak_ties_of
 
 pytestmark = pytest.mark.usefixtures("numba_ready")
 
@@ -141,7 +142,7 @@ def test_weak_ties_are_mutual_bounded_and_between_current_members_of_other_clubs
                 assert other != c
                 assert engine.M[other].exit_week[member] < 0 and engine.S[other].member[slot] == member
                 assert weak.profession[s, e] == engine.M[other].profession[member]
-                back = engine.W[other]
+                back = weak_ties_of(engine.region, other)
                 match = [f for f in range(3) if back.club[slot, f] == c and back.member[slot, f] == slots.member[s]]
                 assert len(match) == 1
                 f = match[0]

@@ -8,20 +8,25 @@ sample of that size, which costs one draw per sale instead of one per pair.
 import numpy as np
 
 from sim.kernels import kernel
-from sim.kernels.membership import current_slots, random_index
-from sim.state import HUNTER, S_DIRECT_SALES
+from sim.kernels.membership import attending_slots, current_slots, random_index
+from sim.state import HUNTER, S_DIRECT_SALES, W_OTHERS
 
 
 @kernel
 def hunt(rng, p, market, members, slots, club):
-    present = current_slots(slots)
-    attendees = present[slots.attending[present]]
+    attendees = attending_slots(slots, current_slots(slots))
     member, tie, week_gain, stats = slots.member, slots.tie, slots.week_gain, club.week_stats
+    others_row = slots.work_index[W_OTHERS]
     for h in attendees:
         m = member[h]
         if members.member_type[m] != HUNTER:
             continue
-        others = attendees[attendees != h]
+        n_others = 0  # the other attendees, in slot order
+        for a in attendees:
+            if a != h:
+                others_row[n_others] = a
+                n_others += 1
+        others = others_row[:n_others]
         buyers = rng.binomial(len(others), p.sale_probability)
         for k in range(buyers):  # partial Fisher-Yates: the first `buyers` of a random order
             pick = k + random_index(rng, len(others) - k)

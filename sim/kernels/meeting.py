@@ -3,7 +3,7 @@
 import numpy as np
 
 from sim.kernels import helper, inlined, kernel
-from sim.kernels.membership import current_slots, draw_candidate, perceived_roi, random_index, sigmoid
+from sim.kernels.membership import attending_slots, current_slots, draw_candidate, perceived_roi, random_index, sigmoid
 from sim.state import (
     HUNTER,
     MAX_VISITORS_PER_MEETING,
@@ -12,6 +12,10 @@ from sim.state import (
     S_ATTENDANCE_RATE,
     S_MEETING,
     S_VISITORS,
+    W_GROWTH,
+    W_HUNTER_GROWTH,
+    W_IS_HUNTER,
+    W_SATISFACTION,
 )
 
 
@@ -47,7 +51,7 @@ def take_attendance(rng, p, members, slots, club, present, week):
     club.week_stats[S_ATTENDANCE_RATE] = attendees / len(present) if len(present) > 0 else 0.0
 
 
-@helper
+@inlined
 def tie_growth_factor(p, member_is_hunter, i, j):
     """Intimacy and emotion: ties involving a hunter grow slower."""
     return p.hunter_growth_factor if member_is_hunter[i] or member_is_hunter[j] else 1.0
@@ -55,9 +59,10 @@ def tie_growth_factor(p, member_is_hunter, i, j):
 
 @inlined
 def hunter_slots(members, slots):
-    is_hunter = np.zeros(len(slots.member), dtype=np.bool_)
-    for s in range(len(slots.member)):
-        is_hunter[s] = slots.member[s] >= 0 and members.member_type[slots.member[s]] == HUNTER
+    """1 for the slots holding a hunter, else 0 (a scratch row)."""
+    member, member_type, is_hunter = slots.member, members.member_type, slots.work_index[W_IS_HUNTER]
+    for s in range(len(member)):
+        is_hunter[s] = member[s] >= 0 and member_type[member[s]] == HUNTER
     return is_hunter
 
 
@@ -70,8 +75,11 @@ def grow_co_attendance_ties(p, slots, attendees, is_hunter):
     """
     c = len(slots.member)
     ties = slots.tie
-    growth = np.zeros(c)         # a non-hunter's tie growth towards each slot
-    hunter_growth = np.zeros(c)  # a hunter's
+    growth = slots.work_value[W_GROWTH]                # a non-hunter's tie growth towards each slot
+    hunter_growth = slots.work_value[W_HUNTER_GROWTH]  # a hunter's
+    for j in range(c):
+        growth[j] = 0.0
+        hunter_growth[j] = 0.0
     for j in attendees:
         growth[j] = p.co_attendance_growth * (p.hunter_growth_factor if is_hunter[j] else 1.0)
         hunter_growth[j] = p.co_attendance_growth * p.hunter_growth_factor
@@ -106,17 +114,16 @@ def hold_one_to_ones(rng, p, slots, attendees, is_hunter):
 @helper
 def invite_visitors(rng, p, market, members, slots, club, cand, present):
     """Satisfied members bring visitors; some visitors apply (screened in apply_club_rules)."""
-    satisfaction = np.empty(len(present))
+    cumulative = slots.work_value[W_SATISFACTION, :len(present)]  # members' satisfaction, summed in slot order
     perceived_gain, perceived_cost, expectation = slots.perceived_gain, slots.perceived_cost, slots.expectation
     total = 0.0
     for k in range(len(present)):
         s = present[k]
         roi = perceived_roi(perceived_gain[s], perceived_cost[s])
-        satisfaction[k] = sigmoid(p.renewal_steepness * (roi - expectation[s]))
-        total += satisfaction[k]
+        total += sigmoid(p.renewal_steepness * (roi - expectation[s]))
+        cumulative[k] = total
     visitors = min(rng.poisson(p.invitations_per_member * total), MAX_VISITORS_PER_MEETING)
     club.week_stats[S_VISITORS] += visitors
-    cumulative = np.cumsum(satisfaction)
     applicants = 0
     for _ in range(visitors):
         pick = min(np.searchsorted(cumulative, rng.random() * total, side="right"), len(present) - 1)
@@ -135,7 +142,7 @@ def invite_visitors(rng, p, market, members, slots, club, cand, present):
 def hold_meeting(rng, p, market, members, slots, club, cand, week):
     present = current_slots(slots)  # nobody joins or leaves during the meeting
     take_attendance(rng, p, members, slots, club, present, week)
-    attendees = present[slots.attending[present]]
+    attendees = attending_slots(slots, present)
     is_hunter = hunter_slots(members, slots)
     grow_co_attendance_ties(p, slots, attendees, is_hunter)
     hold_one_to_ones(rng, p, slots, attendees, is_hunter)

@@ -24,6 +24,8 @@ from sim.state import (
     S_EXITS_LEFT,
     S_FEES,
     S_JOINS,
+    W_ATTENDEES,
+    W_PRESENT,
 )
 
 
@@ -211,18 +213,27 @@ def remove_member(members, slots, club, s, reason, week):
 
 @inlined
 def current_slots(slots):
-    """Slots holding a member, in slot order."""
+    """Slots holding a member, in slot order: a view of the slots' scratch row, valid until the next call
+    (callers take it at the start of a phase; removing members while walking it is safe)."""
+    member, out = slots.member, slots.work_index[W_PRESENT]
     n = 0
-    for s in range(len(slots.member)):
-        if slots.member[s] >= 0:
-            n += 1
-    out = np.empty(n, dtype=np.int64)
-    n = 0
-    for s in range(len(slots.member)):
-        if slots.member[s] >= 0:
+    for s in range(len(member)):
+        if member[s] >= 0:
             out[n] = s
             n += 1
-    return out
+    return out[:n]
+
+
+@inlined
+def attending_slots(slots, present):
+    """The present slots attending this week's meeting, in slot order (a view of another scratch row)."""
+    attending, out = slots.attending, slots.work_index[W_ATTENDEES]
+    n = 0
+    for s in present:
+        if attending[s]:
+            out[n] = s
+            n += 1
+    return out[:n]
 
 
 @helper

@@ -278,7 +278,7 @@ def draw_bridged_need(u, bridged_weight, boost, sector, bridged, by_sector, by_s
 def bridge_trust(tie, bridge_slot, bridge_strength, i, at, strong_threshold):
     """Giver i's trust in bridge entry `at`: trust in the bridge's member k (1 if k is i, tie[i][k]
     if that is strong, else 0) x k's weak tie, from this week's bridge index: the per-need loop reads
-    no other club's state (an item of a numba typed list costs far more than an array read)."""
+    no other club's tuple (an item of a numba typed list costs far more than an array read)."""
     k = bridge_slot[at]
     if k == i:
         return bridge_strength[at]
