@@ -46,6 +46,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
 assert SERIES_FIELDS == SERIES_COLUMNS, "the kernels' series layout must match sim.metrics"
+# the kernel's own Python function: calling into numba would unbox the state tuples (~50 us a call)
+_room_for_a_week = getattr(room_for_a_week, "py_func", room_for_a_week)
 MEMBER_TYPE_NAMES = np.array(TYPE_NAMES, dtype=object)
 EXIT_REASON_NAMES = np.array(EXIT_NAMES, dtype=object)
 FLOAT_SERIES = frozenset({"business", "direct_sales", "attendance_rate", "mean_tie", "hunter_share", "fees_collected",
@@ -91,7 +93,7 @@ class ClubEngine:
         return int(self.club.counters[NEXT_ID])
 
     def _make_room(self) -> None:
-        if not room_for_a_week(self.params, self.members, self.club):
+        if not _room_for_a_week(self.params, self.members, self.club):
             self.members = grow_members(self.members, 2 * len(self.members.member_type))
 
     # ------------------------------------------------------------------ phases (ClubModel.step)

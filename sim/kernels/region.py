@@ -163,30 +163,34 @@ def interclub_event(rng, rp, P, M, S, region, week):
 
 
 @helper
-def bridged_profession(region, profession_count, r, e):
-    """The profession row r's weak tie e reaches if the row's club holds none of it, else -1."""
-    if region.slot_member[r] < 0 or region.weak_club[r, e] < 0:
-        return -1
-    profession = region.weak_profession[r, e]
-    return -1 if profession_count[profession] > 0 else profession
-
-
-@helper
 def index_bridges(club, market, region, c, week):
     """Group club c's weak ties to holders of professions it does not hold by profession
-    ("bridged"), with their strength this week. Returns the number of bridged professions."""
+    ("bridged"), with their strength this week. Returns the number of bridged professions.
+
+    Every array is bound before the loops: a helper taking the region's tuple, or a tuple field
+    read inside a loop, costs a reference-count update per array, far more than an entry's work.
+    """
     region.stamp[0] += 1
     stamp = region.stamp[0]
-    first_row, last_row, entries = region.slot_start[c], region.slot_start[c + 1], region.weak_club.shape[1]
+    first_row, last_row = region.slot_start[c], region.slot_start[c + 1]
+    slot_member, weak_club, weak_member, weak_slot = region.slot_member, region.weak_club, region.weak_member, \
+        region.weak_slot
+    weak_profession, weak_strength, weak_week, keep_power = region.weak_profession, region.weak_strength, \
+        region.weak_week, region.keep_power
+    bridge_slot, bridge_club, bridge_member = region.bridge_slot, region.bridge_club, region.bridge_member
+    bridge_holder_slot, bridge_strength = region.bridge_holder_slot, region.bridge_strength
+    entries = weak_club.shape[1]
     profession_count = club.profession_count
     mark, bridged, bridged_index = region.bridge_mark, region.bridged, region.bridged_index
     bridge_start = region.bridge_start
     n_bridged = 0
     for r in range(first_row, last_row):
+        if slot_member[r] < 0:
+            continue
         for e in range(entries):
-            profession = bridged_profession(region, profession_count, r, e)
-            if profession < 0:
-                continue
+            if weak_club[r, e] < 0 or profession_count[weak_profession[r, e]] > 0:
+                continue  # a free entry, or a tie to a profession the club holds
+            profession = weak_profession[r, e]
             if mark[profession] != stamp:
                 mark[profession] = stamp
                 bridged_index[profession] = n_bridged
@@ -201,49 +205,52 @@ def index_bridges(club, market, region, c, week):
         next_entry[b] = bridge_start[b]  # each profession's next free entry
     strongest = 0.0
     for r in range(first_row, last_row):
+        if slot_member[r] < 0:
+            continue
         for e in range(entries):
-            profession = bridged_profession(region, profession_count, r, e)
-            if profession < 0:
+            if weak_club[r, e] < 0 or profession_count[weak_profession[r, e]] > 0:
                 continue
-            b = bridged_index[profession]
+            b = bridged_index[weak_profession[r, e]]
             at = next_entry[b]
             next_entry[b] = at + 1
-            region.bridge_slot[at] = r - first_row
-            region.bridge_club[at] = region.weak_club[r, e]
-            region.bridge_member[at] = region.weak_member[r, e]
-            region.bridge_holder_slot[at] = region.weak_slot[r, e]
-            region.bridge_strength[at] = weak_strength(region, r, e, week)
-            strongest = max(strongest, region.bridge_strength[at])
+            bridge_slot[at] = r - first_row
+            bridge_club[at] = weak_club[r, e]
+            bridge_member[at] = weak_member[r, e]
+            bridge_holder_slot[at] = weak_slot[r, e]
+            bridge_strength[at] = weak_strength[r, e] * keep_power[week - weak_week[r, e]]  # decayed to this week
+            strongest = max(strongest, bridge_strength[at])
     region.strongest[0] = strongest
-    group_by_sector(market, region, n_bridged)
+    group_by_sector(market.profession_sector, market.demand_weight, region.bridged, region.by_sector,
+                    region.by_sector_start, region.by_sector_cdf, region.sector_cursor, region.sector_weight,
+                    n_bridged)
     return n_bridged
 
 
 @helper
-def group_by_sector(market, region, n_bridged):
+def group_by_sector(profession_sector, demand_weight, bridged, by_sector, start, by_sector_cdf, sector_cursor,
+                    sector_weight, n_bridged):
     """The bridged professions grouped by sector, with their cumulative demand weight: a need's
     profession is then a binary search (among all of them, or its member's own sector's)."""
-    sectors = len(region.sector_weight)
-    start = region.by_sector_start
+    sectors = len(sector_weight)
     for k in range(sectors + 1):
         start[k] = 0
     for b in range(n_bridged):
-        start[market.profession_sector[region.bridged[b]] + 1] += 1
+        start[profession_sector[bridged[b]] + 1] += 1
     for k in range(sectors):
         start[k + 1] += start[k]
-        region.sector_cursor[k] = start[k]  # counting sort: each sector's next free place
-        region.sector_weight[k] = 0.0
+        sector_cursor[k] = start[k]  # counting sort: each sector's next free place
+        sector_weight[k] = 0.0
     for b in range(n_bridged):
-        sector = market.profession_sector[region.bridged[b]]
-        region.by_sector[region.sector_cursor[sector]] = b
-        region.sector_cursor[sector] += 1
+        sector = profession_sector[bridged[b]]
+        by_sector[sector_cursor[sector]] = b
+        sector_cursor[sector] += 1
     total = 0.0
     for position in range(n_bridged):
-        profession = region.bridged[region.by_sector[position]]
-        weight = market.demand_weight[profession]
+        profession = bridged[by_sector[position]]
+        weight = demand_weight[profession]
         total += weight
-        region.by_sector_cdf[position] = total
-        region.sector_weight[market.profession_sector[profession]] += weight
+        by_sector_cdf[position] = total
+        sector_weight[profession_sector[profession]] += weight
 
 
 @helper
@@ -302,16 +309,19 @@ def second_circle_referrals(rng, P, market, M, S, C, region, c, week):
     # `strongest` of them (no bridge's trust exceeds the strongest weak tie); a drawn need is then
     # passed with probability t / strongest, so that t remains the probability of passing it.
     strongest = region.strongest[0]
-    member, sector_weight = slots.member, region.sector_weight
+    member, sector_weight, need_total = slots.member, region.sector_weight, market.need_total
+    member_sector, member_type, needs_per_week = members.sector, members.member_type, members.needs_per_week
+    referral_propensity, referrals_given, business_given = members.referral_propensity, members.referrals_given, \
+        members.business_given
     n_slots = len(member)  # free slots add nothing to the cumulative rates: never drawn
     giver_cdf = region.giver_cdf[:n_slots]
     total = 0.0
     for s in range(n_slots):
         m = member[s]
         if m >= 0:
-            sector = members.sector[m]
-            share = (bridged_weight + (boost - 1.0) * sector_weight[sector]) / market.need_total[sector]
-            total += members.needs_per_week[m] * members.referral_propensity[m] * share * strongest
+            sector = member_sector[m]
+            share = (bridged_weight + (boost - 1.0) * sector_weight[sector]) / need_total[sector]
+            total += needs_per_week[m] * referral_propensity[m] * share * strongest
         giver_cdf[s] = total
     if total <= 0.0:
         return
@@ -320,12 +330,14 @@ def second_circle_referrals(rng, P, market, M, S, C, region, c, week):
     tie, strong_threshold = slots.tie, p.strong_threshold
     bridged, bridge_slot, bridge_strength = region.bridged, region.bridge_slot, region.bridge_strength
     bridge_start, bridged_index = region.bridge_start, region.bridged_index
+    bridge_club, bridge_member, bridge_holder_slot = region.bridge_club, region.bridge_member, region.bridge_holder_slot
+    deal_median = market.deal_median
     by_sector, by_sector_start, by_sector_cdf = region.by_sector, region.by_sector_start, region.by_sector_cdf
     week_stats, week_gain, slot_start = region.week_stats, region.week_gain, region.slot_start
     for _ in range(rng.poisson(total)):
         i = min(bisect_right(giver_cdf, 0, n_slots, rng.random() * total), n_slots - 1)
         giver = member[i]
-        sector = members.sector[giver]
+        sector = member_sector[giver]
         u = rng.random() * (bridged_weight + (boost - 1.0) * sector_weight[sector])
         profession = draw_bridged_need(u, bridged_weight, boost, sector, bridged, by_sector, by_sector_start,
                                        by_sector_cdf, n_bridged)
@@ -345,14 +357,14 @@ def second_circle_referrals(rng, P, market, M, S, C, region, c, week):
                 chosen = at
                 break
             pick -= trust
-        other_club, receiver = region.bridge_club[chosen], region.bridge_member[chosen]
+        other_club, receiver = bridge_club[chosen], bridge_member[chosen]
 
         probability = trust / strongest
-        if members.member_type[giver] == RECIPROCATOR:
+        if member_type[giver] == RECIPROCATOR:
             probability *= min(1.0, p.reciprocity_prior / p.reciprocity_saturation)
         if rng.random() >= probability:
             continue
-        members.referrals_given[giver] += 1
+        referrals_given[giver] += 1
         referral_weeks[i, referrals[i] % ring] = week
         referrals[i] += 1
         receivers = M[other_club]
@@ -361,11 +373,11 @@ def second_circle_referrals(rng, P, market, M, S, C, region, c, week):
         week_stats[other_club, S_CROSS_REFERRALS] += 1
         if rng.random() >= p.conversion_min + (p.conversion_max - p.conversion_min) * trust:
             continue
-        value = market.deal_median[profession] * np.exp(p.deal_value_sigma * rng.standard_normal())
+        value = deal_median[profession] * np.exp(p.deal_value_sigma * rng.standard_normal())
         receivers.business_received[receiver] += value
         receivers.deals_received[receiver] += 1
-        week_gain[slot_start[other_club] + region.bridge_holder_slot[chosen]] += value  # its Slots.week_gain
-        members.business_given[giver] += value
+        week_gain[slot_start[other_club] + bridge_holder_slot[chosen]] += value  # its Slots.week_gain
+        business_given[giver] += value
         week_stats[other_club, S_DEALS] += 1
         week_stats[other_club, S_BUSINESS] += value
         week_stats[other_club, S_CROSS_BUSINESS] += value
