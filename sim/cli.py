@@ -194,7 +194,10 @@ def run(
         from sim.runner import simulate
 
         status = Console(stderr=True)
-        if not quiet and status.is_terminal:
+        if config.is_region:  # minutes at world scale: a bar counting weeks
+            with _progress_bar(quiet, f"{config.name}, seed {seed}", unit="weeks") as progress:
+                result = simulate(club_scenario, seed, engine, progress=progress)
+        elif not quiet and status.is_terminal:
             note = " (the first numba run compiles the kernels)" if engine == "numba" else ""
             with status.status(f"simulating {config.name}, {config.years} years, seed {seed}{note}..."):
                 result = simulate(club_scenario, seed, engine)
@@ -479,7 +482,7 @@ def _output_folder(out: Path | None, resume: Path | None, experiment: Experiment
 
 
 @contextmanager
-def _progress_bar(quiet: bool, description: str) -> Iterator[Any]:
+def _progress_bar(quiet: bool, description: str, unit: str = "replications") -> Iterator[Any]:
     """A `(done, total)` callback drawing a rich progress bar on stderr; None (nothing drawn) off a terminal."""
     from rich.console import Console
 
@@ -489,7 +492,7 @@ def _progress_bar(quiet: bool, description: str) -> Iterator[Any]:
     if quiet or not console.is_terminal:
         yield None
         return
-    with progress_bar(description, console) as update:
+    with progress_bar(description, console, unit) as update:
         yield update
 
 

@@ -982,8 +982,9 @@ ProgressFn = Callable[[int, int], None]
 
 
 @contextmanager
-def progress_bar(description: str, console: Any = None) -> Iterator[ProgressFn]:
-    """A rich progress bar on stderr, as a `(done, total)` callback for `compare` and `sweep`."""
+def progress_bar(description: str, console: Any = None, unit: str = "replications") -> Iterator[ProgressFn]:
+    """A rich progress bar on stderr, as a `(done, total)` callback for `compare` and `sweep` (or, counting
+    weeks, for one long run)."""
     from rich.console import Console
     from rich.progress import (
         BarColumn,
@@ -994,7 +995,7 @@ def progress_bar(description: str, console: Any = None) -> Iterator[ProgressFn]:
         TimeRemainingColumn,
     )
 
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("replications"),
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn(unit),
                TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
     with Progress(*columns, console=console or Console(stderr=True)) as bar:
         task = bar.add_task(description, total=None)

@@ -8,7 +8,7 @@ summary.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -23,6 +23,21 @@ if TYPE_CHECKING:
 
 ENGINES = ("numba", "python")
 Engine = Literal["numba", "python"]
+WeeksDone = Callable[[int, int], None]  # progress: (weeks simulated, weeks in all)
+PROGRESS_WEEKS = 4  # with a progress callback, a run goes on in steps of this many weeks
+
+
+def _run_weeks(run_to: Callable[[int], None], week: Callable[[], int], weeks: int,
+               progress: WeeksDone | None) -> None:
+    """Run an engine to its horizon, reporting progress every PROGRESS_WEEKS weeks. Stepping does not
+    change a run: each engine's weeks are the same however its calls are cut."""
+    if progress is None:
+        run_to(weeks)
+        return
+    progress(week(), weeks)
+    while week() < weeks:
+        run_to(min(week() + PROGRESS_WEEKS, weeks))
+        progress(week(), weeks)
 
 
 @dataclass
@@ -64,21 +79,24 @@ def simulate(
     seed: int,
     engine: Engine = "numba",
     overrides: Mapping[str, Any] | None = None,
+    progress: WeeksDone | None = None,
 ) -> RunResult:
+    """One run; `progress(weeks done, weeks)` is called as it goes, if given (a region takes minutes)."""
     loaded = load_config(scenario, overrides)
+    weeks = loaded.config.weeks
     if loaded.config.is_region:
-        return _simulate_region(loaded, seed, engine)
+        return _simulate_region(loaded, seed, engine, progress)
     if engine == "numba":
         from sim.engine import ClubEngine
 
         club = ClubEngine(loaded.config, np.random.default_rng(seed))
-        club.run_to()
+        _run_weeks(club.run_to, lambda: club.week, weeks, progress)
         series, members = club.series_columns(), club.members_columns()
     elif engine == "python":
         from sim.reference import ReferenceClubModel
 
         model = ReferenceClubModel(loaded.config, rng=seed)
-        model.run()
+        _run_weeks(lambda stop: _step_to(model, stop), lambda: model.week, weeks, progress)
         series_frame, members_frame = model.series_frame(), model.members_frame()
         series = {name: series_frame[name].to_numpy() for name in series_frame.columns}
         members = {name: members_frame[name].to_numpy() for name in members_frame.columns}
@@ -87,14 +105,20 @@ def simulate(
     return RunResult(loaded, seed, engine, series, members, summarize(series, members))
 
 
-def region_tables(config: ScenarioConfig, seed: int, engine: Engine = "numba"
+def _step_to(model: Any, stop: int) -> None:
+    """A reference (Mesa) model's weeks up to `stop`."""
+    while model.week < stop:
+        model.step()
+
+
+def region_tables(config: ScenarioConfig, seed: int, engine: Engine = "numba", progress: WeeksDone | None = None
                   ) -> tuple[list[str], list[dict[str, np.ndarray]], list[dict[str, np.ndarray]]]:
     """One run of a region: its clubs' names, weekly series and member tables, by column."""
     if engine == "numba":
         from sim.region import RegionEngine
 
         region = RegionEngine(config, np.random.default_rng(seed))
-        region.run_to()
+        _run_weeks(region.run_to, lambda: region.week, config.weeks, progress)
         names = region.club_names
         return (names, [region.club_series_columns(c) for c in range(len(names))],
                 [region.club_members_columns(c) for c in range(len(names))])
@@ -102,15 +126,15 @@ def region_tables(config: ScenarioConfig, seed: int, engine: Engine = "numba"
         from sim.reference_region import ReferenceRegionModel
 
         model = ReferenceRegionModel(config, rng=seed)
-        model.run()
+        _run_weeks(lambda stop: _step_to(model, stop), lambda: model.week, config.weeks, progress)
         return (list(model.club_names),
                 [{n: f[n].to_numpy() for n in f.columns} for f in model.club_series_frames()],
                 [{n: f[n].to_numpy() for n in f.columns} for f in model.club_members_frames()])
     raise ValueError(f"unknown engine {engine!r}; use one of {ENGINES}")
 
 
-def _simulate_region(loaded: LoadedScenario, seed: int, engine: Engine) -> RunResult:
+def _simulate_region(loaded: LoadedScenario, seed: int, engine: Engine, progress: WeeksDone | None) -> RunResult:
     """A region: per-club results from either engine, added up by `sim.metrics.summarize_region`."""
-    names, club_series, club_members = region_tables(loaded.config, seed, engine)
+    names, club_series, club_members = region_tables(loaded.config, seed, engine, progress)
     series, members, summary = summarize_region(club_series, club_members, names)
     return RunResult(loaded, seed, engine, series, members, summary, names, club_series)

@@ -202,6 +202,21 @@ def test_a_region_is_a_pure_function_of_scenario_and_seed() -> None:
     assert simulate(BNI, 7, overrides=SMALL).summary != first.summary
 
 
+@pytest.mark.parametrize("engine", ["numba", "python"])
+def test_progress_reports_weeks_and_leaves_the_run_unchanged(engine: str) -> None:
+    overrides = {**SMALL, "years": 1, "region.clubs": 3}
+    reports: list[tuple[int, int]] = []
+    stepped = simulate(BNI, 8, engine, overrides, progress=lambda done, total: reports.append((done, total)))
+    whole = simulate(BNI, 8, engine, overrides)
+    weeks = stepped.scenario.config.weeks
+    assert reports[0] == (0, weeks) and reports[-1] == (weeks, weeks)
+    assert [done for done, _ in reports] == sorted({done for done, _ in reports})  # strictly increasing
+    assert len(reports) > 2
+    assert stepped.summary == whole.summary
+    for column, values in whole.members_columns.items():
+        np.testing.assert_array_equal(stepped.members_columns[column], values)
+
+
 def test_clubsim_run_writes_the_region_outputs(tmp_path: Path) -> None:
     out = tmp_path / "calvados"
     result = runner.invoke(app, ["run", str(ROOT / "scenarios" / "region_calvados.yaml"), "--set", "years=2",
