@@ -194,11 +194,11 @@ def run(
         from sim.runner import simulate
 
         status = Console(stderr=True)
+        note = " (the first numba run compiles the kernels)" if engine == "numba" else ""
         if config.is_region:  # minutes at world scale: a bar counting weeks
-            with _progress_bar(quiet, f"{config.name}, seed {seed}", unit="weeks") as progress:
+            with _progress_bar(quiet, f"{config.name}, seed {seed}{note}", unit="weeks") as progress:
                 result = simulate(club_scenario, seed, engine, progress=progress)
         elif not quiet and status.is_terminal:
-            note = " (the first numba run compiles the kernels)" if engine == "numba" else ""
             with status.status(f"simulating {config.name}, {config.years} years, seed {seed}{note}..."):
                 result = simulate(club_scenario, seed, engine)
         else:

@@ -24,19 +24,24 @@ if TYPE_CHECKING:
 ENGINES = ("numba", "python")
 Engine = Literal["numba", "python"]
 WeeksDone = Callable[[int, int], None]  # progress: (weeks simulated, weeks in all)
-PROGRESS_WEEKS = 4  # with a progress callback, a run goes on in steps of this many weeks
+# with a progress callback, a run goes on in steps of this many weeks: a region's week takes up to
+# 40 ms at world scale, a club's 15 us (and each call into numba costs it 20-100 us)
+REGION_PROGRESS_WEEKS, CLUB_PROGRESS_WEEKS = 4, 52
 
 
 def _run_weeks(run_to: Callable[[int], None], week: Callable[[], int], weeks: int,
-               progress: WeeksDone | None) -> None:
-    """Run an engine to its horizon, reporting progress every PROGRESS_WEEKS weeks. Stepping does not
-    change a run: each engine's weeks are the same however its calls are cut."""
+               progress: WeeksDone | None, step: int) -> None:
+    """Run an engine to its horizon, reporting progress every `step` weeks. Stepping does not change a
+    run: each engine's weeks are the same however its calls are cut."""
     if progress is None:
         run_to(weeks)
         return
     progress(week(), weeks)
     while week() < weeks:
-        run_to(min(week() + PROGRESS_WEEKS, weeks))
+        before = week()
+        run_to(min(before + step, weeks))
+        if week() <= before:
+            raise RuntimeError(f"the engine did not advance from week {before}")
         progress(week(), weeks)
 
 
@@ -90,13 +95,13 @@ def simulate(
         from sim.engine import ClubEngine
 
         club = ClubEngine(loaded.config, np.random.default_rng(seed))
-        _run_weeks(club.run_to, lambda: club.week, weeks, progress)
+        _run_weeks(club.run_to, lambda: club.week, weeks, progress, CLUB_PROGRESS_WEEKS)
         series, members = club.series_columns(), club.members_columns()
     elif engine == "python":
         from sim.reference import ReferenceClubModel
 
         model = ReferenceClubModel(loaded.config, rng=seed)
-        _run_weeks(lambda stop: _step_to(model, stop), lambda: model.week, weeks, progress)
+        _run_weeks(lambda stop: _step_to(model, stop), lambda: model.week, weeks, progress, CLUB_PROGRESS_WEEKS)
         series_frame, members_frame = model.series_frame(), model.members_frame()
         series = {name: series_frame[name].to_numpy() for name in series_frame.columns}
         members = {name: members_frame[name].to_numpy() for name in members_frame.columns}
@@ -118,7 +123,7 @@ def region_tables(config: ScenarioConfig, seed: int, engine: Engine = "numba", p
         from sim.region import RegionEngine
 
         region = RegionEngine(config, np.random.default_rng(seed))
-        _run_weeks(region.run_to, lambda: region.week, config.weeks, progress)
+        _run_weeks(region.run_to, lambda: region.week, config.weeks, progress, REGION_PROGRESS_WEEKS)
         names = region.club_names
         return (names, [region.club_series_columns(c) for c in range(len(names))],
                 [region.club_members_columns(c) for c in range(len(names))])
@@ -126,7 +131,8 @@ def region_tables(config: ScenarioConfig, seed: int, engine: Engine = "numba", p
         from sim.reference_region import ReferenceRegionModel
 
         model = ReferenceRegionModel(config, rng=seed)
-        _run_weeks(lambda stop: _step_to(model, stop), lambda: model.week, config.weeks, progress)
+        _run_weeks(lambda stop: _step_to(model, stop), lambda: model.week, config.weeks, progress,
+                   REGION_PROGRESS_WEEKS)
         return (list(model.club_names),
                 [{n: f[n].to_numpy() for n in f.columns} for f in model.club_series_frames()],
                 [{n: f[n].to_numpy() for n in f.columns} for f in model.club_members_frames()])

@@ -175,7 +175,7 @@ def index_bridges(club, market, region, c, week):
     first_row, last_row = region.slot_start[c], region.slot_start[c + 1]
     slot_member, weak_club, weak_member, weak_slot = region.slot_member, region.weak_club, region.weak_member, \
         region.weak_slot
-    weak_profession, weak_strength, weak_week, keep_power = region.weak_profession, region.weak_strength, \
+    weak_profession, strength_at_refresh, weak_week, keep_power = region.weak_profession, region.weak_strength, \
         region.weak_week, region.keep_power
     bridge_slot, bridge_club, bridge_member = region.bridge_slot, region.bridge_club, region.bridge_member
     bridge_holder_slot, bridge_strength = region.bridge_holder_slot, region.bridge_strength
@@ -217,7 +217,7 @@ def index_bridges(club, market, region, c, week):
             bridge_club[at] = weak_club[r, e]
             bridge_member[at] = weak_member[r, e]
             bridge_holder_slot[at] = weak_slot[r, e]
-            bridge_strength[at] = weak_strength[r, e] * keep_power[week - weak_week[r, e]]  # decayed to this week
+            bridge_strength[at] = strength_at_refresh[r, e] * keep_power[week - weak_week[r, e]]  # decayed to this week
             strongest = max(strongest, bridge_strength[at])
     region.strongest[0] = strongest
     group_by_sector(market.profession_sector, market.demand_weight, region.bridged, region.by_sector,
