@@ -42,10 +42,11 @@ def close_week(slots, club, series, week):
     """Write this week's row of the series and start the next one."""
     stats = club.week_stats
     n = club.counters[N_MEMBERS]
-    tie = slots.tie
+    tie, member = slots.tie, slots.member
     total = 0.0
-    for i in range(tie.shape[0]):  # the whole matrix: own and free slots hold tie 0
-        total += row_sum(tie, i)
+    for i in range(tie.shape[0]):  # members' whole rows: own and free slots hold tie 0, free rows too
+        if member[i] >= 0:
+            total += row_sum(tie, i)
     stats[S_WEEK] = week
     stats[S_MEMBERS] = n
     stats[S_MEAN_TIE] = total / (n * (n - 1)) if n > 1 else 0.0
