@@ -132,7 +132,12 @@ class ReferenceRegionModel(mesa.Model):
             self.running = False
 
     def run(self) -> None:
-        while self.week < self.scenario.config.weeks:
+        self.run_to()
+
+    def run_to(self, stop: int | None = None) -> None:
+        """Weeks up to `stop` (default: the horizon), like the numba engine's `run_to`."""
+        stop = self.scenario.config.weeks if stop is None else min(stop, self.scenario.config.weeks)
+        while self.week < stop:
             self.step()
 
     # ------------------------------------------------------------------ interclub events and weak ties

@@ -29,20 +29,20 @@ WeeksDone = Callable[[int, int], None]  # progress: (weeks simulated, weeks in a
 REGION_PROGRESS_WEEKS, CLUB_PROGRESS_WEEKS = 4, 52
 
 
-def _run_weeks(run_to: Callable[[int], None], week: Callable[[], int], weeks: int,
-               progress: WeeksDone | None, step: int) -> None:
-    """Run an engine to its horizon, reporting progress every `step` weeks. Stepping does not change a
-    run: each engine's weeks are the same however its calls are cut."""
+def _run_weeks(engine: Any, weeks: int, progress: WeeksDone | None, step: int) -> None:
+    """Run an engine (anything with `week` and `run_to(stop)`: numba or reference, club or region) to
+    its horizon, reporting progress every `step` weeks. Stepping does not change a run: each engine's
+    weeks are the same however its calls are cut."""
     if progress is None:
-        run_to(weeks)
+        engine.run_to(weeks)
         return
-    progress(week(), weeks)
-    while week() < weeks:
-        before = week()
-        run_to(min(before + step, weeks))
-        if week() <= before:
+    progress(engine.week, weeks)
+    while engine.week < weeks:
+        before = engine.week
+        engine.run_to(min(before + step, weeks))
+        if engine.week <= before:
             raise RuntimeError(f"the engine did not advance from week {before}")
-        progress(week(), weeks)
+        progress(engine.week, weeks)
 
 
 @dataclass
@@ -95,25 +95,19 @@ def simulate(
         from sim.engine import ClubEngine
 
         club = ClubEngine(loaded.config, np.random.default_rng(seed))
-        _run_weeks(club.run_to, lambda: club.week, weeks, progress, CLUB_PROGRESS_WEEKS)
+        _run_weeks(club, weeks, progress, CLUB_PROGRESS_WEEKS)
         series, members = club.series_columns(), club.members_columns()
     elif engine == "python":
         from sim.reference import ReferenceClubModel
 
         model = ReferenceClubModel(loaded.config, rng=seed)
-        _run_weeks(lambda stop: _step_to(model, stop), lambda: model.week, weeks, progress, CLUB_PROGRESS_WEEKS)
+        _run_weeks(model, weeks, progress, CLUB_PROGRESS_WEEKS)
         series_frame, members_frame = model.series_frame(), model.members_frame()
         series = {name: series_frame[name].to_numpy() for name in series_frame.columns}
         members = {name: members_frame[name].to_numpy() for name in members_frame.columns}
     else:
         raise ValueError(f"unknown engine {engine!r}; use one of {ENGINES}")
     return RunResult(loaded, seed, engine, series, members, summarize(series, members))
-
-
-def _step_to(model: Any, stop: int) -> None:
-    """A reference (Mesa) model's weeks up to `stop`."""
-    while model.week < stop:
-        model.step()
 
 
 def region_tables(config: ScenarioConfig, seed: int, engine: Engine = "numba", progress: WeeksDone | None = None
@@ -123,7 +117,7 @@ def region_tables(config: ScenarioConfig, seed: int, engine: Engine = "numba", p
         from sim.region import RegionEngine
 
         region = RegionEngine(config, np.random.default_rng(seed))
-        _run_weeks(region.run_to, lambda: region.week, config.weeks, progress, REGION_PROGRESS_WEEKS)
+        _run_weeks(region, config.weeks, progress, REGION_PROGRESS_WEEKS)
         names = region.club_names
         return (names, [region.club_series_columns(c) for c in range(len(names))],
                 [region.club_members_columns(c) for c in range(len(names))])
@@ -131,8 +125,7 @@ def region_tables(config: ScenarioConfig, seed: int, engine: Engine = "numba", p
         from sim.reference_region import ReferenceRegionModel
 
         model = ReferenceRegionModel(config, rng=seed)
-        _run_weeks(lambda stop: _step_to(model, stop), lambda: model.week, config.weeks, progress,
-                   REGION_PROGRESS_WEEKS)
+        _run_weeks(model, config.weeks, progress, REGION_PROGRESS_WEEKS)
         return (list(model.club_names),
                 [{n: f[n].to_numpy() for n in f.columns} for f in model.club_series_frames()],
                 [{n: f[n].to_numpy() for n in f.columns} for f in model.club_members_frames()])
