@@ -14,6 +14,7 @@ import numpy as np
 
 from sim.kernels.accounts import settle_accounts
 from sim.kernels.decisions import members_decide
+from sim.kernels.draws import require_pcg64
 from sim.kernels.hunting import hunt
 from sim.kernels.meeting import hold_meeting, is_meeting_week
 from sim.kernels.membership import found_club
@@ -59,7 +60,7 @@ class ClubEngine:
 
     def __init__(self, config: ScenarioConfig, rng: np.random.Generator):
         self.config = config
-        self.rng = rng
+        self.rng = require_pcg64(rng)
         self.market: Market = make_market(config.market, rng)
         self.params = make_params(config)
         self.market_arrays = make_market_arrays(self.market, config.market.own_sector_boost)

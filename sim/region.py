@@ -14,6 +14,7 @@ import numpy as np
 from numba.typed import List
 
 from sim.engine import members_columns, series_columns
+from sim.kernels.draws import require_pcg64
 from sim.kernels.membership import found_club
 from sim.kernels.region import clubs_without_room, region_has_room, run_region_weeks, tabulate_decay
 from sim.market import Market, make_market
@@ -42,7 +43,7 @@ class RegionEngine:
 
     def __init__(self, config: ScenarioConfig, rng: np.random.Generator):
         self.config = config
-        self.rng = rng
+        self.rng = require_pcg64(rng)
         self.market: Market = make_market(config.market, rng)
         self.market_arrays = make_market_arrays(self.market, config.market.own_sector_boost)
         self.region_params = make_region_params(config)

@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numba import njit
 
+from sim.kernels.draws import require_pcg64, uniform
 from sim.kernels.membership import random_index, shuffled
 from sim.kernels.referrals import build_alias_table, draw_alias, draw_held_need, index_held_professions
 from sim.kernels.week import row_sum
@@ -136,6 +137,41 @@ def test_row_sum_is_the_sum(values: list[float]) -> None:
     matrix = np.array([[0.5] * len(values), values, [2.0] * len(values)], dtype=np.float64)
     assert call_row_sum(matrix, 1) == pytest.approx(sum(values), abs=1e-12)
 
+
+
+@njit
+def uniforms_mixed_with_numba_draws(rng, n):
+    """n numbers: `uniform`, with numba's own `random` and `standard_normal` between them."""
+    out = np.empty(n)
+    for k in range(n):
+        if k % 5 == 3:
+            out[k] = rng.standard_normal()
+        elif k % 5 == 4:
+            out[k] = rng.random()
+        else:
+            out[k] = uniform(rng)
+    return out
+
+
+@given(st.integers(min_value=0, max_value=2**63 - 1))
+@settings(max_examples=30, deadline=None)
+def test_uniform_is_the_stream_of_numpy_random(seed: int) -> None:
+    """The inlined PCG64 step gives numpy's numbers and leaves numpy's state where numpy would."""
+    jit, numpy = np.random.default_rng(seed), np.random.default_rng(seed)
+    drawn = uniforms_mixed_with_numba_draws(jit, 500)
+    expected = np.array([numpy.standard_normal() if k % 5 == 3 else numpy.random() for k in range(500)])
+    np.testing.assert_array_equal(drawn, expected)
+    assert jit.bit_generator.state == numpy.bit_generator.state
+    assert jit.integers(2**62) == numpy.integers(2**62)
+
+
+def test_kernels_refuse_a_generator_that_is_not_pcg64() -> None:
+    rng = np.random.default_rng(1)
+    assert require_pcg64(rng) is rng
+    with pytest.raises(TypeError, match="PCG64"):
+        require_pcg64(np.random.Generator(np.random.MT19937(1)))
+    with pytest.raises(TypeError, match="PCG64"):
+        require_pcg64(np.random.Generator(np.random.PCG64DXSM(1)))
 
 RUN = """
 import json, sys

@@ -4,6 +4,7 @@ import numpy as np
 
 from sim.kernels import helper, kernel
 from sim.kernels.accounts import month_of
+from sim.kernels.draws import uniform
 from sim.kernels.membership import current_slots, perceived_roi, remove_member, sigmoid
 from sim.state import EXOGENOUS, LEFT
 
@@ -45,7 +46,7 @@ def members_decide(rng, p, members, slots, club, week):
         if p.monthly_billing:
             leave = 1.0 - (1.0 - leave) ** (1.0 / 12.0)
             learning /= 12.0
-        if rng.random() < leave:
+        if uniform(rng) < leave:
             remove_member(members, slots, club, s, LEFT, week)
         else:
             expectation[s] += learning * (roi - expectation[s])

@@ -2,7 +2,8 @@
 
 import numpy as np
 
-from sim.kernels import helper, inlined, kernel
+from sim.kernels import inlined, kernel
+from sim.kernels.draws import uniform
 from sim.kernels.membership import attending_slots, current_slots, draw_candidate, perceived_roi, random_index, sigmoid
 from sim.state import (
     HUNTER,
@@ -24,7 +25,7 @@ def is_meeting_week(week, meetings_per_year):
     return week == 0 or (week * meetings_per_year) // 52 > ((week - 1) * meetings_per_year) // 52
 
 
-@helper
+@inlined
 def take_attendance(rng, p, members, slots, club, present, week):
     """Each member attends with its habit; attending builds the habit, missing erodes it."""
     member, habits, attending = slots.member, slots.attendance_habit, slots.attending
@@ -34,7 +35,7 @@ def take_attendance(rng, p, members, slots, club, present, week):
     for s in present:
         m = member[s]
         habit = habits[s]
-        if rng.random() < habit:
+        if uniform(rng) < habit:
             attending[s] = True
             attendees += 1
             habits[s] = habit + p.habit_gain * (1.0 - habit)
@@ -66,7 +67,7 @@ def hunter_slots(members, slots):
     return is_hunter
 
 
-@helper
+@inlined
 def grow_co_attendance_ties(p, slots, attendees, is_hunter):
     """Frequency: every ordered pair of attendees grows its tie, slower if either is a hunter.
 
@@ -91,7 +92,7 @@ def grow_co_attendance_ties(p, slots, attendees, is_hunter):
         tie[i] = 0.0  # no tie to oneself
 
 
-@helper
+@inlined
 def hold_one_to_ones(rng, p, slots, attendees, is_hunter):
     """Each attendee meets one other attendee, drawn at random; both ties grow.
 
@@ -111,7 +112,7 @@ def hold_one_to_ones(rng, p, slots, attendees, is_hunter):
         tie[j, i] += g * (1.0 - tie[j, i])
 
 
-@helper
+@inlined
 def invite_visitors(rng, p, market, members, slots, club, cand, present):
     """Satisfied members bring visitors; some visitors apply (screened in apply_club_rules)."""
     cumulative = slots.work_value[W_SATISFACTION, :len(present)]  # members' satisfaction, summed in slot order
@@ -126,12 +127,12 @@ def invite_visitors(rng, p, market, members, slots, club, cand, present):
     club.week_stats[S_VISITORS] += visitors
     applicants = 0
     for _ in range(visitors):
-        pick = min(np.searchsorted(cumulative, rng.random() * total, side="right"), len(present) - 1)
+        pick = min(np.searchsorted(cumulative, uniform(rng) * total, side="right"), len(present) - 1)
         inviter = present[pick]
         sector_hint = -1
-        if rng.random() < p.own_sector_share:
+        if uniform(rng) < p.own_sector_share:
             sector_hint = members.sector[slots.member[inviter]]
-        if rng.random() < p.application_rate:
+        if uniform(rng) < p.application_rate:
             draw_candidate(rng, p, market, cand, applicants, sector_hint)
             applicants += 1
     club.counters[N_CANDIDATES] = applicants

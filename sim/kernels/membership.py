@@ -6,6 +6,7 @@ Shared by founding (docs/ODD.md section 5), visitors (7.1) and club rules (7.7).
 import numpy as np
 
 from sim.kernels import helper, inlined, kernel
+from sim.kernels.draws import uniform
 from sim.state import (
     COMPLEMENTARITY,
     EXCLUSIVITY,
@@ -32,7 +33,7 @@ from sim.state import (
 @helper
 def draw_candidate(rng, p, market, cand, k, sector_hint):
     """Draw candidate k; uniform profession, or uniform inside `sector_hint` (>= 0)."""
-    u = rng.random()
+    u = uniform(rng)
     if u < p.share_giver:
         member_type = GIVER
     elif u < p.share_giver + p.share_reciprocator:
@@ -47,7 +48,7 @@ def draw_candidate(rng, p, market, cand, k, sector_hint):
     cand.profession[k] = profession
     cand.sector[k] = market.profession_sector[profession]
     cand.needs_per_week[k] = p.needs_median * np.exp(p.needs_sigma * rng.standard_normal())
-    cand.margin[k] = p.margin_low + (p.margin_high - p.margin_low) * rng.random()
+    cand.margin[k] = p.margin_low + (p.margin_high - p.margin_low) * uniform(rng)
     cand.hourly_value[k] = p.hourly_value_median * np.exp(p.hourly_value_sigma * rng.standard_normal())
     cand.attendance_habit[k] = rng.beta(p.attendance_alpha, p.attendance_beta)
     if member_type == GIVER:
@@ -92,7 +93,7 @@ def exogenous_delay(rng, weekly_probability):
         return NEVER_AGAIN
     if weekly_probability >= 1.0:
         return 0
-    return min(np.int64(np.log(1.0 - rng.random()) / np.log(1.0 - weekly_probability)), NEVER_AGAIN)
+    return min(np.int64(np.log(1.0 - uniform(rng)) / np.log(1.0 - weekly_probability)), NEVER_AGAIN)
 
 
 @inlined
@@ -239,7 +240,7 @@ def attending_slots(slots, present):
 @helper
 def random_index(rng, n):
     """Uniform on 0..n-1; Generator.integers costs ten times more in numba."""
-    return min(np.int64(rng.random() * n), n - 1)
+    return min(np.int64(uniform(rng) * n), n - 1)
 
 
 @helper

@@ -18,6 +18,7 @@ than the work itself in a loop run hundreds of times a week.
 import numpy as np
 
 from sim.kernels import helper, kernel
+from sim.kernels.draws import uniform
 from sim.kernels.membership import random_index
 from sim.state import (
     COMPLEMENTARITY,
@@ -36,7 +37,7 @@ from sim.state import (
 @helper
 def draw_weighted(rng, cumulative, row, n):
     """k < n drawn with probability proportional to the increments of cumulative[row, :n]."""
-    u = rng.random() * cumulative[row, n - 1]
+    u = uniform(rng) * cumulative[row, n - 1]
     low, high = 0, n - 1
     while low < high:  # first k with cumulative > u
         mid = (low + high) // 2
@@ -73,7 +74,7 @@ def choose_receiver(rng, holders, profession, n, tie, i):
                 if target == 0:
                     return j
                 target -= 1
-    u = rng.random() * total
+    u = uniform(rng) * total
     last = -1
     for h in range(n):
         j = holders[profession, h]
@@ -110,7 +111,7 @@ def draw_teammate(rng, market, holders, holder_count, tie, j, sector, strong_thr
             total += market.demand_weight[profession]
     if total <= 0.0:
         return -1
-    u = rng.random() * total
+    u = uniform(rng) * total
     chosen = -1
     for k in range(market.sector_size[sector]):
         profession = market.sector_professions[sector, k]
@@ -123,7 +124,7 @@ def draw_teammate(rng, market, holders, holder_count, tie, j, sector, strong_thr
     for h in range(holder_count[chosen]):
         if is_teammate(tie, j, holders[chosen, h], strong_threshold):
             ties += tie[j, holders[chosen, h]]
-    u = rng.random() * ties
+    u = uniform(rng) * ties
     mate = -1
     for h in range(holder_count[chosen]):
         if is_teammate(tie, j, holders[chosen, h], strong_threshold):
@@ -188,7 +189,7 @@ def pick_alias(u, threshold, alias, offset, n):
 
 @helper
 def draw_alias(rng, threshold, alias, offset, n):
-    return pick_alias(rng.random(), threshold, alias, offset, n)
+    return pick_alias(uniform(rng), threshold, alias, offset, n)
 
 
 @helper
@@ -250,7 +251,7 @@ def draw_held_need(rng, own_sector_boost, club, sector):
     """A held need's profession for a member of `sector`: by demand weight, x own_sector_boost in its sector."""
     held_weight = club.totals[HELD_WEIGHT]
     own_weight = (own_sector_boost - 1.0) * club.sector_held_weight[sector]
-    u = rng.random() * (held_weight + own_weight)
+    u = uniform(rng) * (held_weight + own_weight)
     if u < held_weight:
         return club.held_professions[
             pick_alias(u / held_weight, club.held_threshold, club.held_alias, 0, club.counters[N_HELD])
@@ -303,7 +304,7 @@ def pass_referrals(rng, p, market, members, slots, club, week):
                     members.member_type[giver] == RECIPROCATOR, tie[i, j],
                     received_from[i, j], p.pass_floor, p.reciprocity_prior, p.reciprocity_saturation,
                 )
-            if rng.random() >= probability:
+            if uniform(rng) >= probability:
                 break
             members.referrals_given[giver] += 1
             members.referrals_received[receiver] += 1
@@ -312,7 +313,7 @@ def pass_referrals(rng, p, market, members, slots, club, week):
             referrals[i] += 1
             stats[S_REFERRALS] += 1
 
-            if not joint and rng.random() >= p.conversion_min + (p.conversion_max - p.conversion_min) * tie[i, j]:
+            if not joint and uniform(rng) >= p.conversion_min + (p.conversion_max - p.conversion_min) * tie[i, j]:
                 break  # a joint deal converts: the client already works with the team
             value = market.deal_median[profession] * np.exp(p.deal_value_sigma * rng.standard_normal())
             members.business_received[receiver] += value
@@ -323,10 +324,10 @@ def pass_referrals(rng, p, market, members, slots, club, week):
             stats[S_DEALS] += 1
             stats[S_BUSINESS] += value
 
-            if rng.random() >= p.sector_synergy:
+            if uniform(rng) >= p.sector_synergy:
                 break
             follow_on_sector = market.profession_sector[profession]
-            if p.composition == COMPLEMENTARITY and p.team_work > 0.0 and rng.random() < p.team_work:
+            if p.composition == COMPLEMENTARITY and p.team_work > 0.0 and uniform(rng) < p.team_work:
                 # team work: the receiver takes the follow-on to a strongly tied sector peer of the club
                 mate = draw_teammate(rng, market, holders, holder_count, tie, j, follow_on_sector,
                                      p.strong_threshold)

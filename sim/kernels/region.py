@@ -13,6 +13,7 @@ member id, slot) and decays lazily: its strength is computed from its last refre
 import numpy as np
 
 from sim.kernels import helper, kernel
+from sim.kernels.draws import uniform
 from sim.kernels.meeting import is_meeting_week
 from sim.kernels.membership import admit, random_index
 from sim.kernels.rules import has_place_for, pays_and_passes_interview
@@ -137,7 +138,7 @@ def interclub_event(rng, rp, P, M, S, region, week):
         slots, members = S[c], M[c]
         for s in range(len(slots.member)):
             m = slots.member[s]
-            if m >= 0 and rng.random() < slots.attendance_habit[s]:
+            if m >= 0 and uniform(rng) < slots.attendance_habit[s]:
                 cost = rp.event_hours * members.hourly_value[m]
                 members.hours[m] += rp.event_hours
                 members.time_cost[m] += cost
@@ -335,10 +336,10 @@ def second_circle_referrals(rng, P, market, M, S, C, region, c, week):
     by_sector, by_sector_start, by_sector_cdf = region.by_sector, region.by_sector_start, region.by_sector_cdf
     week_stats, week_gain, slot_start = region.week_stats, region.week_gain, region.slot_start
     for _ in range(rng.poisson(total)):
-        i = min(bisect_right(giver_cdf, 0, n_slots, rng.random() * total), n_slots - 1)
+        i = min(bisect_right(giver_cdf, 0, n_slots, uniform(rng) * total), n_slots - 1)
         giver = member[i]
         sector = member_sector[giver]
-        u = rng.random() * (bridged_weight + (boost - 1.0) * sector_weight[sector])
+        u = uniform(rng) * (bridged_weight + (boost - 1.0) * sector_weight[sector])
         profession = draw_bridged_need(u, bridged_weight, boost, sector, bridged, by_sector, by_sector_start,
                                        by_sector_cdf, n_bridged)
         b = bridged_index[profession]
@@ -349,7 +350,7 @@ def second_circle_referrals(rng, P, market, M, S, C, region, c, week):
             trust_total += bridge_trust(tie, bridge_slot, bridge_strength, i, at, strong_threshold)
         if trust_total <= 0.0:
             continue  # no bridge open to i: the need is lost
-        pick = rng.random() * trust_total
+        pick = uniform(rng) * trust_total
         chosen, trust = last - 1, 0.0  # the last bridge if rounding leaves pick past every one
         for at in range(first, last):
             trust = bridge_trust(tie, bridge_slot, bridge_strength, i, at, strong_threshold)
@@ -362,7 +363,7 @@ def second_circle_referrals(rng, P, market, M, S, C, region, c, week):
         probability = trust / strongest
         if member_type[giver] == RECIPROCATOR:
             probability *= min(1.0, p.reciprocity_prior / p.reciprocity_saturation)
-        if rng.random() >= probability:
+        if uniform(rng) >= probability:
             continue
         referrals_given[giver] += 1
         referral_weeks[i, referrals[i] % ring] = week
@@ -371,7 +372,7 @@ def second_circle_referrals(rng, P, market, M, S, C, region, c, week):
         receivers.referrals_received[receiver] += 1
         week_stats[other_club, S_REFERRALS] += 1  # the other club's Club.week_stats
         week_stats[other_club, S_CROSS_REFERRALS] += 1
-        if rng.random() >= p.conversion_min + (p.conversion_max - p.conversion_min) * trust:
+        if uniform(rng) >= p.conversion_min + (p.conversion_max - p.conversion_min) * trust:
             continue
         value = deal_median[profession] * np.exp(p.deal_value_sigma * rng.standard_normal())
         receivers.business_received[receiver] += value
@@ -391,7 +392,7 @@ def transfer_refused(rng, rp, P, M, S, C, K, region, c, week):
     if last - first < 2:
         return
     for k in range(refused):
-        if rng.random() >= rp.transfer_share:
+        if uniform(rng) >= rp.transfer_share:
             continue
         other = first + random_index(rng, last - first - 1)  # uniform among the area's other clubs
         if other >= c:

@@ -3,6 +3,7 @@
 import numpy as np
 
 from sim.kernels import helper, inlined, kernel
+from sim.kernels.draws import uniform
 from sim.kernels.membership import admit, composition_allows, copy_candidate, current_slots, remove_member
 from sim.state import (
     CLOSED,
@@ -68,7 +69,7 @@ def pays_and_passes_interview(rng, p, members, slots, cand, k):
     if p.interview:
         charge_committee(p, members, slots)
         rejection = p.interview_accuracy if cand.member_type[k] == HUNTER else p.false_rejection
-        if rng.random() < rejection:
+        if uniform(rng) < rejection:
             return False
     return True
 
