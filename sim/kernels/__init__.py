@@ -35,8 +35,10 @@ if not os.environ.get("NUMBA_CACHE_DIR"):
 # only from other kernels, so it needs no CPython wrapper: skipping the wrapper's unboxing of the
 # large state tuples halves its compile time. Calling a function that takes the state tuples costs
 # an atomic reference-count update per array they hold, on entry and exit (~90 a call), so phase
-# kernels and the small helpers called from loops (`inlined`) are inlined into their callers in
-# numba's IR; kernels still callable from Python keep their own entry point. Under
+# kernels, the small helpers called from loops and the meeting's steps (`inlined`) are inlined into
+# their callers in numba's IR; kernels still callable from Python keep their own entry point. The
+# per-need helpers of the referral loop stay `helper`: inlined, they ran slower (docs/performance.md,
+# "Tried"). Under
 # NUMBA_DISABLE_JIT=1 all three are plain Python functions.
 kernel = numba.njit(cache=True, inline="always")
 helper = numba.njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
