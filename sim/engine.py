@@ -173,32 +173,33 @@ def series_columns(series: np.ndarray, weeks: int) -> dict[str, np.ndarray]:
     }
 
 
-def members_columns(m: np.recarray, n: int, week: int) -> dict[str, np.ndarray]:
+def members_columns(records: np.recarray, n: int, week: int) -> dict[str, np.ndarray]:
     """A club's first `n` member records by column (`sim.metrics.MEMBER_COLUMNS`), at `week`."""
-    exit_week = m.exit_week[:n]
+    m = records[:n].view(np.ndarray)  # a field of a plain structured array is read in C, a recarray's in Python
+    exit_week = m["exit_week"]
     end = np.where(exit_week >= 0, exit_week, week)
     columns = {
         "member_id": np.arange(n),
-        "member_type": MEMBER_TYPE_NAMES[m.member_type[:n]],
-        "profession": m.profession[:n],
-        "sector": m.sector[:n],
-        "founder": m.founder[:n],
-        "join_week": m.join_week[:n],
+        "member_type": MEMBER_TYPE_NAMES[m["member_type"]],
+        "profession": m["profession"],
+        "sector": m["sector"],
+        "founder": m["founder"],
+        "join_week": m["join_week"],
         "exit_week": exit_week,
-        "exit_reason": EXIT_REASON_NAMES[m.exit_reason[:n]],
-        "tenure_years": (end - m.join_week[:n]) / 52.0,
-        "business_received": m.business_received[:n],
-        "business_given": m.business_given[:n],
-        "referrals_given": m.referrals_given[:n].astype(np.int64),
-        "referrals_received": m.referrals_received[:n].astype(np.int64),
-        "deals_received": m.deals_received[:n].astype(np.int64),
-        "direct_sales": m.direct_sales[:n],
-        "social_value": m.social_value[:n],
-        "fees_paid": m.fees_paid[:n],
-        "hours": m.hours[:n],
-        "time_cost": m.time_cost[:n],
-        "margin": m.margin[:n],
-        "hourly_value": m.hourly_value[:n],
+        "exit_reason": EXIT_REASON_NAMES[m["exit_reason"]],
+        "tenure_years": (end - m["join_week"]) / 52.0,
+        "business_received": m["business_received"],
+        "business_given": m["business_given"],
+        "referrals_given": m["referrals_given"].astype(np.int64),
+        "referrals_received": m["referrals_received"].astype(np.int64),
+        "deals_received": m["deals_received"].astype(np.int64),
+        "direct_sales": m["direct_sales"],
+        "social_value": m["social_value"],
+        "fees_paid": m["fees_paid"],
+        "hours": m["hours"],
+        "time_cost": m["time_cost"],
+        "margin": m["margin"],
+        "hourly_value": m["hourly_value"],
     }
     columns["roi"] = roi(*(columns[name] for name in ROI_INPUTS))
     return {name: columns[name] for name in MEMBER_COLUMNS}

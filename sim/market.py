@@ -7,6 +7,7 @@ not a rule of the weekly process).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,11 +52,16 @@ def make_market(spec: MarketSpec, rng: np.random.Generator) -> Market:
     sector = np.arange(spec.professions) % spec.sectors
     demand_weight = rng.lognormal(0.0, spec.demand_weight_sigma, spec.professions)
     deal_median = spec.deal_value_median * np.exp(rng.normal(0.0, spec.deal_value_spread, spec.professions))
-    sector_names = tuple(
-        SECTOR_NAMES[s] if s < len(SECTOR_NAMES) else f"sector {s}" for s in range(spec.sectors)
-    )
-    names = tuple(f"{sector_names[s]} #{p // spec.sectors + 1}" for p, s in enumerate(sector))
+    names, sector_names = market_names(spec.professions, spec.sectors)
     return Market(names, sector.astype(np.int64), demand_weight, deal_median, sector_names)
+
+
+@functools.cache
+def market_names(professions: int, sectors: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The generated market's profession and sector names (cached: every replication asks again)."""
+    sector_names = tuple(SECTOR_NAMES[s] if s < len(SECTOR_NAMES) else f"sector {s}" for s in range(sectors))
+    names = tuple(f"{sector_names[p % sectors]} #{p // sectors + 1}" for p in range(professions))
+    return names, sector_names
 
 
 def read_market_csv(path: Path) -> Market:
