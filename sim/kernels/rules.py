@@ -74,7 +74,7 @@ def pays_and_passes_interview(rng, p, members, slots, cand, k):
     return True
 
 
-@helper
+@inlined
 def screen_applicants(rng, p, members, slots, club, cand, week):
     """Applicants in arrival order; those refused for capacity or composition are kept first in
     `cand` (club.counters[N_REFUSED] of them) for a region's transfers (docs/ODD.md 7.8)."""
