@@ -429,8 +429,8 @@ def load_experiment(path: str | Path, overrides: Mapping[str, Any] | None = None
     path = Path(path)
     data = _read_mapping(path)
     if not any(key in data for key in _EXPERIMENT_MARKERS) and set(data) & set(ScenarioConfig.model_fields):
-        raise InputError(path, None, "a scenario, not an experiment (no 'scenario:' key); "
-                                     "compare scenarios with compare_scenarios([...])")
+        raise InputError(path, None, "a scenario, not an experiment (no 'scenario:' key); compare scenarios "
+                                     "with `clubsim compare A.yaml B.yaml` (in Python, compare_scenarios)")
     if "parameters" in data and "method" in data and "policies" not in data and "sweep" not in data:
         raise InputError(path, "parameters", "a sensitivity analysis, not a comparison; "
                                              "run it with clubsim sensitivity")

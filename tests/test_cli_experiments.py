@@ -275,7 +275,7 @@ BAD_OPTIONS = [
     ("compare a sensitivity analysis", ["compare", SENSITIVITY], ["sensitivity_bni.yaml", "clubsim sensitivity"]),
     ("sweep without sweep:", ["sweep", EXCLUSIVITY], ["exclusivity_vs_complementarity.yaml", "sweep",
                                                       "clubsim compare"]),
-    ("sweep a scenario", ["sweep", BNI], ["bni_chapter.yaml", "a scenario, not an experiment"]),
+    ("sweep a scenario", ["sweep", BNI], ["bni_chapter.yaml", "a scenario, not an experiment", "clubsim compare"]),
     ("sweep runs 0", ["sweep", PRICING, "--runs", "0"], ["--runs", "at least 1"]),
 ]
 
