@@ -32,17 +32,17 @@ def settle_accounts(p, members, slots, club, week):
     perceived_gain, perceived_cost, stats = slots.perceived_gain, slots.perceived_cost, club.week_stats
     for s in present:
         m = member[s]
-        fee = fee_due(p, week - members.join_week[m])
-        members.fees_paid[m] += fee
+        fee = fee_due(p, week - members[m].join_week)
+        members[m].fees_paid += fee
         stats[S_FEES] += fee
 
         strong_ties = 0
         for j in range(tie.shape[1]):  # the whole row: own and free slots hold tie 0 < threshold
             strong_ties += tie[s, j] >= p.strong_threshold
         social_value = p.social_value_per_strong_tie * strong_ties
-        members.social_value[m] += social_value
+        members[m].social_value += social_value
 
-        gain = members.margin[m] * week_gain[s] + social_value
+        gain = members[m].margin * week_gain[s] + social_value
         cost = p.annual_fee / 52.0 + week_time_cost[s]  # the entry fee is sunk, not perceived
         perceived_gain[s] = (1.0 - a) * perceived_gain[s] + a * gain
         perceived_cost[s] = (1.0 - a) * perceived_cost[s] + a * cost

@@ -36,12 +36,12 @@ def members_decide(rng, p, members, slots, club, week):
         if week == exogenous_exit_week[s]:  # drawn at joining (membership.exogenous_delay)
             remove_member(members, slots, club, s, EXOGENOUS, week)
             continue
-        tenure = week - members.join_week[m]
+        tenure = week - members[m].join_week
         if not is_renewal_week(p, tenure):
             continue
         roi = perceived_roi(perceived_gain[s], perceived_cost[s])
         tenure_years = (tenure + 1) / 52.0  # completed at the end of this paid period
-        leave = leave_probability(p, expectation[s], roi, tenure_years, members.patience[m])
+        leave = leave_probability(p, expectation[s], roi, tenure_years, members[m].patience)
         learning = p.expectation_learning
         if p.monthly_billing:
             leave = 1.0 - (1.0 - leave) ** (1.0 / 12.0)

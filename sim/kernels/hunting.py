@@ -19,7 +19,7 @@ def hunt(rng, p, market, members, slots, club):
     others_row = slots.work_index[W_OTHERS]
     for h in attendees:
         m = member[h]
-        if members.member_type[m] != HUNTER:
+        if members[m].member_type != HUNTER:
             continue
         n_others = 0  # the other attendees, in slot order
         for a in attendees:
@@ -32,8 +32,8 @@ def hunt(rng, p, market, members, slots, club):
             pick = k + random_index(rng, len(others) - k)
             others[k], others[pick] = others[pick], others[k]
             buyer = others[k]
-            value = market.deal_median[members.profession[m]] * np.exp(p.deal_value_sigma * rng.standard_normal())
-            members.direct_sales[m] += value
+            value = market.deal_median[members[m].profession] * np.exp(p.deal_value_sigma * rng.standard_normal())
+            members[m].direct_sales += value
             week_gain[h] += value
             stats[S_DIRECT_SALES] += value
             tie[buyer, h] *= 1.0 - p.trust_loss

@@ -39,9 +39,9 @@ def take_attendance(rng, p, members, slots, club, present, week):
             attending[s] = True
             attendees += 1
             habits[s] = habit + p.habit_gain * (1.0 - habit)
-            cost = p.hours_per_meeting * members.hourly_value[m]
-            members.hours[m] += p.hours_per_meeting
-            members.time_cost[m] += cost
+            cost = p.hours_per_meeting * members[m].hourly_value
+            members[m].hours += p.hours_per_meeting
+            members[m].time_cost += cost
             week_time_cost[s] += cost
         else:
             attending[s] = False
@@ -131,7 +131,7 @@ def invite_visitors(rng, p, market, members, slots, club, cand, present):
         inviter = present[pick]
         sector_hint = -1
         if uniform(rng) < p.own_sector_share:
-            sector_hint = members.sector[slots.member[inviter]]
+            sector_hint = members[slots.member[inviter]].sector
         if uniform(rng) < p.application_rate:
             draw_candidate(rng, p, market, cand, applicants, sector_hint)
             applicants += 1

@@ -120,20 +120,20 @@ def admit(p, members, slots, club, cand, k, week, founder):
     m = club.counters[NEXT_ID]
     club.counters[NEXT_ID] = m + 1
 
-    members.member_type[m] = cand.member_type[k]
-    members.profession[m] = cand.profession[k]
-    members.sector[m] = cand.sector[k]
-    members.founder[m] = founder
-    members.join_week[m] = week
-    members.exit_week[m] = -1
-    members.exit_reason[m] = 0
-    members.slot[m] = s
-    members.needs_per_week[m] = cand.needs_per_week[k]
-    members.margin[m] = cand.margin[k]
-    members.hourly_value[m] = cand.hourly_value[k]
-    members.referral_propensity[m] = cand.referral_propensity[k]
-    members.willingness_to_pay[m] = cand.willingness_to_pay[k]
-    members.patience[m] = cand.patience[k]
+    members[m].member_type = cand.member_type[k]
+    members[m].profession = cand.profession[k]
+    members[m].sector = cand.sector[k]
+    members[m].founder = founder
+    members[m].join_week = week
+    members[m].exit_week = -1
+    members[m].exit_reason = 0
+    members[m].slot = s
+    members[m].needs_per_week = cand.needs_per_week[k]
+    members[m].margin = cand.margin[k]
+    members[m].hourly_value = cand.hourly_value[k]
+    members[m].referral_propensity = cand.referral_propensity[k]
+    members[m].willingness_to_pay = cand.willingness_to_pay[k]
+    members[m].patience = cand.patience[k]
 
     slots.member[s] = m
     for j in range(len(slots.member)):
@@ -173,7 +173,7 @@ def admit(p, members, slots, club, cand, k, week, founder):
         club.counters[N_HUNTERS] += 1
 
     fee = p.entry_fee + first_period_fee(p)
-    members.fees_paid[m] += fee
+    members[m].fees_paid += fee
     club.week_stats[S_FEES] += fee
     club.week_stats[S_JOINS] += 1
     return s
@@ -183,11 +183,11 @@ def admit(p, members, slots, club, cand, k, week, founder):
 def remove_member(members, slots, club, s, reason, week):
     """The member in slot s exits for `reason`: its slot, ties and holdings are freed."""
     m = slots.member[s]
-    members.exit_week[m] = week
-    members.exit_reason[m] = reason
-    members.slot[m] = -1
+    members[m].exit_week = week
+    members[m].exit_reason = reason
+    members[m].slot = -1
 
-    profession = members.profession[m]
+    profession = members[m].profession
     n = club.profession_count[profession]
     for h in range(n):
         if club.profession_holders[profession, h] == s:
@@ -196,9 +196,9 @@ def remove_member(members, slots, club, s, reason, week):
             break
     club.profession_count[profession] = n - 1
     club.counters[HOLDINGS_CHANGED] = 1
-    club.sector_count[members.sector[m]] -= 1
+    club.sector_count[members[m].sector] -= 1
     club.counters[N_MEMBERS] -= 1
-    if members.member_type[m] == HUNTER:
+    if members[m].member_type == HUNTER:
         club.counters[N_HUNTERS] -= 1
 
     slots.member[s] = -1

@@ -234,7 +234,7 @@ def index_need_rates(members, slots, club):
         m = slots.member[s]
         if m < 0:
             continue
-        rate = members.needs_per_week[m] * club.held_need_share[members.sector[m]] * members.referral_propensity[m]
+        rate = members[m].needs_per_week * club.held_need_share[members[m].sector] * members[m].referral_propensity
         if rate > 0.0:
             club.giver_slots[n_givers] = s
             club.giver_rate[n_givers] = rate
@@ -283,7 +283,7 @@ def pass_referrals(rng, p, market, members, slots, club, week):
     ring = referral_weeks.shape[1]
     for _ in range(rng.poisson(club.totals[NEED_RATE])):
         i = giver_slots[draw_alias(rng, giver_threshold, giver_alias, 0, n_givers)]
-        profession = draw_held_need(rng, p.own_sector_boost, club, members.sector[member[i]])
+        profession = draw_held_need(rng, p.own_sector_boost, club, members[member[i]].sector)
         propensity_kept = True  # the first giver's propensity thinned its needs already
         joint = False  # a team follow-on (docs/ODD.md 7.2, team work): j is the teammate already drawn
         j = -1
@@ -298,17 +298,17 @@ def pass_referrals(rng, p, market, members, slots, club, week):
                     break
             giver, receiver = member[i], member[j]
             if joint:  # team work: i brings in a sector peer as its propensity says, whatever their tie
-                probability = members.referral_propensity[giver]
+                probability = members[giver].referral_propensity
             else:
                 probability = pass_probability(
-                    1.0 if propensity_kept else members.referral_propensity[giver],
-                    members.member_type[giver] == RECIPROCATOR, tie[i, j],
+                    1.0 if propensity_kept else members[giver].referral_propensity,
+                    members[giver].member_type == RECIPROCATOR, tie[i, j],
                     received_from[i, j], p.pass_floor, p.reciprocity_prior, p.reciprocity_saturation,
                 )
             if uniform(rng) >= probability:
                 break
-            members.referrals_given[giver] += 1
-            members.referrals_received[receiver] += 1
+            members[giver].referrals_given += 1
+            members[receiver].referrals_received += 1
             received_from[j, i] += 1
             referral_weeks[i, referrals[i] % ring] = week
             referrals[i] += 1
@@ -317,9 +317,9 @@ def pass_referrals(rng, p, market, members, slots, club, week):
             if not joint and uniform(rng) >= p.conversion_min + (p.conversion_max - p.conversion_min) * tie[i, j]:
                 break  # a joint deal converts: the client already works with the team
             value = market.deal_median[profession] * np.exp(p.deal_value_sigma * rng.standard_normal())
-            members.business_received[receiver] += value
-            members.business_given[giver] += value
-            members.deals_received[receiver] += 1
+            members[receiver].business_received += value
+            members[giver].business_given += value
+            members[receiver].deals_received += 1
             week_gain[j] += value
             tie[j, i] += p.reciprocity_growth * (1.0 - tie[j, i])
             stats[S_DEALS] += 1
@@ -334,7 +334,7 @@ def pass_referrals(rng, p, market, members, slots, club, week):
                                      p.strong_threshold)
                 if mate < 0:
                     break
-                profession = members.profession[member[mate]]
+                profession = members[member[mate]].profession
                 joint = True
                 i, j = j, mate
             else:

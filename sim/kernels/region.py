@@ -139,9 +139,9 @@ def interclub_event(rng, rp, P, M, S, region, week):
         for s in range(len(slots.member)):
             m = slots.member[s]
             if m >= 0 and uniform(rng) < slots.attendance_habit[s]:
-                cost = rp.event_hours * members.hourly_value[m]
-                members.hours[m] += rp.event_hours
-                members.time_cost[m] += cost
+                cost = rp.event_hours * members[m].hourly_value
+                members[m].hours += rp.event_hours
+                members[m].time_cost += cost
                 slots.week_time_cost[s] += cost
                 region.attendee_club[n] = c
                 region.attendee_slot[n] = s

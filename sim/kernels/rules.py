@@ -35,7 +35,7 @@ def enforce_rules(p, members, slots, club, week):
             remove_member(members, slots, club, s, EXPELLED_ABSENCE, week)
         elif (
             p.contribution_rule
-            and week - members.join_week[slots.member[s]] >= p.contribution_window
+            and week - members[slots.member[s]].join_week >= p.contribution_window
             and not all_recent(slots.referral_weeks, slots.referrals, s, week, p.contribution_window)
         ):
             remove_member(members, slots, club, s, EXPELLED_CONTRIBUTION, week)
@@ -50,9 +50,9 @@ def charge_committee(p, members, slots):
     share = p.committee_hours / len(present)
     for s in present:
         m = slots.member[s]
-        members.hours[m] += share
-        members.time_cost[m] += share * members.hourly_value[m]
-        slots.week_time_cost[s] += share * members.hourly_value[m]
+        members[m].hours += share
+        members[m].time_cost += share * members[m].hourly_value
+        slots.week_time_cost[s] += share * members[m].hourly_value
 
 
 @inlined
