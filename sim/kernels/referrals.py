@@ -184,8 +184,7 @@ def pick_alias(u, threshold, alias, offset, n):
     """The index in 0..n-1 that a uniform u in [0, 1) picks from an alias table."""
     x = u * n
     k = min(np.int64(x), n - 1)
-    other = alias[offset + k]  # read before the test, so that the choice compiles without a branch
-    return k if x - k < threshold[offset + k] else other
+    return k if x - k < threshold[offset + k] else alias[offset + k]
 
 
 @helper
