@@ -58,9 +58,14 @@ FLOAT_SERIES = frozenset({"business", "direct_sales", "attendance_rate", "mean_t
 class ClubEngine:
     """One club's arrays and generator; week-by-week phases or a whole run."""
 
+    @property
+    def rng(self) -> np.random.Generator:
+        """The run's generator (read-only: the kernels draw from PCG64 only, checked when the engine is built)."""
+        return self._rng
+
     def __init__(self, config: ScenarioConfig, rng: np.random.Generator):
         self.config = config
-        self.rng = require_pcg64(rng)
+        self._rng = require_pcg64(rng)
         self.market: Market = make_market(config.market, rng)
         self.params = make_params(config)
         self.market_arrays = make_market_arrays(self.market, config.market.own_sector_boost)

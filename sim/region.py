@@ -41,9 +41,14 @@ from sim.state import (
 class RegionEngine:
     """A region's clubs in typed lists, one generator; runs all weeks inside numba."""
 
+    @property
+    def rng(self) -> np.random.Generator:
+        """The run's generator (read-only: the kernels draw from PCG64 only, checked when the engine is built)."""
+        return self._rng
+
     def __init__(self, config: ScenarioConfig, rng: np.random.Generator):
         self.config = config
-        self.rng = require_pcg64(rng)
+        self._rng = require_pcg64(rng)
         self.market: Market = make_market(config.market, rng)
         self.market_arrays = make_market_arrays(self.market, config.market.own_sector_boost)
         self.region_params = make_region_params(config)

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numba import njit
 
-from sim.kernels.draws import require_pcg64, uniform
+from sim.kernels.draws import INLINE_PCG64, native_state_layout, require_pcg64, uniform
 from sim.kernels.membership import random_index, shuffled
 from sim.kernels.referrals import build_alias_table, draw_alias, draw_held_need, index_held_professions
 from sim.kernels.week import row_sum
@@ -138,7 +138,6 @@ def test_row_sum_is_the_sum(values: list[float]) -> None:
     assert call_row_sum(matrix, 1) == pytest.approx(sum(values), abs=1e-12)
 
 
-
 @njit
 def uniforms_mixed_with_numba_draws(rng, n):
     """n numbers: `uniform`, with numba's own `random` and `standard_normal` between them."""
@@ -165,13 +164,34 @@ def test_uniform_is_the_stream_of_numpy_random(seed: int) -> None:
     assert jit.integers(2**62) == numpy.integers(2**62)
 
 
-def test_kernels_refuse_a_generator_that_is_not_pcg64() -> None:
+def test_engines_refuse_a_generator_that_is_not_pcg64() -> None:
+    """Other bit generators keep other state where the inline step reads PCG64's (a crash, or a
+    silently different stream with PCG64DXSM): the engines refuse them."""
+    from sim.engine import ClubEngine
+    from sim.region import RegionEngine
+
     rng = np.random.default_rng(1)
     assert require_pcg64(rng) is rng
-    with pytest.raises(TypeError, match="PCG64"):
-        require_pcg64(np.random.Generator(np.random.MT19937(1)))
-    with pytest.raises(TypeError, match="PCG64"):
-        require_pcg64(np.random.Generator(np.random.PCG64DXSM(1)))
+    config = load_config(ROOT / "scenarios" / "bni_chapter.yaml", {"years": 1}).config
+    region = load_config(ROOT / "scenarios" / "bni_chapter.yaml", {"years": 1, "region.clubs": 2}).config
+    for bit_generator in (np.random.MT19937(1), np.random.PCG64DXSM(1)):
+        with pytest.raises(TypeError, match="PCG64"):
+            ClubEngine(config, np.random.Generator(bit_generator))
+        with pytest.raises(TypeError, match="PCG64"):
+            RegionEngine(region, np.random.Generator(bit_generator))
+
+
+def test_state_layout_check_tells_native_from_emulated_128_bit_integers() -> None:
+    """numpy without native 128-bit integers (MSVC) keeps PCG64's state as (high, low) halves; then
+    `uniform` must not inline its step. Linux builds of numpy (gcc, clang) are the native kind."""
+    state, increment = (7 << 64) + 3, (11 << 64) + 5
+    native = state.to_bytes(16, "little") + increment.to_bytes(16, "little")
+    halves = b"".join(half.to_bytes(8, "little") for half in (7, 3, 11, 5))
+    assert native_state_layout(native, state, increment, "little")
+    assert not native_state_layout(halves, state, increment, "little")
+    if sys.platform.startswith("linux"):
+        assert INLINE_PCG64
+
 
 RUN = """
 import json, sys

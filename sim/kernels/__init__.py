@@ -8,7 +8,7 @@ path; `sim.model.ClubModel.step` calls the same phases one by one.
 Numba's on-disk cache (`cache=True`) is invalidated only when a function's own
 file changes, not when a kernel it calls (in another file) does: a stale
 `run_weeks` would silently run old phase code. So the cache lives in a folder
-named after a hash of every kernel source, unless NUMBA_CACHE_DIR is set.
+named after a hash of numpy's version and every kernel source, unless NUMBA_CACHE_DIR is set.
 """
 
 import hashlib
@@ -16,11 +16,12 @@ import os
 from pathlib import Path
 
 import numba
+import numpy
 
 
 def _kernel_cache_dir() -> Path:
     package = Path(__file__).resolve().parent
-    digest = hashlib.sha256()
+    digest = hashlib.sha256(numpy.__version__.encode())  # numba's draws, and `draws.INLINE_PCG64`, follow numpy
     for source in sorted([*package.glob("*.py"), package.parent / "state.py"]):
         digest.update(source.name.encode())
         digest.update(source.read_bytes())
@@ -35,11 +36,11 @@ if not os.environ.get("NUMBA_CACHE_DIR"):
 # only from other kernels, so it needs no CPython wrapper: skipping the wrapper's unboxing of the
 # large state tuples halves its compile time. Calling a function that takes the state tuples costs
 # an atomic reference-count update per array they hold, on entry and exit (~90 a call), so phase
-# kernels, the small helpers called from loops and the meeting's steps (`inlined`) are inlined into
-# their callers in numba's IR; kernels still callable from Python keep their own entry point. The
-# per-need helpers of the referral loop stay `helper`: inlined, they ran slower (docs/performance.md,
-# "Tried"). Under
-# NUMBA_DISABLE_JIT=1 all three are plain Python functions.
+# kernels, their steps (the meeting's, the rules') and the small helpers called from loops
+# (`inlined`) are inlined into their callers in numba's IR; kernels still callable from Python keep
+# their own entry point. The per-need helpers of the referral loop stay `helper`: inlined, they ran
+# slower (docs/performance.md, "Tried, not kept"). Under NUMBA_DISABLE_JIT=1 all three are plain
+# Python functions.
 kernel = numba.njit(cache=True, inline="always")
 helper = numba.njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 inlined = numba.njit(cache=True, inline="always", no_cpython_wrapper=True, no_cfunc_wrapper=True)

@@ -3,13 +3,23 @@
 `uniform(rng)` is `rng.random()`, number for number. Numba's `Generator.random` calls numpy's
 PCG64 through a function pointer (5.7 ns a draw here); `uniform` does the same 128-bit LCG step
 and XSL-RR output inline, on the same state in numpy's memory (2 ns). Both read and write that
-one state, so the kernels mix `uniform` with numba's other draws (`standard_normal`, `poisson`,
-...) and numpy's own, and a run keeps the stream `rng.random()` would give: its results do not
-change (tests/test_kernels.py checks the stream).
+one state, so `uniform`, numba's other draws (`standard_normal`, `poisson`, ...) and numpy's own
+interleave exactly as when the kernels called `rng.random()`: results do not change
+(tests/test_kernels.py checks the stream).
 
-It is only right for a PCG64 generator (`np.random.default_rng`'s), which the engines check
-with `require_pcg64`. Under NUMBA_DISABLE_JIT=1, `uniform` is plain `rng.random()`.
+The inline step reads numpy's PCG64 state as a native 128-bit integer. With any other bit
+generator it would read and write the wrong memory, so the engines take only PCG64 generators
+(`np.random.default_rng`'s) and check with `require_pcg64`. A numpy built without native
+128-bit integers (MSVC) keeps the state as two 64-bit halves, high first; there, `uniform` is
+numba's `rng.random()` (`INLINE_PCG64` is False). Under NUMBA_DISABLE_JIT=1, `uniform` is
+plain `rng.random()`.
+
+The intrinsic uses numba's data model of a Generator (its `bit_generator` struct and that
+struct's `state` field), which is numba's internal layout: the stream test catches a change.
 """
+
+import ctypes
+import sys
 
 import numpy as np
 from llvmlite import ir
@@ -19,6 +29,23 @@ from numba.extending import intrinsic, overload
 # numpy/random/src/pcg64/pcg64.h: PCG_DEFAULT_MULTIPLIER_HIGH, _LOW
 PCG64_MULTIPLIER = (2549297995355413924 << 64) + 4865540595714422341
 _BIT_GENERATOR = types.NumPyRandomBitGeneratorType("bit_generator")
+
+
+def native_state_layout(raw: bytes, state: int, increment: int, byteorder: str = sys.byteorder) -> bool:
+    """Whether numpy's 32 bytes of PCG64 state `raw` are (state, inc) as native 128-bit integers."""
+    return (int.from_bytes(raw[:16], byteorder), int.from_bytes(raw[16:32], byteorder)) == (state, increment)
+
+
+def _numpy_keeps_native_pcg64_state() -> bool:
+    """Read a fresh PCG64's state from memory (through numpy's pcg64_state, whose first field points
+    at {state, inc}) and compare it with the state numpy reports."""
+    bit_generator = np.random.PCG64(12345)
+    lcg = ctypes.c_void_p.from_address(bit_generator.ctypes.state_address).value
+    reported = bit_generator.state["state"]
+    return native_state_layout(ctypes.string_at(lcg, 32), reported["state"], reported["inc"])
+
+
+INLINE_PCG64 = _numpy_keeps_native_pcg64_state()
 
 
 def require_pcg64(rng: np.random.Generator) -> np.random.Generator:
@@ -37,6 +64,8 @@ def uniform(rng):
 def _pcg64_next_double(typingctx, rng):
     """pcg64_next_double of numpy's pcg64.h on the generator's state: state = state x M + inc,
     then the top 53 bits of rotr64(high ^ low, high >> 58), scaled to [0, 1)."""
+    if not isinstance(rng, types.NumPyRandomGeneratorType):
+        return None
 
     def codegen(context, builder, signature, args):
         generator = cgutils.create_struct_proxy(signature.args[0])(context, builder, value=args[0])
@@ -62,6 +91,8 @@ def _pcg64_next_double(typingctx, rng):
 
 @overload(uniform, inline="always")
 def _uniform_jit(rng):
-    if isinstance(rng, types.NumPyRandomGeneratorType):
+    if not isinstance(rng, types.NumPyRandomGeneratorType):
+        return None
+    if INLINE_PCG64:
         return lambda rng: _pcg64_next_double(rng)
-    return None
+    return lambda rng: rng.random()
