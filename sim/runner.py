@@ -29,7 +29,7 @@ WeeksDone = Callable[[int, int], None]  # progress: (weeks simulated, weeks in a
 REGION_PROGRESS_WEEKS, CLUB_PROGRESS_WEEKS = 4, 52
 
 
-def _run_weeks(engine: Any, weeks: int, progress: WeeksDone | None, step: int) -> None:
+def _run_reporting_progress(engine: Any, weeks: int, progress: WeeksDone | None, step: int) -> None:
     """Run an engine (anything with `week` and `run_to(stop)`: numba or reference, club or region) to
     its horizon, reporting progress every `step` weeks. Stepping does not change a run: each engine's
     weeks are the same however its calls are cut."""
@@ -95,13 +95,13 @@ def simulate(
         from sim.engine import ClubEngine
 
         club = ClubEngine(loaded.config, np.random.default_rng(seed))
-        _run_weeks(club, weeks, progress, CLUB_PROGRESS_WEEKS)
+        _run_reporting_progress(club, weeks, progress, CLUB_PROGRESS_WEEKS)
         series, members = club.series_columns(), club.members_columns()
     elif engine == "python":
         from sim.reference import ReferenceClubModel
 
         model = ReferenceClubModel(loaded.config, rng=seed)
-        _run_weeks(model, weeks, progress, CLUB_PROGRESS_WEEKS)
+        _run_reporting_progress(model, weeks, progress, CLUB_PROGRESS_WEEKS)
         series_frame, members_frame = model.series_frame(), model.members_frame()
         series = {name: series_frame[name].to_numpy() for name in series_frame.columns}
         members = {name: members_frame[name].to_numpy() for name in members_frame.columns}
@@ -117,7 +117,7 @@ def region_tables(config: ScenarioConfig, seed: int, engine: Engine = "numba", p
         from sim.region import RegionEngine
 
         region = RegionEngine(config, np.random.default_rng(seed))
-        _run_weeks(region, config.weeks, progress, REGION_PROGRESS_WEEKS)
+        _run_reporting_progress(region, config.weeks, progress, REGION_PROGRESS_WEEKS)
         names = region.club_names
         return (names, [region.club_series_columns(c) for c in range(len(names))],
                 [region.club_members_columns(c) for c in range(len(names))])
@@ -125,7 +125,7 @@ def region_tables(config: ScenarioConfig, seed: int, engine: Engine = "numba", p
         from sim.reference_region import ReferenceRegionModel
 
         model = ReferenceRegionModel(config, rng=seed)
-        _run_weeks(model, config.weeks, progress, REGION_PROGRESS_WEEKS)
+        _run_reporting_progress(model, config.weeks, progress, REGION_PROGRESS_WEEKS)
         return (list(model.club_names),
                 [{n: f[n].to_numpy() for n in f.columns} for f in model.club_series_frames()],
                 [{n: f[n].to_numpy() for n in f.columns} for f in model.club_members_frames()])

@@ -50,9 +50,10 @@ def charge_committee(p, members, slots):
     share = p.committee_hours / len(present)
     for s in present:
         m = slots.member[s]
+        cost = share * members[m].hourly_value
         members[m].hours += share
-        members[m].time_cost += share * members[m].hourly_value
-        slots.week_time_cost[s] += share * members[m].hourly_value
+        members[m].time_cost += cost
+        slots.week_time_cost[s] += cost
 
 
 @inlined
