@@ -7,6 +7,7 @@ interrupts it with SIGINT, as Ctrl-C would.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -389,8 +390,10 @@ def test_ctrl_c_in_a_real_process_keeps_finished_replications(tmp_path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("CLUBSIM_DEBUG", "FORCE_COLOR", "TTY_COMPATIBLE")}
     command = [sys.executable, "-m", "sim", "compare", EXCLUSIVITY, "--runs", 2000, "--set", "years=3",
                "--workers", 2, "--no-figures", "--out", out]
+    # its own process group: if the test fails, killing the group also stops the workers, which would
+    # otherwise hold its pipes open and hang communicate()
     process = subprocess.Popen([str(c) for c in command], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env=env)
+                               env=env, start_new_session=True)
     try:
         deadline = time.monotonic() + 120
         while not list((out / "parts").glob("part-*.parquet")):  # replicating, some rows saved
@@ -399,10 +402,11 @@ def test_ctrl_c_in_a_real_process_keeps_finished_replications(tmp_path) -> None:
             time.sleep(0.1)
         process.send_signal(signal.SIGINT)
         stdout, stderr = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
+    finally:  # whatever is left of the group (nothing, when the command exited cleanly with its workers)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        if process.returncode is None:
+            process.communicate(timeout=60)
     assert process.returncode == 130, (stdout, stderr)
     lines = stderr.splitlines()
     assert len(lines) == 1, stderr
