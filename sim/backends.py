@@ -189,24 +189,6 @@ def shutdown_pool() -> None:
 atexit.register(shutdown_pool)
 
 
-def terminate_pool() -> None:
-    """Stop the local pool's workers now, whatever they run (Ctrl-C: their batches' results would be
-    dropped anyway). A graceful shutdown would wait for the running batches, which can take long
-    (a worker still compiling its kernels), and a process killed while waiting leaves its workers
-    behind, blocked on the pool's queue."""
-    global _POOL
-    if _POOL is None:
-        return
-    pool, _POOL = _POOL[1], None
-    terminate = getattr(pool, "terminate_workers", None)  # Python 3.14
-    if terminate is not None:
-        terminate()
-    else:
-        for process in list((pool._processes or {}).values()):  # before 3.14, only the private map lists them
-            process.terminate()
-    pool.shutdown(wait=True, cancel_futures=True)
-
-
 def _run_pool(tasks: Sequence[Any], fn: Callable[[Any], Any], workers: int, counter: _Counter) -> None:
     from concurrent.futures import FIRST_COMPLETED, wait
     from concurrent.futures.process import BrokenProcessPool
@@ -227,9 +209,6 @@ def _run_pool(tasks: Sequence[Any], fn: Callable[[Any], Any], workers: int, coun
                     counter.add(result)
     except BrokenProcessPool:
         shutdown_pool()
-        raise
-    except KeyboardInterrupt:
-        terminate_pool()
         raise
     finally:
         for future in pending:  # batches already running finish in the background; their results are dropped

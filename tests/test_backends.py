@@ -10,13 +10,11 @@ import operator
 import os
 import signal
 import threading
-import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from sim import backends
 from sim.backends import run_tasks
 from sim.errors import InputError
 from sim.experiment import compare, load_experiment
@@ -78,22 +76,6 @@ def test_an_interrupt_cancels_the_rest_and_the_pool_still_works() -> None:
     again: list[int] = []
     run_tasks(list(range(10)), operator.neg, workers=2, on_result=again.append)
     assert sorted(again) == sorted(-i for i in range(10))
-
-
-def test_an_interrupt_stops_the_workers_running_dropped_batches() -> None:
-    """Ctrl-C does not wait for the batches still running (their results are dropped): their workers
-    are stopped, so the process exits at once and, if it is killed meanwhile, leaves no worker behind."""
-    run_tasks([0.0, 0.0], time.sleep, workers=2, on_result=lambda _: None)  # the pool started, both workers up
-    processes = list(backends._POOL[1]._processes.values())
-
-    def interrupt(_: object) -> None:
-        raise KeyboardInterrupt
-
-    # batches of two: the first (no sleep) returns while the other worker sleeps in a batch of 60 s
-    with pytest.raises(KeyboardInterrupt):
-        run_tasks([0.0, 0.0] + [30.0] * 14, time.sleep, workers=2, on_result=interrupt)
-    assert backends._POOL is None
-    assert len(processes) == 2 and not any(process.is_alive() for process in processes)
 
 
 def test_unknown_backend_and_bad_worker_counts_are_input_errors() -> None:
