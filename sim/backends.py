@@ -14,9 +14,10 @@ import os
 import signal
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from functools import partial
 from typing import Any
 
@@ -27,6 +28,8 @@ MAX_BATCH = 16
 BATCHES_PER_WORKER = 4
 DASK_RETRIES = 3
 DASK_CONNECT_TIMEOUT = "10s"
+POLL_SECONDS = 0.1  # how soon a counted Ctrl-C is acted on
+KILL_GRACE_SECONDS = 10.0  # after a second Ctrl-C, how long the pool may take to notice its killed workers
 
 
 def default_workers() -> int:
@@ -195,24 +198,84 @@ def _run_pool(tasks: Sequence[Any], fn: Callable[[Any], Any], workers: int, coun
 
     batches = _batches(tasks, workers)
     pending: set[Any] = set()
+    with _sigint_counted() as interrupts:
+        try:
+            with _sigint_deferred():  # submit starts the worker processes
+                try:
+                    pending = {_pool(workers).submit(run_batch, fn, batch) for batch in batches}
+                except (BrokenProcessPool, RuntimeError):  # a worker died earlier, or the pool was shut down
+                    shutdown_pool()
+                    pending = {_pool(workers).submit(run_batch, fn, batch) for batch in batches}
+            while pending:
+                if interrupts.count:
+                    raise KeyboardInterrupt
+                finished, pending = wait(pending, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    for result in future.result():
+                        counter.add(result)
+        except BaseException:
+            for future in pending:
+                future.cancel()
+            _stop_pool(interrupts)
+            raise
+
+
+class _Interrupts:
+    """Counts Ctrl-C presses (a SIGINT handler)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        self.count += 1
+
+
+@contextmanager
+def _sigint_counted() -> Iterator[_Interrupts]:
+    """While the local pool runs, Ctrl-C is counted rather than raised wherever the main thread happens
+    to be (inside a lock the pool's threads need, or halfway through writing a result); `_run_pool`
+    raises KeyboardInterrupt at one known point instead. Outside the main thread, or when SIGINT is
+    ignored, nothing is installed and the count stays 0."""
+    interrupts = _Interrupts()
+    if threading.current_thread() is not threading.main_thread():
+        yield interrupts
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is signal.SIG_IGN or previous is None:
+        yield interrupts
+        return
+    signal.signal(signal.SIGINT, interrupts)
     try:
-        with _sigint_deferred():  # submit starts the worker processes
-            try:
-                pending = {_pool(workers).submit(run_batch, fn, batch) for batch in batches}
-            except (BrokenProcessPool, RuntimeError):  # a worker died earlier, or the pool was shut down
-                shutdown_pool()
-                pending = {_pool(workers).submit(run_batch, fn, batch) for batch in batches}
-        while pending:
-            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for future in finished:
-                for result in future.result():
-                    counter.add(result)
-    except BrokenProcessPool:
-        shutdown_pool()
-        raise
+        yield interrupts
     finally:
-        for future in pending:  # batches already running finish in the background; their results are dropped
-            future.cancel()
+        signal.signal(signal.SIGINT, previous)
+
+
+def _stop_pool(interrupts: _Interrupts) -> None:
+    """Shut the pool down before returning, not at interpreter exit.
+
+    CPython's exit hook wakes the pool's manager thread without the pool's lock: if batches are
+    still running then, the hook can write to a pipe the manager has just closed (`OSError: Bad file
+    descriptor` printed at exit) or wait on it for as long as those batches run. Here the running
+    batches finish (their results are dropped) and the workers exit; a second Ctrl-C kills the
+    workers instead, and after KILL_GRACE_SECONDS this returns whatever the pool's state.
+    """
+    global _POOL
+    if _POOL is None:
+        return
+    pool, _POOL = _POOL[1], None
+    stopper = threading.Thread(target=pool.shutdown, kwargs={"wait": True, "cancel_futures": True},
+                               name="clubsim-pool-shutdown", daemon=True)
+    stopper.start()
+    seen, deadline = interrupts.count, math.inf
+    while stopper.is_alive() and time.monotonic() < deadline:
+        stopper.join(POLL_SECONDS)
+        if interrupts.count > seen and deadline == math.inf:
+            # ProcessPoolExecutor has no public way to stop busy workers; it sees them die and breaks
+            for process in list((getattr(pool, "_processes", None) or {}).values()):
+                with suppress(OSError, ValueError):
+                    process.kill()
+            deadline = time.monotonic() + KILL_GRACE_SECONDS
 
 
 def _run_dask(tasks: Sequence[Any], fn: Callable[[Any], Any], workers: int | None, scheduler: str | None,

@@ -6,10 +6,14 @@ and a cluster that loses a worker mid-run must all write the same replications.p
 
 from __future__ import annotations
 
+import contextlib
 import operator
 import os
 import signal
+import subprocess
+import sys
 import threading
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -73,9 +77,71 @@ def test_an_interrupt_cancels_the_rest_and_the_pool_still_works() -> None:
     with pytest.raises(KeyboardInterrupt):
         run_tasks(list(range(200)), operator.neg, workers=2, on_result=stop_after_three)
     assert len(seen) == 3
+    # shut down before the interrupt propagates: nothing left for the interpreter's exit hooks to race with
+    assert not [t for t in threading.enumerate() if type(t).__name__ == "_ExecutorManagerThread"]
     again: list[int] = []
     run_tasks(list(range(10)), operator.neg, workers=2, on_result=again.append)
     assert sorted(again) == sorted(-i for i in range(10))
+
+
+SLEEPER = """
+import multiprocessing, sys, threading, time
+from sim.backends import run_tasks
+print("running", flush=True)
+try:
+    run_tasks([float(sys.argv[1])] * 6, time.sleep, workers=2, on_result=lambda _: None)
+except KeyboardInterrupt:
+    pool_threads = [t for t in threading.enumerate() if type(t).__name__ == "_ExecutorManagerThread"]
+    print("interrupted; pool threads and workers left:", len(pool_threads), len(multiprocessing.active_children()))
+    sys.exit(130)
+"""
+
+
+def interrupt_sleepers(seconds: float, presses: int, live_processes) -> tuple[float, str, str]:
+    """Run SLEEPER (six `time.sleep(seconds)` on two local workers) in its own process group, press Ctrl-C
+    `presses` times once the workers are busy: (seconds from the first press to exit, stdout, stderr)."""
+    process = subprocess.Popen([sys.executable, "-c", SLEEPER, str(seconds)], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        assert process.stdout.readline() == "running\n"
+        deadline = time.monotonic() + 60
+        while len(live_processes(process.pid)) < 3:  # the command and its two workers (spawned on submit)
+            assert process.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        time.sleep(1.0)  # the workers have unpickled their first batch and sleep
+        pressed = time.monotonic()
+        for press in range(presses):
+            if press:
+                time.sleep(1.0)
+                assert process.poll() is None, "the first Ctrl-C waits for the running batches"
+            process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=60)
+        elapsed = time.monotonic() - pressed
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        if process.returncode is None:
+            process.communicate(timeout=60)
+    assert process.returncode == 130, (stdout, stderr)
+    deadline = time.monotonic() + 10
+    while live_processes(process.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not live_processes(process.pid), "no worker outlives the command"
+    return elapsed, stdout, stderr
+
+
+def test_ctrl_c_lets_the_running_batches_finish_then_stops_the_workers(live_processes) -> None:
+    """One Ctrl-C: the queued batches are cancelled, the running ones end, the pool is shut down before
+    KeyboardInterrupt propagates, so the interpreter exits silently (nothing left for its exit hooks)."""
+    elapsed, stdout, stderr = interrupt_sleepers(3.0, presses=1, live_processes=live_processes)
+    assert stdout == "interrupted; pool threads and workers left: 0 0\n" and stderr == ""
+    assert elapsed < 2 * 3.0 + 2  # two workers x (running + one queued) batch, not all six sleeps
+
+
+def test_a_second_ctrl_c_kills_the_busy_workers(live_processes) -> None:
+    elapsed, stdout, stderr = interrupt_sleepers(120.0, presses=2, live_processes=live_processes)
+    assert stdout == "interrupted; pool threads and workers left: 0 0\n" and stderr == ""
+    assert elapsed < 30  # far less than the workers' 120-s sleeps
 
 
 def test_unknown_backend_and_bad_worker_counts_are_input_errors() -> None:

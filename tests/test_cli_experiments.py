@@ -383,18 +383,7 @@ def test_interrupted_sweep_names_sweep_in_its_resume_command(tmp_path, stop_afte
     assert pq.read_table(out / REPLICATIONS_FILE).num_rows == 8
 
 
-def live_processes_in_group(group: int) -> list[int]:
-    """The live (not zombie) processes of a process group, read from /proc (Linux)."""
-    live = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError):
-            fields = stat.read_text().rsplit(")", 1)[1].split()  # after "pid (command)": state, ppid, pgrp
-            if int(fields[2]) == group and fields[0] != "Z":
-                live.append(int(stat.parent.name))
-    return live
-
-
-def test_ctrl_c_in_a_real_process_keeps_finished_replications(tmp_path) -> None:
+def test_ctrl_c_in_a_real_process_keeps_finished_replications(tmp_path, live_processes) -> None:
     """SIGINT to `python -m sim compare` while it replicates on two local workers: exit 130, one line, and
     the replications it reports are in the folder; --resume finishes the run."""
     out = tmp_path / "ctrl-c"
@@ -419,11 +408,10 @@ def test_ctrl_c_in_a_real_process_keeps_finished_replications(tmp_path) -> None:
         if process.returncode is None:
             process.communicate(timeout=60)
     assert process.returncode == 130, (stdout, stderr)
-    if Path("/proc").is_dir():  # the pool's workers end with the command, none left blocked on its queue
-        deadline = time.monotonic() + 10
-        while live_processes_in_group(process.pid) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert not live_processes_in_group(process.pid)
+    deadline = time.monotonic() + 10  # the pool's workers end with the command, none left blocked on its queue
+    while live_processes(process.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not live_processes(process.pid)
     lines = stderr.splitlines()
     assert len(lines) == 1, stderr
     match = INTERRUPTED.fullmatch(lines[0])
