@@ -84,12 +84,14 @@ def test_an_interrupt_cancels_the_rest_and_the_pool_still_works() -> None:
     assert sorted(again) == sorted(-i for i in range(10))
 
 
-SLEEPER = """
-import multiprocessing, sys, threading, time
+NAPPER = """
+import multiprocessing, sys, threading
+folder, seconds, tests = sys.argv[1], float(sys.argv[2]), sys.argv[3]
+sys.path.insert(0, tests)
+from naps import nap
 from sim.backends import run_tasks
-print("running", flush=True)
 try:
-    run_tasks([float(sys.argv[1])] * 6, time.sleep, workers=2, on_result=lambda _: None)
+    run_tasks([(folder, i, seconds) for i in range(6)], nap, workers=2, on_result=lambda _: None)
 except KeyboardInterrupt:
     pool_threads = [t for t in threading.enumerate() if type(t).__name__ == "_ExecutorManagerThread"]
     print("interrupted; pool threads and workers left:", len(pool_threads), len(multiprocessing.active_children()))
@@ -97,18 +99,18 @@ except KeyboardInterrupt:
 """
 
 
-def interrupt_sleepers(seconds: float, presses: int, live_processes) -> tuple[float, str, str]:
-    """Run SLEEPER (six `time.sleep(seconds)` on two local workers) in its own process group, press Ctrl-C
-    `presses` times once the workers are busy: (seconds from the first press to exit, stdout, stderr)."""
-    process = subprocess.Popen([sys.executable, "-c", SLEEPER, str(seconds)], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, start_new_session=True)
+def interrupt_naps(folder: Path, seconds: float, presses: int, live_processes) -> tuple[float, str, str]:
+    """Run NAPPER (six naps of `seconds` on two local workers, one nap a batch) in its own process group;
+    once both workers nap, press Ctrl-C `presses` times, a second apart: (seconds from the first press
+    to the exit, stdout, stderr)."""
+    process = subprocess.Popen([sys.executable, "-c", NAPPER, str(folder), str(seconds), str(Path(__file__).parent)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
-        assert process.stdout.readline() == "running\n"
-        deadline = time.monotonic() + 60
-        while len(live_processes(process.pid)) < 3:  # the command and its two workers (spawned on submit)
-            assert process.poll() is None and time.monotonic() < deadline
+        deadline = time.monotonic() + 120
+        while len(list(folder.glob("started-*"))) < 2:
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline, "the workers did not start in 120 s"
             time.sleep(0.05)
-        time.sleep(1.0)  # the workers have unpickled their first batch and sleep
         pressed = time.monotonic()
         for press in range(presses):
             if press:
@@ -130,18 +132,24 @@ def interrupt_sleepers(seconds: float, presses: int, live_processes) -> tuple[fl
     return elapsed, stdout, stderr
 
 
-def test_ctrl_c_lets_the_running_batches_finish_then_stops_the_workers(live_processes) -> None:
-    """One Ctrl-C: the queued batches are cancelled, the running ones end, the pool is shut down before
-    KeyboardInterrupt propagates, so the interpreter exits silently (nothing left for its exit hooks)."""
-    elapsed, stdout, stderr = interrupt_sleepers(3.0, presses=1, live_processes=live_processes)
-    assert stdout == "interrupted; pool threads and workers left: 0 0\n" and stderr == ""
-    assert elapsed < 2 * 3.0 + 2  # two workers x (running + one queued) batch, not all six sleeps
+def naps(folder: Path, state: str) -> int:
+    return len(list(folder.glob(f"{state}-*")))
 
 
-def test_a_second_ctrl_c_kills_the_busy_workers(live_processes) -> None:
-    elapsed, stdout, stderr = interrupt_sleepers(120.0, presses=2, live_processes=live_processes)
+def test_ctrl_c_lets_the_running_batches_finish_then_stops_the_workers(tmp_path: Path, live_processes) -> None:
+    """One Ctrl-C: the batches not yet handed to a worker are cancelled, those handed over end, and the
+    pool is shut down before KeyboardInterrupt propagates, so the interpreter exits silently (nothing
+    left running for its exit hooks: CPython's would print `OSError: Bad file descriptor`)."""
+    _, stdout, stderr = interrupt_naps(tmp_path, 2.0, presses=1, live_processes=live_processes)
     assert stdout == "interrupted; pool threads and workers left: 0 0\n" and stderr == ""
-    assert elapsed < 30  # far less than the workers' 120-s sleeps
+    assert naps(tmp_path, "finished") == naps(tmp_path, "started")
+    assert naps(tmp_path, "started") <= 3  # two running, one in the pool's call queue; three cancelled
+
+
+def test_a_second_ctrl_c_kills_the_busy_workers(tmp_path: Path, live_processes) -> None:
+    elapsed, stdout, stderr = interrupt_naps(tmp_path, 120.0, presses=2, live_processes=live_processes)
+    assert stdout == "interrupted; pool threads and workers left: 0 0\n" and stderr == ""
+    assert naps(tmp_path, "finished") == 0 and elapsed < 30  # far less than the workers' 120-s naps
 
 
 def test_unknown_backend_and_bad_worker_counts_are_input_errors() -> None:
