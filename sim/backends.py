@@ -181,12 +181,35 @@ def _pool(workers: int) -> Any:
     return pool
 
 
-def shutdown_pool() -> None:
-    """Stop the local pool's worker processes (they also stop when this process exits)."""
+def shutdown_pool(interrupts: _Interrupts | None = None) -> None:
+    """Stop the local pool's worker processes once the batches they run end (the workers also stop
+    when this process exits); with `interrupts` (Ctrl-C presses being counted), a further press kills
+    the busy workers instead, and after KILL_GRACE_SECONDS this returns whatever the pool's state.
+
+    `_run_pool` calls it before an exception leaves, not leaving it to interpreter exit: CPython's
+    exit hook wakes the pool's manager thread without the pool's lock, and if batches are still
+    running then it can write to a pipe the manager has just closed (`OSError: Bad file
+    descriptor` printed at exit) or wait on it for as long as those batches run.
+    """
     global _POOL
-    if _POOL is not None:
-        _POOL[1].shutdown(wait=True, cancel_futures=True)
-        _POOL = None
+    if _POOL is None:
+        return
+    pool, _POOL = _POOL[1], None
+    if interrupts is None:
+        pool.shutdown(wait=True, cancel_futures=True)
+        return
+    stopper = threading.Thread(target=pool.shutdown, kwargs={"wait": True, "cancel_futures": True},
+                               name="clubsim-pool-shutdown", daemon=True)
+    stopper.start()
+    seen, deadline = interrupts.count, math.inf
+    while stopper.is_alive() and time.monotonic() < deadline:
+        stopper.join(POLL_SECONDS)
+        if interrupts.count > seen and deadline == math.inf:
+            # ProcessPoolExecutor has no public way to stop busy workers; it sees them die and breaks
+            for process in list((getattr(pool, "_processes", None) or {}).values()):
+                with suppress(OSError, ValueError):
+                    process.kill()
+            deadline = time.monotonic() + KILL_GRACE_SECONDS
 
 
 atexit.register(shutdown_pool)
@@ -216,7 +239,7 @@ def _run_pool(tasks: Sequence[Any], fn: Callable[[Any], Any], workers: int, coun
         except BaseException:
             for future in pending:
                 future.cancel()
-            _stop_pool(interrupts)
+            shutdown_pool(interrupts)  # the running batches' results are dropped
             raise
 
 
@@ -249,33 +272,6 @@ def _sigint_counted() -> Iterator[_Interrupts]:
         yield interrupts
     finally:
         signal.signal(signal.SIGINT, previous)
-
-
-def _stop_pool(interrupts: _Interrupts) -> None:
-    """Shut the pool down before returning, not at interpreter exit.
-
-    CPython's exit hook wakes the pool's manager thread without the pool's lock: if batches are
-    still running then, the hook can write to a pipe the manager has just closed (`OSError: Bad file
-    descriptor` printed at exit) or wait on it for as long as those batches run. Here the running
-    batches finish (their results are dropped) and the workers exit; a second Ctrl-C kills the
-    workers instead, and after KILL_GRACE_SECONDS this returns whatever the pool's state.
-    """
-    global _POOL
-    if _POOL is None:
-        return
-    pool, _POOL = _POOL[1], None
-    stopper = threading.Thread(target=pool.shutdown, kwargs={"wait": True, "cancel_futures": True},
-                               name="clubsim-pool-shutdown", daemon=True)
-    stopper.start()
-    seen, deadline = interrupts.count, math.inf
-    while stopper.is_alive() and time.monotonic() < deadline:
-        stopper.join(POLL_SECONDS)
-        if interrupts.count > seen and deadline == math.inf:
-            # ProcessPoolExecutor has no public way to stop busy workers; it sees them die and breaks
-            for process in list((getattr(pool, "_processes", None) or {}).values()):
-                with suppress(OSError, ValueError):
-                    process.kill()
-            deadline = time.monotonic() + KILL_GRACE_SECONDS
 
 
 def _run_dask(tasks: Sequence[Any], fn: Callable[[Any], Any], workers: int | None, scheduler: str | None,

@@ -332,7 +332,24 @@ def count_since(weeks: deque[int], after: int) -> int:
     return len(weeks)
 
 
-class ReferenceClubModel(mesa.Model):
+class RunsWeekByWeek:
+    """`run()` and `run_to(stop)`, like the numba engines', for a reference model whose `step()` is one
+    week (`week` counts them; `scenario.config.weeks` is the horizon)."""
+
+    scenario: ClubScenario
+    week: int
+
+    def run(self) -> None:
+        self.run_to()
+
+    def run_to(self, stop: int | None = None) -> None:
+        """Weeks up to `stop` (default: the horizon)."""
+        stop = self.scenario.config.weeks if stop is None else min(stop, self.scenario.config.weeks)
+        while self.week < stop:
+            self.step()
+
+
+class ReferenceClubModel(RunsWeekByWeek, mesa.Model):
     """One business club in its market, week by week, as ODD section 3 orders the phases."""
 
     def __init__(
@@ -611,15 +628,6 @@ class ReferenceClubModel(mesa.Model):
             for member in list(self.members):
                 member.exit("dissolved")
             self.closed = True
-
-    def run(self) -> None:
-        self.run_to()
-
-    def run_to(self, stop: int | None = None) -> None:
-        """Weeks up to `stop` (default: the horizon), like the numba engine's `run_to`."""
-        stop = self.scenario.config.weeks if stop is None else min(stop, self.scenario.config.weeks)
-        while self.week < stop:
-            self.step()
 
     # ------------------------------------------------------------------ observation
 

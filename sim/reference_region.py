@@ -36,6 +36,7 @@ from sim.reference import (
     RECIPROCATOR,
     Member,
     ReferenceClubModel,
+    RunsWeekByWeek,
     draw_index,
     grow,
     is_calendar_week,
@@ -67,7 +68,7 @@ class WeakTie:
 Bridge = tuple[Member, float]  # (h, t): a holder h in another club, and the giver's trust t in the bridge to h
 
 
-class ReferenceRegionModel(mesa.Model):
+class ReferenceRegionModel(RunsWeekByWeek, mesa.Model):
     """The clubs of a region, week by week in the order of ODD 7.8."""
 
     def __init__(
@@ -130,15 +131,6 @@ class ReferenceRegionModel(mesa.Model):
         self.week += 1
         if self.week >= self.scenario.config.weeks:
             self.running = False
-
-    def run(self) -> None:
-        self.run_to()
-
-    def run_to(self, stop: int | None = None) -> None:
-        """Weeks up to `stop` (default: the horizon), like the numba engine's `run_to`."""
-        stop = self.scenario.config.weeks if stop is None else min(stop, self.scenario.config.weeks)
-        while self.week < stop:
-            self.step()
 
     # ------------------------------------------------------------------ interclub events and weak ties
 

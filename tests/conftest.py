@@ -2,6 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
 import pytest
 
 
@@ -15,8 +24,6 @@ def numba_ready() -> None:
 
 def live_processes_in_group(group: int) -> list[int]:
     """The live (not zombie) processes of a process group, read from /proc (Linux)."""
-    from pathlib import Path
-
     live = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -28,11 +35,40 @@ def live_processes_in_group(group: int) -> list[int]:
     return live
 
 
-@pytest.fixture
-def live_processes() -> object:
-    """`live_processes(group)`: the processes of a group still alive (skips where there is no /proc)."""
-    from pathlib import Path
+class ProcessGroups:
+    """Commands run in their own process group. Whatever is left of a group is killed at the test's end,
+    so a failing test cannot leave workers holding the pipes that `communicate()` waits on."""
 
+    def __init__(self) -> None:
+        self.started: list[subprocess.Popen] = []
+
+    def start(self, command: list[str], **options: Any) -> subprocess.Popen:
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                   start_new_session=True, **options)
+        self.started.append(process)
+        return process
+
+    def assert_ended(self, process: subprocess.Popen, within: float = 10.0) -> None:
+        """No process of the command's group outlives it (its workers included)."""
+        deadline = time.monotonic() + within
+        while live_processes_in_group(process.pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not live_processes_in_group(process.pid), "no worker outlives the command"
+
+    def kill_all(self) -> None:
+        for process in self.started:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            if process.returncode is None:
+                process.communicate(timeout=60)
+
+
+@pytest.fixture
+def process_groups() -> Iterator[ProcessGroups]:
+    """Start commands in their own process group (`.start`), check that a group ended (`.assert_ended`,
+    read from /proc: skipped elsewhere); what is left is killed at teardown."""
     if not Path("/proc").is_dir():
         pytest.skip("needs /proc (Linux)")
-    return live_processes_in_group
+    groups = ProcessGroups()
+    yield groups
+    groups.kill_all()

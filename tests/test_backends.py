@@ -6,11 +6,9 @@ and a cluster that loses a worker mid-run must all write the same replications.p
 
 from __future__ import annotations
 
-import contextlib
 import operator
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -18,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from naps import pool_left
 
 from sim.backends import run_tasks
 from sim.errors import InputError
@@ -78,57 +77,47 @@ def test_an_interrupt_cancels_the_rest_and_the_pool_still_works() -> None:
         run_tasks(list(range(200)), operator.neg, workers=2, on_result=stop_after_three)
     assert len(seen) == 3
     # shut down before the interrupt propagates: nothing left for the interpreter's exit hooks to race with
-    assert not [t for t in threading.enumerate() if type(t).__name__ == "_ExecutorManagerThread"]
+    assert pool_left()[0] == 0
     again: list[int] = []
     run_tasks(list(range(10)), operator.neg, workers=2, on_result=again.append)
     assert sorted(again) == sorted(-i for i in range(10))
 
 
 NAPPER = """
-import multiprocessing, sys, threading
+import sys
 folder, seconds, tests = sys.argv[1], float(sys.argv[2]), sys.argv[3]
 sys.path.insert(0, tests)
-from naps import nap
+from naps import nap, pool_left
 from sim.backends import run_tasks
 try:
     run_tasks([(folder, i, seconds) for i in range(6)], nap, workers=2, on_result=lambda _: None)
 except KeyboardInterrupt:
-    pool_threads = [t for t in threading.enumerate() if type(t).__name__ == "_ExecutorManagerThread"]
-    print("interrupted; pool threads and workers left:", len(pool_threads), len(multiprocessing.active_children()))
+    print("interrupted; pool threads and workers left:", *pool_left())
     sys.exit(130)
 """
 
 
-def interrupt_naps(folder: Path, seconds: float, presses: int, live_processes) -> tuple[float, str, str]:
+def interrupt_naps(folder: Path, seconds: float, presses: int, process_groups) -> tuple[float, str, str]:
     """Run NAPPER (six naps of `seconds` on two local workers, one nap a batch) in its own process group;
     once both workers nap, press Ctrl-C `presses` times, a second apart: (seconds from the first press
     to the exit, stdout, stderr)."""
-    process = subprocess.Popen([sys.executable, "-c", NAPPER, str(folder), str(seconds), str(Path(__file__).parent)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 120
-        while len(list(folder.glob("started-*"))) < 2:
-            assert process.poll() is None, process.communicate()
-            assert time.monotonic() < deadline, "the workers did not start in 120 s"
-            time.sleep(0.05)
-        pressed = time.monotonic()
-        for press in range(presses):
-            if press:
-                time.sleep(1.0)
-                assert process.poll() is None, "the first Ctrl-C waits for the running batches"
-            process.send_signal(signal.SIGINT)
-        stdout, stderr = process.communicate(timeout=60)
-        elapsed = time.monotonic() - pressed
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        if process.returncode is None:
-            process.communicate(timeout=60)
+    tests = Path(__file__).parent
+    process = process_groups.start([sys.executable, "-c", NAPPER, str(folder), str(seconds), str(tests)])
+    deadline = time.monotonic() + 120
+    while len(list(folder.glob("started-*"))) < 2:
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "the workers did not start in 120 s"
+        time.sleep(0.05)
+    pressed = time.monotonic()
+    for press in range(presses):
+        if press:
+            time.sleep(1.0)
+            assert process.poll() is None, "the first Ctrl-C waits for the running batches"
+        process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=60)
+    elapsed = time.monotonic() - pressed
     assert process.returncode == 130, (stdout, stderr)
-    deadline = time.monotonic() + 10
-    while live_processes(process.pid) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not live_processes(process.pid), "no worker outlives the command"
+    process_groups.assert_ended(process)
     return elapsed, stdout, stderr
 
 
@@ -136,18 +125,18 @@ def naps(folder: Path, state: str) -> int:
     return len(list(folder.glob(f"{state}-*")))
 
 
-def test_ctrl_c_lets_the_running_batches_finish_then_stops_the_workers(tmp_path: Path, live_processes) -> None:
+def test_ctrl_c_lets_the_running_batches_finish_then_stops_the_workers(tmp_path: Path, process_groups) -> None:
     """One Ctrl-C: the batches not yet handed to a worker are cancelled, those handed over end, and the
     pool is shut down before KeyboardInterrupt propagates, so the interpreter exits silently (nothing
     left running for its exit hooks: CPython's would print `OSError: Bad file descriptor`)."""
-    _, stdout, stderr = interrupt_naps(tmp_path, 2.0, presses=1, live_processes=live_processes)
+    _, stdout, stderr = interrupt_naps(tmp_path, 2.0, presses=1, process_groups=process_groups)
     assert stdout == "interrupted; pool threads and workers left: 0 0\n" and stderr == ""
     assert naps(tmp_path, "finished") == naps(tmp_path, "started")
     assert naps(tmp_path, "started") <= 3  # two running, one in the pool's call queue; three cancelled
 
 
-def test_a_second_ctrl_c_kills_the_busy_workers(tmp_path: Path, live_processes) -> None:
-    elapsed, stdout, stderr = interrupt_naps(tmp_path, 120.0, presses=2, live_processes=live_processes)
+def test_a_second_ctrl_c_kills_the_busy_workers(tmp_path: Path, process_groups) -> None:
+    elapsed, stdout, stderr = interrupt_naps(tmp_path, 120.0, presses=2, process_groups=process_groups)
     assert stdout == "interrupted; pool threads and workers left: 0 0\n" and stderr == ""
     assert naps(tmp_path, "finished") == 0 and elapsed < 30  # far less than the workers' 120-s naps
 

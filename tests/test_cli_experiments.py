@@ -7,13 +7,11 @@ interrupts it with SIGINT, as Ctrl-C would.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
 import shlex
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -383,35 +381,23 @@ def test_interrupted_sweep_names_sweep_in_its_resume_command(tmp_path, stop_afte
     assert pq.read_table(out / REPLICATIONS_FILE).num_rows == 8
 
 
-def test_ctrl_c_in_a_real_process_keeps_finished_replications(tmp_path, live_processes) -> None:
+def test_ctrl_c_in_a_real_process_keeps_finished_replications(tmp_path, process_groups) -> None:
     """SIGINT to `python -m sim compare` while it replicates on two local workers: exit 130, one line, and
     the replications it reports are in the folder; --resume finishes the run."""
     out = tmp_path / "ctrl-c"
     env = {k: v for k, v in os.environ.items() if k not in ("CLUBSIM_DEBUG", "FORCE_COLOR", "TTY_COMPATIBLE")}
     command = [sys.executable, "-m", "sim", "compare", EXCLUSIVITY, "--runs", 2000, "--set", "years=3",
                "--workers", 2, "--no-figures", "--out", out]
-    # its own process group: if the test fails, killing the group also stops the workers, which would
-    # otherwise hold its pipes open and hang communicate()
-    process = subprocess.Popen([str(c) for c in command], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env=env, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 120
-        while not list((out / "parts").glob("part-*.parquet")):  # replicating, some rows saved
-            assert process.poll() is None, process.communicate()
-            assert time.monotonic() < deadline, "no replication finished in 120 s"
-            time.sleep(0.1)
-        process.send_signal(signal.SIGINT)
-        stdout, stderr = process.communicate(timeout=60)
-    finally:  # whatever is left of the group (nothing, when the command exited cleanly with its workers)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        if process.returncode is None:
-            process.communicate(timeout=60)
-    assert process.returncode == 130, (stdout, stderr)
-    deadline = time.monotonic() + 10  # the pool's workers end with the command, none left blocked on its queue
-    while live_processes(process.pid) and time.monotonic() < deadline:
+    process = process_groups.start([str(c) for c in command], env=env)
+    deadline = time.monotonic() + 120
+    while not list((out / "parts").glob("part-*.parquet")):  # replicating, some rows saved
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "no replication finished in 120 s"
         time.sleep(0.1)
-    assert not live_processes(process.pid)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, (stdout, stderr)
+    process_groups.assert_ended(process)  # the pool's workers end with the command, none left blocked on its queue
     lines = stderr.splitlines()
     assert len(lines) == 1, stderr
     match = INTERRUPTED.fullmatch(lines[0])
