@@ -12,8 +12,11 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from numba import njit
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
+from sim.kernels.borrowed import borrowed
 from sim.kernels.draws import INLINE_PCG64, native_state_layout, require_pcg64, uniform
 from sim.kernels.membership import random_index, shuffled
 from sim.kernels.referrals import build_alias_table, draw_alias, draw_held_need, index_held_professions
@@ -224,3 +227,45 @@ def test_kernels_run_as_plain_python_with_the_same_results(scenario: dict) -> No
             assert plain_summary[key] == pytest.approx(value, rel=1e-9), key
         else:
             assert plain_summary[key] == value, key
+
+
+# ------------------------------------------------------------------ borrowed state
+
+
+@intrinsic
+def _counted(typingctx, array):
+    """Whether numba counts references to `array` (its owner, `meminfo`, is not null)."""
+
+    def codegen(context, builder, signature, args):
+        meminfo = cgutils.create_struct_proxy(signature.args[0])(context, builder, value=args[0]).meminfo
+        return builder.icmp_unsigned("!=", meminfo, cgutils.get_null_value(meminfo.type))
+
+    return types.boolean(array), codegen
+
+
+@njit
+def _write_through_borrowed(state, rng):
+    state = borrowed(state)
+    rng = borrowed(rng)
+    (ints, floats), flags = state
+    ints[1] = 7
+    floats[0, 1] = 2.5
+    flags[2] = True
+    return (_counted(ints), _counted(floats), _counted(flags)), uniform(rng), rng.standard_normal()
+
+
+@njit
+def _draw(rng):
+    return uniform(rng), rng.standard_normal()
+
+
+def test_borrowed_state_is_the_callers_without_reference_counting():
+    """`borrowed` (sim.kernels.borrowed) drops the reference counting of a nested state tuple's
+    arrays, while reads, writes and the generator's draws still act on the caller's objects."""
+    ints, floats, flags = np.zeros(3, np.int64), np.zeros((2, 2)), np.zeros(4, np.bool_)
+    rng, twin = np.random.default_rng(8), np.random.default_rng(8)
+    counted, u, z = _write_through_borrowed(((ints, floats), flags), rng)
+    assert counted == (False, False, False)
+    assert ints.tolist() == [0, 7, 0] and floats[0, 1] == 2.5 and flags.tolist() == [False, False, True, False]
+    assert (u, z) == _draw(twin)  # the same numbers as the caller's generator gives ...
+    assert _draw(rng) == _draw(twin)  # ... whose state the borrowed one advanced

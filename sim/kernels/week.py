@@ -2,6 +2,7 @@
 
 from sim.kernels import helper, inlined, kernel
 from sim.kernels.accounts import settle_accounts
+from sim.kernels.borrowed import borrowed
 from sim.kernels.decisions import members_decide
 from sim.kernels.hunting import hunt
 from sim.kernels.meeting import hold_meeting, is_meeting_week
@@ -93,7 +94,14 @@ def room_for_a_week(p, members, club):
 
 @kernel
 def run_weeks(rng, p, market, members, slots, club, cand, series, start, stop):
-    """Weeks start..stop-1; returns the first week not run (early when member records run out)."""
+    """Weeks start..stop-1; returns the first week not run (early when member records run out).
+
+    The state is borrowed (`sim.kernels.borrowed`): the engine holds it for the whole call.
+    """
+    rng, market, members, slots, club, cand, series = (
+        borrowed(rng), borrowed(market), borrowed(members), borrowed(slots), borrowed(club), borrowed(cand),
+        borrowed(series),
+    )
     for week in range(start, stop):
         if not room_for_a_week(p, members, club):
             return week
