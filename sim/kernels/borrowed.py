@@ -5,9 +5,10 @@ each time a kernel binds it: an inlined phase that takes a state tuple counts ev
 tuple holds, on entry and again on exit. A chapter's week made about 1,100 such updates, a
 sixth of its run time (docs/performance.md). `borrowed(value)` returns the same value with the
 reference count's owner (`meminfo`) and the Python parent of each array, and of the generator,
-set to null: numba skips a null owner, and once LLVM sees the null it removes the updates
-altogether. The data, shapes and strides are untouched, so every read and write goes to the
-caller's arrays, and the generator draws from the caller's state.
+set to null: numba skips a null owner, and where LLVM sees the null as a constant (in the
+inlined week) it removes the updates altogether. The data, shapes and strides are untouched,
+so every read and write goes to the caller's arrays, and the generator draws from the
+caller's state.
 
 This is safe because a borrowed value never outlives the call that made it: the caller (the
 engine in Python) holds every array and the generator for the whole call, and the kernels
@@ -15,6 +16,11 @@ neither return a borrowed value nor store it anywhere. Keep it that way: a borro
 returned to Python would point into memory that nobody keeps alive.
 
 Under NUMBA_DISABLE_JIT=1, `borrowed` is the identity.
+
+Numba's inlining of IR (`inline="always"`) has miscompiled code into which a state tuple
+arrives through a function (any function: a jitted identity does it too), in the region
+week and with the referral helpers inlined (docs/performance.md). Borrow only where the
+byte-for-byte tests cover it, and rerun them after changing what is inlined.
 """
 
 import numba
