@@ -38,7 +38,7 @@ if not os.environ.get("NUMBA_CACHE_DIR"):
 # an atomic reference-count update per array they hold, on entry and exit (~90 a call), so phase
 # kernels, their steps (the meeting's, the rules') and the small helpers called from loops
 # (`inlined`) are inlined into their callers in numba's IR; kernels still callable from Python keep
-# their own entry point. The fast path (`week.run_weeks`) also borrows the state (`borrowed.py`):
+# their own entry point. The fast paths (`run_weeks`, `run_region_weeks`) also borrow the state (`borrowed.py`):
 # with the counts' owners null, LLVM drops those updates from the inlined week. The per-need
 # helpers of the referral loop stay `helper`: inlined, they ran slower (docs/performance.md,
 # "Tried, not kept"). Under NUMBA_DISABLE_JIT=1 all three are plain Python functions.

@@ -2,30 +2,32 @@
 
 Numba counts the references to every array (and to the generator) with an atomic operation
 each time a kernel binds it: an inlined phase that takes a state tuple counts every array the
-tuple holds, on entry and again on exit. A chapter's week made about 1,100 such updates, a
-sixth of its run time (docs/performance.md). `borrowed(value)` returns the same value with the
-reference count's owner (`meminfo`) and the Python parent of each array, and of the generator,
-set to null: numba skips a null owner, and where LLVM sees the null as a constant (in the
-inlined week) it removes the updates altogether. The data, shapes and strides are untouched,
-so every read and write goes to the caller's arrays, and the generator draws from the
-caller's state.
+tuple holds, on entry and again on exit. A chapter's week made about 1,160 such calls, and
+removing them cut its run by about a fifth (docs/performance.md). `borrowed(value)` returns
+the same value with the reference count's owner (`meminfo`) and the Python parent of each
+array, and of the generator, set to null: numba skips a null owner, and where LLVM sees the
+null as a constant (in the inlined week) it removes the calls altogether. The data, shapes
+and strides are untouched, so every read and write goes to the caller's arrays, and the
+generator draws from the caller's state.
 
-This is safe because a borrowed value never outlives the call that made it: the caller (the
-engine in Python) holds every array and the generator for the whole call, and the kernels
-neither return a borrowed value nor store it anywhere. Keep it that way: a borrowed array
-returned to Python would point into memory that nobody keeps alive.
+Rules for using it:
+
+- Borrow only what the caller keeps alive for the whole call. The engine, in Python, holds
+  every array while `run_weeks` runs; that is why `run_weeks` is not inlined into jitted
+  callers, where a temporary argument would be freed right after it was borrowed.
+- Never return a borrowed value or store it: it would point into memory nobody keeps alive.
+- Bind each borrowed value on its own line (`slots = borrowed(slots)`), not by unpacking a
+  tuple of them. Numba's dead-code elimination keeps a write to an array only if it knows the
+  array may alias an argument (numba issue #10041); it learns that `borrowed(x)` aliases x
+  from the registration below, but loses it through tuple unpacking, and then deletes
+  writes such as `region.refused[c] = n` after an inlined overload (`draws.uniform`).
 
 Under NUMBA_DISABLE_JIT=1, `borrowed` is the identity.
-
-Numba's inlining of IR (`inline="always"`) has miscompiled code into which a state tuple
-arrives through a function (any function: a jitted identity does it too), in the region
-week and with the referral helpers inlined (docs/performance.md). Borrow only where the
-byte-for-byte tests cover it, and rerun them after changing what is inlined.
 """
 
 import numba
 from numba import types
-from numba.core import cgutils
+from numba.core import cgutils, ir_utils
 from numba.extending import intrinsic
 
 # the types whose data model holds a reference count's owner (`meminfo`) and a Python parent
@@ -33,6 +35,7 @@ _COUNTED = (types.Array, types.NumPyRandomGeneratorType)
 
 
 def _borrow(context, builder, typ, value):
+    """`value` of numba type `typ` with every owner and parent in it set to null (LLVM codegen)."""
     if isinstance(typ, _COUNTED):
         struct = cgutils.create_struct_proxy(typ)(context, builder, value=value)
         struct.meminfo = cgutils.get_null_value(struct.meminfo.type)
@@ -49,10 +52,20 @@ def _borrow(context, builder, typ, value):
 
 @intrinsic
 def _borrowed(typingctx, value):
+    """The intrinsic behind `borrowed`: same type in, same type out."""
+
     def codegen(context, builder, signature, args):
         return _borrow(context, builder, signature.args[0], args[0])
 
     return value(value), codegen
+
+
+def _aliases_its_argument(lhs, args, alias_map, arg_aliases) -> None:
+    ir_utils._add_alias(lhs, args[0].name, alias_map, arg_aliases)
+
+
+# numba's extension point for calls whose result aliases an argument (as `np.ravel`'s does)
+ir_utils.alias_func_extensions[("_borrowed", __name__)] = _aliases_its_argument
 
 
 if numba.config.DISABLE_JIT:

@@ -13,6 +13,7 @@ member id, slot) and decays lazily: its strength is computed from its last refre
 import numpy as np
 
 from sim.kernels import helper, kernel
+from sim.kernels.borrowed import borrowed
 from sim.kernels.draws import uniform
 from sim.kernels.meeting import is_meeting_week
 from sim.kernels.membership import admit, random_index
@@ -429,6 +430,9 @@ def run_region_weeks(rng, rp, P, market, M, S, C, K, SE, region, start, stop):
     Each loop fetches a club's tuples once: fetching one from a typed list costs a reference-count
     update per array it holds, and a region of small clubs spends much of its week on it.
     """
+    rng = borrowed(rng)
+    market = borrowed(market)
+    region = borrowed(region)
     clubs = len(C)
     if not region_has_room(P, M, C):
         return start
@@ -437,7 +441,8 @@ def run_region_weeks(rng, rp, P, market, M, S, C, K, SE, region, start, stop):
             if region.open[c]:
                 p = P[c]
                 meeting = is_meeting_week(week, p.meetings_per_year)
-                meet_and_refer(rng, p, market, M[c], S[c], C[c], K[c], week, meeting)
+                meet_and_refer(rng, p, market, borrowed(M[c]), borrowed(S[c]), borrowed(C[c]), borrowed(K[c]), week,
+                               meeting)
         if rp.interclub_events_per_year > 0 and is_meeting_week(week, rp.interclub_events_per_year):
             interclub_event(rng, rp, P, M, S, region, week)
         if rp.second_circle:
@@ -445,11 +450,11 @@ def run_region_weeks(rng, rp, P, market, M, S, C, K, SE, region, start, stop):
                 if region.open[c]:
                     second_circle_referrals(rng, P, market, M, S, C, region, c, week)
         for c in range(clubs):
-            club = C[c]
+            club = borrowed(C[c])
             if region.open[c]:
                 p = P[c]
                 meeting = is_meeting_week(week, p.meetings_per_year)
-                settle_and_decide(rng, p, M[c], S[c], club, K[c], week, meeting)
+                settle_and_decide(rng, p, borrowed(M[c]), borrowed(S[c]), club, borrowed(K[c]), week, meeting)
                 region.open[c] = club.counters[CLOSED] == 0
             region.refused[c] = club.counters[N_REFUSED]
             club.counters[N_REFUSED] = 0
@@ -459,9 +464,10 @@ def run_region_weeks(rng, rp, P, market, M, S, C, K, SE, region, start, stop):
                     transfer_refused(rng, rp, P, M, S, C, K, region, c, week)
         room = True
         for c in range(clubs):
-            slots, club = S[c], C[c]
+            slots = borrowed(S[c])
+            club = borrowed(C[c])
             end_leavers_weak_ties(region, c)
-            close_week(slots, club, SE[c], week)
+            close_week(slots, club, borrowed(SE[c]), week)
             room = room and room_for_a_week(P[c], M[c], club)
         if not room:
             return week + 1

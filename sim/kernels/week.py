@@ -1,5 +1,7 @@
 """One week of the process (docs/ODD.md section 3), and the Monte Carlo fast path over many weeks."""
 
+import numba
+
 from sim.kernels import helper, inlined, kernel
 from sim.kernels.accounts import settle_accounts
 from sim.kernels.borrowed import borrowed
@@ -92,16 +94,19 @@ def room_for_a_week(p, members, club):
     return club.counters[NEXT_ID] + p.capacity <= len(members.member_type)
 
 
-@kernel
+@numba.njit(cache=True)  # not inlined: a jitted caller's temporary arguments would be freed once borrowed
 def run_weeks(rng, p, market, members, slots, club, cand, series, start, stop):
     """Weeks start..stop-1; returns the first week not run (early when member records run out).
 
     The state is borrowed (`sim.kernels.borrowed`): the engine holds it for the whole call.
     """
-    rng, market, members, slots, club, cand, series = (
-        borrowed(rng), borrowed(market), borrowed(members), borrowed(slots), borrowed(club), borrowed(cand),
-        borrowed(series),
-    )
+    rng = borrowed(rng)  # one per line: unpacking a tuple of them hides that each aliases an argument
+    market = borrowed(market)
+    members = borrowed(members)
+    slots = borrowed(slots)
+    club = borrowed(club)
+    cand = borrowed(cand)
+    series = borrowed(series)
     for week in range(start, stop):
         if not room_for_a_week(p, members, club):
             return week
