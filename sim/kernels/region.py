@@ -10,6 +10,7 @@ costs a reference-count update per array in it. A weak tie names its other end a
 member id, slot) and decays lazily: its strength is computed from its last refresh when read.
 """
 
+import numba
 import numpy as np
 
 from sim.kernels import helper, kernel
@@ -422,7 +423,7 @@ def clubs_without_room(P, M, C):
     return np.flatnonzero(short)
 
 
-@kernel
+@numba.njit(cache=True)  # not inlined: a jitted caller's temporary arguments would be freed once borrowed
 def run_region_weeks(rng, rp, P, market, M, S, C, K, SE, region, start, stop):
     """Weeks start..stop-1 of a region; returns the first week not run (early when a club's
     member records run out: the caller grows them and calls again).
