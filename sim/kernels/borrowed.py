@@ -12,9 +12,10 @@ generator draws from the caller's state.
 
 Rules for using it:
 
-- Borrow only what the caller keeps alive for the whole call. The engine, in Python, holds
-  every array while `run_weeks` runs; that is why `run_weeks` is not inlined into jitted
-  callers, where a temporary argument would be freed right after it was borrowed.
+- Borrow only what the caller keeps alive for the whole call. The engines, in Python, hold
+  every array while `run_weeks` or `run_region_weeks` runs; that is why these are `entry`
+  kernels, never inlined into jitted callers, where a temporary argument would be freed
+  right after it was borrowed.
 - Never return a borrowed value or store it: it would point into memory nobody keeps alive.
 - Bind each borrowed value on its own line (`slots = borrowed(slots)`), not by unpacking a
   tuple of them. Numba's dead-code elimination keeps a write to an array only if it knows the

@@ -10,10 +10,9 @@ costs a reference-count update per array in it. A weak tie names its other end a
 member id, slot) and decays lazily: its strength is computed from its last refresh when read.
 """
 
-import numba
 import numpy as np
 
-from sim.kernels import helper, kernel
+from sim.kernels import entry, helper, kernel
 from sim.kernels.borrowed import borrowed
 from sim.kernels.draws import uniform
 from sim.kernels.meeting import is_meeting_week
@@ -423,7 +422,7 @@ def clubs_without_room(P, M, C):
     return np.flatnonzero(short)
 
 
-@numba.njit(cache=True)  # not inlined: a jitted caller's temporary arguments would be freed once borrowed
+@entry
 def run_region_weeks(rng, rp, P, market, M, S, C, K, SE, region, start, stop):
     """Weeks start..stop-1 of a region; returns the first week not run (early when a club's
     member records run out: the caller grows them and calls again).

@@ -1,8 +1,7 @@
 """One week of the process (docs/ODD.md section 3), and the Monte Carlo fast path over many weeks."""
 
-import numba
 
-from sim.kernels import helper, inlined, kernel
+from sim.kernels import entry, helper, inlined, kernel
 from sim.kernels.accounts import settle_accounts
 from sim.kernels.borrowed import borrowed
 from sim.kernels.decisions import members_decide
@@ -94,7 +93,7 @@ def room_for_a_week(p, members, club):
     return club.counters[NEXT_ID] + p.capacity <= len(members.member_type)
 
 
-@numba.njit(cache=True)  # not inlined: a jitted caller's temporary arguments would be freed once borrowed
+@entry
 def run_weeks(rng, p, market, members, slots, club, cand, series, start, stop):
     """Weeks start..stop-1; returns the first week not run (early when member records run out).
 
