@@ -58,6 +58,20 @@ METRIC_COLUMNS: tuple[str, ...] = tuple(
 )
 _INT_METRICS = {"members_final", "joins_total", "weeks", *_EXPANDED["exits_by_reason"]}
 _BOOL_METRICS = {"survived"}
+# where a metric's mean lies whatever the runs: counts, durations and money are never negative, and
+# shares stay within [0, 1]. A t-interval on a skewed metric near a bound can cross it (members at the
+# end when most clubs closed: 0.09 [-0.09; 0.27]); `statistics_table` cuts it at the bound, which
+# keeps its coverage, since the true mean lies inside the bounds anyway.
+_SHARE_METRICS = {"retention_first_year", "share_positive_roi", "hunter_share_final"}
+_NON_NEGATIVE_METRICS = {
+    "members_final", "churn_rate_annual", "median_tenure_years", "business_per_member_year",
+    "referrals_per_member_year", "fee_income_total", "joins_total", *_EXPANDED["exits_by_reason"],
+    "business_total", "direct_sales_total", "member_years", "mean_members", "weeks",
+}
+METRIC_BOUNDS: dict[str, tuple[float, float]] = {
+    **{metric: (0.0, math.inf) for metric in _NON_NEGATIVE_METRICS},
+    **{metric: (0.0, 1.0) for metric in _SHARE_METRICS | _BOOL_METRICS},
+}
 DEFAULT_METRICS = ("business_per_member_year", "churn_rate_annual", "roi_mean", "members_final", "survived")
 
 TABLE_COLUMNS = ("policy", "metric", "n", "mean", "sd", "ci_low", "ci_high", "diff", "diff_ci_low",
@@ -820,7 +834,8 @@ def statistics_table(
 ) -> pd.DataFrame:
     """Long-form statistics per (point, policy, metric): n, mean, sd, 95 % CI, and versus the baseline
     (same point, same replication): paired difference with CI and p, `significant` (CI excludes 0),
-    and the unpaired (Welch) CI of the difference. Without `parameters` (a comparison) there is no
+    and the unpaired (Welch) CI of the difference. A mean's CI stays within its metric's bounds
+    (`METRIC_BOUNDS`); differences have none. Without `parameters` (a comparison) there is no
     `point` column and the columns are `TABLE_COLUMNS`.
     """
     if policies is None:
@@ -844,6 +859,8 @@ def statistics_table(
                 x = _as_float(group[metric]) if metric in group else np.full(len(group), math.nan)
                 proportion = metric in _BOOL_METRICS or (metric in group and group[metric].dtype == bool)
                 n, mean, sd, lo, hi = _mean_ci(x, proportion=proportion)
+                if metric in METRIC_BOUNDS:
+                    lo, hi = (float(bound) for bound in np.clip((lo, hi), *METRIC_BOUNDS[metric]))  # NaN stays
                 row: dict[str, Any] = {"point": int(point), **values} if sweep else {}
                 row.update(policy=policy, metric=metric, n=n, mean=mean, sd=sd, ci_low=lo, ci_high=hi)
                 if with_diff:

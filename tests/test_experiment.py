@@ -167,6 +167,27 @@ def test_a_proportions_ci_is_wilsons_and_stays_within_0_and_1() -> None:
     assert 0 <= row["ci_low"] < row["mean"] == 0.94 < row["ci_high"] <= 1  # a t-interval would reach 1.007
 
 
+def test_a_means_ci_stays_within_its_metrics_bounds() -> None:
+    """A t-interval crosses 0 on a count that is mostly 0 (clubs that closed), and 1 on a share that is
+    mostly 1; the table cuts both at the bound. Differences keep their sign: they have no bounds."""
+    members = [0] * 48 + [18, 0]  # t-interval of the mean: 0.36 +- 0.72
+    shares = [1.0] * 48 + [0.2, 1.0]  # 0.984 +- 0.032
+    frame = pd.DataFrame({
+        "point": -1, "policy": ["a"] * 50 + ["b"] * 50, "replication": list(range(50)) * 2,
+        "members_final": members + [20] * 50, "hunter_share_final": shares + [0.5] * 50,
+    })
+    table = statistics_table(frame, ["members_final", "hunter_share_final"], ["b", "a"], "b")
+    rows = table.set_index(["policy", "metric"])
+    t_interval = stats.ttest_1samp(members, 0).confidence_interval()
+    assert t_interval.low < 0
+    count = rows.loc[("a", "members_final")]
+    assert (count["ci_low"], count["ci_high"]) == pytest.approx((0.0, t_interval.high))
+    share = rows.loc[("a", "hunter_share_final")]
+    assert stats.ttest_1samp(shares, 0).confidence_interval().high > 1
+    assert share["ci_low"] < share["mean"] < share["ci_high"] == 1.0
+    assert count["diff_ci_high"] < 0 and share["diff_ci_low"] > 0  # a versus b: -19.6 members, +0.48 share
+
+
 def test_statistics_skip_missing_values_pairwise() -> None:
     frame = pd.DataFrame({"point": -1, "policy": ["a"] * 4 + ["b"] * 4, "replication": [0, 1, 2, 3] * 2,
                           "x": [1.0, np.nan, 3.0, 4.0, 2.0, 3.0, np.nan, 6.0]})
