@@ -17,6 +17,9 @@ shipped `bni_world_2017` scenario (9,000 chapters, 222,872 members) simulated
 for 10 years on one core in a fresh process after compilation (building the
 region included), and `world_bytes_per_member` that process's peak resident
 memory growth over the run divided by the scenario's members.
+
+`targets` says which of these figures meet the issues' targets; `machine` names the CPU
+(`bench.py`).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from bench import machine, targets  # this folder's own module
 
 from sim.metrics import SERIES_COLUMNS
 from sim.scenario import load_config
@@ -173,6 +177,8 @@ def main() -> None:
         world = world_run()
         report["world_seconds_10y"] = round(world["seconds"], 1)
         report["world_bytes_per_member"] = round(world["bytes_per_member"])
+    report["targets"] = targets(report)
+    report["machine"] = machine()
     if args.json:
         print(json.dumps(report))
     else:

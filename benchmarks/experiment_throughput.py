@@ -8,6 +8,7 @@ compare default). Rates are steady-state: from the first finished batch to the l
 warm-up (numba kernels loaded; the local pool, kept between calls, started: `local_pool_start_s`).
 `*_wall_s` is the whole call; the Dask one includes starting its LocalCluster, which every call
 without a scheduler address does. `per_core` is the local pool's rate divided by its workers.
+`targets` says whether `per_core` meets its target; `machine` names the CPU (`bench.py`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import argparse
 import json
 import time
 from pathlib import Path
+
+from bench import machine, targets  # this folder's own module
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIO = ROOT / "scenarios" / "bni_chapter.yaml"
@@ -70,6 +73,8 @@ def main() -> None:
         "runs": args.runs,
         "workers": args.workers,
     }
+    result["targets"] = targets(result)
+    result["machine"] = machine()
     if args.json:
         print(json.dumps(result))
     else:

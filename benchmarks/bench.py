@@ -1,0 +1,80 @@
+"""What every benchmark adds to its JSON: the machine it ran on, and its targets, met or not.
+
+Speed figures compare only across like machines, so each report names the CPU, its clock and the
+cores this process may use, with the versions that decide the generated code (Python, numpy,
+numba). The targets are the issues' own, kept here beside the figures they judge.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from collections.abc import Mapping
+from typing import Any
+
+# key -> (bound, "min" when the figure must be at least the bound, "max" when at most)
+TARGETS: dict[str, tuple[float, str]] = {
+    # the Monte Carlo throughput issue: replications of the 40-member, 10-year chapter
+    "per_core": (200.0, "min"),
+    # the club model issue: compile and a cached `clubsim run`
+    "compile_s": (30.0, "max"),
+    "cli_cached_run_s": (3.0, "max"),
+    # the regions issue (which also raised the club model's 100x to 200x)
+    "ratio": (200.0, "min"),
+    "region_1000_member_weeks_per_s": (20e6, "min"),
+    "world_seconds_10y": (15.0, "max"),
+    "world_bytes_per_member": (1024.0, "max"),
+}
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _cpu_mhz() -> float | None:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            for line in info:
+                if line.startswith("cpu MHz"):
+                    return round(float(line.split(":", 1)[1]))
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def machine() -> dict[str, Any]:
+    """The CPU, its clock (as Linux reports it), the usable cores, and the versions that shape the code."""
+    import numba
+    import numpy
+
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return {
+        "cpu": _cpu_model(),
+        "cpu_mhz": _cpu_mhz(),
+        "cores": cores,
+        "python": platform.python_version(),
+        "numpy": numpy.__version__,
+        "numba": numba.__version__,
+    }
+
+
+def targets(report: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each target whose figure the report holds: its bound and whether the figure meets it."""
+    judged = {}
+    for key, (bound, kind) in TARGETS.items():
+        value = report.get(key)
+        if value is None:
+            continue
+        met = value >= bound if kind == "min" else value <= bound
+        judged[key] = {kind: bound, "met": bool(met)}
+    return judged
