@@ -83,16 +83,19 @@ def _values(frame: pd.DataFrame, column: str) -> np.ndarray:
     return values[np.isfinite(values)]
 
 
-def _mean_ci(values: np.ndarray) -> tuple[float, float]:
-    """Mean and the half-width of its 95 % CI (t-based; NaN below two values)."""
-    if len(values) == 0:
-        return math.nan, math.nan
-    if len(values) < 2:
-        return float(values.mean()), math.nan
-    from scipy import stats
+def _mean_ci(values: np.ndarray, metric: str, proportion: bool = False) -> tuple[float, float, float]:
+    """Mean and its 95 % CI's distance below and above it, as the comparison table has them
+    (`sim.experiment.metric_ci`: t-based or Wilson's, cut at the metric's bounds); 0 where undefined."""
+    from sim.experiment import metric_ci
 
-    half = stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / math.sqrt(len(values))
-    return float(values.mean()), float(half)
+    _n, mean, _sd, low, high = metric_ci(values, metric, proportion or None)
+    below, above = (mean - low, high - mean) if np.isfinite(low) and np.isfinite(high) else (0.0, 0.0)
+    return mean, below, above
+
+
+def _error_bars(stats: Sequence[tuple[float, float, float]]) -> np.ndarray:
+    """matplotlib's `yerr` (2 x N: below, above) from `_mean_ci` results."""
+    return np.array([[s[1] for s in stats], [s[2] for s in stats]])
 
 
 def _grid(count: int, ncols: int = 3) -> tuple[int, int]:
@@ -136,9 +139,8 @@ def plot_metrics(result: ComparisonResult) -> Figure:
             _empty(ax, "no values")
             continue
         x = np.arange(len(policies))
-        stats = [_mean_ci(g) for g in groups]
+        stats = [_mean_ci(g, metric, _is_bool(frame, metric)) for g in groups]
         means = np.array([s[0] for s in stats])
-        halves = np.nan_to_num(np.array([s[1] for s in stats]))
         if _is_bool(frame, metric):
             ax.bar(x, means, color=[colours[p] for p in policies], alpha=0.5)
             ax.set_ylim(0, 1.05)
@@ -149,7 +151,7 @@ def plot_metrics(result: ComparisonResult) -> Figure:
             for patch, policy in zip(boxes["boxes"], policies, strict=True):
                 patch.set_facecolor(colours[policy])
                 patch.set_alpha(0.35)
-        ax.errorbar(x, means, yerr=halves, fmt="D", color="black", markersize=4, capsize=3, linewidth=1.2)
+        ax.errorbar(x, means, yerr=_error_bars(stats), fmt="D", color="black", markersize=4, capsize=3, linewidth=1.2)
         base = policies.index(result.baseline) if result.baseline in policies else None
         if base is not None and np.isfinite(means[base]):
             ax.axhline(means[base], color="0.5", linestyle=":", linewidth=0.9)
@@ -235,10 +237,10 @@ def plot_roi_by_type(result: ComparisonResult) -> Figure:
     width = 0.8 / len(types)
     x = np.arange(len(policies))
     for k, member_type in enumerate(types):
-        stats = [_mean_ci(_values(frame[frame["policy"] == p], f"roi_{member_type}")) for p in policies]
+        metric = f"roi_{member_type}"
+        stats = [_mean_ci(_values(frame[frame["policy"] == p], metric), metric) for p in policies]
         means = np.array([s[0] for s in stats])
-        halves = np.nan_to_num(np.array([s[1] for s in stats]))
-        ax.bar(x + (k - (len(types) - 1) / 2) * width, means, width, yerr=halves, capsize=2,
+        ax.bar(x + (k - (len(types) - 1) / 2) * width, means, width, yerr=_error_bars(stats), capsize=2,
                color=TYPE_COLOURS[member_type], alpha=0.8, label=member_type, error_kw={"linewidth": 0.9})
     ax.axhline(0, color="0.3", linestyle="--", linewidth=0.9)
     _policy_ticks(ax, policies)
@@ -278,6 +280,7 @@ def plot_sweep(result: SweepResult, metric: str) -> Figure:
     policies = _policies_in(result)
     colours = _colours(policies)
     lhs = result.experiment.sweep is not None and result.experiment.sweep.design == "lhs"
+    boolean = _is_bool(frame, metric)
     for ax, parameter in zip(axes, parameters, strict=False):
         ax.set_xlabel(parameter)
         ax.set_ylabel(_label(metric))
@@ -292,19 +295,19 @@ def plot_sweep(result: SweepResult, metric: str) -> Figure:
             distinct = list(dict.fromkeys(rows_p[parameter]))
             if len(distinct) <= MAX_CATEGORIES and not (lhs and numeric):
                 keys = sorted(distinct) if numeric else distinct
-                stats = [_mean_ci(_values(rows_p[rows_p[parameter] == k], metric)) for k in keys]
+                stats = [_mean_ci(_values(rows_p[rows_p[parameter] == k], metric), metric, boolean) for k in keys]
                 means = np.array([s[0] for s in stats])
-                halves = np.nan_to_num(np.array([s[1] for s in stats]))
+                below, above = _error_bars(stats)
                 x = np.asarray(keys, float) if numeric else np.arange(len(keys))
                 ax.plot(x, means, marker="o", markersize=4, color=colours[policy], label=label)
-                ax.fill_between(x, means - halves, means + halves, color=colours[policy], alpha=0.2, linewidth=0)
+                ax.fill_between(x, means - below, means + above, color=colours[policy], alpha=0.2, linewidth=0)
                 if not numeric:
                     ax.set_xticks(x, [str(k) for k in keys], fontsize=8)
             else:  # a Latin hypercube (or many values): each point's mean and CI, plus a binned trend
-                by_point = [(float(g[parameter].iloc[0]), *_mean_ci(_values(g, metric)))
+                by_point = [(float(g[parameter].iloc[0]), *_mean_ci(_values(g, metric), metric, boolean))
                             for _, g in rows_p.groupby("point", sort=True)]
                 points = np.array(sorted(by_point))
-                ax.errorbar(points[:, 0], points[:, 1], yerr=np.nan_to_num(points[:, 2]), fmt="o", markersize=3,
+                ax.errorbar(points[:, 0], points[:, 1], yerr=points[:, 2:4].T, fmt="o", markersize=3,
                             color=colours[policy], alpha=0.6, linewidth=0.8, capsize=0, label=label)
                 bins = np.quantile(points[:, 0], np.linspace(0, 1, 9))
                 index = np.clip(np.searchsorted(bins, points[:, 0], side="right") - 1, 0, len(bins) - 2)

@@ -395,6 +395,21 @@ def test_comparison_figures_render(tmp_path: Path) -> None:
     assert all((tmp_path / "figs" / name).stat().st_size > 1000 for name in figures)
 
 
+def test_figures_error_bars_are_the_tables_cis(tmp_path: Path) -> None:
+    """The metrics figure draws each mean's CI as the table gives it, cut at the metric's bounds."""
+    experiment = load_experiment(write_experiment(tmp_path, TWO_POLICIES))
+    rows = compare(experiment, 3, workers=1, figures=False).replications.copy()
+    rows.loc[rows["policy"] == "a", "members_final"] = [0, 0, 18]  # t-interval 6 +- 25.8
+    table = statistics_table(rows, experiment.metrics, experiment.policy_names, experiment.baseline)
+    figure = ComparisonResult(experiment, rows, table, 3).plot()["metrics.png"]
+    panel = next(ax for ax in figure.axes if ax.get_title() == "members at end")
+    bars = panel.containers[-1].lines[2][0].get_segments()  # the errorbar's vertical segments, by policy
+    for policy, segment in zip(experiment.policy_names, bars, strict=True):
+        row = table[(table["policy"] == policy) & (table["metric"] == "members_final")].iloc[0]
+        assert (segment[0][1], segment[1][1]) == pytest.approx((row["ci_low"], row["ci_high"]))
+    assert bars[0][0][1] == 0.0  # policy a: cut at 0, not -19.8
+
+
 # --------------------------------------------------------------------------- bad experiment files
 
 
