@@ -282,3 +282,58 @@ def test_borrowed_state_is_the_callers_without_reference_counting():
     assert state.flags.tolist() == [False, False, True, False]
     assert (u, z) == _draw(twin)  # the same numbers as the caller's generator gives ...
     assert _draw(rng) == _draw(twin)  # ... whose state the borrowed one advanced
+
+
+# ------------------------------------------------------------------ numba's dead-code elimination
+
+DEAD_WRITES = """
+import json, sys
+from numba.core import ir, ir_utils
+
+writes = (ir.SetItem, ir.StaticSetItem, ir.SetAttr)
+removed = []
+remove_dead_block = ir_utils.remove_dead_block
+
+
+def spying(block, *args, **kwargs):
+    before = [s for s in block.body if isinstance(s, writes)]
+    result = remove_dead_block(block, *args, **kwargs)
+    kept = {id(s) for s in block.body}
+    func_ir = args[5] if len(args) > 5 else kwargs["func_ir"]
+    removed.extend(f"{func_ir.func_id.func_qualname}, line {s.loc.line}: {s}" for s in before if id(s) not in kept)
+    return result
+
+
+ir_utils.remove_dead_block = spying  # remove_dead looks it up in the module at each call
+
+from sim.model import ClubModel
+from sim.runner import simulate
+
+for scenario in {SCENARIOS}:
+    simulate(scenario, 5)
+model = ClubModel({STEPPED}, rng=5)
+for _ in range(60):
+    model.step()
+print(json.dumps(sorted(set(removed))))
+"""
+# between them, these compile every kernel: club phases (team work, contribution rule, monthly
+# billing, the attendance rule, interviews), a region with the second circle, and each phase
+# kernel on its own (ClubModel.step)
+DEAD_WRITE_SCENARIOS = [
+    {"years": 2, "club": {"composition": {"policy": "complementarity", "team_work": 0.5},
+                          "attendance_rule": {"enabled": True}, "selection": {"policy": "interview"},
+                          "contribution_rule": {"enabled": True}, "fees": {"billing": "monthly"}}},
+    {"years": 1, "club": {"founders": 20}, "region": {"clubs": 3, "interclub_events_per_year": 12}},
+]
+
+
+@pytest.mark.skipif(NUMBA_DISABLE_JIT, reason="numba's compiler passes run only when it compiles")
+def test_numba_removes_no_write_to_the_state(tmp_path: Path) -> None:
+    """Numba's IR dead-code elimination deletes an array write when it does not know the array may alias
+    an argument: through a tuple unpacking, after an inlined overload (numba issue #10041; it once cost
+    the region two writes, docs/performance.md). Compiled from an empty cache with that pass watched,
+    no kernel may lose a write."""
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba-cache")}
+    code = DEAD_WRITES.replace("{SCENARIOS}", repr(DEAD_WRITE_SCENARIOS)).replace("{STEPPED}", repr({"years": 2}))
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=ROOT, check=True)
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == []
