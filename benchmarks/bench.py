@@ -12,7 +12,7 @@ import platform
 from collections.abc import Mapping
 from typing import Any
 
-# key -> (bound, "min" when the figure must be at least the bound, "max" when at most)
+# key -> (bound, "min" when the figure must be at least the bound, "max" when it must be under it)
 TARGETS: dict[str, tuple[float, str]] = {
     # the Monte Carlo throughput issue: replications of the 40-member, 10-year chapter
     "per_core": (200.0, "min"),
@@ -23,7 +23,7 @@ TARGETS: dict[str, tuple[float, str]] = {
     "ratio": (200.0, "min"),
     "region_1000_member_weeks_per_s": (20e6, "min"),
     "world_seconds_10y": (15.0, "max"),
-    "world_bytes_per_member": (1024.0, "max"),
+    "world_bytes_per_member": (1024.0, "max"),  # "under 1 KB", read as 1,024 bytes
 }
 
 
@@ -68,13 +68,14 @@ def machine() -> dict[str, Any]:
     }
 
 
-def targets(report: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """Each target whose figure the report holds: its bound and whether the figure meets it."""
+def targets(figures: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each target whose figure is given: its bound and whether the figure meets it ("at least" a
+    minimum, "under" a maximum). Pass the figures before rounding: 15.04 s rounds to 15.0."""
     judged = {}
     for key, (bound, kind) in TARGETS.items():
-        value = report.get(key)
+        value = figures.get(key)
         if value is None:
             continue
-        met = value >= bound if kind == "min" else value <= bound
+        met = value >= bound if kind == "min" else value < bound
         judged[key] = {kind: bound, "met": bool(met)}
     return judged

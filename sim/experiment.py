@@ -58,19 +58,21 @@ METRIC_COLUMNS: tuple[str, ...] = tuple(
 )
 _INT_METRICS = {"members_final", "joins_total", "weeks", *_EXPANDED["exits_by_reason"]}
 _BOOL_METRICS = {"survived"}
-# where a metric's mean lies whatever the runs: counts, durations and money are never negative, and
-# shares stay within [0, 1]. A t-interval on a skewed metric near a bound can cross it (members at the
-# end when most clubs closed: 0.09 [-0.09; 0.27]); `statistics_table` cuts it at the bound, which
-# keeps its coverage, since the true mean lies inside the bounds anyway.
+# where a metric's mean lies whatever the runs: counts, durations and money are never negative, shares
+# stay within [0, 1], and an ROI is never below -1 (gains are >= 0: `sim.metrics.roi`). A t-interval on a
+# skewed metric near a bound can cross it (members at the end when most clubs closed: 0.09 [-0.09; 0.27]);
+# `metric_ci` cuts it at the bound, which keeps its coverage, since the true mean lies inside anyway.
 _SHARE_METRICS = {"retention_first_year", "share_positive_roi", "hunter_share_final"}
 _NON_NEGATIVE_METRICS = {
     "members_final", "churn_rate_annual", "median_tenure_years", "business_per_member_year",
     "referrals_per_member_year", "fee_income_total", "joins_total", *_EXPANDED["exits_by_reason"],
     "business_total", "direct_sales_total", "member_years", "mean_members", "weeks",
 }
+_ROI_METRICS = {"roi_mean", "roi_median", *_EXPANDED["roi_by_type"]}
 METRIC_BOUNDS: dict[str, tuple[float, float]] = {
     **{metric: (0.0, math.inf) for metric in _NON_NEGATIVE_METRICS},
     **{metric: (0.0, 1.0) for metric in _SHARE_METRICS | _BOOL_METRICS},
+    **{metric: (-1.0, math.inf) for metric in _ROI_METRICS},
 }
 DEFAULT_METRICS = ("business_per_member_year", "churn_rate_annual", "roi_mean", "members_final", "survived")
 
@@ -900,15 +902,16 @@ def statistics_table(
     return table
 
 
-def _precision_met(
-    key_values: Mapping[tuple[int, str, int], float], cells: Sequence[tuple[int, str]], n: int, precision: float
-) -> bool:
+def _precision_met(key_values: Mapping[tuple[int, str, int], float], cells: Sequence[tuple[int, str]], n: int,
+                   precision: float, key_metric: str) -> bool:
+    """Whether, in every cell, half the width of the key metric's 95 % CI (the table's: `metric_ci`) is at
+    most `precision` x |mean|."""
     by_cell: dict[tuple[int, str], list[float]] = {cell: [] for cell in cells}
     for (point, policy, replication), value in key_values.items():
         if replication < n and (point, policy) in by_cell:
             by_cell[(point, policy)].append(value)
     for values in by_cell.values():
-        count, mean, _sd, lo, hi = _mean_ci(np.asarray(values, float))
+        count, mean, _sd, lo, hi = metric_ci(np.asarray(values, float), key_metric)
         if count < 2 or not np.isfinite(lo):
             return False
         half = (hi - lo) / 2
@@ -1257,7 +1260,7 @@ def _run(
                               on_result=on_result, progress=on_progress)
                 if precision is None:
                     break
-                met = _precision_met(key_values, cells, n, precision)
+                met = _precision_met(key_values, cells, n, precision, experiment.key_metric)
                 if met or n >= cap:
                     break
                 n = min(n + step, cap)

@@ -83,7 +83,7 @@ def _values(frame: pd.DataFrame, column: str) -> np.ndarray:
     return values[np.isfinite(values)]
 
 
-def _mean_ci(values: np.ndarray, metric: str, proportion: bool = False) -> tuple[float, float, float]:
+def _mean_and_errors(values: np.ndarray, metric: str, proportion: bool = False) -> tuple[float, float, float]:
     """Mean and its 95 % CI's distance below and above it, as the comparison table has them
     (`sim.experiment.metric_ci`: t-based or Wilson's, cut at the metric's bounds); 0 where undefined."""
     from sim.experiment import metric_ci
@@ -94,7 +94,7 @@ def _mean_ci(values: np.ndarray, metric: str, proportion: bool = False) -> tuple
 
 
 def _error_bars(stats: Sequence[tuple[float, float, float]]) -> np.ndarray:
-    """matplotlib's `yerr` (2 x N: below, above) from `_mean_ci` results."""
+    """matplotlib's `yerr` (2 x N: below, above) from `_mean_and_errors` results."""
     return np.array([[s[1] for s in stats], [s[2] for s in stats]])
 
 
@@ -139,7 +139,7 @@ def plot_metrics(result: ComparisonResult) -> Figure:
             _empty(ax, "no values")
             continue
         x = np.arange(len(policies))
-        stats = [_mean_ci(g, metric, _is_bool(frame, metric)) for g in groups]
+        stats = [_mean_and_errors(g, metric, _is_bool(frame, metric)) for g in groups]
         means = np.array([s[0] for s in stats])
         if _is_bool(frame, metric):
             ax.bar(x, means, color=[colours[p] for p in policies], alpha=0.5)
@@ -238,7 +238,7 @@ def plot_roi_by_type(result: ComparisonResult) -> Figure:
     x = np.arange(len(policies))
     for k, member_type in enumerate(types):
         metric = f"roi_{member_type}"
-        stats = [_mean_ci(_values(frame[frame["policy"] == p], metric), metric) for p in policies]
+        stats = [_mean_and_errors(_values(frame[frame["policy"] == p], metric), metric) for p in policies]
         means = np.array([s[0] for s in stats])
         ax.bar(x + (k - (len(types) - 1) / 2) * width, means, width, yerr=_error_bars(stats), capsize=2,
                color=TYPE_COLOURS[member_type], alpha=0.8, label=member_type, error_kw={"linewidth": 0.9})
@@ -295,7 +295,8 @@ def plot_sweep(result: SweepResult, metric: str) -> Figure:
             distinct = list(dict.fromkeys(rows_p[parameter]))
             if len(distinct) <= MAX_CATEGORIES and not (lhs and numeric):
                 keys = sorted(distinct) if numeric else distinct
-                stats = [_mean_ci(_values(rows_p[rows_p[parameter] == k], metric), metric, boolean) for k in keys]
+                stats = [_mean_and_errors(_values(rows_p[rows_p[parameter] == k], metric), metric, boolean)
+                         for k in keys]
                 means = np.array([s[0] for s in stats])
                 below, above = _error_bars(stats)
                 x = np.asarray(keys, float) if numeric else np.arange(len(keys))
@@ -304,7 +305,7 @@ def plot_sweep(result: SweepResult, metric: str) -> Figure:
                 if not numeric:
                     ax.set_xticks(x, [str(k) for k in keys], fontsize=8)
             else:  # a Latin hypercube (or many values): each point's mean and CI, plus a binned trend
-                by_point = [(float(g[parameter].iloc[0]), *_mean_ci(_values(g, metric), metric, boolean))
+                by_point = [(float(g[parameter].iloc[0]), *_mean_and_errors(_values(g, metric), metric, boolean))
                             for _, g in rows_p.groupby("point", sort=True)]
                 points = np.array(sorted(by_point))
                 ax.errorbar(points[:, 0], points[:, 1], yerr=points[:, 2:4].T, fmt="o", markersize=3,

@@ -408,6 +408,11 @@ def test_figures_error_bars_are_the_tables_cis(tmp_path: Path) -> None:
         row = table[(table["policy"] == policy) & (table["metric"] == "members_final")].iloc[0]
         assert (segment[0][1], segment[1][1]) == pytest.approx((row["ci_low"], row["ci_high"]))
     assert bars[0][0][1] == 0.0  # policy a: cut at 0, not -19.8
+    panel = next(ax for ax in figure.axes if ax.get_title() == "club survived (share of runs)")
+    bars = panel.containers[-1].lines[2][0].get_segments()
+    for policy, segment in zip(experiment.policy_names, bars, strict=True):
+        row = table[(table["policy"] == policy) & (table["metric"] == "survived")].iloc[0]  # Wilson's
+        assert (segment[0][1], segment[1][1]) == pytest.approx((row["ci_low"], row["ci_high"]))
 
 
 # --------------------------------------------------------------------------- bad experiment files
