@@ -27,24 +27,14 @@ TARGETS: dict[str, tuple[float, str]] = {
 }
 
 
-def _cpu_model() -> str:
+def _cpuinfo(field: str) -> str | None:
+    """The first value of `field` in /proc/cpuinfo (Linux); None elsewhere."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as info:
             for line in info:
-                if line.startswith("model name"):
+                if line.startswith(field):
                     return line.split(":", 1)[1].strip()
     except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def _cpu_mhz() -> float | None:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as info:
-            for line in info:
-                if line.startswith("cpu MHz"):
-                    return round(float(line.split(":", 1)[1]))
-    except (OSError, ValueError):
         pass
     return None
 
@@ -58,9 +48,10 @@ def machine() -> dict[str, Any]:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         cores = os.cpu_count() or 1
+    mhz = _cpuinfo("cpu MHz")
     return {
-        "cpu": _cpu_model(),
-        "cpu_mhz": _cpu_mhz(),
+        "cpu": _cpuinfo("model name") or platform.processor() or platform.machine(),
+        "cpu_mhz": round(float(mhz)) if mhz else None,
         "cores": cores,
         "python": platform.python_version(),
         "numpy": numpy.__version__,

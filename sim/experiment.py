@@ -791,12 +791,11 @@ def _mean_ci(x: np.ndarray, proportion: bool = False) -> tuple[int, float, float
     return n, mean, sd, mean - half, mean + half
 
 
-def metric_ci(values: Any, metric: str, proportion: bool | None = None) -> tuple[int, float, float, float, float]:
+def metric_ci(values: Any, metric: str) -> tuple[int, float, float, float, float]:
     """n, mean, sd and 95 % CI of a metric's mean over replications, as the comparison table and its
-    figures show it: t-based, or Wilson's for a yes/no metric (`proportion`, by default the metric's
-    kind), then cut at the metric's bounds (`METRIC_BOUNDS`). Non-finite values are skipped."""
-    if proportion is None:
-        proportion = metric in _BOOL_METRICS
+    figures show it: t-based, or Wilson's for a yes/no metric (`survived`, or any boolean column), then
+    cut at the metric's bounds (`METRIC_BOUNDS`). Non-finite values are skipped."""
+    proportion = metric in _BOOL_METRICS or np.asarray(values).dtype.kind == "b"
     n, mean, sd, lo, hi = _mean_ci(_as_float(values), proportion=proportion)
     if metric in METRIC_BOUNDS:
         lo, hi = (float(bound) for bound in np.clip((lo, hi), *METRIC_BOUNDS[metric]))  # NaN stays NaN
@@ -870,9 +869,9 @@ def statistics_table(
             if group is None:
                 continue
             for metric in metrics:
-                x = _as_float(group[metric]) if metric in group else np.full(len(group), math.nan)
-                proportion = metric in _BOOL_METRICS or (metric in group and group[metric].dtype == bool)
-                n, mean, sd, lo, hi = metric_ci(x, metric, proportion)
+                column = group[metric] if metric in group else np.full(len(group), math.nan)
+                x = _as_float(column)
+                n, mean, sd, lo, hi = metric_ci(column, metric)
                 row: dict[str, Any] = {"point": int(point), **values} if sweep else {}
                 row.update(policy=policy, metric=metric, n=n, mean=mean, sd=sd, ci_low=lo, ci_high=hi)
                 if with_diff:

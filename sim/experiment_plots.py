@@ -83,12 +83,12 @@ def _values(frame: pd.DataFrame, column: str) -> np.ndarray:
     return values[np.isfinite(values)]
 
 
-def _mean_and_errors(values: np.ndarray, metric: str, proportion: bool = False) -> tuple[float, float, float]:
+def _mean_and_errors(values: np.ndarray, metric: str) -> tuple[float, float, float]:
     """Mean and its 95 % CI's distance below and above it, as the comparison table has them
     (`sim.experiment.metric_ci`: t-based or Wilson's, cut at the metric's bounds); 0 where undefined."""
     from sim.experiment import metric_ci
 
-    _n, mean, _sd, low, high = metric_ci(values, metric, proportion or None)
+    _n, mean, _sd, low, high = metric_ci(values, metric)
     below, above = (mean - low, high - mean) if np.isfinite(low) and np.isfinite(high) else (0.0, 0.0)
     return mean, below, above
 
@@ -139,7 +139,7 @@ def plot_metrics(result: ComparisonResult) -> Figure:
             _empty(ax, "no values")
             continue
         x = np.arange(len(policies))
-        stats = [_mean_and_errors(g, metric, _is_bool(frame, metric)) for g in groups]
+        stats = [_mean_and_errors(g, metric) for g in groups]
         means = np.array([s[0] for s in stats])
         if _is_bool(frame, metric):
             ax.bar(x, means, color=[colours[p] for p in policies], alpha=0.5)
@@ -280,7 +280,6 @@ def plot_sweep(result: SweepResult, metric: str) -> Figure:
     policies = _policies_in(result)
     colours = _colours(policies)
     lhs = result.experiment.sweep is not None and result.experiment.sweep.design == "lhs"
-    boolean = _is_bool(frame, metric)
     for ax, parameter in zip(axes, parameters, strict=False):
         ax.set_xlabel(parameter)
         ax.set_ylabel(_label(metric))
@@ -295,8 +294,7 @@ def plot_sweep(result: SweepResult, metric: str) -> Figure:
             distinct = list(dict.fromkeys(rows_p[parameter]))
             if len(distinct) <= MAX_CATEGORIES and not (lhs and numeric):
                 keys = sorted(distinct) if numeric else distinct
-                stats = [_mean_and_errors(_values(rows_p[rows_p[parameter] == k], metric), metric, boolean)
-                         for k in keys]
+                stats = [_mean_and_errors(_values(rows_p[rows_p[parameter] == k], metric), metric) for k in keys]
                 means = np.array([s[0] for s in stats])
                 below, above = _error_bars(stats)
                 x = np.asarray(keys, float) if numeric else np.arange(len(keys))
@@ -305,7 +303,7 @@ def plot_sweep(result: SweepResult, metric: str) -> Figure:
                 if not numeric:
                     ax.set_xticks(x, [str(k) for k in keys], fontsize=8)
             else:  # a Latin hypercube (or many values): each point's mean and CI, plus a binned trend
-                by_point = [(float(g[parameter].iloc[0]), *_mean_and_errors(_values(g, metric), metric, boolean))
+                by_point = [(float(g[parameter].iloc[0]), *_mean_and_errors(_values(g, metric), metric))
                             for _, g in rows_p.groupby("point", sort=True)]
                 points = np.array(sorted(by_point))
                 ax.errorbar(points[:, 0], points[:, 1], yerr=points[:, 2:4].T, fmt="o", markersize=3,

@@ -1,6 +1,5 @@
 """One week of the process (docs/ODD.md section 3), and the Monte Carlo fast path over many weeks."""
 
-
 from sim.kernels import entry, helper, inlined, kernel
 from sim.kernels.accounts import settle_accounts
 from sim.kernels.borrowed import borrowed
