@@ -22,6 +22,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from typer.core import TyperGroup
+
+try:  # typer vendors its own copy of click (0.2x): its usage errors are that copy's classes
+    from typer._click import exceptions as click_errors
+except ImportError:  # pragma: no cover - a typer built on the click package
+    from click import exceptions as click_errors  # type: ignore[no-redef]
 
 from sim.errors import InputError
 
@@ -40,15 +46,98 @@ SET_OPTION = "--set"
 ENGINE_OPTION = "--engine"
 RESULTS_DIR = "results"
 
+class UsageLineError(click_errors.UsageError):
+    """A usage error (unknown option, a value of the wrong type, a missing argument) shown as the one line
+    `clubsim: error: <option>: <what is wrong> (see clubsim <command> --help)`, exit 2, as bad input is."""
+
+    def show(self, file: Any = None) -> None:
+        typer.echo(f"clubsim: error: {self.message}", file=file or sys.stderr)
+
+
+def _usage_line(err: click_errors.UsageError) -> str:
+    """A click usage error in clubsim's words: the option first, then what is wrong."""
+    ctx = err.ctx
+    if isinstance(err, click_errors.NoSuchOption):
+        text = f"{err.option_name}: no such option"
+        if err.possibilities:
+            text += f"; did you mean {' or '.join(err.possibilities)}?"
+    elif isinstance(err, click_errors.BadParameter) and (err.param is not None or err.param_hint is not None):
+        hint = err.param_hint if err.param_hint is not None else _param_name(err.param)
+        hint = " / ".join(hint) if isinstance(hint, (list, tuple)) else str(hint).replace("'", "")
+        message = "missing" if isinstance(err, click_errors.MissingParameter) else _one_line(err.message).rstrip(".")
+        text = f"{hint}: {message[:1].lower()}{message[1:]}"
+    else:
+        text = _one_line(err.format_message()).rstrip(".")
+        text = text[:1].lower() + text[1:]
+        if "extra argument" in text:
+            text += "; an option takes one value (--set KEY=VALUE is one word)"
+    where = ctx.command_path if ctx is not None else "clubsim"
+    return f"{text} (see {where} --help)"
+
+
+def _param_name(param: Any) -> str:
+    """An option by its long name (`--seed`), an argument by its metavar (`SCENARIO`)."""
+    long = [name for name in getattr(param, "opts", []) if name.startswith("--")]
+    if getattr(param, "param_type_name", "") == "option" and long:
+        return long[0]
+    return str(getattr(param, "metavar", None) or getattr(param, "name", "") or "?").upper()
+
+
+class _ClubsimGroup(TyperGroup):
+    """The clubsim command group: usage errors, its own and its commands', become `UsageLineError`s."""
+
+    def make_context(self, info_name: str | None, args: list[str], parent: typer.Context | None = None,
+                     **extra: Any) -> typer.Context:
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click_errors.UsageError as err:
+            raise _as_usage_line(err) from None
+
+    def invoke(self, ctx: typer.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click_errors.UsageError as err:
+            raise _as_usage_line(err) from None
+
+
+def _as_usage_line(err: click_errors.UsageError) -> click_errors.UsageError:
+    if isinstance(err, (UsageLineError, click_errors.NoArgsIsHelpError)):  # no arguments: the help
+        return err
+    return UsageLineError(_usage_line(err), err.ctx)
+
+
 app = typer.Typer(
     name="clubsim",
     help="Agent-based simulator of business clubs (model: docs/ODD.md).",
     add_completion=False,
     no_args_is_help=True,
-    # plain click help and usage errors: one "Error: ..." line, no rich boxes or pretty tracebacks
+    # plain click help; usage errors are one line (`_ClubsimGroup`), no rich boxes or pretty tracebacks
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
+    cls=_ClubsimGroup,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib import metadata
+
+        import sim
+
+        try:
+            version = metadata.version("clubsim")
+        except metadata.PackageNotFoundError:
+            version = sim.__version__
+        typer.echo(f"clubsim {version}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                          help="print clubsim's version and exit")] = False,
+) -> None:
+    """Agent-based simulator of business clubs (model: docs/ODD.md)."""
 
 
 # --------------------------------------------------------------------------- errors
@@ -93,10 +182,17 @@ def parse_sets(assignments: list[str] | None) -> dict[str, str]:
         key = key.strip()
         if not sep or not key:
             raise InputError(
-                SET_OPTION, repr(item), "expected dotted.key=value, e.g. --set club.fees.annual=1500"
+                SET_OPTION, repr(item), "expected dotted.key=value as one word, e.g. --set club.fees.annual=1500"
             )
         overrides[key] = value.strip()
     return overrides
+
+
+def _check_name(name: str, source: Path, sets: list[str] | None) -> str:
+    """A scenario's name, which names its default output folder: a plain file name (`plain_name`)."""
+    from sim.outputs import plain_name
+
+    return plain_name(name, SET_OPTION if "name" in parse_sets(sets) else source, "name")
 
 
 def _check_engine(engine: str) -> str:
@@ -185,9 +281,13 @@ def run(
         club_scenario = _load(scenario, sets)
         config = club_scenario.config
 
-        from sim.outputs import prepare_out_dir, summary_table, write_run
+        from sim.outputs import OutputFolder, summary_table, write_run
 
-        out_dir = prepare_out_dir(out if out is not None else Path("runs") / f"{config.name}-{seed}")
+        if out is None:
+            _check_name(config.name, scenario, sets)
+            out = Path("runs") / f"{config.name}-{seed}"
+        folder = cleanup.enter_context(OutputFolder(out))  # checked and locked before the model runs
+        out_dir = folder.path
 
         from rich.console import Console
 
@@ -209,7 +309,7 @@ def run(
 
             clubs = club_panel(result.club_names, result.club_series_columns, result.summary)
         write_run(
-            out_dir,
+            folder,
             series=result.series_columns,
             members=result.members_columns,
             summary=result.summary,
@@ -478,7 +578,11 @@ def _output_folder(out: Path | None, resume: Path | None, experiment: Experiment
         if out is not None and Path(out) != Path(resume):
             raise InputError("--resume", str(resume), "continues the run in that folder; leave out --out")
         return resume, True
-    return (out if out is not None else Path(RESULTS_DIR) / experiment.name), False
+    if out is not None:
+        return out, False
+    from sim.outputs import plain_name
+
+    return Path(RESULTS_DIR) / plain_name(experiment.name, experiment.source or "<scenarios>", "name"), False
 
 
 @contextmanager
@@ -509,6 +613,15 @@ def _resume_hint(command: str, files: list[Path], sets: list[str] | None, seed: 
 def _interrupted(err: ExperimentInterrupted, hint: str) -> typer.Exit:
     _err(f"clubsim: interrupted: {err.kept} replications kept in {err.out_dir}; finish with: {hint}")
     return typer.Exit(EXIT_INTERRUPTED)
+
+
+def _note_rejected_parts(result: ComparisonResult | SweepResult) -> None:
+    """One stderr line per part --resume did not trust (changed or cut short): its replications ran again."""
+    from sim.outputs import PARTS
+
+    for name in result.rejected_parts:
+        _err(f"clubsim: note: {Path(result.out_dir or '.') / PARTS / name}: its bytes do not match the SHA-256 "
+             "in its name; its replications were run again")
 
 
 def _precision_line(result: ComparisonResult | SweepResult) -> list[str]:
@@ -620,6 +733,7 @@ def compare_command(
                 )
         except experiments.ExperimentInterrupted as err:
             raise _interrupted(err, _resume_hint("compare", files, sets, seed, err.out_dir or out_dir)) from None
+        _note_rejected_parts(result)
         if quiet:
             typer.echo(str(result.out_dir))
             return
@@ -663,6 +777,7 @@ def sweep_command(
         except experiments.ExperimentInterrupted as err:
             hint = _resume_hint("sweep", [experiment_file], sets, seed, err.out_dir or out_dir)
             raise _interrupted(err, hint) from None
+        _note_rejected_parts(result)
         if quiet:
             typer.echo(str(result.out_dir))
             return
@@ -744,7 +859,7 @@ def calibrate_command(
         from sim.scenario import load_config
 
         name = load_config(scenario).config.name
-        out_dir = out if out is not None else Path(RESULTS_DIR) / f"calibrate-{name}"
+        out_dir = out if out is not None else Path(RESULTS_DIR) / f"calibrate-{_check_name(name, scenario, None)}"
         with _progress_bar(quiet, f"calibrate {name}") as progress:
             result = calibrate(scenario, targets, out=out_dir, runs=runs, check_runs=check_runs,
                                max_evaluations=evaluations, method=method, seed=seed, backend=backend,
@@ -835,6 +950,10 @@ def sensitivity_command(
             raise InputError("--method", repr(method), f"unknown method; use one of: {', '.join(METHODS)}")
         experiment = load_sensitivity(experiment_file, parse_sets(sets))
         chosen = method or experiment.method
+        if out is None:
+            from sim.outputs import plain_name
+
+            plain_name(experiment.name, experiment_file, "name")
         out_dir = out if out is not None else Path(RESULTS_DIR) / f"{experiment.name}-{chosen}"
         with _progress_bar(quiet, f"sensitivity {experiment.name} ({chosen})") as progress:
             result = analyse(experiment, chosen, runs=runs, seed=seed, backend=backend, workers=workers,

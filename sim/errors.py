@@ -3,7 +3,9 @@
 An `InputError` is a bad input (file, field, value): the CLI prints its one
 line and exits with code 2, never a traceback. `validation_input_error` words
 the first problem of any of the project's pydantic schemas (scenario,
-experiment, targets, sensitivity) that way.
+experiment, targets, sensitivity) that way. `OutputError` is an output file
+that could not be written (disk full, no permission), worded the same way.
+Every error here survives a pickle round trip, so a worker process can raise it.
 """
 
 from __future__ import annotations
@@ -28,6 +30,15 @@ class InputError(Exception):
     def __str__(self) -> str:
         parts = [p for p in (self.source, self.field) if p]
         return ": ".join([*parts, self.message])
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Exception pickles as cls(*self.args), and args holds the one joined line: a worker's refused
+        # value would fail to unpickle in the parent (and a process pool would call itself broken)
+        return (type(self), (self.source, self.field, self.message))
+
+
+class OutputError(InputError):
+    """An output file that could not be written (disk full, file too large, no permission): one line, exit 2."""
 
 
 def suggest(name: str, allowed: list[str]) -> str:

@@ -14,11 +14,9 @@ import difflib
 import itertools
 import json
 import math
-import os
-import shutil
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -27,9 +25,23 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from sim.errors import InputError, validation_input_error
+from sim.errors import InputError, OutputError, validation_input_error
 from sim.metrics import EXIT_REASONS, MEMBER_TYPES, SUMMARY_KEYS, summarize
-from sim.outputs import MANIFEST, prepare_out_dir, provenance, write_manifest, write_text
+from sim.outputs import (
+    MANIFEST,
+    OUT_OPTION,
+    PART_NAME,
+    PARTS,
+    STATUS_COMPLETE,
+    OutputFolder,
+    bytes_checksum,
+    file_checksum,
+    listed_files,
+    plain_name,
+    provenance,
+    verify_files,
+    write_bytes,
+)
 from sim.scenario import (
     ScenarioConfig,
     apply_overrides,
@@ -83,7 +95,6 @@ _DIFF_COLUMNS = TABLE_COLUMNS[7:]
 REPLICATIONS_FILE = "replications.parquet"
 COMPARISON_FILE = "comparison.csv"
 SWEEP_FILE = "sweep.csv"
-PARTS = "parts"
 FLOAT_FORMAT = "%.10g"
 PART_ROWS = 50
 PART_SECONDS = 2.0
@@ -220,14 +231,47 @@ class Experiment:
         return list(enumerate(self.sweep.points))
 
     def fingerprint(self) -> dict[str, Any]:
-        """What the replications depend on (JSON-ready); a resumed folder must match it."""
+        """What the replications depend on (JSON-ready); a resumed folder must match it. Besides every
+        resolved scenario it holds the SHA-256 of each file they read (`scenario_inputs`), since a
+        scenario names its market CSV by path only."""
         return json.loads(json.dumps({
             "policies": {name: config.model_dump(mode="json") for name, config in self.policies.items()},
             "points": [dict(values) for _, values in self.points] if self.sweep is not None else None,
             "seed": self.seed,
             "engine": self.engine,
             "keep_series": self.keep_series,
+            "inputs": scenario_inputs([*self.policies.values(), *self.configs.values()]),
         }))
+
+
+def scenario_inputs(configs: Sequence[ScenarioConfig]) -> dict[str, str | None]:
+    """The files these scenarios read (every `*_csv` key, such as market.professions_csv, wherever it
+    sits), each with the SHA-256 of its content (None if it cannot be read)."""
+    paths: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, Mapping):
+            for key, value in node.items():
+                if isinstance(value, str) and str(key).endswith("_csv"):
+                    paths.add(value)
+                else:
+                    walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    seen: set[int] = set()
+    for config in configs:
+        if id(config) not in seen:  # the cells of a sweep share their policies' configs
+            seen.add(id(config))
+            walk(config.model_dump(mode="json"))
+    inputs: dict[str, str | None] = {}
+    for path in sorted(paths):
+        try:
+            inputs[path] = file_checksum(Path(path))["sha256"]
+        except OSError:
+            inputs[path] = None
+    return inputs
 
 
 def _read_mapping(path: Path) -> dict:
@@ -466,7 +510,8 @@ def load_experiment(path: str | Path, overrides: Mapping[str, Any] | None = None
     if spec.policies is not None and not spec.policies:
         raise InputError(path, "policies", "must name at least one policy (or leave it out: one policy, the base)")
     base_configs = dict.fromkeys(policy_overrides, base)
-    return _build(spec, path, base_configs, policy_overrides, spec.name or path.stem)
+    name = plain_name(spec.name, path, "name") if spec.name is not None else path.stem  # it names a folder
+    return _build(spec, path, base_configs, policy_overrides, name)
 
 
 def scenario_experiment(
@@ -643,20 +688,25 @@ def _row_schema(row: Mapping[str, Any], param_dtypes: Mapping[str, str]) -> pa.S
     return pa.schema([pa.field(n, _arrow_type(n, row.get(n), param_dtypes)) for n in names])
 
 
-def _write_parquet(table: pa.Table, path: Path) -> None:
-    """Deterministic bytes: no schema metadata, fixed writer options; written atomically."""
+def _parquet_bytes(table: pa.Table) -> bytes:
+    """Deterministic Parquet bytes: no schema metadata, fixed writer options."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    tmp = path.with_name(f".{path.name}.tmp")
     table = table.replace_schema_metadata(None).combine_chunks()  # page layout must not depend on chunking
-    pq.write_table(table, tmp, compression="snappy", version="2.6",
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, compression="snappy", version="2.6",
                    data_page_version="1.0", use_dictionary=True, write_statistics=True,
                    row_group_size=1_000_000)
-    os.replace(tmp, path)
+    return sink.getvalue().to_pybytes()
 
 
 class _PartWriter:
-    """Appends finished rows to DIR/parts/part-NNNNN.parquet, every PART_ROWS rows or PART_SECONDS."""
+    """Appends finished rows to DIR/parts/part-NNNNN-<sha256>.parquet, every PART_ROWS rows or PART_SECONDS.
+
+    A part's name carries the SHA-256 of its bytes, and it is written under a temporary name and renamed:
+    `--resume` reads only parts whose bytes still match their name (`_read_done`).
+    """
 
     def __init__(self, parts_dir: Path, param_dtypes: Mapping[str, str], schema: pa.Schema | None = None):
         self.parts_dir = parts_dir
@@ -664,7 +714,8 @@ class _PartWriter:
         self.schema = schema
         self.buffer: list[dict[str, Any]] = []
         self.last = time.monotonic()
-        existing = [int(p.stem.split("-")[1]) for p in parts_dir.glob("part-*.parquet") if p.stem[5:].isdigit()]
+        existing = [int(match["index"]) for p in (parts_dir.iterdir() if parts_dir.is_dir() else [])
+                    if (match := PART_NAME.fullmatch(p.name))]
         self.next_index = max(existing, default=-1) + 1
         self.written = 0
 
@@ -681,9 +732,12 @@ class _PartWriter:
 
         if self.schema is None:
             self.schema = _row_schema(self.buffer[0], self.param_dtypes)
-        self.parts_dir.mkdir(parents=True, exist_ok=True)
-        table = pa.Table.from_pylist(self.buffer, schema=self.schema)
-        _write_parquet(table, self.parts_dir / f"part-{self.next_index:05d}.parquet")
+        try:
+            self.parts_dir.mkdir(exist_ok=True)
+        except OSError as err:
+            raise OutputError(self.parts_dir, None, f"cannot write: {err.strerror or err}") from None
+        data = _parquet_bytes(pa.Table.from_pylist(self.buffer, schema=self.schema))
+        write_bytes(self.parts_dir / f"part-{self.next_index:05d}-{bytes_checksum(data)}.parquet", data)
         self.next_index += 1
         self.written += len(self.buffer)
         self.buffer = []
@@ -697,23 +751,37 @@ def _canonical(schema: pa.Schema) -> pa.Schema:
                       for f in schema])
 
 
-def _read_done(out_dir: Path) -> pa.Table | None:
-    """Rows already in the folder: replications.parquet (a finished run) and parts/ (in that order)."""
+def _read_done(folder: OutputFolder, manifest: Mapping[str, Any]) -> tuple[pa.Table | None, list[str]]:
+    """Rows already in the folder: replications.parquet of a complete run (checked against the manifest:
+    InputError if it differs) and the parts whose bytes match the SHA-256 in their names, in that order.
+    Returns them and the parts not read (cut short, changed, or unnamed by an older clubsim): their
+    replications run again."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    files = [out_dir / REPLICATIONS_FILE] if (out_dir / REPLICATIONS_FILE).is_file() else []
-    files += sorted((out_dir / PARTS).glob("part-*.parquet"))
     tables = []
-    for path in files:
+    rejected: list[str] = []
+    if manifest.get("status") == STATUS_COMPLETE and REPLICATIONS_FILE in listed_files(manifest):
+        verify_files(folder.path, manifest, [REPLICATIONS_FILE])
+        path = folder.path / REPLICATIONS_FILE
         try:
             tables.append(pq.read_table(path))
-        except (OSError, pa.ArrowException):  # a part cut short by a crash: its rows are rerun
-            continue
+        except (OSError, pa.ArrowException) as err:
+            raise InputError(path, None, f"cannot be read as Parquet: {err}") from None
+    for name in folder.parts():
+        expected = PART_NAME.fullmatch(name)["sha256"]  # type: ignore[index]
+        try:  # checked and parsed from the same bytes
+            data = (folder.path / PARTS / name).read_bytes()
+            if expected is None or bytes_checksum(data) != expected:
+                rejected.append(name)
+                continue
+            tables.append(pq.read_table(pa.BufferReader(data)))
+        except (OSError, pa.ArrowException):
+            rejected.append(name)
     if not tables:
-        return None
+        return None, rejected
     table = pa.concat_tables([t.replace_schema_metadata(None) for t in tables], promote_options="permissive")
-    return table.cast(_canonical(table.schema))
+    return table.cast(_canonical(table.schema)), rejected
 
 
 def _assemble(
@@ -933,6 +1001,8 @@ class _ExperimentResult:
     precision_met: bool | None = None
     out_dir: Path | None = None
     files: dict[str, Path] = field(default_factory=dict)
+    # parts found when resuming whose bytes no longer match the SHA-256 in their names: rerun, not read
+    rejected_parts: list[str] = field(default_factory=list)
 
     @property
     def policies(self) -> list[str]:
@@ -1003,6 +1073,10 @@ class ExperimentInterrupted(KeyboardInterrupt):
         where = f" in {out_dir}" if out_dir is not None else ""
         super().__init__(f"interrupted: {kept} of {total} replications kept{where}")
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # rebuilt from its own arguments, not from the message in self.args (see InputError.__reduce__)
+        return (type(self), (self.kept, self.out_dir, self.total))
+
 
 # --------------------------------------------------------------------------- running
 
@@ -1044,19 +1118,6 @@ def _progress_callback(progress: bool | ProgressFn | None, description: str) -> 
             yield update
     else:
         yield None
-
-
-
-def _clear_outputs(out_dir: Path) -> None:
-    from sim.experiment_plots import ALL_FIGURE_PATTERNS
-
-    shutil.rmtree(out_dir / PARTS, ignore_errors=True)
-    for name in (REPLICATIONS_FILE, COMPARISON_FILE, SWEEP_FILE):
-        (out_dir / name).unlink(missing_ok=True)
-    for pattern in ALL_FIGURE_PATTERNS:
-        for path in out_dir.glob(pattern):
-            path.unlink(missing_ok=True)
-
 
 
 def _manifest(
@@ -1110,7 +1171,12 @@ def _check_same_experiment(out_dir: Path, manifest: Mapping[str, Any], experimen
     theirs, ours = manifest.get("resolved") or {}, experiment.fingerprint()
     if theirs == ours:
         return
-    differs = [k for k in ours if theirs.get(k) != ours[k]]
+    differs = [k for k in ours if theirs.get(k) != ours[k] and k != "inputs"]
+    before = theirs.get("inputs") or {}
+    # a file a scenario reads, edited since (its path alone is in the scenario)
+    differs += [f"the content of {path}" for path, digest in ours["inputs"].items() if before.get(path) != digest]
+    if not differs:
+        return
     if "policies" in differs and set(theirs.get("policies") or {}) == set(ours["policies"]):
         differs = [f"policy {p}" for p in ours["policies"]
                    if (theirs.get("policies") or {}).get(p) != ours["policies"][p]] + \
@@ -1143,6 +1209,15 @@ def _coerce_experiment(experiment: Experiment | str | Path | Sequence[str | Path
     return scenario_experiment(list(experiment))
 
 
+def _output_names(experiment: Experiment, kind: str, figures: bool) -> list[str]:
+    """The files a finished experiment writes (listed in its manifest from the start: they are clubsim's)."""
+    from sim.experiment_plots import COMPARISON_FIGURES
+
+    drawn = ([*COMPARISON_FIGURES] if kind == "compare" else [f"sweep_{m}.png" for m in experiment.metrics]) \
+        if figures else []
+    return [REPLICATIONS_FILE, COMPARISON_FILE if kind == "compare" else SWEEP_FILE, *drawn, MANIFEST]
+
+
 def _run(
     experiment: Experiment,
     kind: Literal["compare", "sweep"],
@@ -1160,12 +1235,43 @@ def _run(
     command: str | Sequence[str] | None,
     stop_after: int | None,
 ) -> ComparisonResult | SweepResult:
-    from sim.backends import run_tasks
-
+    """Check the options, hold the output folder (`sim.outputs.OutputFolder`) and replicate."""
     _check_options(experiment.source, runs, precision, workers, backend)
     if resume and out is None:
         raise InputError("--resume", None, "needs the output folder to resume (out=...)")
-    manifest: dict[str, Any] = _read_manifest(Path(out).expanduser(), kind) if resume and out is not None else {}
+    options = {"runs": runs, "seed": seed, "precision": precision, "backend": backend, "workers": workers,
+               "scheduler": scheduler, "resume": resume, "progress": progress, "figures": figures,
+               "command": command, "stop_after": stop_after}
+    if out is None:
+        return _replicate(experiment, kind, None, {}, **options)
+    if resume:
+        _read_manifest(Path(out).expanduser(), kind)  # its errors first: a missing folder is not created
+    with OutputFolder(Path(out), "--resume" if resume else OUT_OPTION) as folder:
+        manifest = _read_manifest(folder.path, kind) if resume else {}  # as it is now that this process holds it
+        return _replicate(experiment, kind, folder, manifest, **options)
+
+
+def _replicate(
+    experiment: Experiment,
+    kind: Literal["compare", "sweep"],
+    folder: OutputFolder | None,
+    manifest: dict[str, Any],
+    *,
+    runs: int | None,
+    seed: int | None,
+    precision: float | None,
+    backend: str,
+    workers: int | None,
+    scheduler: str | None,
+    resume: bool,
+    progress: bool | ProgressFn | None,
+    figures: bool,
+    command: str | Sequence[str] | None,
+    stop_after: int | None,
+) -> ComparisonResult | SweepResult:
+    """Run the missing replications (all, unless resuming), then the statistics and the folder's files."""
+    from sim.backends import run_tasks
+
     if seed is None and (manifest.get("experiment") or {}).get("seed") == experiment.seed:
         # resuming a run started with another seed (--seed) than its unchanged experiment file's
         seed = (manifest.get("resolved") or {}).get("seed")
@@ -1176,16 +1282,17 @@ def _run(
     keep_series = experiment.keep_series if experiment.keep_series is not None else kind == "compare"
     experiment = dataclasses.replace(experiment, keep_series=keep_series)
 
-    out_dir: Path | None = None
+    out_dir: Path | None = folder.path if folder is not None else None
     loaded = None
-    if out is not None:
+    rejected: list[str] = []
+    outputs = _output_names(experiment, kind, figures)
+    if folder is not None:
         if resume:
-            _check_same_experiment(Path(out).expanduser(), manifest, experiment)
-            out_dir = prepare_out_dir(Path(out).expanduser())
-            loaded = _read_done(out_dir)
-        else:
-            out_dir = prepare_out_dir(Path(out))
-            _clear_outputs(out_dir)
+            _check_same_experiment(folder.path, manifest, experiment)
+            loaded, rejected = _read_done(folder, manifest)
+        else:  # a new run: the earlier output here goes (only what clubsim wrote: `OutputFolder.remove`)
+            folder.remove(folder.owned)
+        folder.check_free(outputs)
 
     if runs is None:
         runs = int(manifest.get("runs_requested") or experiment.runs)
@@ -1215,12 +1322,13 @@ def _run(
     n = runs
     met: bool | None = None
 
-    def update_manifest(status: str, files: Sequence[str] = ()) -> None:
-        if out_dir is not None:
+    def update_manifest(status: str, files: Sequence[str] = outputs) -> None:
+        # until complete, it lists the files this run may write, so that they stay clubsim's to replace
+        if folder is not None:
             rows = len({k for k in done if k[2] < n})
-            write_manifest(out_dir, _manifest(experiment, kind, status, runs=n, runs_requested=runs,
-                                              precision=precision, precision_met=met, rows=rows, files=files,
-                                              **info))
+            folder.write_manifest(_manifest(experiment, kind, status, runs=n, runs_requested=runs,
+                                            precision=precision, precision_met=met, rows=rows, files=files,
+                                            **info))
 
     update_manifest("running")
     received = 0
@@ -1270,9 +1378,11 @@ def _run(
                 update_manifest("interrupted")
             raise ExperimentInterrupted(kept, out_dir, n * len(cells)) from None
         except Exception:  # keep what finished: --resume reruns only the rest
-            if writer is not None:
-                writer.flush()
-                update_manifest("failed")
+            if writer is not None:  # best effort: the first failure (say, a full disk) is the one to report
+                with suppress(OSError, InputError):
+                    writer.flush()
+                with suppress(OSError, InputError):
+                    update_manifest("failed")
             raise
         if writer is not None:
             writer.flush()
@@ -1284,20 +1394,28 @@ def _run(
                              parameters)
     result_cls = ComparisonResult if kind == "compare" else SweepResult
     result = result_cls(experiment, replications, stats, n, met, out_dir)
-    if out_dir is not None:
-        files = {REPLICATIONS_FILE: out_dir / REPLICATIONS_FILE}
-        _write_parquet(table, files[REPLICATIONS_FILE])
+    result.rejected_parts = rejected
+    if folder is not None:
+        data = _parquet_bytes(table)
+        files = {REPLICATIONS_FILE: folder.write_with(REPLICATIONS_FILE, lambda tmp: tmp.write_bytes(data))}
         csv_name = COMPARISON_FILE if kind == "compare" else SWEEP_FILE
-        files[csv_name] = out_dir / csv_name
-        write_text(files[csv_name], stats.to_csv(index=False, float_format=FLOAT_FORMAT, lineterminator="\n"))
+        files[csv_name] = folder.write_text(csv_name, stats.to_csv(index=False, float_format=FLOAT_FORMAT,
+                                                                   lineterminator="\n"))
         if figures:
             from sim.experiment_plots import save_figures
 
-            figs = result.plot()
-            files.update(save_figures(figs, out_dir))
-        shutil.rmtree(out_dir / PARTS, ignore_errors=True)
-        files[MANIFEST] = out_dir / MANIFEST
-        update_manifest("complete", list(files))
+            staging = folder.staging()
+            try:
+                files.update(folder.adopt(save_figures(result.plot(), staging).values()))
+            except OSError as err:
+                raise OutputError(folder.path, "figures", f"cannot write: {err.strerror or err}") from None
+            finally:
+                folder.discard(staging)
+        files[MANIFEST] = folder.path / MANIFEST
+        parts = {name for name in folder.owned if name.startswith(f"{PARTS}/")}
+        folder.remove(folder.owned - set(files) - parts)  # e.g. an earlier run's figures, when resumed without
+        update_manifest(STATUS_COMPLETE, list(files))
+        folder.remove(parts)  # after the manifest: until then they hold the replications
         result.files = files
     return result
 

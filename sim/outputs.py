@@ -1,36 +1,50 @@
-"""A run's output folder: summary, series, members, manifest and figures.
+"""A run's output folder (summary, series, members, manifest, figures), and the rules of every output folder.
 
     summary.json      the run summary (`sim.metrics.summarize`), keys sorted
     timeseries.csv    the weekly series, one row per week
     members.csv       one row per member ever (a region's: with its club first)
     clubs.csv         a region's clubs, one row each: their own summaries (regions only)
-    manifest.json     resolved scenario, seed, engine, versions, command, files, created
+    manifest.json     resolved scenario, seed, engine, versions, command, files with sizes and SHA-256, created
     *.png             figures (`sim.plots.plot_run`), unless figures=False
 
 summary.json, timeseries.csv and members.csv hold no timestamps and are
 byte-identical for the same scenario, seed and engine; only manifest.json
 records when the run was written.
+
+The rules every writer follows (`OutputFolder`; `sim.experiment` uses it too): clubsim writes
+only into a new or empty folder or one whose manifest.json it wrote; it replaces or removes only
+the files that manifest lists (and its own parts and temporary files); one process at a time
+holds a folder (a lock file); every file is written under a temporary name and renamed, and the
+manifest comes last, with each file's size and SHA-256, which readers check (`verify_files`).
 """
 
 from __future__ import annotations
 
 import csv
+import errno
+import fcntl
+import hashlib
 import io
 import json
 import os
 import platform
+import re
 import shlex
+import shutil
+import socket
 import sys
 import tempfile
-from collections.abc import Mapping, Sequence
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
+from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from sim.errors import InputError
+from sim.errors import InputError, OutputError
 from sim.metrics import EXIT_REASONS, MEMBER_COLUMNS, MEMBER_TYPES, SERIES_COLUMNS, SUMMARY_KEYS, Columns
 
 if TYPE_CHECKING:
@@ -49,9 +63,55 @@ CLUB_COLUMNS = (
     "roi_median", *(f"roi_{t}" for t in MEMBER_TYPES), "share_positive_roi", "hunter_share_final", "survived",
     *(f"exits_{r}" for r in EXIT_REASONS),
 )
+# the figures sim.plots.plot_run draws (FIGURE_FILES, CLUBS_FIGURE; a test checks they agree), named here
+# so that a run drawing them in its figure process never imports sim.plots, and with it pandas
+RUN_FIGURES = ("members.png", "business.png", "roi_by_type.png", "tenure_survival.png")
+RUN_CLUBS_FIGURE = "clubs.png"
 MANIFEST = "manifest.json"
 FLOAT_FORMAT = "%.10g"
 OUT_OPTION = "--out"
+
+LOCK_FILE = ".clubsim.lock"
+TEMP_PREFIX = ".clubsim-tmp-"  # a file or folder being written; one left by a killed process is removed
+PARTS = "parts"  # an experiment's finished replications, kept until it completes (`sim.experiment`)
+# a part's name carries its SHA-256 (older clubsim: none), so a part is checked without the manifest
+PART_NAME = re.compile(r"part-(?P<index>\d{5,})(?:-(?P<sha256>[0-9a-f]{64}))?\.parquet")
+STATUS_WRITING = "writing"  # a run's manifest while its files are replaced: readers refuse the folder
+STATUS_COMPLETE = "complete"
+CHECKSUMS = "checksums"
+HASH_CHUNK = 1 << 20
+
+
+# --------------------------------------------------------------------------- names and checksums
+
+
+def plain_name(name: str, source: str | Path | None, field: str | None) -> str:
+    """`name` if it can name one file or folder (no path separator, not '.' or '..'); else InputError.
+
+    Scenario and experiment names become output folders (`runs/<name>-<seed>`, `results/<name>`): a
+    name such as '../../x' would put them, and what clubsim removes there, outside those folders.
+    """
+    separators = {"/", "\\", "\0", os.sep, *([os.altsep] if os.altsep else [])}
+    if not name or name in (".", "..") or any(sep in name for sep in separators):
+        raise InputError(source, field, f"{name!r} cannot name an output folder: use a plain file name "
+                                        "(letters, digits, '-', '_' or '.'), with no '/' and not '..'")
+    return name
+
+
+def file_checksum(path: Path) -> dict[str, Any]:
+    """A file's size and SHA-256, as a manifest records them: {"bytes": ..., "sha256": ...}."""
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as handle:
+        while chunk := handle.read(HASH_CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    return {"bytes": size, "sha256": digest.hexdigest()}
+
+
+def bytes_checksum(data: bytes) -> str:
+    """The SHA-256 of some bytes, in hex."""
+    return hashlib.sha256(data).hexdigest()
 
 
 # --------------------------------------------------------------------------- folder
@@ -62,28 +122,351 @@ def _reason(err: OSError) -> str:
     return text[:1].lower() + text[1:]
 
 
-def prepare_out_dir(out_dir: Path) -> Path:
-    """Create `out_dir` (and its parents) and check a file can be written there.
+def _is_clubsims(name: str) -> bool:
+    """Names only clubsim makes in an output folder: its lock and its temporary files."""
+    return name == LOCK_FILE or name.startswith(TEMP_PREFIX)
 
-    Call it before running a model so a bad `--out` fails fast. Raises
-    `InputError(out_dir, "--out", "cannot write here: <reason>")`.
+
+def read_own_manifest(folder: Path) -> dict[str, Any] | None:
+    """The folder's manifest.json if clubsim wrote it (a JSON object naming clubsim's version), else None."""
+    path = Path(folder) / MANIFEST
+    if path.is_symlink() or not path.is_file():
+        return None
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("versions"), dict) \
+            or "clubsim" not in manifest["versions"] or not isinstance(manifest.get("files", []), list):
+        return None
+    return manifest
+
+
+def listed_files(manifest: Mapping[str, Any] | None) -> list[str]:
+    """The plain file names a manifest lists (a name with a path in it is ignored: never followed)."""
+    names = (manifest or {}).get("files") or []
+    return [name for name in names if isinstance(name, str) and name not in ("", ".", "..")
+            and "/" not in name and "\\" not in name and "\0" not in name]
+
+
+def check_clubsim_folder(folder: Path, option: str = OUT_OPTION) -> dict[str, Any] | None:
+    """The folder's own manifest; InputError if the folder holds anything but clubsim's output.
+
+    clubsim writes into a new or empty folder, or one holding a manifest.json it wrote: a folder
+    of someone else's files is refused rather than mixed with (or cleared of) them.
     """
+    manifest = read_own_manifest(folder)
+    if manifest is not None:
+        return manifest
+    try:
+        others = sorted(entry.name for entry in os.scandir(folder) if not _is_clubsims(entry.name))
+    except OSError as err:
+        raise InputError(folder, option, f"cannot read the folder: {_reason(err)}") from None
+    if not others:
+        return None
+    what = f"holds {MANIFEST} that clubsim did not write" if MANIFEST in others else \
+        f"is not empty ({others[0]}{', ...' if len(others) > 1 else ''}) and holds no {MANIFEST} of clubsim"
+    raise InputError(folder, option, f"{what}; clubsim writes only into a new or empty folder, or one it "
+                                     "wrote before: choose another folder")
+
+
+def _make_folder(out_dir: Path, option: str) -> Path:
     out_dir = Path(out_dir).expanduser()
     if out_dir.exists() and not out_dir.is_dir():
-        raise InputError(out_dir, OUT_OPTION, "cannot write here: exists and is not a folder")
+        raise InputError(out_dir, option, "cannot write here: exists and is not a folder")
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except FileExistsError:
-        raise InputError(out_dir, OUT_OPTION, "cannot write here: a parent exists and is not a folder") from None
+        raise InputError(out_dir, option, "cannot write here: a parent exists and is not a folder") from None
     except OSError as err:
-        raise InputError(out_dir, OUT_OPTION, f"cannot write here: {_reason(err)}") from None
+        raise InputError(out_dir, option, f"cannot write here: {_reason(err)}") from None
     try:
-        fd, probe = tempfile.mkstemp(prefix=".clubsim-probe-", dir=out_dir)
+        fd, probe = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}probe-", dir=out_dir)
         os.close(fd)
         os.unlink(probe)
     except OSError as err:
-        raise InputError(out_dir, OUT_OPTION, f"cannot write here: {_reason(err)}") from None
+        raise InputError(out_dir, option, f"cannot write here: {_reason(err)}") from None
     return out_dir
+
+
+def prepare_out_dir(out_dir: Path, option: str = OUT_OPTION) -> Path:
+    """Create `out_dir` (and its parents), check a file can be written there and that it is clubsim's.
+
+    Call it before running a model so a bad `--out` fails fast. Raises
+    `InputError(out_dir, "--out", "cannot write here: <reason>")`, or if the folder holds files and no
+    manifest of clubsim (`check_clubsim_folder`). `OutputFolder` also locks the folder.
+    """
+    out_dir = _make_folder(out_dir, option)
+    check_clubsim_folder(out_dir, option)
+    return out_dir
+
+
+def atomic_write(path: Path, write: Callable[[Path], Any]) -> Path:
+    """Write `path` through `write(temporary path)` in the same folder, flush it to disk, then rename it:
+    a reader sees the old file or the whole new one, never a cut one. A failure (disk full, file too
+    large) removes the temporary file and raises `OutputError` naming `path`."""
+    path = Path(path)
+    tmp = path.with_name(f"{TEMP_PREFIX}{uuid.uuid4().hex[:12]}-{path.name}")
+    try:
+        write(tmp)
+        with open(tmp, "rb") as handle:  # on disk before the rename: a crash leaves the old file or the new
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise OutputError(path, None, f"cannot write: {_reason(err)}") from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_text(path: Path, text: str) -> Path:
+    """UTF-8 text with \\n line ends on every platform, written atomically (`atomic_write`)."""
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+
+    return atomic_write(path, write)
+
+
+def write_bytes(path: Path, data: bytes) -> Path:
+    """Bytes, written atomically (`atomic_write`)."""
+    return atomic_write(path, lambda tmp: tmp.write_bytes(data))
+
+
+def verify_files(folder: Path, manifest: Mapping[str, Any], names: Iterable[str] | None = None) -> None:
+    """Check the files a manifest lists (or `names` of them) against their recorded sizes and SHA-256.
+
+    Raises InputError naming the first file that is missing, a symbolic link, or different: a folder
+    changed since clubsim wrote it, or mixed by a write cut short (disk full), is never read as valid.
+    """
+    folder = Path(folder)
+    checksums = manifest.get(CHECKSUMS)
+    if not isinstance(checksums, dict):
+        raise InputError(folder / MANIFEST, CHECKSUMS, "missing: the files' sizes and SHA-256 are not recorded "
+                                                        "(an older clubsim wrote it); run clubsim again here")
+    for name in (listed_files(manifest) if names is None else names):
+        if name == MANIFEST:
+            continue
+        path = folder / name
+        if path.is_symlink():
+            raise InputError(folder, name, "is a symbolic link; clubsim reads only the files it wrote")
+        if not path.is_file():
+            raise InputError(folder, name, f"missing: listed in {MANIFEST} but not in the folder")
+        recorded = checksums.get(name)
+        if not isinstance(recorded, dict):
+            raise InputError(folder / MANIFEST, CHECKSUMS, f"{name}: not recorded; run clubsim again here")
+        found = file_checksum(path)
+        if found != {"bytes": recorded.get("bytes"), "sha256": recorded.get("sha256")}:
+            what = "size" if found["bytes"] != recorded.get("bytes") else "SHA-256"
+            raise InputError(path, None, f"does not match {MANIFEST} ({what} differs): changed since clubsim "
+                                         "wrote it, or its write was cut short; run clubsim again to rewrite "
+                                         "the folder")
+
+
+class FolderLock:
+    """One process at a time writes a folder: an exclusive `flock` on `.clubsim.lock`, which records the
+    holder (pid, host, command, since). The kernel drops the lock when its process dies, so a lock file
+    left by a killed process is simply taken over."""
+
+    def __init__(self, folder: Path, option: str = OUT_OPTION):
+        self.path = Path(folder) / LOCK_FILE
+        self.folder = Path(folder)
+        self.option = option
+        self._fd: int | None = None
+
+    def acquire(self, *, reading: bool = False) -> None:
+        """Hold the folder, or raise InputError naming the process that holds it. `reading`: a folder
+        where no lock file can be made (read-only) is read unlocked, since nobody can write it either."""
+        while True:
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as err:
+                if reading and err.errno in (errno.EACCES, errno.EROFS, errno.EPERM):
+                    return
+                raise InputError(self.folder, self.option, f"cannot lock: {_reason(err)}") from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = self._holder(fd)
+                os.close(fd)
+                raise InputError(self.folder, self.option, f"in use by another clubsim ({holder}); wait for it "
+                                                           "to end, or choose another folder") from None
+            except OSError as err:
+                if err.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
+                    os.close(fd)
+                    raise InputError(self.folder, self.option, f"cannot lock: {_reason(err)}") from None
+                # a file system without locks (some network mounts): go on unlocked rather than refuse
+            try:  # the holder this replaces may have removed the file meanwhile: hold the one at the path
+                same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)
+        holder = {"pid": os.getpid(), "host": socket.gethostname(), "command": command_text(sys.argv),
+                  "since": datetime.now(UTC).replace(microsecond=0).isoformat()}
+        os.ftruncate(fd, 0)
+        os.write(fd, (json.dumps(holder) + "\n").encode())
+        self._fd = fd
+
+    @staticmethod
+    def _holder(fd: int) -> str:
+        try:
+            holder = json.loads(os.pread(fd, 4096, 0).decode() or "null")
+            return f"pid {holder['pid']} on {holder['host']} since {holder['since']}: {holder['command']}"
+        except (OSError, ValueError, TypeError, KeyError):
+            return f"see {LOCK_FILE}"
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        self.path.unlink(missing_ok=True)  # while still held: a waiting process then locks a new file
+        os.close(self._fd)
+        self._fd = None
+
+
+class OutputFolder:
+    """An output folder this process holds: created, checked to be clubsim's, locked (`FolderLock`).
+
+    `previous` is the manifest found there. Files are written atomically (`write_text`, `write_with`,
+    `adopt`); `remove` and replacing touch only what clubsim owns here (`owned`); `finish` writes the
+    manifest last, with each file's size and SHA-256. Use it as a context manager.
+    """
+
+    def __init__(self, path: Path, option: str = OUT_OPTION):
+        self.path = Path(path).expanduser()
+        self.option = option
+        self.previous: dict[str, Any] | None = None
+        self._lock = FolderLock(self.path, option)
+
+    def __enter__(self) -> OutputFolder:
+        self.claim()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.release()
+
+    def claim(self) -> None:
+        """Create the folder, refuse someone else's, lock it, remove temporary files a killed clubsim left."""
+        _make_folder(self.path, self.option)
+        check_clubsim_folder(self.path, self.option)
+        self._lock.acquire()
+        try:
+            self.previous = check_clubsim_folder(self.path, self.option)  # again, now that it is ours alone
+            for entry in os.scandir(self.path):
+                if entry.name.startswith(TEMP_PREFIX):
+                    self._remove_entry(Path(entry.path))
+        except BaseException:
+            self.release()
+            raise
+
+    def release(self) -> None:
+        self._lock.release()
+
+    @staticmethod
+    def _remove_entry(path: Path) -> None:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+
+    @property
+    def owned(self) -> set[str]:
+        """Files clubsim may replace or remove here: those the folder's manifest lists, and its parts."""
+        names = set(listed_files(self.previous))
+        if self.previous is not None:
+            names.add(MANIFEST)
+            names.update(f"{PARTS}/{name}" for name in self.parts())
+        return names
+
+    def parts(self) -> list[str]:
+        """The names of the experiment parts in `parts/` (clubsim's names only), in order."""
+        folder = self.path / PARTS
+        if folder.is_symlink() or not folder.is_dir():
+            return []
+        return sorted(entry.name for entry in os.scandir(folder) if PART_NAME.fullmatch(entry.name)
+                      and not entry.is_symlink() and entry.is_file())
+
+    def check_free(self, names: Iterable[str]) -> None:
+        """InputError if a file clubsim is about to write exists here and is not clubsim's."""
+        owned = self.owned
+        for name in names:
+            path = self.path / name
+            if (path.exists() or path.is_symlink()) and name not in owned:
+                raise InputError(path, None, f"exists and clubsim did not write it (not in {MANIFEST}); "
+                                             "clubsim does not overwrite it: move it away or choose another "
+                                             "folder")
+
+    def write_with(self, name: str, write: Callable[[Path], Any]) -> Path:
+        """Write `name` here atomically through `write(temporary path)`."""
+        self.check_free([name])
+        return atomic_write(self.path / name, write)
+
+    def write_text(self, name: str, text: str) -> Path:
+        self.check_free([name])
+        return write_text(self.path / name, text)
+
+    def staging(self) -> Path:
+        """A new temporary folder here, for files drawn elsewhere (figures); `adopt` moves them in."""
+        path = self.path / f"{TEMP_PREFIX}{uuid.uuid4().hex[:12]}"
+        try:
+            path.mkdir()
+        except OSError as err:
+            raise OutputError(path, None, f"cannot write: {_reason(err)}") from None
+        return path
+
+    def adopt(self, paths: Iterable[Path]) -> dict[str, Path]:
+        """Move files from a staging folder into this one (a rename each: atomic); {name: new path}."""
+        moved: dict[str, Path] = {}
+        for source in paths:
+            source = Path(source)
+            target = self.path / source.name
+            self.check_free([source.name])
+            try:
+                with open(source, "rb") as handle:
+                    os.fsync(handle.fileno())
+                os.replace(source, target)
+            except OSError as err:
+                raise OutputError(target, None, f"cannot write: {_reason(err)}") from None
+            moved[target.name] = target
+        return moved
+
+    def discard(self, staging: Path) -> None:
+        """Remove a staging folder (and whatever it still holds)."""
+        if staging.name.startswith(TEMP_PREFIX) and staging.parent == self.path:
+            self._remove_entry(staging)
+
+    def remove(self, names: Iterable[str]) -> None:
+        """Remove files clubsim owns here (others are left alone); then `parts/` if that left it empty."""
+        owned = self.owned
+        for name in names:
+            if name not in owned or name == MANIFEST:
+                continue
+            path = self.path / name
+            if path.is_symlink() or path.is_file():
+                try:
+                    path.unlink()
+                except FileNotFoundError:
+                    pass
+                except OSError as err:
+                    raise OutputError(path, None, f"cannot remove: {_reason(err)}") from None
+        parts = self.path / PARTS
+        if parts.is_dir() and not parts.is_symlink():
+            try:
+                parts.rmdir()
+            except OSError:  # not empty: what remains there is not clubsim's
+                pass
+
+    def write_manifest(self, manifest: Mapping[str, Any]) -> Path:
+        """Write manifest.json (with checksums when it is complete: `with_checksums`); its files are then
+        clubsim's here."""
+        manifest = with_checksums(self.path, manifest)
+        write_text(self.path / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        self.previous = manifest
+        return self.path / MANIFEST
 
 
 # --------------------------------------------------------------------------- files
@@ -107,20 +490,14 @@ def _csv_cells(values: np.ndarray) -> list[str]:
             (FLOAT_FORMAT % v if isinstance(v, float) else str(v)) for v in values.tolist()]
 
 
-def write_text(path: Path, text: str) -> None:
-    """UTF-8 text with \\n line ends on every platform."""
-    with open(path, "w", encoding="utf-8", newline="\n") as handle:
-        handle.write(text)
-
-
-def _write_csv(path: Path, table: Columns, canonical: Sequence[str]) -> None:
+def _csv_text(table: Columns, canonical: Sequence[str]) -> str:
     """CSV of a frame or a dict of columns, without pandas (the same bytes as pandas' to_csv, tested)."""
     columns = _columns(table, canonical)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(columns)
     writer.writerows(zip(*(_csv_cells(values) for values in columns.values()), strict=True))
-    write_text(path, buffer.getvalue())
+    return buffer.getvalue()
 
 
 def _version(distribution: str) -> str | None:
@@ -157,17 +534,25 @@ def provenance(command: str | Sequence[str] | None) -> dict[str, Any]:
     }
 
 
+def with_checksums(out_dir: Path, manifest: Mapping[str, Any]) -> dict[str, Any]:
+    """The manifest with `checksums`: the size and SHA-256 of each file it lists (but itself), when its
+    status is complete (or it has none); an unfinished folder's files are not vouched for."""
+    manifest = dict(manifest)
+    if manifest.get("status", STATUS_COMPLETE) == STATUS_COMPLETE and "files" in manifest:
+        manifest[CHECKSUMS] = {name: file_checksum(Path(out_dir) / name) for name in listed_files(manifest)
+                               if name != MANIFEST}
+    return manifest
+
+
 def write_manifest(out_dir: Path, manifest: Mapping[str, Any]) -> Path:
-    """Write `out_dir/manifest.json` (keys sorted) atomically: a reader never sees half a manifest."""
-    path = Path(out_dir) / MANIFEST
-    tmp = path.with_name(f".{MANIFEST}.tmp")
-    write_text(tmp, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
-    return path
+    """Write `out_dir/manifest.json` (keys sorted, `with_checksums`) atomically: a reader never sees half a
+    manifest. Write it last: it vouches for the files it lists."""
+    manifest = with_checksums(out_dir, manifest)
+    return write_text(Path(out_dir) / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
 
 
 def write_run(
-    out_dir: Path,
+    out_dir: Path | OutputFolder,
     *,
     series: Columns,
     members: Columns,
@@ -183,61 +568,73 @@ def write_run(
 ) -> dict[str, Path]:
     """Write one run's output folder; returns {file name: path}, manifest.json included.
 
-    `command` (a string or an argv list) is recorded in the manifest; `title`
-    heads the figures (default: scenario name, seed and engine). With a
-    `figure_process` (`sim.figure_process`) the figures are drawn there, while
-    the data files are written here. A region's run passes `clubs` (`club_panel`): its
-    clubs.csv is written from `summary["clubs"]` and its figures gain the clubs panel.
+    `out_dir` is a path (held as an `OutputFolder` while writing) or a folder the caller holds already.
+    `command` (a string or an argv list) is recorded in the manifest; `title` heads the figures
+    (default: scenario name, seed and engine). With a `figure_process` (`sim.figure_process`) the
+    figures are drawn there, while the data files are written here. A region's run passes `clubs`
+    (`club_panel`): its clubs.csv is written from `summary["clubs"]` and its figures gain the clubs panel.
+
+    The manifest is first marked `writing` (listing the earlier run's files and this one's, so all stay
+    clubsim's), each file is replaced atomically, the earlier run's files this one does not write are
+    removed, and the manifest comes last with every file's size and SHA-256.
     """
-    out_dir = prepare_out_dir(out_dir)
-    files: dict[str, Path] = {}
+    if not isinstance(out_dir, OutputFolder):
+        with OutputFolder(out_dir) as folder:
+            return write_run(folder, series=series, members=members, summary=summary, scenario=scenario,
+                             seed=seed, engine=engine, figures=figures, command=command, title=title,
+                             figure_process=figure_process, clubs=clubs)
+    folder = out_dir
     if title is None:
         title = f"{scenario.config.name}, seed {seed} ({engine})"
-    if figures and figure_process is not None:
-        figure_process.draw(series, members, out_dir, title, clubs)
-
-    path = out_dir / "summary.json"
-    write_text(path, json.dumps(summary, indent=2, sort_keys=True) + "\n")
-    files[path.name] = path
-    path = out_dir / "timeseries.csv"
-    _write_csv(path, series, SERIES_COLUMNS)
-    files[path.name] = path
-    path = out_dir / "members.csv"
-    _write_csv(path, members, ("club", *MEMBER_COLUMNS))
-    files[path.name] = path
-    path = out_dir / CLUBS_FILE
-    if "clubs" in summary:
-        _write_csv(path, club_rows(summary["clubs"]), CLUB_COLUMNS)
-        files[path.name] = path
-    else:  # a region's clubs.csv from an earlier run in this folder would not match
-        path.unlink(missing_ok=True)
-
-    if figures and figure_process is not None:  # drawn there: this process never imports matplotlib
-        drawn = figure_process.result()
-    elif figures:
-        from sim.plots import plot_run
-
-        drawn = plot_run(series, members, out_dir, title, clubs)
-    else:  # figures of an earlier run in this folder would no longer match its data
-        from sim.plots import CLUBS_FIGURE, FIGURE_FILES
-
-        drawn = []
-        for name in (*FIGURE_FILES, CLUBS_FIGURE):
-            (out_dir / name).unlink(missing_ok=True)
-    for path in drawn:
-        files[path.name] = path
-
-    files[MANIFEST] = out_dir / MANIFEST
+    region = "clubs" in summary
+    names = [*DATA_FILES, *([CLUBS_FILE] if region else [])]
+    figure_names = [*RUN_FIGURES, *([RUN_CLUBS_FIGURE] if clubs is not None else [])] if figures else []
+    folder.check_free([*names, *figure_names, MANIFEST])
     source = getattr(scenario, "source", None)
-    manifest = {
+    manifest: dict[str, Any] = {
         "scenario": scenario.config.model_dump(mode="json"),
         "scenario_source": str(source) if source is not None else None,
         "seed": int(seed),
         "engine": engine,
         **provenance(command),
-        "files": sorted(files),
     }
-    write_manifest(out_dir, manifest)
+    earlier = folder.owned - {MANIFEST}
+    folder.write_manifest({**manifest, "status": STATUS_WRITING,
+                           "files": sorted({*earlier, *names, *figure_names, MANIFEST})})
+
+    staging = folder.staging() if figures else None
+    try:
+        if staging is not None and figure_process is not None:
+            figure_process.draw(series, members, staging, title, clubs)
+        files: dict[str, Path] = {}
+        files["summary.json"] = folder.write_text("summary.json", json.dumps(summary, indent=2, sort_keys=True)
+                                                  + "\n")
+        files["timeseries.csv"] = folder.write_text("timeseries.csv", _csv_text(series, SERIES_COLUMNS))
+        files["members.csv"] = folder.write_text("members.csv", _csv_text(members, ("club", *MEMBER_COLUMNS)))
+        if region:
+            files[CLUBS_FILE] = folder.write_text(CLUBS_FILE, _csv_text(club_rows(summary["clubs"]), CLUB_COLUMNS))
+        if staging is not None:
+            if figure_process is not None:  # drawn there: this process never imports matplotlib
+                try:
+                    drawn = figure_process.result()
+                except RuntimeError as err:
+                    raise OutputError(folder.path, "figures", f"cannot draw: {err}") from None
+            else:
+                from sim.plots import plot_run
+
+                try:
+                    drawn = plot_run(series, members, staging, title, clubs)
+                except OSError as err:
+                    raise OutputError(folder.path, "figures", f"cannot write: {_reason(err)}") from None
+            files.update(folder.adopt(drawn))
+    finally:
+        if staging is not None:
+            folder.discard(staging)
+
+    # an earlier run's files that this one does not write (clubs.csv, figures) would not match its data
+    folder.remove(earlier - set(files))
+    files[MANIFEST] = folder.path / MANIFEST
+    folder.write_manifest({**manifest, "status": STATUS_COMPLETE, "files": sorted(files)})
     return files
 
 

@@ -4,7 +4,10 @@ It reads what `clubsim run`, `clubsim compare` or `clubsim sweep` wrote (`manife
 and writes the tables, the PNG figures (embedded as base64 data URLs), the scenario and the manifest
 into a single file with no external link, script or font, so it opens offline and can be sent on.
 It only reads the folder and never reruns a model; the same folder always gives the same bytes.
-The HTML tables of a comparison are shared with the web page (`sim.app`).
+It reads only a folder whose files match the sizes and SHA-256 its manifest records, and only the
+files the manifest lists (never through a symbolic link); the page is written under a temporary
+name and renamed, and replaces only a page clubsim wrote. The HTML tables of a comparison are
+shared with the web page (`sim.app`).
 """
 
 from __future__ import annotations
@@ -21,7 +24,16 @@ import pandas as pd
 import yaml
 
 from sim.errors import InputError
-from sim.outputs import MANIFEST, clubs_table, summary_table
+from sim.outputs import (
+    MANIFEST,
+    STATUS_COMPLETE,
+    FolderLock,
+    clubs_table,
+    listed_files,
+    summary_table,
+    verify_files,
+    write_text,
+)
 
 REPORT_FILE = "report.html"
 RUN_FILES = ("summary.json", "timeseries.csv", "members.csv")
@@ -30,6 +42,7 @@ CLUB_ROWS_SHOWN = 200  # a region's clubs listed in full up to this many (all ar
 COMPARISON_FIGURES = ("metrics.png", "trajectories.png", "survival.png", "roi_by_type.png")
 WEEKS_PER_YEAR = 52
 FOLDER_HINT = "give the output folder of clubsim run, clubsim compare or clubsim sweep"
+GENERATOR = '<meta name="generator" content="clubsim report">'  # marks a page clubsim wrote (and may replace)
 
 FIGURE_CAPTIONS = {
     "members.png": "Members over time, joins and exits by reason",
@@ -100,17 +113,21 @@ def folder_kind(folder: Path) -> tuple[str, dict[str, Any]]:
         kind = "run"
     if kind not in ("run", "compare", "sweep"):
         raise InputError(manifest_path, "kind", f"unknown output kind {kind!r}; {FOLDER_HINT}")
+    status = manifest.get("status")
     if kind == "run":
         needed = RUN_FILES
+        if status not in (None, STATUS_COMPLETE):
+            raise InputError(folder, "status", f"the run's files were being written ({status}) and that did not "
+                                               "finish; run it again, then make the report")
     else:
-        status = manifest.get("status")
-        if status not in (None, "complete"):
+        if status not in (None, STATUS_COMPLETE):
             raise InputError(folder, "status", f"the experiment is {status}, not complete; finish it with "
                                                f"clubsim {kind} ... --resume {folder}, then make the report")
         needed = ("comparison.csv",) if kind == "compare" else ("sweep.csv",)
     for name in needed:
-        if not (folder / name).is_file():
+        if not (folder / name).is_file() or name not in listed_files(manifest):
             raise InputError(folder, name, f"missing: the {kind} folder is incomplete")
+    verify_files(folder, manifest)
     return kind, manifest
 
 
@@ -166,10 +183,10 @@ def _figures(folder: Path, names: Sequence[str]) -> str:
 
 
 def _figure_names(folder: Path, manifest: Mapping[str, Any], canonical: Sequence[str], pattern: str = "") -> list[str]:
-    """Figures to show: canonical ones first, then other PNGs, as listed in the manifest or found in the folder."""
-    listed = [f for f in manifest.get("files") or [] if str(f).endswith(".png")]
-    present = sorted(p.name for p in folder.glob(pattern or "*.png"))
-    names = list(dict.fromkeys([*listed, *present]))
+    """Figures to show: the PNGs the manifest lists (checked by `folder_kind`; a PNG that clubsim did not
+    write is never shown), canonical ones first."""
+    names = [name for name in listed_files(manifest) if name.endswith(".png")
+             and (not pattern or Path(name).match(pattern))]
     return [n for n in canonical if n in names] + sorted(n for n in names if n not in canonical)
 
 
@@ -181,7 +198,7 @@ def _page(title: str, subtitle: str, sections: Sequence[tuple[str, str]]) -> str
     body = "".join(f"<section><h2>{_e(name)}</h2>{content}</section>" for name, content in sections)
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-            f"<meta name=\"generator\" content=\"clubsim report\"><title>{_e(title)}</title>"
+            f"{GENERATOR}<title>{_e(title)}</title>"
             f"<style>{STYLE}</style></head><body><h1>{_e(title)}</h1><p class=\"subtitle\">{_e(subtitle)}</p>"
             f"{body}</body></html>\n")
 
@@ -480,11 +497,27 @@ def _sweep_report(folder: Path, manifest: Mapping[str, Any]) -> str:
 
 
 def build_report(folder: str | Path) -> str:
-    """The HTML report of an output folder (raises InputError if it is not one)."""
+    """The HTML report of an output folder (raises InputError if it is not one, or does not match its
+    manifest). It holds the folder's lock while reading: no clubsim writes it meanwhile."""
     folder = Path(folder)
-    kind, manifest = folder_kind(folder)
-    builders = {"run": _run_report, "compare": _compare_report, "sweep": _sweep_report}
-    return builders[kind](folder, manifest)
+    lock = FolderLock(folder, "DIR")
+    if folder.is_dir():
+        lock.acquire(reading=True)
+    try:
+        kind, manifest = folder_kind(folder)
+        builders = {"run": _run_report, "compare": _compare_report, "sweep": _sweep_report}
+        return builders[kind](folder, manifest)
+    finally:
+        lock.release()
+
+
+def _is_report(path: Path) -> bool:
+    """Whether `path` is a page `clubsim report` wrote (its generator tag near the start)."""
+    try:
+        with open(path, "rb") as handle:
+            return GENERATOR.encode() in handle.read(1024)
+    except OSError:
+        return False
 
 
 def write_report(folder: str | Path, out: str | Path | None = None) -> Path:
@@ -494,13 +527,18 @@ def write_report(folder: str | Path, out: str | Path | None = None) -> Path:
     path = Path(out) if out is not None else folder / REPORT_FILE
     if path.is_dir():
         raise InputError(path, "--out", "is a folder; give the HTML file to write, e.g. report.html")
+    if path.is_symlink() or (path.exists() and not _is_report(path)):
+        raise InputError(path, "--out", "exists and is not a report clubsim wrote; clubsim does not overwrite it: "
+                                        "move it away or give another file")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(page)
     except OSError as err:
         reason = str(err.strerror or err)
         raise InputError(path, "--out", f"cannot write here: {reason[:1].lower()}{reason[1:]}") from None
+    try:
+        write_text(path, page)
+    except InputError as err:
+        raise InputError(path, "--out", err.message.replace("cannot write:", "cannot write here:")) from None
     return path
 
 
