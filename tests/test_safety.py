@@ -273,6 +273,33 @@ def test_a_run_cut_by_a_full_disk_is_one_line_and_its_folder_is_never_read_as_va
     assert not (out / "report.html").exists()
 
 
+def test_a_compare_cut_by_a_full_disk_is_one_line_naming_the_part_and_resumes(tmp_path, monkeypatch):
+    import sim.experiment
+
+    path = write_experiment(tmp_path)
+    out = tmp_path / "out"
+    real = sim.experiment.write_bytes
+    written: list[Path] = []
+
+    def no_space(target: Path, data: bytes) -> Path:
+        if written:
+            raise sim.experiment.OutputError(target, None, "cannot write: no space left on device")
+        written.append(target)
+        return real(target, data)
+
+    monkeypatch.setattr(sim.experiment, "PART_ROWS", 2)
+    monkeypatch.setattr(sim.experiment, "write_bytes", no_space)
+    line = one_error_line(clubsim("compare", path, "--workers", 1, "--no-figures", "--out", out),
+                          "cannot write: no space left on device", f"{out / PARTS}/part-00001-")
+    assert "Traceback" not in line
+    assert json.loads((out / MANIFEST).read_text())["status"] == "failed"
+    monkeypatch.setattr(sim.experiment, "write_bytes", real)
+    whole = tmp_path / "whole"
+    ok("compare", path, "--workers", 1, "--no-figures", "--out", whole, "-q")
+    ok("compare", path, "--workers", 1, "--no-figures", "--resume", out, "-q")
+    assert (out / "replications.parquet").read_bytes() == (whole / "replications.parquet").read_bytes()
+
+
 def test_report_refuses_a_file_that_no_longer_matches_the_manifest(tmp_path):
     out = tmp_path / "run"
     ok("run", BNI, *SHORT, "--no-figures", "--out", out, "-q")
