@@ -539,8 +539,10 @@ def with_checksums(out_dir: Path, manifest: Mapping[str, Any]) -> dict[str, Any]
     status is complete (or it has none); an unfinished folder's files are not vouched for."""
     manifest = dict(manifest)
     if manifest.get("status", STATUS_COMPLETE) == STATUS_COMPLETE and "files" in manifest:
-        manifest[CHECKSUMS] = {name: file_checksum(Path(out_dir) / name) for name in listed_files(manifest)
-                               if name != MANIFEST}
+        folder = Path(out_dir)
+        # a listed file that is not there gets no checksum (a reader then refuses it as missing)
+        manifest[CHECKSUMS] = {name: file_checksum(folder / name) for name in listed_files(manifest)
+                               if name != MANIFEST and (folder / name).is_file()}
     return manifest
 
 

@@ -469,6 +469,31 @@ def test_an_input_error_in_a_worker_process_reaches_the_parent_whole():
     assert str(caught.value) == "--set: club.fees.annual: must be >= 0, got -5"
 
 
+BATCH_RUN = """
+import sys
+
+if __name__ == "__main__":
+    import mesa
+    from sim import ClubModel, InputError
+    try:
+        mesa.batch_run(ClubModel, parameters={"scenario": sys.argv[1], "club.fees.annual": [-5, 960]}, rng=[1],
+                       max_steps=1, number_processes=2, display_progress=False)
+    except InputError as err:
+        print(f"refused: {err}")
+"""
+
+
+def test_mesa_batch_run_over_two_processes_reports_a_refused_value_instead_of_hanging(tmp_path):
+    script = tmp_path / "batch.py"
+    script.write_text(BATCH_RUN)
+    try:
+        done = subprocess.run([sys.executable, str(script), str(BNI)], capture_output=True, text=True, timeout=180)
+    except subprocess.TimeoutExpired:
+        pytest.fail("mesa.batch_run hung: the worker's InputError could not be unpickled")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("refused: ") and "club.fees.annual" in done.stdout
+
+
 # --------------------------------------------------------------------------- 9. usage errors
 
 
