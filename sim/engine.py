@@ -116,7 +116,7 @@ class ClubEngine:
         pass_referrals(self.rng, self.params, self.market_arrays, self.members, self.slots, self.club, self.week)
 
     def hunt(self) -> None:
-        hunt(self.rng, self.params, self.market_arrays, self.members, self.slots, self.club)
+        hunt(self.rng, self.params, self.market_arrays, self.members, self.slots, self.club, self.week)
 
     def decay_ties(self) -> None:
         decay_ties(self.params, self.slots)

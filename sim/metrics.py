@@ -28,7 +28,7 @@ SERIES_COLUMNS = (
     *(f"exits_{reason}" for reason in EXIT_REASONS), "exits",
     "visitors", "applicants", "referrals", "deals", "business", "direct_sales",
     "attendance_rate", "mean_tie", "hunter_share", "fees_collected",
-    "cross_club_referrals", "cross_club_business",
+    "cross_club_referrals", "cross_club_business", "sphere_referrals",
 )
 
 MEMBER_COLUMNS = (
@@ -42,6 +42,7 @@ SUMMARY_KEYS = (
     "members_final", "churn_rate_annual", "retention_first_year", "median_tenure_years",
     "business_per_member_year", "referrals_per_member_year", "roi_mean", "roi_median",
     "roi_by_type", "share_positive_roi", "hunter_share_final", "fee_income_total", "survived",
+    "sphere_share", "visitors_per_meeting",
 )
 
 
@@ -150,13 +151,18 @@ def summarize(series: Columns, members: Columns) -> dict[str, Any]:
         of_type = member_type == t
         roi_by_type[t] = float(roi[of_type].mean()) if of_type.any() else None
     business = float(column(series, "business").sum())
+    referrals = float(column(series, "referrals").sum())
+    # visitors per meeting once settled: the meetings of the second half of the horizon the club held
+    late = slice(weeks // 2, weeks)
+    held = (column(series, "meeting")[late] > 0) & (members_weekly[late] > 0)
+    visitors = column(series, "visitors")[late][held]
     summary = {
         "members_final": int(members_weekly[-1]),
         "churn_rate_annual": per_member_year(non_dissolved_exits),
         "retention_first_year": float(retained.mean()) if eligible.any() else None,
         "median_tenure_years": km_median(times, survival),
         "business_per_member_year": per_member_year(business),
-        "referrals_per_member_year": per_member_year(float(column(series, "referrals").sum())),
+        "referrals_per_member_year": per_member_year(referrals),
         "roi_mean": float(roi.mean()) if len(roi) else None,
         "roi_median": float(np.median(roi)) if len(roi) else None,
         "roi_by_type": roi_by_type,
@@ -164,6 +170,10 @@ def summarize(series: Columns, members: Columns) -> dict[str, Any]:
         "hunter_share_final": float(column(series, "hunter_share")[-1]),
         "fee_income_total": float(column(series, "fees_collected").sum()),
         "survived": bool(exits_by_reason["dissolved"] == 0),
+        # referrals given inside the giver's sector (its contact sphere), of all referrals
+        "sphere_share": float(column(series, "sphere_referrals").sum()) / referrals
+        if referrals > 0 and "sphere_referrals" in series else None,
+        "visitors_per_meeting": float(visitors.mean()) if len(visitors) else None,
         "joins_total": int(column(series, "joins").sum()),
         "exits_by_reason": exits_by_reason,
         "business_total": business,

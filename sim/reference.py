@@ -58,9 +58,9 @@ def sigmoid(x: float) -> float:
     return e / (1.0 + e)
 
 
-def grow(tie: float, g: float) -> float:
-    """ODD 'growth g': the tie moves the share g of the way to 1."""
-    return tie + g * (1.0 - tie)
+def grow(tie: float, g: float, ceiling: float = 1.0) -> float:
+    """ODD 'growth g': the tie moves the share g of the way to its ceiling (1 unless trust was lost)."""
+    return tie + g * (ceiling - tie)
 
 
 def is_calendar_week(w: int, per_year: int) -> bool:
@@ -107,6 +107,8 @@ class Member(mesa.Agent):
         self.exit_week = -1
         self.exit_reason = metrics.ACTIVE
         self.ties: dict[Member, float] = {}           # my trust in each other member
+        self.ceilings: dict[Member, float] = {}       # the most my trust can grow to (1 until it sold to me)
+        self.last_given_week = model.week             # the chapter's report: my last referral given (or joining)
         self.received_from: dict[Member, int] = {}    # referrals each member gave me
         self.absences: deque[int] = deque()           # weeks of missed meetings
         self.referral_weeks: deque[int] = deque()     # one entry per referral given
@@ -156,6 +158,17 @@ class Member(mesa.Agent):
         self.absences.append(self.model.week)
         return False
 
+    def grow_tie(self, other: Member, g: float) -> None:
+        """ODD 'growth g' towards my ceiling for `other` (1 unless it sold to me)."""
+        self.ties[other] = grow(self.ties[other], g, self.ceilings.get(other, 1.0))
+
+    def image(self) -> float:
+        """Image scoring (ODD 7.2): how others see me in the chapter's weekly report."""
+        refs = self.model.scenario.referrals
+        if refs.image_penalty < 1.0 and self.model.week - self.last_given_week >= refs.image_window:
+            return refs.image_penalty
+        return 1.0
+
     def satisfaction(self) -> float:
         return sigmoid(self.model.scenario.behaviour.renewal_steepness * (self.roi_perceived - self.expectation))
 
@@ -196,11 +209,14 @@ class Member(mesa.Agent):
             p_pass = self.referral_propensity
         else:
             if self.member_type == RECIPROCATOR:
-                reciprocity = min(1.0, (refs.reciprocity_prior + self.received_from.get(receiver, 0))
-                                  / refs.reciprocity_saturation)
+                # the prior credit lasts reciprocity_credit_weeks after we met
+                met = max(self.join_week, receiver.join_week)
+                prior = refs.reciprocity_prior if model.week - met < refs.reciprocity_credit_weeks else 0.0
+                reciprocity = min(1.0, (prior + self.received_from.get(receiver, 0)) / refs.reciprocity_saturation)
             else:
                 reciprocity = 1.0
-            p_pass = self.referral_propensity * (refs.pass_floor + (1.0 - refs.pass_floor) * tie) * reciprocity
+            p_pass = (self.referral_propensity * (refs.pass_floor + (1.0 - refs.pass_floor) * tie) * reciprocity
+                      * receiver.image())
         if self.rng.random() >= p_pass:
             return lost
         self.book_referral(receiver)
@@ -208,7 +224,7 @@ class Member(mesa.Agent):
         if not joint and self.rng.random() >= refs.conversion_min + (refs.conversion_max - refs.conversion_min) * tie:
             return lost  # a joint deal converts: the client already works with the team
         self.book_deal(receiver, model.deal_value(p))
-        receiver.ties[self] = grow(receiver.ties[self], model.scenario.ties.reciprocity_growth)
+        receiver.grow_tie(self, model.scenario.ties.reciprocity_growth)
         if self.rng.random() < model.scenario.market.sector_synergy:
             sector = int(model.market.sector[p])
             composition = model.scenario.club.composition
@@ -238,8 +254,11 @@ class Member(mesa.Agent):
         """A referral I passed: my referrals given (and referral weeks), the receiver's, its club's tally."""
         self.referrals_given += 1
         self.referral_weeks.append(self.model.week)
+        self.last_given_week = self.model.week
         receiver.referrals_received += 1
         receiver.model.tally["referrals"] += 1
+        if receiver.sector == self.sector:
+            receiver.model.tally["sphere_referrals"] += 1  # inside my contact sphere
 
     def book_deal(self, receiver: Member, value: float) -> None:
         """A referral of mine that converted: the receiver's business (and its club's), my business given."""
@@ -262,14 +281,17 @@ class Member(mesa.Agent):
     # ------------------------------------------------------------------ 7.3 hunting
 
     def hunt(self, attendees: list[Member]) -> None:
+        """ODD 7.3: each other attendee buys as much as it trusts me, and as my image allows."""
         hunting = self.model.scenario.hunting
+        image = self.image()
         for other in attendees:
-            if other is not self and self.rng.random() < hunting.sale_probability:
+            if other is not self and self.rng.random() < hunting.sale_probability * other.ties[self] * image:
                 value = self.model.deal_value(self.profession)
                 self.direct_sales += value
                 self.week_revenue += value
                 self.model.tally["direct_sales"] += value
-                other.ties[self] *= 1.0 - hunting.trust_loss
+                other.ties[self] *= 1.0 - hunting.trust_loss  # and it will not trust me as before
+                other.ceilings[self] = other.ceilings.get(self, 1.0) * (1.0 - hunting.trust_loss)
 
     # ------------------------------------------------------------------ 7.5 accounts
 
@@ -283,7 +305,8 @@ class Member(mesa.Agent):
         gain = self.margin * self.week_revenue + social
         # the entry fee is sunk, not perceived; the time cost is what accrued since the last accounts,
         # so interview hours charged after them (phase 9) are perceived next week
-        cost = model.fee_per_week + self.week_time_cost
+        fatigue = 1.0 + behaviour.fatigue * self.tenure() / 52.0  # the mornings weigh more each year
+        cost = model.fee_per_week + self.week_time_cost * fatigue
         a = behaviour.value_smoothing
         self.perceived_gain = (1.0 - a) * self.perceived_gain + a * gain
         self.perceived_cost = (1.0 - a) * self.perceived_cost + a * cost
@@ -424,19 +447,28 @@ class ReferenceClubModel(RunsWeekByWeek, mesa.Model):
         else:
             profession = int(rng.choice(self.sector_professions[sector]))
         mean, kappa = pop.attendance_mean, pop.attendance_concentration
+        needs_per_week = pop.needs_per_week_median * math.exp(rng.normal(0.0, pop.needs_per_week_sigma))
+        margin = float(rng.uniform(pop.margin_low, pop.margin_high))
+        hourly_value = pop.hourly_value_median * math.exp(rng.normal(0.0, pop.hourly_value_sigma))
+        attendance_habit = float(rng.beta(mean * kappa, (1.0 - mean) * kappa))
+        # ODD 7.7: what it expects from the promise sets what it pays and the ROI it asks
+        fees = self.scenario.club.fees
+        expected_margin = (margin * pop.promised_business * (needs_per_week / pop.needs_per_week_median)
+                           * math.exp(rng.normal(0.0, pop.expected_business_sigma)))
+        yearly_cost = fees.annual + self.scenario.club.meetings_per_year * self.meeting_time * hourly_value
         return Candidate(
             member_type=member_type,
             profession=profession,
             sector=int(self.market.sector[profession]),
-            needs_per_week=pop.needs_per_week_median * math.exp(rng.normal(0.0, pop.needs_per_week_sigma)),
-            margin=float(rng.uniform(pop.margin_low, pop.margin_high)),
-            hourly_value=pop.hourly_value_median * math.exp(rng.normal(0.0, pop.hourly_value_sigma)),
-            attendance_habit=float(rng.beta(mean * kappa, (1.0 - mean) * kappa)),
+            needs_per_week=needs_per_week,
+            margin=margin,
+            hourly_value=hourly_value,
+            attendance_habit=attendance_habit,
             referral_propensity=pop.referral_propensity.as_tuple()[member_type],
-            willingness_to_pay=pop.willingness_to_pay.as_tuple()[member_type]
-            * math.exp(rng.normal(0.0, pop.willingness_to_pay_sigma)),
-            expectation=float(rng.normal(pop.expected_roi_mean, pop.expected_roi_sd)),
-            patience=pop.patience_median_years * math.exp(rng.normal(0.0, pop.patience_sigma)),
+            willingness_to_pay=pop.willingness_to_pay_share * expected_margin,
+            expectation=pop.expectation_realism * (expected_margin - yearly_cost) / max(yearly_cost, 1.0),
+            patience=pop.patience_median_years * math.exp(rng.normal(0.0, pop.patience_sigma))
+            + self.scenario.behaviour.entry_fee_commitment * fees.entry / 1000.0,
         )
 
     def deal_value(self, profession: int) -> float:
@@ -516,6 +548,7 @@ class ReferenceClubModel(RunsWeekByWeek, mesa.Model):
         self.by_profession[member.profession].remove(member)
         for other in self.members:
             other.ties.pop(member, None)
+            other.ceilings.pop(member, None)
             other.received_from.pop(member, None)
         member.remove()
 
@@ -558,20 +591,29 @@ class ReferenceClubModel(RunsWeekByWeek, mesa.Model):
         ties = self.scenario.ties
         self.attendees = attendees = [m for m in self.members if m.attend()]
         self.attendance_rate = len(attendees) / len(self.members) if self.members else 0.0
-        # frequency: every ordered pair of attendees
+        # frequency: every ordered pair of attendees; a room of more than attention_span others shares it
+        n = len(attendees)
+        shared = min(1.0, ties.attention_span / (n - 1)) if n > 1 else 1.0
         for i in attendees:
             for j in attendees:
                 if i is not j:
-                    i.ties[j] = grow(i.ties[j], ties.co_attendance_growth * self.affinity(i, j))
-        # intimacy: each attendee, in random order, has a one-to-one with another attendee
-        n = len(attendees)
+                    i.grow_tie(j, ties.co_attendance_growth * shared * self.affinity(i, j))
+        # intimacy: each attendee, in random order, has a one-to-one with another attendee, in its contact
+        # sphere (own sector) with probability sphere_one_to_one when one attends
         if n > 1:
             for k in self.rng.permutation(n):
-                other = int(self.rng.integers(n - 1))
-                i, j = attendees[k], attendees[other + (other >= k)]
+                i = attendees[k]
+                j = None
+                if ties.sphere_one_to_one > 0.0 and self.rng.random() < ties.sphere_one_to_one:
+                    sphere = [a for a in attendees if a is not i and a.sector == i.sector]
+                    if sphere:
+                        j = sphere[int(self.rng.integers(len(sphere)))]
+                if j is None:
+                    other = int(self.rng.integers(n - 1))
+                    j = attendees[other + (other >= k)]
                 g = ties.one_to_one_growth * self.affinity(i, j)
-                i.ties[j] = grow(i.ties[j], g)
-                j.ties[i] = grow(j.ties[i], g)
+                i.grow_tie(j, g)
+                j.grow_tie(i, g)
         self.invite_visitors()
 
     def affinity(self, i: Member, j: Member) -> float:
@@ -583,8 +625,11 @@ class ReferenceClubModel(RunsWeekByWeek, mesa.Model):
         self.applicants = []
         if not self.members:
             return
+        # a chapter-level flow: its recruiting effort, raised by its members' mean satisfaction
         satisfaction = np.cumsum([m.satisfaction() for m in self.members])
-        visitors = min(int(self.rng.poisson(recruitment.invitations_per_member * satisfaction[-1])), MAX_VISITORS)
+        weight = recruitment.satisfaction_weight
+        appeal = 1.0 - weight + weight * satisfaction[-1] / len(self.members)
+        visitors = min(int(self.rng.poisson(recruitment.visitors_per_meeting * appeal)), MAX_VISITORS)
         self.tally["visitors"] += visitors
         for _ in range(visitors):
             if self.rng.random() >= recruitment.application_rate:

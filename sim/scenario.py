@@ -120,12 +120,17 @@ class ContributionRuleSpec(_Section):
 
 
 class RecruitmentSpec(_Section):
-    invitations_per_member: float = Field(
-        0.2,
+    visitors_per_meeting: float = Field(
+        3.0,
         ge=0,
-        le=10,
-        description="visitors a fully satisfied member brings to a meeting, on average; "
-        "each member invites in proportion to its satisfaction (0..10)",
+        le=1000,
+        description="visitors a chapter brings to a meeting when every member is fully satisfied (its recruiting "
+        "effort), whatever its size; at most 256 come to one meeting (0..1000)",
+    )
+    satisfaction_weight: float = Field(
+        0.8, ge=0, le=1,
+        description="how much the visitors' flow depends on the members' mean satisfaction s: visitors per meeting "
+        "= visitors_per_meeting x (1 - weight + weight x s) (0..1)",
     )
     own_sector_share: float = Field(
         0.5, ge=0, le=1, description="share of visitors who work in their inviter's sector (0..1)"
@@ -194,12 +199,6 @@ class Propensity(ByType):
     hunter: float = Field(0.02, ge=0, le=1, description="hunters' referral propensity (0..1)")
 
 
-class WillingnessToPay(ByType):
-    giver: float = Field(2500.0, ge=0, description="givers' median willingness to pay, EUR in the first year (>= 0)")
-    reciprocator: float = Field(2000.0, ge=0, description="reciprocators' median willingness to pay, EUR (>= 0)")
-    hunter: float = Field(1200.0, ge=0, description="hunters' median willingness to pay, EUR (>= 0)")
-
-
 class PopulationSpec(_Section):
     shares: Shares = Shares()
     needs_per_week_median: float = Field(
@@ -215,12 +214,24 @@ class PopulationSpec(_Section):
         50.0, gt=0, le=1000, description="Beta concentration (alpha + beta) of the initial attendance habit (> 0)"
     )
     referral_propensity: Propensity = Propensity()
-    willingness_to_pay: WillingnessToPay = WillingnessToPay()
-    willingness_to_pay_sigma: float = Field(0.5, ge=0, le=3, description="log-sd of willingness to pay (0..3)")
-    expected_roi_mean: float = Field(
-        0.5, ge=-1, le=20, description="mean ROI a candidate expects from membership (normal, -1..20)"
+    promised_business: float = Field(
+        66000.0, ge=0, le=1e8,
+        description="business a candidate is promised, EUR per member-year (BNI's published figure); a candidate "
+        "expects this times its business size relative to the median, with its own optimism (>= 0)",
     )
-    expected_roi_sd: float = Field(0.3, ge=0, le=10, description="sd of the expected ROI (0..10)")
+    expected_business_sigma: float = Field(
+        0.5, ge=0, le=3, description="log-sd of a candidate's optimism about the promised business (0..3)"
+    )
+    willingness_to_pay_share: float = Field(
+        0.06, ge=0, le=1,
+        description="share of the margin it expects to earn in a year that a candidate accepts to pay in its first "
+        "year (entry fee + annual fee) (0..1)",
+    )
+    expectation_realism: float = Field(
+        0.3, ge=0, le=1,
+        description="a candidate expects this share of the ROI that the promised business implies against the "
+        "fee and its time (0..1)",
+    )
     patience_median_years: float = Field(
         1.5, gt=0, le=20, description="median patience, years: a member asks full ROI only after this tenure (lognormal, > 0)"
     )
@@ -252,6 +263,16 @@ class TiesSpec(_Section):
     )
     decay: float = Field(0.01, ge=0, le=1, description="weekly decay: tie *= (1 - decay) (0..1)")
     strong_threshold: float = Field(0.5, gt=0, le=1, description="a tie at or above this is strong (0..1]")
+    attention_span: float = Field(
+        20.0, gt=0, le=1000,
+        description="attendees a member follows closely at a meeting: in a room of more, co-attendance growth is "
+        "shared, x attention_span / (attendees - 1) (> 0)",
+    )
+    sphere_one_to_one: float = Field(
+        0.5, ge=0, le=1,
+        description="probability that an attendee's one-to-one is with an attendee of its own sector (contact "
+        "sphere), when one attends (0..1)",
+    )
 
 
 class ReferralsSpec(_Section):
@@ -267,6 +288,17 @@ class ReferralsSpec(_Section):
     reciprocity_saturation: float = Field(
         4.0, gt=0, le=100, description="reciprocators refer fully to a member once credited this many referrals from it (> 0)"
     )
+    reciprocity_credit_weeks: int = Field(
+        26, ge=0, le=520, description="reciprocators' prior credit to a member lasts this many weeks after they met (0..520)"
+    )
+    image_window: int = Field(
+        26, ge=1, le=520, description="image scoring: a member who gave no referral in this many weeks (of its "
+        "tenure) is seen as a non-giver in the chapter's weekly report (1..520)"
+    )
+    image_penalty: float = Field(
+        0.2, ge=0, le=1, description="image scoring: members refer to and buy from a seen non-giver with this "
+        "share of their usual probability (0..1; 1 = off)"
+    )
 
     @model_validator(mode="after")
     def _conversion_order(self) -> ReferralsSpec:
@@ -277,10 +309,12 @@ class ReferralsSpec(_Section):
 
 class HuntingSpec(_Section):
     sale_probability: float = Field(
-        0.03, ge=0, le=1, description="at a meeting, probability a present hunter sells to each present member (0..1)"
+        0.15, ge=0, le=1, description="at a meeting, probability a present hunter sells to a present member who "
+        "trusts it fully; x the member's tie to the hunter (0..1)"
     )
     trust_loss: float = Field(
-        0.5, ge=0, le=1, description="a member sold to cuts its tie to the hunter: tie *= (1 - trust_loss) (0..1)"
+        0.5, ge=0, le=1, description="a member sold to cuts its tie to the hunter, and the most it can regrow to: "
+        "tie *= (1 - trust_loss), ceiling *= (1 - trust_loss) (0..1)"
     )
 
 
@@ -304,6 +338,13 @@ class BehaviourSpec(_Section):
     )
     exogenous_exit_rate: float = Field(
         0.1, ge=0, lt=1, description="annual probability of leaving for reasons outside the club (business closes, moves; 0..1)"
+    )
+    fatigue: float = Field(
+        0.1, ge=0, le=10, description="the perceived time cost grows by this share per year of tenure (early "
+        "mornings weigh more each year) (>= 0)"
+    )
+    entry_fee_commitment: float = Field(
+        0.5, ge=0, le=20, description="years of patience an entry fee of 1,000 EUR adds (sunk-cost commitment) (>= 0)"
     )
 
 

@@ -63,7 +63,8 @@ class Params(NamedTuple):
     contribution_rule: bool
     min_referrals: int
     contribution_window: int
-    invitations_per_member: float
+    visitors_per_meeting: float
+    satisfaction_weight: float
     own_sector_share: float
     application_rate: float
     share_giver: float
@@ -79,12 +80,10 @@ class Params(NamedTuple):
     propensity_giver: float
     propensity_reciprocator: float
     propensity_hunter: float
-    wtp_giver: float
-    wtp_reciprocator: float
-    wtp_hunter: float
-    wtp_sigma: float
-    expected_roi_mean: float
-    expected_roi_sd: float
+    promised_business: float
+    expected_business_sigma: float
+    wtp_share: float
+    expectation_realism: float
     patience_median: float
     patience_sigma: float
     tie_initial: float
@@ -94,11 +93,16 @@ class Params(NamedTuple):
     reciprocity_growth: float
     tie_decay: float
     strong_threshold: float
+    attention_span: float
+    sphere_one_to_one: float
     pass_floor: float
     conversion_min: float
     conversion_max: float
     reciprocity_prior: float
     reciprocity_saturation: float
+    reciprocity_credit_weeks: int
+    image_window: int
+    image_penalty: float
     sale_probability: float
     trust_loss: float
     habit_gain: float
@@ -109,6 +113,8 @@ class Params(NamedTuple):
     renewal_steepness: float
     renewal_base_leave: float
     exogenous_weekly: float
+    fatigue: float
+    entry_fee_commitment: float
     own_sector_boost: float
     sector_synergy: float
     deal_value_sigma: float
@@ -165,6 +171,7 @@ class Slots(NamedTuple):
 
     member: np.ndarray              # int64[C]: member_id in the slot, -1 if free
     tie: np.ndarray                 # float64[C, C]: tie[i, j] = i's trust in j
+    tie_ceiling: np.ndarray         # float64[C, C]: the most tie[i, j] can grow to (1 until j sells to i)
     received_from: np.ndarray       # int32[C, C]: referrals i received from j
     attendance_habit: np.ndarray
     expectation: np.ndarray
@@ -220,8 +227,8 @@ N_COUNTERS = 9  # N_REFUSED: applicants refused for capacity or composition this
 NEED_RATE, HELD_WEIGHT = 0, 1  # the club's rate of needs that may become referrals; demand weight held
 N_TOTALS = 2
 # Slots.work_index and Slots.work_value rows
-W_PRESENT, W_ATTENDEES, W_OTHERS, W_IS_HUNTER = range(4)
-N_WORK_INDEX = 4
+W_PRESENT, W_ATTENDEES, W_OTHERS, W_IS_HUNTER, W_SPHERE = range(5)
+N_WORK_INDEX = 5
 W_GROWTH, W_HUNTER_GROWTH, W_SATISFACTION = range(3)
 N_WORK_VALUE = 3
 
@@ -231,13 +238,13 @@ SERIES_FIELDS = (
     "exits_expelled_contribution", "exits_exogenous", "exits_dissolved", "exits",
     "visitors", "applicants", "referrals", "deals", "business", "direct_sales",
     "attendance_rate", "mean_tie", "hunter_share", "fees_collected",
-    "cross_club_referrals", "cross_club_business",
+    "cross_club_referrals", "cross_club_business", "sphere_referrals",
 )
 (
     S_WEEK, S_MEETING, S_MEMBERS, S_JOINS, S_EXITS_LEFT, S_EXITS_ABSENCE, S_EXITS_CONTRIBUTION,
     S_EXITS_EXOGENOUS, S_EXITS_DISSOLVED, S_EXITS, S_VISITORS, S_APPLICANTS, S_REFERRALS, S_DEALS,
     S_BUSINESS, S_DIRECT_SALES, S_ATTENDANCE_RATE, S_MEAN_TIE, S_HUNTER_SHARE, S_FEES,
-    S_CROSS_REFERRALS, S_CROSS_BUSINESS,
+    S_CROSS_REFERRALS, S_CROSS_BUSINESS, S_SPHERE_REFERRALS,
 ) = range(len(SERIES_FIELDS))
 N_SERIES = len(SERIES_FIELDS)
 
@@ -273,7 +280,8 @@ def _params(config: ScenarioConfig) -> Params:
         contribution_rule=club.contribution_rule.enabled,
         min_referrals=club.contribution_rule.min_referrals,
         contribution_window=club.contribution_rule.window_weeks,
-        invitations_per_member=club.recruitment.invitations_per_member,
+        visitors_per_meeting=club.recruitment.visitors_per_meeting,
+        satisfaction_weight=club.recruitment.satisfaction_weight,
         own_sector_share=club.recruitment.own_sector_share,
         application_rate=club.recruitment.application_rate,
         share_giver=pop.shares.giver,
@@ -289,12 +297,10 @@ def _params(config: ScenarioConfig) -> Params:
         propensity_giver=pop.referral_propensity.giver,
         propensity_reciprocator=pop.referral_propensity.reciprocator,
         propensity_hunter=pop.referral_propensity.hunter,
-        wtp_giver=pop.willingness_to_pay.giver,
-        wtp_reciprocator=pop.willingness_to_pay.reciprocator,
-        wtp_hunter=pop.willingness_to_pay.hunter,
-        wtp_sigma=pop.willingness_to_pay_sigma,
-        expected_roi_mean=pop.expected_roi_mean,
-        expected_roi_sd=pop.expected_roi_sd,
+        promised_business=pop.promised_business,
+        expected_business_sigma=pop.expected_business_sigma,
+        wtp_share=pop.willingness_to_pay_share,
+        expectation_realism=pop.expectation_realism,
         patience_median=pop.patience_median_years,
         patience_sigma=pop.patience_sigma,
         tie_initial=ties.initial,
@@ -304,11 +310,16 @@ def _params(config: ScenarioConfig) -> Params:
         reciprocity_growth=ties.reciprocity_growth,
         tie_decay=ties.decay,
         strong_threshold=ties.strong_threshold,
+        attention_span=ties.attention_span,
+        sphere_one_to_one=ties.sphere_one_to_one,
         pass_floor=refs.pass_floor,
         conversion_min=refs.conversion_min,
         conversion_max=refs.conversion_max,
         reciprocity_prior=refs.reciprocity_prior,
         reciprocity_saturation=refs.reciprocity_saturation,
+        reciprocity_credit_weeks=refs.reciprocity_credit_weeks,
+        image_window=refs.image_window,
+        image_penalty=refs.image_penalty,
         sale_probability=config.hunting.sale_probability,
         trust_loss=config.hunting.trust_loss,
         habit_gain=beh.habit_gain,
@@ -319,6 +330,8 @@ def _params(config: ScenarioConfig) -> Params:
         renewal_steepness=beh.renewal_steepness,
         renewal_base_leave=beh.renewal_base_leave,
         exogenous_weekly=1.0 - (1.0 - beh.exogenous_exit_rate) ** (1.0 / 52.0),
+        fatigue=beh.fatigue,
+        entry_fee_commitment=beh.entry_fee_commitment,
         own_sector_boost=config.market.own_sector_boost,
         sector_synergy=config.market.sector_synergy,
         deal_value_sigma=config.market.deal_value_sigma,
@@ -384,6 +397,7 @@ def allocate_slots(params: np.record, member: np.ndarray | None = None, week_gai
     return Slots(
         member=member,
         tie=np.zeros((c, c)),
+        tie_ceiling=np.ones((c, c)),
         received_from=np.zeros((c, c), dtype=np.int32),  # int32 where int64 is not needed: memory, at world scale
         attendance_habit=np.zeros(c),
         expectation=np.zeros(c),

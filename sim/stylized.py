@@ -177,6 +177,7 @@ def _hunters_judge(records: Records) -> tuple[bool, list[Figure]]:
     base, more = records["scenario"], records["more_hunters"]
     roi = paired_difference(more, base, "roi_giver")
     churn = paired_difference(more, base, "churn_rate_non_hunters")
+    survival = paired_difference(more, base, "survived")
     figures = [
         Figure("hunters' share of members, scenario", estimate(base, "hunter_share_mean"), percent=True),
         Figure(f"hunters' share, candidates +{HUNTER_SHARE_STEP:.0%} hunters", estimate(more, "hunter_share_mean"),
@@ -191,8 +192,11 @@ def _hunters_judge(records: Records) -> tuple[bool, list[Figure]]:
         Figure("churn of givers and reciprocators, more hunters", estimate(more, "churn_rate_non_hunters"),
                percent=True),
         Figure("churn of givers and reciprocators, difference", churn, percent=True, difference=True),
+        Figure("chapters that survive, scenario", estimate(base, "survived"), percent=True),
+        Figure("chapters that survive, more hunters", estimate(more, "survived"), percent=True),
+        Figure("chapters that survive, difference", survival, percent=True, difference=True),
     ]
-    return bool(roi.high < 0 and churn.low > 0), figures
+    return bool(roi.high < 0 and churn.low > 0 and survival.high < 0), figures
 
 
 LOW_ACCURACY, HIGH_ACCURACY = 0.3, 0.9
@@ -236,15 +240,71 @@ def _contribution_judge(records: Records) -> tuple[bool, list[Figure]]:
     return diff.high < 0, figures
 
 
+FEE_FACTORS = (0.5, 1.0, 2.0, 4.0)  # fees tried, as multiples of the scenario's annual fee
+
+
+def _fee_label(factor: float) -> str:
+    return f"fee_x{factor:g}"
+
+
+def _fees_variants(config: ScenarioConfig, off: bool) -> dict[str, Overrides]:
+    ablation: Overrides = {}
+    if off:  # a fee no longer selects (every candidate pays it) and is not felt in the perceived cost
+        ablation = {"population.willingness_to_pay_share": 1.0, "population.expected_business_sigma": 0.0,
+                    "population.expectation_realism": 0.0, "behaviour.renewal_steepness": 1e-3}
+    return {_fee_label(f): {"club.fees.annual": f * config.club.fees.annual, **ablation} for f in FEE_FACTORS}
+
+
+def _fees_judge(records: Records) -> tuple[bool, list[Figure]]:
+    runs = [records[_fee_label(f)] for f in FEE_FACTORS]
+    members = [estimate(r, "members_settled") for r in runs]
+    income = [estimate(r, "fee_income_total") for r in runs]
+    steps = zip(runs, runs[1:], strict=False)
+    falls = [paired_difference(dearer, cheaper, "members_settled") for cheaper, dearer in steps]
+    best = int(np.argmax([i.value for i in income]))
+    figures = [Figure(f"members (second half), fee x{f:g}", m) for f, m in zip(FEE_FACTORS, members, strict=True)]
+    figures += [Figure(f"fee income over the run, fee x{f:g}", i) for f, i in zip(FEE_FACTORS, income, strict=True)]
+    holds = all(d.high < 0 for d in falls) and 0 < best < len(FEE_FACTORS) - 1
+    if holds:
+        above_ends = [paired_difference(runs[best], runs[end], "fee_income_total") for end in (0, len(runs) - 1)]
+        figures += [Figure(f"fee income, fee x{FEE_FACTORS[best]:g} minus x{FEE_FACTORS[end]:g}", d, difference=True)
+                    for end, d in zip((0, len(runs) - 1), above_ends, strict=True)]
+        holds = all(d.low > 0 for d in above_ends)
+    return bool(holds), figures
+
+
+SETTLED_BAND = (25.0, 35.0)
+AT_CAPACITY_MAX = 0.10
+
+
+def _size_variants(config: ScenarioConfig, off: bool) -> dict[str, Overrides]:
+    if not off:
+        return {"scenario": {}}
+    # nobody leaves: nothing balances the chapter-level flow of newcomers
+    return {"scenario": {"behaviour.exogenous_exit_rate": 0.0, "behaviour.renewal_base_leave": 1e-9,
+                         "behaviour.renewal_steepness": 1e-3, "club.attendance_rule.enabled": False}}
+
+
+def _size_judge(records: Records) -> tuple[bool, list[Figure]]:
+    runs = records["scenario"]
+    size = estimate(runs, "members_settled_survivors")
+    capacity = estimate(runs, "at_capacity")
+    figures = [Figure("members (second half), surviving chapters", size),
+               Figure("chapters at capacity (within 10 %)", capacity, percent=True),
+               Figure("chapters that survive", estimate(runs, "survived"), percent=True)]
+    low, high = SETTLED_BAND
+    return bool(low <= size.low and size.high <= high and capacity.value < AT_CAPACITY_MAX), figures
+
+
 EQUAL_SIZE_CAPACITY = 30
-EQUAL_SIZE_INVITATIONS = 1.0
+EQUAL_SIZE_VISITORS = 20.0
 EQUAL_SIZE_TOLERANCE = 1.0  # members: the two clubs count as equal in size within this
 
 
 def _synergy_variants(config: ScenarioConfig, off: bool) -> dict[str, Overrides]:
     # both clubs recruit enough to sit at the same capacity, so business per member compares at equal size
     full: Overrides = {"club.capacity": EQUAL_SIZE_CAPACITY,
-                       "club.recruitment.invitations_per_member": EQUAL_SIZE_INVITATIONS,
+                       "club.recruitment.visitors_per_meeting": EQUAL_SIZE_VISITORS,
                        "club.founders": min(config.club.founders, EQUAL_SIZE_CAPACITY)}
     full["market.sector_synergy"] = max(config.market.sector_synergy, 0.3)
     # complementarity's sector teams (docs/ODD.md 7.2): the scenario's, or full team work if it has none;
@@ -285,12 +345,28 @@ FACTS: tuple[Fact, ...] = (
          "reciprocators refer fully from the start, renewal_steepness ~ 0)",
          _stayers_variants, _stayers_judge),
     Fact("hunters_hurt_givers",
-         f"raising the hunters' share of candidates (+{HUNTER_SHARE_STEP:.0%}) lowers the givers' ROI and raises "
-         "churn",
-         "paired differences: givers' ROI CI below 0, and the churn of the members who are not hunters CI above 0",
-         "hunters take without giving: they refer almost never, sell to the room and bond slowly (off: hunters "
-         "refer like givers, sell nothing and bond normally)",
+         f"raising the hunters' share of candidates (+{HUNTER_SHARE_STEP:.0%}) lowers the givers' ROI and the "
+         "chapters' survival, and raises churn",
+         "paired differences: givers' ROI CI below 0, survival CI below 0, and the churn of the members who are "
+         "not hunters CI above 0",
+         "hunters take without giving: they refer almost never, sell to the room and bond slowly; members who "
+         "gain little bring fewer visitors (off: hunters refer like givers, sell nothing and bond normally)",
          _hunters_variants, _hunters_judge),
+    Fact("fee_has_an_interior_optimum",
+         "members fall as the annual fee rises (x0.5, x1, x2, x4), and fee income peaks at an interior fee",
+         "each step up lowers members (paired CI below 0); the highest mean income is at x1 or x2, and its "
+         "paired differences with x0.5 and x4 have CIs above 0",
+         "a fee selects (candidates pay at most a share of the margin they expect) and costs (it is in the "
+         "perceived cost of renewals) (off: everyone pays any fee, nobody expects a payback, renewals ignore "
+         "returns)",
+         _fees_variants, _fees_judge),
+    Fact("surviving_chapters_settle_in_band",
+         f"surviving chapters settle at {SETTLED_BAND[0]:g}-{SETTLED_BAND[1]:g} members, not at capacity",
+         f"the mean size over the second half among survivors has its CI inside {SETTLED_BAND[0]:g}-"
+         f"{SETTLED_BAND[1]:g}, and fewer than {AT_CAPACITY_MAX:.0%} of chapters sit at capacity",
+         "a chapter-level flow of visitors (its effort and its members' mean satisfaction, not their number) "
+         "balanced by exits that grow with its size (off: nobody leaves)",
+         _size_variants, _size_judge),
     Fact("interview_accuracy_keeps_hunters_out",
          f"an interview with higher accuracy ({HIGH_ACCURACY:g} vs {LOW_ACCURACY:g}) lowers the hunters' share",
          "paired difference of the hunters' mean share has its CI below 0",

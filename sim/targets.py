@@ -34,6 +34,10 @@ HAZARD_EXPOSURE = "exposure_by_tenure_year"
 NON_HUNTER_EXITS = "non_hunter_exits"
 NON_HUNTER_YEARS = "non_hunter_member_years"
 HAZARD = (HAZARD_EXITS, HAZARD_EXPOSURE)
+# statistics also reported among surviving clubs alone: a dead club's zeros would pull a mean away from
+# every club that lives (issue 16: "the fit was an average of dead and full chapters")
+SURVIVOR_STATISTICS = ("members_settled", "business_per_member_year", "referrals_per_member_year",
+                       "sphere_share", "visitors_per_meeting")
 
 
 # --------------------------------------------------------------------------- statistics
@@ -57,6 +61,20 @@ def _summary_statistics() -> dict[str, Statistic]:
 
 _SERIES_STATISTICS = (
     Statistic("members_settled", "mean club size over the second half of the horizon (members)"),
+    *(Statistic(f"{name}_survivors", f"{what}, among replications whose club never closed (others: no value)")
+      for name, what in (("members_settled", "mean club size over the second half of the horizon"),
+                         ("business_per_member_year", "business per member-year"),
+                         ("referrals_per_member_year", "referrals per member-year"),
+                         ("sphere_share", "share of referrals given inside the giver's sector"),
+                         ("visitors_per_meeting", "visitors per meeting over the second half of the horizon"))),
+    Statistic("at_capacity", "1 if the club's mean size over the second half of the horizon is within 10 % of "
+              "its capacity, else 0"),
+    Statistic("referrals_per_chapter_year", "referrals passed in the club per year over the second half of the "
+              "horizon"),
+    Statistic("business_rate_first_year", "business received per member-year by members whose whole tenure was "
+              "under a year (EUR)"),
+    Statistic("business_rate_years_3_to_7", "business received per member-year by members whose tenure is 3 to 7 "
+              "years (EUR)"),
     Statistic("hunter_share_mean", "hunters' share of the members, averaged over the weeks (0..1)"),
     Statistic("churn_rate_non_hunters", "exits of givers and reciprocators (every reason but dissolution) per "
               "member-year they spent in the club", pooled=True),
@@ -86,14 +104,26 @@ def _median(values: pd.Series) -> float:
     return float(values.median()) if len(values) else math.nan
 
 
-def measure_run(series: pd.DataFrame, members: pd.DataFrame, summary: Mapping[str, Any]) -> dict[str, Any]:
+def measure_run(series: pd.DataFrame, members: pd.DataFrame, summary: Mapping[str, Any],
+                capacity: int | None = None) -> dict[str, Any]:
     """One replication's record: its flattened summary, the series statistics, and its exits and
-    member-years at risk by year of tenure (for the pooled hazard)."""
+    member-years at risk by year of tenure (for the pooled hazard); `capacity`, the club's, for
+    `at_capacity`."""
     from sim.experiment import flatten_summary
 
     record = flatten_summary(summary)
     weeks = len(series)
     record["members_settled"] = float(series["members"].iloc[weeks // 2:].mean())
+    for name in SURVIVOR_STATISTICS:
+        value = record[name]
+        record[f"{name}_survivors"] = value if summary["survived"] else math.nan
+    record["at_capacity"] = float(capacity is not None and record["members_settled"] >= 0.9 * capacity)
+    late_weeks = weeks - weeks // 2
+    record["referrals_per_chapter_year"] = float(series["referrals"].iloc[weeks // 2:].sum()) * 52.0 / late_weeks
+    for name, (low, high) in (("business_rate_first_year", (0.0, 1.0)), ("business_rate_years_3_to_7", (3.0, 7.0))):
+        chosen = (members["tenure_years"] >= low) & (members["tenure_years"] <= high) & (members["tenure_years"] > 0)
+        years_in = float(members.loc[chosen, "tenure_years"].sum())
+        record[name] = float(members.loc[chosen, "business_received"].sum()) / years_in if years_in > 0 else math.nan
     record["hunter_share_mean"] = float(series["hunter_share"].mean())
 
     tenure = members["tenure_years"].to_numpy(float)
@@ -302,7 +332,8 @@ def run_measured(task: MeasureTask) -> tuple[str, int, dict[str, Any]]:
     from sim.runner import simulate
 
     result = simulate(task.config, task.seed, task.engine)  # type: ignore[arg-type]
-    return task.label, task.replication, measure_run(result.series, result.members, result.summary)
+    capacity = None if result.scenario.config.is_region else result.scenario.config.club.capacity
+    return task.label, task.replication, measure_run(result.series, result.members, result.summary, capacity)
 
 
 def replicate(

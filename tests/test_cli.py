@@ -20,7 +20,7 @@ from sim.cli import app
 from sim.metrics import SUMMARY_KEYS
 from sim.outputs import DATA_FILES, MANIFEST
 from sim.plots import FIGURE_FILES
-from sim.scenario import ScenarioConfig, dotted_items, load_scenario
+from sim.scenario import ScenarioConfig, dotted_items, load_config, load_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "scenarios"
@@ -311,7 +311,7 @@ CONTRASTS = {
     "bni_monthly_meetings.yaml": {"club.meetings_per_year": 12},
     "bni_small_capacity.yaml": {"club.capacity": 30},
     "bni_more_visitors.yaml": {
-        "club.recruitment.invitations_per_member": 2 * DEFAULTS.club.recruitment.invitations_per_member
+        "club.recruitment.visitors_per_meeting": 2 * load_config(BNI).config.club.recruitment.visitors_per_meeting
     },
 }
 

@@ -82,7 +82,7 @@ def test_exclusivity_never_two_members_with_one_profession():
     scenario = load_scenario({
         "years": 2,
         "market": {"professions": 30, "sectors": 3},
-        "club": {"recruitment": {"invitations_per_member": 1.0, "application_rate": 1.0}},
+        "club": {"recruitment": {"visitors_per_meeting": 12.0, "application_rate": 1.0}},
     })
     model = ReferenceClubModel(scenario, seed=2)
     for _ in range(scenario.config.weeks):
@@ -102,7 +102,7 @@ def test_hunters_without_propensity_never_refer():
 
 
 def test_no_invitations_no_growth():
-    model = run(seed=5, club={"recruitment": {"invitations_per_member": 0.0}})
+    model = run(seed=5, club={"recruitment": {"visitors_per_meeting": 0.0}})
     series = model.series_frame()
     founders = model.scenario.club.founders
     assert series["joins"].sum() == founders == series["joins"].iloc[0]
@@ -119,7 +119,7 @@ def test_attendance_rule_expels_absentees():
 
 
 def test_club_closes_below_minimum_size():
-    model = run(seed=8, club={"founders": 6, "min_viable_size": 6, "recruitment": {"invitations_per_member": 0.0}})
+    model = run(seed=8, club={"founders": 6, "min_viable_size": 6, "recruitment": {"visitors_per_meeting": 0.0}})
     series = model.series_frame()
     check_invariants(model)
     assert series["exits_dissolved"].sum() > 0 and series["members"].iloc[-1] == 0

@@ -100,7 +100,7 @@ HAND_SET = {
     "market": {"professions": 6, "sectors": 1},
     "club": {"founders": 2, "capacity": 3, "min_viable_size": 0, "composition": {"policy": "exclusivity"}},
     "population": {"shares": {"giver": 1.0, "reciprocator": 0.0, "hunter": 0.0},
-                   "referral_propensity": {"giver": 1.0}, "willingness_to_pay": {"giver": 1e6}},
+                   "referral_propensity": {"giver": 1.0}, "willingness_to_pay_share": 1.0},
     "referrals": {"conversion_min": 1.0, "conversion_max": 1.0},
     "region": {"clubs": 2, "weak_ties_per_member": 2},
 }

@@ -20,7 +20,7 @@ from sim.errors import InputError
 from sim.region import RegionEngine
 from sim.runner import simulate
 from sim.scenario import load_config
-from sim.state import weak_ties_of
+from sim.state import S_CROSS_BUSINESS, weak_ties_of
 
 pytestmark = pytest.mark.usefixtures("numba_ready")
 
@@ -86,7 +86,7 @@ def test_one_club_is_the_single_club_model_draw_for_draw() -> None:
 def test_no_interclub_events_no_business_crosses_clubs() -> None:
     engine = region({"region.interclub_events_per_year": 0}, seed=2)
     assert all((weak.club < 0).all() for weak in engine.W)  # no weak ties at all
-    assert all(engine.SE[c][:, -1].sum() == 0 for c in range(4))
+    assert all(engine.SE[c][:, S_CROSS_BUSINESS].sum() == 0 for c in range(4))
     assert cross_business({"region.interclub_events_per_year": 0}) == 0
     assert cross_business({}) > 0  # the same region with its events
 
@@ -167,10 +167,10 @@ def test_events_stay_inside_areas() -> None:
 def _joins_into_club_with_room(transfer_share: float) -> int:
     """Club full_1 is full from the start (founders = capacity), open_1 has room: applicants
     refused by the full club can only reach open_1 by a transfer."""
-    no_invitations = {"invitations_per_member": 0}
+    no_invitations = {"visitors_per_meeting": 0}
     clubs = [{"name": "full", "club": {"founders": 30, "capacity": 30}},
              {"name": "open", "club": {"founders": 12, "capacity": 50, "recruitment": no_invitations}}]
-    scenario = {"years": 2, "club": {"recruitment": {"invitations_per_member": 1.0}},
+    scenario = {"years": 2, "club": {"recruitment": {"visitors_per_meeting": 12.0}},
                 "region": {"transfer_share": transfer_share, "interclub_events_per_year": 0, "clubs": clubs}}
     return sum(simulate(scenario, seed).summary["clubs"][1]["joins_total"] for seed in range(3))
 

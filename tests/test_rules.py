@@ -24,7 +24,7 @@ pytestmark = pytest.mark.usefixtures("numba_ready")
 
 # nobody joins or leaves: founders only, no visitors, no exits, no rules, no closing
 CLOSED_GROUP = {
-    "club": {"min_viable_size": 0, "recruitment": {"invitations_per_member": 0.0}, "meetings_per_year": 52,
+    "club": {"min_viable_size": 0, "recruitment": {"visitors_per_meeting": 0.0}, "meetings_per_year": 52,
              "attendance_rule": {"enabled": False}, "contribution_rule": {"enabled": False}},
     "behaviour": {"exogenous_exit_rate": 0.0, "renewal_base_leave": 1e-9, "renewal_steepness": 0.01},
 }
@@ -36,7 +36,7 @@ NO_TIE_GROWTH = {
 DEFAULTS = load_config({}).config
 INITIAL_TIE = DEFAULTS.ties.initial
 # a crowd of applicants at every meeting
-CROWD = {"club": {"recruitment": {"invitations_per_member": 1.0, "application_rate": 1.0}}}
+CROWD = {"club": {"recruitment": {"visitors_per_meeting": 12.0, "satisfaction_weight": 0.0, "application_rate": 1.0}}}
 
 
 def merge(*parts: dict) -> dict:
@@ -339,7 +339,7 @@ def test_members_who_refer_pass_the_contribution_rule():
 def test_interview_keeps_hunters_out_at_full_accuracy():
     hunters_apply = merge(CROWD, {
         "population": {"shares": {"giver": 0.25, "reciprocator": 0.25, "hunter": 0.5},
-                       "willingness_to_pay": {"hunter": 100_000.0}},
+                       "willingness_to_pay_share": 1.0},
         "club": {"composition": {"policy": "open"}, "capacity": 60},
     })
 
@@ -355,19 +355,20 @@ def test_interview_keeps_hunters_out_at_full_accuracy():
 
 
 def test_nobody_pays_a_fee_above_their_willingness():
-    certain_wtp = {"population": {"willingness_to_pay_sigma": 0.0,  # exactly these
-                                  "willingness_to_pay": {"giver": 2500.0, "reciprocator": 2000.0, "hunter": 1200.0}},
-                   "club": {"recruitment": {"invitations_per_member": 10.0, "application_rate": 1.0},
+    # every candidate expects the same: willingness to pay 0.05 x margin 0.5 x 66,000 EUR = 1,650 EUR exactly
+    certain_wtp = {"population": {"expected_business_sigma": 0.0, "needs_per_week_sigma": 0.0, "margin_low": 0.5,
+                                  "margin_high": 0.5, "promised_business": 66000.0, "willingness_to_pay_share": 0.05},
+                   "club": {"recruitment": {"visitors_per_meeting": 10.0, "application_rate": 1.0},
                             "min_viable_size": 0}}
-    too_dear = run(certain_wtp, {"club": {"fees": {"annual": 2600.0, "entry": 0.0}}}, seed=12)
+    too_dear = run(certain_wtp, {"club": {"fees": {"annual": 1200.0, "entry": 500.0}}}, seed=12)
     assert too_dear.series["applicants"].sum() > 0
     assert too_dear.series["joins"].iloc[1:].sum() == 0
-    affordable = run(certain_wtp, {"club": {"fees": {"annual": 1000.0, "entry": 0.0}}}, seed=12)
+    affordable = run(certain_wtp, {"club": {"fees": {"annual": 1200.0, "entry": 400.0}}}, seed=12)
     assert affordable.series["joins"].iloc[1:].sum() > 0
 
 
 def test_no_invitations_no_growth():
-    result = run({"club": {"recruitment": {"invitations_per_member": 0.0}}}, seed=5, years=3)
+    result = run({"club": {"recruitment": {"visitors_per_meeting": 0.0}}}, seed=5, years=3)
     series, founders = result.series, DEFAULTS.club.founders
     assert series["joins"].iloc[0] == founders == series["joins"].sum()
     assert series["members"].max() <= founders and series["visitors"].sum() == 0  # a week-0 exit is possible
@@ -429,7 +430,7 @@ def test_exogenous_exits_at_the_annual_rate():
 
 
 def test_club_closes_below_its_minimum_size_and_stays_closed():
-    fragile = {"club": {"founders": 8, "min_viable_size": 8, "recruitment": {"invitations_per_member": 0.0}},
+    fragile = {"club": {"founders": 8, "min_viable_size": 8, "recruitment": {"visitors_per_meeting": 0.0}},
                "behaviour": {"exogenous_exit_rate": 0.5}}
     result = run(fragile, seed=15, years=3)
     series, members = result.series, result.members
@@ -459,7 +460,7 @@ def test_interview_hours_are_perceived_in_the_next_weeks_accounts():
     """ODD 7.5: committee hours charged in phase 9 enter the perceived cost at the next accounts."""
     scenario = load_config(merge(CROWD, {"years": 1, "club": {
         "selection": {"policy": "interview", "committee_hours": 20.0}, "composition": {"policy": "open"},
-        "meetings_per_year": 26}}))
+        "meetings_per_year": 26}, "behaviour": {"fatigue": 0.0}}))
     engine = ClubEngine(scenario.config, np.random.default_rng(17))
     config, smoothing = scenario.config, scenario.config.behaviour.value_smoothing
     checked = 0

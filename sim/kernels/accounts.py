@@ -43,7 +43,9 @@ def settle_accounts(p, members, slots, club, week):
         members[m].social_value += social_value
 
         gain = members[m].margin * week_gain[s] + social_value
-        cost = p.annual_fee / 52.0 + week_time_cost[s]  # the entry fee is sunk, not perceived
+        # the entry fee is sunk, not perceived; the mornings weigh more each year (fatigue)
+        tenure_years = (week - members[m].join_week) / 52.0
+        cost = p.annual_fee / 52.0 + week_time_cost[s] * (1.0 + p.fatigue * tenure_years)
         perceived_gain[s] = (1.0 - a) * perceived_gain[s] + a * gain
         perceived_cost[s] = (1.0 - a) * perceived_cost[s] + a * cost
         week_gain[s] = 0.0

@@ -17,6 +17,7 @@ from sim.state import (
     W_HUNTER_GROWTH,
     W_IS_HUNTER,
     W_SATISFACTION,
+    W_SPHERE,
 )
 
 
@@ -69,52 +70,77 @@ def hunter_slots(members, slots):
 
 @inlined
 def grow_co_attendance_ties(p, slots, attendees, is_hunter):
-    """Frequency: every ordered pair of attendees grows its tie, slower if either is a hunter.
+    """Frequency: every ordered pair of attendees grows its tie towards its ceiling, slower if either is
+    a hunter, and shared in a room of more than `attention_span` others.
 
     Row by row over all slots with a zero growth towards absent and free slots (tie + 0
     leaves a tie unchanged): contiguous rows vectorise, a gather over attendees does not.
     """
     c = len(slots.member)
-    ties = slots.tie
+    ties, ceilings = slots.tie, slots.tie_ceiling
     growth = slots.work_value[W_GROWTH]                # a non-hunter's tie growth towards each slot
     hunter_growth = slots.work_value[W_HUNTER_GROWTH]  # a hunter's
+    shared = attention_share(p, len(attendees))
     for j in range(c):
         growth[j] = 0.0
         hunter_growth[j] = 0.0
     for j in attendees:
-        growth[j] = p.co_attendance_growth * (p.hunter_growth_factor if is_hunter[j] else 1.0)
-        hunter_growth[j] = p.co_attendance_growth * p.hunter_growth_factor
+        growth[j] = p.co_attendance_growth * shared * (p.hunter_growth_factor if is_hunter[j] else 1.0)
+        hunter_growth[j] = p.co_attendance_growth * shared * p.hunter_growth_factor
     for i in attendees:
         g = hunter_growth if is_hunter[i] else growth
-        tie = ties[i]
+        tie, ceiling = ties[i], ceilings[i]
         for j in range(c):
-            tie[j] += g[j] * (1.0 - tie[j])
+            tie[j] += g[j] * (ceiling[j] - tie[j])
         tie[i] = 0.0  # no tie to oneself
 
 
 @inlined
-def hold_one_to_ones(rng, p, slots, attendees, is_hunter):
-    """Each attendee meets one other attendee, drawn at random; both ties grow.
+def attention_share(p, attendees):
+    """A room's attention is shared: each of more than `attention_span` others gets a share of it."""
+    others = attendees - 1
+    return min(1.0, p.attention_span / others) if others > 0 else 1.0
 
-    The order of the meetings does not matter: a growth t -> t + g (1 - t) multiplies 1 - t
+
+@inlined
+def one_to_one_partner(rng, p, members, member, attendees, sphere, i):
+    """i's partner: with probability `sphere_one_to_one` an attendee of its own sector (its contact sphere)
+    if one attends, otherwise any other attendee, uniformly."""
+    if p.sphere_one_to_one > 0.0 and uniform(rng) < p.sphere_one_to_one:
+        sector = members[member[i]].sector
+        n_sphere = 0
+        for a in attendees:
+            if a != i and members[member[a]].sector == sector:
+                sphere[n_sphere] = a
+                n_sphere += 1
+        if n_sphere > 0:
+            return sphere[random_index(rng, n_sphere)]
+    n = len(attendees)
+    j = attendees[random_index(rng, n - 1)]
+    return attendees[n - 1] if j == i else j  # drawn among the n - 1 others
+
+
+@inlined
+def hold_one_to_ones(rng, p, members, slots, attendees, is_hunter):
+    """Each attendee meets one other attendee (favouring its contact sphere); both ties grow.
+
+    The order of the meetings does not matter: a growth t -> t + g (c - t) multiplies c - t
     by 1 - g, and products commute, so attendees are taken in slot order.
     """
-    n = len(attendees)
-    if n < 2:
+    if len(attendees) < 2:
         return
-    tie = slots.tie
+    tie, ceiling, member, sphere = slots.tie, slots.tie_ceiling, slots.member, slots.work_index[W_SPHERE]
     for i in attendees:
-        j = attendees[random_index(rng, n - 1)]
-        if j == i:  # draw among the n - 1 others
-            j = attendees[n - 1]
+        j = one_to_one_partner(rng, p, members, member, attendees, sphere, i)
         g = p.one_to_one_growth * tie_growth_factor(p, is_hunter, i, j)
-        tie[i, j] += g * (1.0 - tie[i, j])
-        tie[j, i] += g * (1.0 - tie[j, i])
+        tie[i, j] += g * (ceiling[i, j] - tie[i, j])
+        tie[j, i] += g * (ceiling[j, i] - tie[j, i])
 
 
 @inlined
 def invite_visitors(rng, p, market, members, slots, club, cand, present):
-    """Satisfied members bring visitors; some visitors apply (screened in apply_club_rules)."""
+    """The chapter brings visitors in proportion to its members' mean satisfaction, each invited by a
+    member in proportion to its own; some visitors apply (screened in apply_club_rules)."""
     cumulative = slots.work_value[W_SATISFACTION, :len(present)]  # members' satisfaction, summed in slot order
     perceived_gain, perceived_cost, expectation = slots.perceived_gain, slots.perceived_cost, slots.expectation
     total = 0.0
@@ -123,7 +149,10 @@ def invite_visitors(rng, p, market, members, slots, club, cand, present):
         roi = perceived_roi(perceived_gain[s], perceived_cost[s])
         total += sigmoid(p.renewal_steepness * (roi - expectation[s]))
         cumulative[k] = total
-    visitors = min(rng.poisson(p.invitations_per_member * total), MAX_VISITORS_PER_MEETING)
+    visitors = 0
+    if len(present) > 0:
+        appeal = 1.0 - p.satisfaction_weight + p.satisfaction_weight * total / len(present)
+        visitors = min(rng.poisson(p.visitors_per_meeting * appeal), MAX_VISITORS_PER_MEETING)
     club.week_stats[S_VISITORS] += visitors
     applicants = 0
     for _ in range(visitors):
@@ -146,5 +175,5 @@ def hold_meeting(rng, p, market, members, slots, club, cand, week):
     attendees = attending_slots(slots, present)
     is_hunter = hunter_slots(members, slots)
     grow_co_attendance_ties(p, slots, attendees, is_hunter)
-    hold_one_to_ones(rng, p, slots, attendees, is_hunter)
+    hold_one_to_ones(rng, p, members, slots, attendees, is_hunter)
     invite_visitors(rng, p, market, members, slots, club, cand, present)

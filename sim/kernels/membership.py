@@ -53,17 +53,27 @@ def draw_candidate(rng, p, market, cand, k, sector_hint):
     cand.attendance_habit[k] = rng.beta(p.attendance_alpha, p.attendance_beta)
     if member_type == GIVER:
         cand.referral_propensity[k] = p.propensity_giver
-        wtp_median = p.wtp_giver
     elif member_type == RECIPROCATOR:
         cand.referral_propensity[k] = p.propensity_reciprocator
-        wtp_median = p.wtp_reciprocator
     else:
         cand.referral_propensity[k] = p.propensity_hunter
-        wtp_median = p.wtp_hunter
-    cand.willingness_to_pay[k] = wtp_median * np.exp(p.wtp_sigma * rng.standard_normal())
-    cand.expectation[k] = p.expected_roi_mean + p.expected_roi_sd * rng.standard_normal()
-    cand.patience[k] = p.patience_median * np.exp(p.patience_sigma * rng.standard_normal())
+    optimism = np.exp(p.expected_business_sigma * rng.standard_normal())
+    cand.willingness_to_pay[k], cand.expectation[k] = expected_value(
+        p, cand.needs_per_week[k], cand.margin[k], cand.hourly_value[k], optimism)
+    cand.patience[k] = (p.patience_median * np.exp(p.patience_sigma * rng.standard_normal())
+                        + p.entry_fee_commitment * p.entry_fee / 1000.0)
     cand.exogenous_delay[k] = exogenous_delay(rng, p.exogenous_weekly)
+
+
+@helper
+def expected_value(p, needs_per_week, margin, hourly_value, optimism):
+    """What a candidate expects (docs/ODD.md 7.7): the promised business, scaled by its size and its own
+    optimism, earns it margin x business a year; it pays up to a share of that (willingness to pay) and
+    expects a share (realism) of the ROI it implies against a year's fee and time."""
+    expected_margin = margin * p.promised_business * (needs_per_week / p.needs_median) * optimism
+    yearly_cost = p.annual_fee + p.meetings_per_year * p.hours_per_meeting * hourly_value
+    expectation = p.expectation_realism * (expected_margin - yearly_cost) / max(yearly_cost, 1.0)
+    return p.wtp_share * expected_margin, expectation
 
 
 @helper
@@ -139,6 +149,8 @@ def admit(p, members, slots, club, cand, k, week, founder):
     for j in range(len(slots.member)):
         slots.received_from[s, j] = 0
         slots.received_from[j, s] = 0
+        slots.tie_ceiling[s, j] = 1.0
+        slots.tie_ceiling[j, s] = 1.0
         if slots.member[j] >= 0 and j != s:
             slots.tie[s, j] = p.tie_initial
             slots.tie[j, s] = p.tie_initial
@@ -251,6 +263,18 @@ def shuffled(rng, items):
         pick = random_index(rng, k + 1)
         order[k], order[pick] = order[pick], order[k]
     return order
+
+
+@helper
+def image_factor(p, referral_weeks, referrals, join_week, s, week):
+    """Image scoring (docs/ODD.md 7.2): `image_penalty` if slot s gave no referral in the last
+    `image_window` weeks of its tenure (the chapter's weekly report shows it), else 1."""
+    if p.image_penalty >= 1.0:
+        return 1.0
+    last = join_week
+    if referrals[s] > 0:
+        last = max(last, np.int64(referral_weeks[s, (referrals[s] - 1) % referral_weeks.shape[1]]))
+    return p.image_penalty if week - last >= p.image_window else 1.0
 
 
 @helper

@@ -19,7 +19,7 @@ import numpy as np
 
 from sim.kernels import helper, kernel
 from sim.kernels.draws import uniform
-from sim.kernels.membership import random_index
+from sim.kernels.membership import image_factor, random_index
 from sim.state import (
     COMPLEMENTARITY,
     HELD_WEIGHT,
@@ -31,6 +31,7 @@ from sim.state import (
     S_BUSINESS,
     S_DEALS,
     S_REFERRALS,
+    S_SPHERE_REFERRALS,
 )
 
 
@@ -133,6 +134,13 @@ def draw_teammate(rng, market, holders, holder_count, tie, j, sector, strong_thr
             if u < 0.0:
                 break
     return mate
+
+
+@helper
+def reciprocity_prior(p, members, giver, receiver, week):
+    """Reciprocators' prior credit to a member lasts `reciprocity_credit_weeks` after the two met."""
+    met = max(members[giver].join_week, members[receiver].join_week)
+    return p.reciprocity_prior if week - met < p.reciprocity_credit_weeks else 0.0
 
 
 @helper
@@ -274,7 +282,7 @@ def pass_referrals(rng, p, market, members, slots, club, week):
         return
     # the loop's arrays, fetched once: a tuple field read inside a branchy loop costs a
     # reference-count update each time, which numba's pruning misses
-    member, tie, received_from = slots.member, slots.tie, slots.received_from
+    member, tie, ceiling, received_from = slots.member, slots.tie, slots.tie_ceiling, slots.received_from
     referral_weeks, referrals, week_gain = slots.referral_weeks, slots.referrals, slots.week_gain
     holders, holder_count = club.profession_holders, club.profession_count
     giver_slots, giver_threshold, giver_alias = club.giver_slots, club.giver_threshold, club.giver_alias
@@ -299,11 +307,12 @@ def pass_referrals(rng, p, market, members, slots, club, week):
             if joint:  # team work: i brings in a sector peer as its propensity says, whatever their tie
                 probability = members[giver].referral_propensity
             else:
+                is_reciprocator = members[giver].member_type == RECIPROCATOR
+                prior = reciprocity_prior(p, members, giver, receiver, week) if is_reciprocator else 0.0
                 probability = pass_probability(
                     1.0 if propensity_kept else members[giver].referral_propensity,
-                    members[giver].member_type == RECIPROCATOR, tie[i, j],
-                    received_from[i, j], p.pass_floor, p.reciprocity_prior, p.reciprocity_saturation,
-                )
+                    is_reciprocator, tie[i, j], received_from[i, j], p.pass_floor, prior, p.reciprocity_saturation,
+                ) * image_factor(p, referral_weeks, referrals, members[receiver].join_week, j, week)
             if uniform(rng) >= probability:
                 break
             members[giver].referrals_given += 1
@@ -312,6 +321,8 @@ def pass_referrals(rng, p, market, members, slots, club, week):
             referral_weeks[i, referrals[i] % ring] = week
             referrals[i] += 1
             stats[S_REFERRALS] += 1
+            if members[giver].sector == members[receiver].sector:
+                stats[S_SPHERE_REFERRALS] += 1  # inside the giver's contact sphere
 
             if not joint and uniform(rng) >= p.conversion_min + (p.conversion_max - p.conversion_min) * tie[i, j]:
                 break  # a joint deal converts: the client already works with the team
@@ -320,7 +331,7 @@ def pass_referrals(rng, p, market, members, slots, club, week):
             members[giver].business_given += value
             members[receiver].deals_received += 1
             week_gain[j] += value
-            tie[j, i] += p.reciprocity_growth * (1.0 - tie[j, i])
+            tie[j, i] += p.reciprocity_growth * (ceiling[j, i] - tie[j, i])
             stats[S_DEALS] += 1
             stats[S_BUSINESS] += value
 

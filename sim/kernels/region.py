@@ -28,6 +28,7 @@ from sim.state import (
     S_CROSS_REFERRALS,
     S_DEALS,
     S_REFERRALS,
+    S_SPHERE_REFERRALS,
 )
 
 
@@ -373,6 +374,8 @@ def second_circle_referrals(rng, P, market, M, S, C, region, c, week):
         receivers.referrals_received[receiver] += 1
         week_stats[other_club, S_REFERRALS] += 1  # the other club's Club.week_stats
         week_stats[other_club, S_CROSS_REFERRALS] += 1
+        if sector == market.profession_sector[profession]:
+            week_stats[other_club, S_SPHERE_REFERRALS] += 1
         if uniform(rng) >= p.conversion_min + (p.conversion_max - p.conversion_min) * trust:
             continue
         value = deal_median[profession] * np.exp(p.deal_value_sigma * rng.standard_normal())

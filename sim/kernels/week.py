@@ -65,7 +65,7 @@ def meet_and_refer(rng, p, market, members, slots, club, cand, week, meeting):
         hold_meeting(rng, p, market, members, slots, club, cand, week)
     pass_referrals(rng, p, market, members, slots, club, week)
     if meeting:
-        hunt(rng, p, market, members, slots, club)
+        hunt(rng, p, market, members, slots, club, week)
     decay_ties(p, slots)
 
 
