@@ -203,7 +203,7 @@ def test_unknown_engine_is_one_line_with_exit_code_2(tmp_path, simulate_must_not
 def test_usage_errors_exit_2_without_traceback(args):
     result = clubsim(*args)
     assert result.exit_code == 2
-    assert "Error:" in result.stderr
+    assert len(stderr_lines(result)) == 1 and result.stderr.startswith("clubsim: error: ")  # no usage box
     assert "Traceback" not in result.output
 
 
