@@ -32,6 +32,7 @@ except ImportError:  # pragma: no cover - a typer built on the click package
 from sim.errors import InputError
 
 if TYPE_CHECKING:
+    import pandas as pd
     from rich.table import Table
 
     from sim.experiment import ComparisonResult, Experiment, ExperimentInterrupted, SweepResult
@@ -348,7 +349,7 @@ def validate(scenario: ScenarioArg, sets: SetOpt = None) -> None:
 SIGNIFICANT_DIGITS = 3
 NONE = "—"
 _PERCENT_METRICS = {"churn_rate_annual", "retention_first_year", "share_positive_roi", "hunter_share_final",
-                    "survived"}
+                    "survived", "sphere_share"}
 _METRIC_HEADERS = {
     "business_per_member_year": "business / member-year (EUR)",
     "churn_rate_annual": "churn (% / year)",
@@ -361,17 +362,33 @@ _METRIC_HEADERS = {
     "business_total": "business, total (EUR)",
     "direct_sales_total": "direct sales, total (EUR)",
     "members_final": "members at end",
+    "mean_members": "members, mean",
     "survived": "survived (% of runs)",
+    "sphere_share": "referrals in the sphere (%)",
+    "visitors_per_meeting": "visitors / meeting",
 }
+SURVIVORS_HEADER = "survivors (runs)"
+
+
+def _survivors_of(metric: str) -> str | None:
+    """`business_per_member_year` for `business_per_member_year_survivors` (a table's survivors-only row)."""
+    from sim.experiment import SURVIVOR_METRICS, SURVIVORS_SUFFIX
+
+    base = metric.removesuffix(SURVIVORS_SUFFIX)
+    return base if base != metric and base in SURVIVOR_METRICS else None
 
 
 def is_percent_metric(metric: str) -> bool:
     """Metrics shown as percentages: shares, rates and ROIs."""
+    metric = _survivors_of(metric) or metric
     return metric in _PERCENT_METRICS or metric.startswith("roi_")
 
 
 def metric_header(metric: str) -> str:
-    """A metric's column header, with its unit: `business / member-year (EUR)`, `ROI, mean (%)`."""
+    """A metric's column header, with its unit: `business / member-year (EUR)`, `ROI, mean (%)`,
+    `members at end, survivors` (over the replications whose club survived)."""
+    if (base := _survivors_of(metric)) is not None:
+        return f"{metric_header(base)}, survivors"
     if metric in _METRIC_HEADERS:
         return _METRIC_HEADERS[metric]
     if metric.startswith("roi_"):
@@ -429,9 +446,40 @@ def _parameter_value(value: Any) -> str:
     return str(value)
 
 
+def _survivors_columns(result: ComparisonResult | SweepResult) -> tuple[list[str], list[str], pd.DataFrame]:
+    """The columns a table adds for clubs that closed: `survived` (when not among the metrics), then the
+    survivors-only `<metric>_survivors` ones, and the survival counts (`sim.experiment.survival_counts`).
+    None when no survivors rows apply or every replication survived (they would repeat the means)."""
+    from sim.experiment import SURVIVORS_SUFFIX, survivor_metrics
+
+    counts = result.survivors
+    metrics = [f"{m}{SURVIVORS_SUFFIX}" for m in survivor_metrics(result.metrics)
+               if f"{m}{SURVIVORS_SUFFIX}" in set(result.table["metric"])]
+    if not metrics or (counts["survived"] == counts["runs"]).all():
+        return [], [], counts
+    return ([] if "survived" in result.metrics else ["survived"]), metrics, counts
+
+
+def _survivors_caption(result: ComparisonResult | SweepResult, shown: bool, paired: bool) -> str:
+    from sim.experiment import survivor_metrics
+
+    if not survivor_metrics(result.metrics) or "survived" not in result.replications:
+        return ""
+    if not shown:
+        return "\nevery replication survived: the means over survivors are the means above"
+    text = (f"\n'..., survivors': over the replications whose club survived only ('{SURVIVORS_HEADER}' counts "
+            "them)")
+    if paired:
+        text += "; their Δ is paired over the seeds where both policies' clubs survived ('pairs')"
+    return text
+
+
 def comparison_table(result: ComparisonResult, compact: bool = False) -> Table:
     """Policies x metrics: mean [95 % CI]; under each other policy, its paired difference with the
-    baseline [95 % CI], bold with `*` when the CI excludes 0. `compact`: CIs on a second line."""
+    baseline [95 % CI], bold with `*` when the CI excludes 0. `compact`: CIs on a second line.
+
+    When some clubs closed, survivors-only columns follow (`survivors (runs)`, then `<metric>, survivors`,
+    as the table's `_survivors` rows), and `survived` if it is not among the metrics."""
     from rich.table import Table
     from rich.text import Text
 
@@ -439,28 +487,46 @@ def comparison_table(result: ComparisonResult, compact: bool = False) -> Table:
     baseline = experiment.baseline
     sep = "\n" if compact else " "
     stats = {(row.policy, row.metric): row for row in result.table.itertuples(index=False)}
+    extra, survivors, counts = _survivors_columns(result)
+    metrics = [*experiment.metrics, *extra]
+    counted = {row.policy: row for row in counts.itertuples(index=False)}
+    policies = experiment.policy_names
+    caption = (f"mean [95 % CI]; Δ: paired difference with {baseline} [95 % CI]; * bold: the CI excludes 0"
+               + _survivors_caption(result, bool(survivors), len(policies) > 1))
     table = Table(
         title=f"{experiment.name}: {result.runs} replications per policy (common random numbers)",
-        caption=f"mean [95 % CI]; Δ: paired difference with {baseline} [95 % CI]; * bold: the CI excludes 0",
-        header_style="bold", title_style="bold", caption_justify="left",
+        caption=caption, header_style="bold", title_style="bold", caption_justify="left",
     )
     table.add_column("policy", style="cyan", no_wrap=True)
-    for metric in experiment.metrics:
+    for metric in metrics:
         table.add_column(metric_header(metric), justify="right")
-    policies = experiment.policy_names
+    if survivors:
+        table.add_column(SURVIVORS_HEADER, justify="right")
+    for metric in survivors:
+        table.add_column(metric_header(metric), justify="right")
+
+    def count(policy: str, key: str) -> list[str]:
+        if not survivors:
+            return []
+        row = counted.get(policy)
+        if row is None:
+            return [NONE]
+        return [f"{row.survived:,} of {row.runs:,}" if key == "survived" else f"{row.pairs:,} pairs  "]
+
     for i, policy in enumerate(policies):
         cells: list[Any] = []
-        for metric in experiment.metrics:
+        for metric in [*metrics, *survivors]:
             row = stats.get((policy, metric))
             cells.append(NONE if row is None else
                          format_estimate(row.mean, row.ci_low, row.ci_high, percent=is_percent_metric(metric), sep=sep))
+        cells[len(metrics):len(metrics)] = count(policy, "survived")
         label = f"{policy} (baseline)" if policy == baseline else policy
         if policy == baseline or len(policies) == 1:
             table.add_row(label, *cells, end_section=i < len(policies) - 1)
             continue
         table.add_row(label, *cells)
         diffs: list[Any] = []
-        for metric in experiment.metrics:
+        for metric in [*metrics, *survivors]:
             row = stats.get((policy, metric))
             if row is None or not _finite(row.diff):
                 diffs.append(NONE + "  ")
@@ -470,37 +536,50 @@ def comparison_table(result: ComparisonResult, compact: bool = False) -> Table:
             first, _, rest = text.partition("\n")  # the mark on the value's line; CIs padded to stay aligned
             text = f"{first}{' *' if row.significant else '  '}" + (f"\n{rest}  " if rest else "")
             diffs.append(Text(text, style="bold") if row.significant else text)
+        diffs[len(metrics):len(metrics)] = count(policy, "pairs")
         table.add_row(Text(f"  Δ vs {baseline}", style="dim"), *diffs, end_section=i < len(policies) - 1)
     return table
 
 
 def sweep_table(result: SweepResult, compact: bool = False) -> Table:
-    """One row per sweep point (and policy): the swept values, then each metric's mean [95 % CI]."""
+    """One row per sweep point (and policy): the swept values, then each metric's mean [95 % CI]; when
+    some clubs closed, survivors-only columns follow, as in `comparison_table`."""
     from rich.table import Table
 
     experiment = result.experiment
     stats = {(int(row["point"]), row["policy"], row["metric"]): row for row in result.table.to_dict("records")}
+    extra, survivors, counts = _survivors_columns(result)
+    metrics = [*experiment.metrics, *extra]
+    counted = {(int(row.point), row.policy): row for row in counts.itertuples(index=False)}
     table = Table(
         title=f"{experiment.name}: {len(experiment.points)} points x {result.runs} replications"
               + (" per policy" if len(result.policies) > 1 else ""),
-        caption="mean [95 % CI]; every point uses the same seeds", header_style="bold", title_style="bold",
-        caption_justify="left",
+        caption="mean [95 % CI]; every point uses the same seeds" + _survivors_caption(result, bool(survivors), False),
+        header_style="bold", title_style="bold", caption_justify="left",
     )
     for parameter in result.parameters:
         table.add_column(parameter, style="cyan", justify="right", no_wrap=True)
     several = len(result.policies) > 1
     if several:
         table.add_column("policy", style="cyan", no_wrap=True)
-    for metric in experiment.metrics:
+    for metric in metrics:
+        table.add_column(metric_header(metric), justify="right")
+    if survivors:
+        table.add_column(SURVIVORS_HEADER, justify="right")
+    for metric in survivors:
         table.add_column(metric_header(metric), justify="right")
     for point, values in experiment.points:
         for j, policy in enumerate(result.policies):
             cells = []
-            for metric in experiment.metrics:
+            for metric in [*metrics, *survivors]:
                 row = stats.get((point, policy, metric))
                 cells.append(NONE if row is None else format_estimate(
                     row["mean"], row["ci_low"], row["ci_high"], percent=is_percent_metric(metric),
                     sep="\n" if compact else " "))
+            if survivors:
+                counted_row = counted.get((point, policy))
+                cells.insert(len(metrics), NONE if counted_row is None
+                             else f"{counted_row.survived:,} of {counted_row.runs:,}")
             head = [_parameter_value(values[p]) if j == 0 else "" for p in result.parameters]
             table.add_row(*head, *([policy] if several else []), *cells,
                           end_section=several and j == len(result.policies) - 1)

@@ -74,11 +74,11 @@ _BOOL_METRICS = {"survived"}
 # stay within [0, 1], and an ROI is never below -1 (gains are >= 0: `sim.metrics.roi`). A t-interval on a
 # skewed metric near a bound can cross it (members at the end when most clubs closed: 0.09 [-0.09; 0.27]);
 # `metric_ci` cuts it at the bound, which keeps its coverage, since the true mean lies inside anyway.
-_SHARE_METRICS = {"retention_first_year", "share_positive_roi", "hunter_share_final"}
+_SHARE_METRICS = {"retention_first_year", "share_positive_roi", "hunter_share_final", "sphere_share"}
 _NON_NEGATIVE_METRICS = {
     "members_final", "churn_rate_annual", "median_tenure_years", "business_per_member_year",
     "referrals_per_member_year", "fee_income_total", "joins_total", *_EXPANDED["exits_by_reason"],
-    "business_total", "direct_sales_total", "member_years", "mean_members", "weeks",
+    "business_total", "direct_sales_total", "member_years", "mean_members", "weeks", "visitors_per_meeting",
 }
 _ROI_METRICS = {"roi_mean", "roi_median", *_EXPANDED["roi_by_type"]}
 METRIC_BOUNDS: dict[str, tuple[float, float]] = {
@@ -87,6 +87,11 @@ METRIC_BOUNDS: dict[str, tuple[float, float]] = {
     **{metric: (-1.0, math.inf) for metric in _ROI_METRICS},
 }
 DEFAULT_METRICS = ("business_per_member_year", "churn_rate_annual", "roi_mean", "members_final", "survived")
+# A club that closed ends with no members, business or referrals, which drags these means toward 0; the
+# tables also give them over the surviving replications only, as `<metric>_survivors` rows.
+SURVIVOR_METRICS = ("members_final", "mean_members", "business_per_member_year", "referrals_per_member_year",
+                    "sphere_share", "visitors_per_meeting")
+SURVIVORS_SUFFIX = "_survivors"
 
 TABLE_COLUMNS = ("policy", "metric", "n", "mean", "sd", "ci_low", "ci_high", "diff", "diff_ci_low",
                  "diff_ci_high", "diff_p", "significant", "unpaired_ci_low", "unpaired_ci_high")
@@ -906,6 +911,41 @@ def _welch(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return diff - half, diff + half
 
 
+def survivor_metrics(metrics: Sequence[str]) -> list[str]:
+    """Those of `metrics` that the tables also give over the surviving replications (`SURVIVOR_METRICS`):
+    size, business, referrals, contact-sphere share and visitors, which a closed club drags toward 0."""
+    return [metric for metric in metrics if metric in SURVIVOR_METRICS]
+
+
+def _survived(group: pd.DataFrame) -> np.ndarray:
+    """Which replications' clubs survived (False where unknown)."""
+    return _as_float(group["survived"]) == 1.0
+
+
+def _statistics_row(group: pd.DataFrame, base: pd.DataFrame | None, metric: str, is_baseline: bool,
+                    with_diff: bool) -> dict[str, Any]:
+    """n, mean, sd and 95 % CI of `metric` in `group` and, with `with_diff`, its paired difference with
+    `base` over the replications both hold (both frames indexed by replication)."""
+    column = group[metric] if metric in group else np.full(len(group), math.nan)
+    n, mean, sd, lo, hi = metric_ci(column, metric)
+    row: dict[str, Any] = {"n": n, "mean": mean, "sd": sd, "ci_low": lo, "ci_high": hi}
+    if not with_diff:
+        return row
+    if base is not None and metric in base:
+        common = group.index.intersection(base.index)
+        diff, dlo, dhi, p = _paired(_as_float(group.loc[common, metric]), _as_float(base.loc[common, metric]))
+        ulo, uhi = _welch(_as_float(column), _as_float(base[metric]))
+    else:
+        diff = dlo = dhi = p = ulo = uhi = math.nan
+    significant = bool(np.isfinite(dlo) and np.isfinite(dhi) and (dlo > 0 or dhi < 0))
+    if is_baseline:  # the baseline against itself: no difference to estimate
+        significant = False
+        ulo = uhi = math.nan
+    row.update(diff=diff, diff_ci_low=dlo, diff_ci_high=dhi, diff_p=p, significant=significant,
+               unpaired_ci_low=ulo, unpaired_ci_high=uhi)
+    return row
+
+
 def statistics_table(
     replications: pd.DataFrame,
     metrics: Sequence[str],
@@ -918,47 +958,42 @@ def statistics_table(
     and the unpaired (Welch) CI of the difference. A mean's CI stays within its metric's bounds
     (`METRIC_BOUNDS`); differences have none. Without `parameters` (a comparison) there is no
     `point` column and the columns are `TABLE_COLUMNS`.
+
+    When the replications have a `survived` column, every policy's rows end with `survived` (if not
+    among `metrics`) and, for each of `survivor_metrics(metrics)`, a `<metric>_survivors` row over the
+    replications whose club survived: `n` counts them, and the paired difference is over the seeds
+    where both this policy's and the baseline's clubs survived (the unpaired CI over each one's
+    survivors). Every replication surviving, these rows equal the metric's own.
     """
     if policies is None:
         policies = list(dict.fromkeys(replications["policy"]))
     baseline = baseline if baseline is not None else (policies[0] if policies else None)
     sweep = bool(parameters)
     with_diff = not sweep or len(policies) > 1
-    rows = []
     frame = replications
+    survivors = survivor_metrics(metrics) if "survived" in frame.columns else []
+    shown = [*metrics, *(["survived"] if survivors and "survived" not in metrics else [])]
+    rows = []
     points = sorted(frame["point"].unique()) if len(frame) else []
     for point in points:
         at_point = frame[frame["point"] == point]
         by_policy = {p: g.set_index("replication").sort_index() for p, g in at_point.groupby("policy", sort=False)}
         base = by_policy.get(baseline)
+        base_alive = base[_survived(base)] if base is not None and survivors else None
         values = at_point.iloc[0][list(parameters)].to_dict() if sweep and len(at_point) else {}
         for policy in policies:
             group = by_policy.get(policy)
             if group is None:
                 continue
-            for metric in metrics:
-                column = group[metric] if metric in group else np.full(len(group), math.nan)
-                x = _as_float(column)
-                n, mean, sd, lo, hi = metric_ci(column, metric)
-                row: dict[str, Any] = {"point": int(point), **values} if sweep else {}
-                row.update(policy=policy, metric=metric, n=n, mean=mean, sd=sd, ci_low=lo, ci_high=hi)
-                if with_diff:
-                    if base is not None and metric in base:
-                        y_all = _as_float(base[metric])
-                        common = group.index.intersection(base.index)
-                        xp = _as_float(group.loc[common, metric])
-                        yp = _as_float(base.loc[common, metric])
-                        diff, dlo, dhi, p = _paired(xp, yp)
-                        ulo, uhi = _welch(x, y_all)
-                    else:
-                        diff = dlo = dhi = p = ulo = uhi = math.nan
-                    significant = bool(np.isfinite(dlo) and np.isfinite(dhi) and (dlo > 0 or dhi < 0))
-                    if policy == baseline:  # the baseline against itself: no difference to estimate
-                        significant = False
-                        ulo = uhi = math.nan
-                    row.update(diff=diff, diff_ci_low=dlo, diff_ci_high=dhi, diff_p=p, significant=significant,
-                               unpaired_ci_low=ulo, unpaired_ci_high=uhi)
-                rows.append(row)
+            head: dict[str, Any] = {"point": int(point), **values} if sweep else {}
+            is_baseline = policy == baseline
+            for metric in shown:
+                rows.append({**head, "policy": policy, "metric": metric,
+                             **_statistics_row(group, base, metric, is_baseline, with_diff)})
+            alive = group[_survived(group)] if survivors else group
+            for metric in survivors:
+                rows.append({**head, "policy": policy, "metric": f"{metric}{SURVIVORS_SUFFIX}",
+                             **_statistics_row(alive, base_alive, metric, is_baseline, with_diff)})
     columns = list(TABLE_COLUMNS if with_diff else TABLE_COLUMNS[:7])
     if sweep:
         columns = ["point", *parameters, *columns]
@@ -967,6 +1002,33 @@ def statistics_table(
     if with_diff:
         table["significant"] = table["significant"].astype(bool)
     return table
+
+
+def survival_counts(
+    replications: pd.DataFrame,
+    policies: Sequence[str] | None = None,
+    baseline: str | None = None,
+) -> pd.DataFrame:
+    """Per (point, policy): `runs` (replications), `survived` (those whose club survived, the n of the
+    `_survivors` rows) and `pairs` (seeds where both this policy's and the baseline's clubs survived,
+    at the same point: the n of the survivors' paired differences)."""
+    if policies is None:
+        policies = list(dict.fromkeys(replications["policy"]))
+    baseline = baseline if baseline is not None else (policies[0] if policies else None)
+    rows = []
+    frame = replications
+    points = sorted(frame["point"].unique()) if len(frame) else []
+    for point in points:
+        at_point = frame[frame["point"] == point]
+        alive = {p: set(g["replication"][_survived(g)]) if "survived" in g else set()
+                 for p, g in at_point.groupby("policy", sort=False)}
+        runs = at_point.groupby("policy", sort=False).size()
+        for policy in policies:
+            if policy not in alive:
+                continue
+            rows.append({"point": int(point), "policy": policy, "runs": int(runs[policy]),
+                         "survived": len(alive[policy]), "pairs": len(alive[policy] & alive.get(baseline, set()))})
+    return pd.DataFrame(rows, columns=["point", "policy", "runs", "survived", "pairs"])
 
 
 def _precision_met(key_values: Mapping[tuple[int, str, int], float], cells: Sequence[tuple[int, str]], n: int,
@@ -1011,6 +1073,12 @@ class _ExperimentResult:
     @property
     def metrics(self) -> tuple[str, ...]:
         return self.experiment.metrics
+
+    @property
+    def survivors(self) -> pd.DataFrame:
+        """Per (point, policy): replications, those whose club survived, and the seeds where both this
+        policy's and the baseline's did (`survival_counts`): the n of the table's `_survivors` rows."""
+        return survival_counts(self.replications, self.policies, self.experiment.baseline)
 
     def _figures(self) -> dict[str, Figure]:
         raise NotImplementedError
@@ -1519,5 +1587,7 @@ __all__ = [
     "run_replication",
     "scenario_experiment",
     "statistics_table",
+    "survival_counts",
+    "survivor_metrics",
     "sweep",
 ]

@@ -22,7 +22,14 @@ import pytest
 from typer.testing import CliRunner
 
 from sim.cli import app, comparison_table, format_estimate
-from sim.experiment import COMPARISON_FILE, MANIFEST, REPLICATIONS_FILE, SWEEP_FILE, load_experiment
+from sim.experiment import (
+    COMPARISON_FILE,
+    MANIFEST,
+    REPLICATIONS_FILE,
+    SWEEP_FILE,
+    load_experiment,
+    survivor_metrics,
+)
 from sim.experiment_plots import COMPARISON_FIGURES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -105,7 +112,10 @@ def test_compare_writes_replications_table_manifest_and_figures(compared) -> Non
     ]
     table = pd.read_csv(out / COMPARISON_FILE)
     experiment = load_experiment(EXCLUSIVITY)
-    assert len(table) == 3 * len(experiment.metrics)
+    # every metric, then the size and business ones over the surviving replications (tests/test_survivors.py)
+    survivors = [f"{m}_survivors" for m in survivor_metrics(experiment.metrics)]
+    assert list(table[table["policy"] == "open"]["metric"]) == [*experiment.metrics, *survivors]
+    assert len(table) == 3 * (len(experiment.metrics) + len(survivors))
     manifest = json.loads((out / MANIFEST).read_text())
     assert manifest["status"] == "complete" and manifest["replications"] == 18
     assert all(p["years"] == 2 for p in manifest["resolved"]["policies"].values())

@@ -31,6 +31,7 @@ from sim.experiment import (
     replication_seeds,
     run_replication,
     statistics_table,
+    survivor_metrics,
     sweep,
 )
 
@@ -257,7 +258,10 @@ sweep:
     assert (rows.groupby("point")["seed"].apply(list).map(tuple).nunique()) == 1
     assert (rows["members_final"] <= rows["club.capacity"]).all()
     assert list(result.table.columns[:3]) == ["point", "club.fees.annual", "club.capacity"]
-    assert len(result.table) == 6 * 2
+    # fee income and members at end, then survived and members at end over the surviving replications
+    assert list(result.table[result.table["point"] == 0]["metric"]) == [
+        "fee_income_total", "members_final", "survived", "members_final_survivors"]
+    assert len(result.table) == 6 * 4
     assert set(result.plot()) == {"sweep_fee_income_total.png", "sweep_members_final.png"}
 
 
@@ -302,7 +306,8 @@ def test_compare_writes_its_folder(tmp_path: Path) -> None:
     assert "parts" not in names
     table = pd.read_csv(out / "comparison.csv")
     assert list(table.columns) == list(TABLE_COLUMNS)
-    assert len(table) == 2 * len(experiment.metrics)
+    # every metric, then the size and business ones over the surviving replications (tests/test_survivors.py)
+    assert len(table) == 2 * (len(experiment.metrics) + len(survivor_metrics(experiment.metrics)))
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["status"] == "complete"
     assert manifest["seeds"] == replication_seeds(11, 6)
