@@ -231,13 +231,23 @@ def _contribution_variants(config: ScenarioConfig, off: bool) -> dict[str, Overr
 
 def _contribution_judge(records: Records) -> tuple[bool, list[Figure]]:
     none, rule = records["no_rule"], records["rule"]
-    diff = paired_difference(rule, none, "roi_hunter")
+    share = paired_difference(rule, none, "hunter_share_mean")
+    business = paired_difference(rule, none, "business_per_member_year_survivors")
     figures = [
-        Figure("hunters' ROI, no contribution rule", estimate(none, "roi_hunter"), percent=True),
-        Figure("hunters' ROI, 1 referral per 52 weeks", estimate(rule, "roi_hunter"), percent=True),
-        Figure("difference", diff, percent=True, difference=True),
+        Figure("hunters' share of members, no contribution rule", estimate(none, "hunter_share_mean"), percent=True),
+        Figure("hunters' share, 1 referral per 52 weeks", estimate(rule, "hunter_share_mean"), percent=True),
+        Figure("hunters' share, difference", share, percent=True, difference=True),
+        Figure("business per member-year, surviving chapters, no rule",
+               estimate(none, "business_per_member_year_survivors")),
+        Figure("business per member-year, surviving chapters, the rule",
+               estimate(rule, "business_per_member_year_survivors")),
+        Figure("business per member-year, surviving chapters, difference", business, difference=True),
+        Figure("givers' ROI, no rule", estimate(none, "roi_giver"), percent=True),
+        Figure("givers' ROI, the rule", estimate(rule, "roi_giver"), percent=True),
+        Figure("hunters' ROI, no rule", estimate(none, "roi_hunter"), percent=True),
+        Figure("hunters' ROI, the rule", estimate(rule, "roi_hunter"), percent=True),
     ]
-    return diff.high < 0, figures
+    return bool(share.high < 0), figures
 
 
 FEE_FACTORS = (0.5, 1.0, 2.0, 4.0)  # fees tried, as multiples of the scenario's annual fee
@@ -373,8 +383,8 @@ FACTS: tuple[Fact, ...] = (
          "the interview rejects detected hunters (off: no interview)",
          _interview_variants, _interview_judge),
     Fact("contribution_rule_hits_hunters",
-         "a minimum-contribution rule (1 referral per 52 weeks) lowers the hunters' ROI",
-         "paired difference of the hunters' mean ROI has its CI below 0",
+         "a minimum-contribution rule (1 referral per 52 weeks) lowers the hunters' share",
+         "paired difference of the hunters' mean share has its CI below 0",
          "the rule expels members who give no referrals, and hunters give almost none (off: hunters refer like "
          "reciprocators)",
          _contribution_variants, _contribution_judge),

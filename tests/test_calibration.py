@@ -71,9 +71,11 @@ def test_shipped_targets_files_load_with_sources_and_bounds():
         assert targets.targets and targets.parameters
         assert all(len(t.source) > 20 for t in targets.targets), "every target says where its figure comes from"
     bni = {t.metric: t for t in load_targets(BNI_TARGETS).targets}
-    business = bni["business_per_member_year"]
+    business = bni["business_per_member_year_survivors"]
     assert (business.value, business.low, business.high) == (66000, pytest.approx(56100), pytest.approx(75900))
-    assert (bni["members_settled"].low, bni["members_settled"].high) == (25, 50)
+    assert (bni["members_settled_survivors"].low, bni["members_settled_survivors"].high) == (25, 35)
+    assert (bni["sphere_share_survivors"].low, bni["sphere_share_survivors"].high) == (0.6, 0.75)
+    assert (bni["visitors_per_meeting_survivors"].low, bni["visitors_per_meeting_survivors"].high) == (2, 4)
     assert (bni["exit_hazard_peak_year"].low, bni["exit_hazard_peak_year"].high) == (1, 2)
 
 
@@ -128,7 +130,11 @@ def test_hazard_counts_exits_and_member_years_at_risk_by_year_of_membership():
         "roi": [-0.5, 2.0, 3.0, 0.0],
         "member_type": ["giver", "hunter", "reciprocator", "giver"],
     })
-    record = measure_run(series, members, {"business_per_member_year": 1.0})
+    members["business_received"] = 0.0
+    summary = {"business_per_member_year": 1.0, "referrals_per_member_year": 0.0, "sphere_share": None,
+               "visitors_per_meeting": None, "survived": True}
+    series["referrals"] = 0
+    record = measure_run(series, members, summary)
     assert record[HAZARD_EXPOSURE] == pytest.approx([0.5 + 1 + 1 + 1, 1 + 1, 0.5 + 1, 1])
     assert record[HAZARD_EXITS] == [1, 0, 1, 0]  # the active and the dissolved member are censored
     assert record["roi_median_long_stayers"] == 2.5  # tenures 2.5 and 4.0
@@ -259,8 +265,9 @@ def test_shipped_scenario_lands_every_target_on_fresh_seeds(shipped_fits, name):
 
 def test_bni_chapter_reproduces_the_published_figures(shipped_fits):
     fit = shipped_fits["bni_chapter.yaml"].set_index("metric")
-    assert 56100 <= fit.loc["business_per_member_year", "simulated"] <= 75900  # 66,000 EUR +- 15 %
-    assert 25 <= fit.loc["members_settled", "simulated"] <= 50
+    # among surviving chapters: 66,000 EUR +- 15 %, a settled size of 25-35
+    assert 56100 <= fit.loc["business_per_member_year_survivors", "simulated"] <= 75900
+    assert 25 <= fit.loc["members_settled_survivors", "simulated"] <= 35
     peak = fit.loc["exit_hazard_peak_year"]
     assert peak["simulated"] <= 2 and peak["ci_high"] <= 2, "the exit hazard peaks in the first two years"
 

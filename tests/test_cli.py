@@ -62,9 +62,9 @@ def test_run_writes_data_manifest_and_four_figures(two_year_run):
     assert sorted(p.name for p in two_year_run.glob("*.png")) == sorted(FIGURE_FILES)
 
 
-def test_run_summary_has_the_thirteen_summary_keys(two_year_run):
+def test_run_summary_has_the_fifteen_summary_keys(two_year_run):
     summary = json.loads((two_year_run / "summary.json").read_text())
-    assert len(SUMMARY_KEYS) == 13
+    assert len(SUMMARY_KEYS) == 15
     assert set(SUMMARY_KEYS) <= set(summary)
 
 

@@ -47,6 +47,7 @@ METRICS = (
     "roi_mean",
     "fee_income_total",
     "hunter_share_final",
+    "sphere_share",
 )
 SCENARIOS = {
     "default_policies": {"years": 3, "club": {"capacity": 30}},

@@ -103,6 +103,7 @@ def make_run(
             "fees_collected": rng.uniform(0, 3000, weeks),
             "cross_club_referrals": np.zeros(weeks, dtype=np.int64),  # one club: nothing from other clubs
             "cross_club_business": np.zeros(weeks),
+            "sphere_referrals": np.zeros(weeks),
         }
     )[list(SERIES_COLUMNS)]
     return series, members
