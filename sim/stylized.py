@@ -274,12 +274,13 @@ def _fees_judge(records: Records) -> tuple[bool, list[Figure]]:
     best = int(np.argmax([i.value for i in income]))
     figures = [Figure(f"members (second half), fee x{f:g}", m) for f, m in zip(FEE_FACTORS, members, strict=True)]
     figures += [Figure(f"fee income over the run, fee x{f:g}", i) for f, i in zip(FEE_FACTORS, income, strict=True)]
-    holds = all(d.high < 0 for d in falls) and 0 < best < len(FEE_FACTORS) - 1
-    if holds:
-        above_ends = [paired_difference(runs[best], runs[end], "fee_income_total") for end in (0, len(runs) - 1)]
-        figures += [Figure(f"fee income, fee x{FEE_FACTORS[best]:g} minus x{FEE_FACTORS[end]:g}", d, difference=True)
-                    for end, d in zip((0, len(runs) - 1), above_ends, strict=True)]
-        holds = all(d.low > 0 for d in above_ends)
+    # the best interior fee against both ends (always reported, so that every run has the same figures)
+    interior = 1 + int(np.argmax([i.value for i in income[1:-1]]))
+    ends = (0, len(runs) - 1)
+    above_ends = [paired_difference(runs[interior], runs[end], "fee_income_total") for end in ends]
+    figures += [Figure(f"fee income, best interior fee x{FEE_FACTORS[interior]:g} minus x{FEE_FACTORS[end]:g}", d,
+                       difference=True) for end, d in zip(ends, above_ends, strict=True)]
+    holds = (all(d.high < 0 for d in falls) and best == interior and all(d.low > 0 for d in above_ends))
     return bool(holds), figures
 
 
