@@ -137,10 +137,12 @@ def test_phases_called_one_by_one_give_the_fast_paths_run_byte_for_byte(name):
     for policies that take different paths through the phases (team work, hunters, monthly
     meetings, the contribution rule, open admission)."""
     path = ROOT / "scenarios" / f"{name}.yaml"
-    model = ClubModel(path, seed=5, agent_reporters=False, years=3)
+    seed = 2 if name == "bni_many_hunters" else 5  # a chapter that lives with its hunters (many close)
+    model = ClubModel(path, seed=seed, agent_reporters=False, years=3)
     model.run()
-    result = simulate(path, 5, overrides={"years": 3})
+    result = simulate(path, seed, overrides={"years": 3})
     assert result.series["members"].min() > 0
+    assert result.series["hunter_share"].max() > 0
     pd.testing.assert_frame_equal(model.series_frame(), result.series, check_exact=True)
     pd.testing.assert_frame_equal(model.members_frame(), result.members, check_exact=True)
 
