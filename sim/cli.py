@@ -863,6 +863,142 @@ def sweep_command(
         _print_table(partial(sweep_table, result), [*_precision_line(result), f"output: {result.out_dir}"])
 
 
+# --------------------------------------------------------------------------- select-best
+
+
+def selection_rich_table(result: Any, compact: bool = False) -> Table:
+    """Policies ranked by KN: replications used, the key metric's mean [95 % CI], the paired difference
+    with the selected policy [95 % CI], and the stage at which each was eliminated."""
+    from rich.table import Table
+    from rich.text import Text
+
+    experiment = result.experiment
+    metric = experiment.key_metric
+    percent = is_percent_metric(metric)
+    sep = "\n" if compact else " "
+    best = result.best
+    direction = "largest" if experiment.key_metric_direction == "max" else "smallest"
+    table = Table(
+        title=f"{experiment.name}: select the {direction} {metric} (KN, δ = {result.delta:g}, "
+              f"confidence {result.confidence:g})",
+        caption=f"mean [95 % CI] over the replications each policy used; Δ: paired difference with {best} "
+                "[95 % CI]; eliminated: after that many replications",
+        header_style="bold", title_style="bold", caption_justify="left",
+    )
+    table.add_column("policy", style="cyan", no_wrap=True)
+    table.add_column("replications", justify="right")
+    table.add_column(metric_header(metric), justify="right")
+    table.add_column(f"Δ vs {best}", justify="right")
+    table.add_column("eliminated", justify="right")
+    for row, stage in zip(result.table.itertuples(index=False), result.selection.eliminated_at, strict=True):
+        if row.selected:
+            status: Any = Text("selected" if result.selection.stopped == "selected" else "largest mean",
+                               style="bold")
+        else:
+            status = "in contention" if stage is None else f"at {stage:,}"
+        diff = NONE if row.selected else format_estimate(row.diff_vs_best, row.diff_ci_low, row.diff_ci_high,
+                                                         percent=percent, sign=True, sep=sep)
+        label = Text(row.policy, style="bold cyan") if row.selected else row.policy
+        table.add_row(label, f"{row.replications:,}",
+                      format_estimate(row.mean, row.ci_low, row.ci_high, percent=percent, sep=sep), diff, status)
+    return table
+
+
+def _selection_lines(result: Any) -> list[str]:
+    sel = result.selection
+    total, fixed = sel.total_replications, sel.fixed_n * len(result.policies)
+    if sel.stopped == "selected":
+        head = (f"best: {result.best}, with probability >= {result.confidence:g} of being the best when it leads "
+                f"by at least δ = {result.delta:g}")
+    else:
+        left = sum(stage is None for stage in sel.eliminated_at)
+        head = (f"stopped at --max-runs ({result.max_runs:,} replications per policy) with {left} policies in "
+                f"contention: {result.best} has the best mean, without the guarantee")
+    return [head, f"replications: {total:,} (a fixed two-stage design of the same guarantee: {fixed:,})",
+            f"output: {result.out_dir}"]
+
+
+@app.command("select-best")
+def select_best_command(
+    experiment_file: Annotated[
+        Path, typer.Argument(metavar="EXPERIMENT", show_default=False,
+                             help="an experiment file with policies (e.g. experiments/fees_vs_selection.yaml)")
+    ],
+    delta: Annotated[
+        float | None,
+        typer.Option("--delta", metavar="D", show_default=False,
+                     help="indifference zone, in the key metric's unit: a lead smaller than D does not matter "
+                          "(required, unless resuming)"),
+    ] = None,
+    confidence: Annotated[
+        float | None,
+        typer.Option("--confidence", metavar="P", show_default=False,
+                     help="probability of correct selection when the best leads by D [default: 0.95]"),
+    ] = None,
+    first_stage: Annotated[
+        int | None,
+        typer.Option("--first-stage", metavar="N0", show_default=False,
+                     help="replications of every policy before any is eliminated [default: 20]"),
+    ] = None,
+    max_runs: Annotated[
+        int | None,
+        typer.Option("--max-runs", metavar="N", show_default=False,
+                     help="at most N replications per policy [default: the experiment's max_runs]"),
+    ] = None,
+    batch: Annotated[
+        int, typer.Option("--batch", metavar="B", min=1,
+                          help="replications requested at once per policy in contention (speed only: the "
+                               "decisions and the files do not depend on it)")
+    ] = 10,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", metavar="DIR", show_default=False,
+                     help="output folder [default: results/<experiment name>_select_best/]"),
+    ] = None,
+    backend: BackendOpt = None,
+    workers: WorkersOpt = None,
+    scheduler: SchedulerOpt = None,
+    resume: ResumeOpt = None,
+    seed: ExpSeedOpt = None,
+    sets: ExpSetOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Select the best policy on the key metric with a guaranteed probability (KN, common random numbers).
+
+    Replicates every policy --first-stage times, then only those still in contention, eliminating
+    the others as the data allow. Writes replications.parquet, selection.json, selection.csv and
+    manifest.json to the output folder.
+    """
+    with _reported_errors():
+        backend = _check_experiment_options(None, None, workers, seed, backend, scheduler)
+
+        from sim import experiment as experiments
+        from sim import selection
+
+        experiment = experiments.load_experiment(experiment_file, parse_sets(sets))
+        if out is None and resume is None:
+            from sim.outputs import plain_name
+
+            out = Path(RESULTS_DIR) / f"{plain_name(experiment.name, experiment_file, 'name')}_select_best"
+        out_dir, resuming = _output_folder(out, resume, experiment)
+        try:
+            with _progress_bar(quiet, f"select-best {experiment.name}") as progress:
+                result = selection.select_best(
+                    experiment, delta=delta, confidence=confidence, first_stage=first_stage, max_runs=max_runs,
+                    batch=batch, seed=seed, backend=backend, workers=workers, scheduler=scheduler, out=out_dir,
+                    resume=resuming, progress=progress, command=sys.argv,
+                )
+        except experiments.ExperimentInterrupted as err:
+            hint = _resume_hint("select-best", [experiment_file], sets, seed, err.out_dir or out_dir)
+            raise _interrupted(err, hint) from None
+        _note_rejected_parts(result)
+        if quiet:
+            typer.echo(str(result.out_dir))
+            return
+        _print_table(partial(selection_rich_table, result), _selection_lines(result))
+
+
+
 # --------------------------------------------------------------------------- report and web page
 
 

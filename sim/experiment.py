@@ -148,6 +148,9 @@ class ExperimentSpec(_Spec):
     key_metric: str | None = Field(
         None, description="the metric whose precision `precision` targets (default: the first metric)"
     )
+    key_metric_direction: Literal["max", "min"] = Field(
+        "max", description="whether more (max) or less (min) of the key metric is better: what select-best picks"
+    )
     runs: int = Field(100, ge=1, le=10_000_000, description="replications per policy (>= 1)")
     precision: float | None = Field(
         None, gt=0, lt=1,
@@ -223,6 +226,7 @@ class Experiment:
     sweep: Sweep | None
     configs: dict[tuple[int, str], ScenarioConfig]
     spec: dict[str, Any] = field(default_factory=dict)
+    key_metric_direction: Literal["max", "min"] = "max"
 
     @property
     def policy_names(self) -> list[str]:
@@ -482,6 +486,7 @@ def _build(
         sweep=sweep,
         configs=configs,
         spec=json.loads(json.dumps(spec.model_dump(mode="json"), default=str)),
+        key_metric_direction=spec.key_metric_direction,
     )
 
 
