@@ -30,6 +30,9 @@ DASK_RETRIES = 3
 DASK_CONNECT_TIMEOUT = "10s"
 POLL_SECONDS = 0.1  # how soon a counted Ctrl-C is acted on
 KILL_GRACE_SECONDS = 10.0  # after a second Ctrl-C, how long the pool may take to notice its killed workers
+# Worker processes of this machine beyond its usable cores only share them (and each holds its own
+# interpreter and kernels, about 300 MB); a few more than the cores are allowed, with a warning.
+MAX_WORKERS_PER_CORE = 4
 
 
 def default_workers() -> int:
@@ -110,11 +113,29 @@ def check_scheduler_reachable(address: str, timeout: float = 5.0) -> None:
         raise InputError("--scheduler", address, f"cannot connect: {err.strerror or err}") from None
 
 
-def _check(backend: str, workers: int | None) -> None:
+def check_workers(workers: int | None, backend: str = "local", scheduler: str | None = None) -> str | None:
+    """Refuse more local worker processes than MAX_WORKERS_PER_CORE x the usable cores (InputError);
+    return a warning when there are more than the cores, else None. Workers of a remote Dask
+    scheduler are not this machine's: not checked."""
+    if workers is None or (backend == "dask" and scheduler):
+        return None
+    if workers < 1:
+        raise InputError("--workers", None, f"must be at least 1, got {workers}")
+    cores = default_workers()
+    if workers > MAX_WORKERS_PER_CORE * cores:
+        raise InputError("--workers", None, f"{workers:,} worker processes on {cores} usable cores: at most "
+                                            f"{MAX_WORKERS_PER_CORE * cores} ({MAX_WORKERS_PER_CORE} per core); "
+                                            f"leave it out to use the {cores} cores")
+    if workers > cores:
+        return (f"--workers {workers} is more than the {cores} usable cores: the workers share them "
+                "(no faster, more memory)")
+    return None
+
+
+def _check(backend: str, workers: int | None, scheduler: str | None = None) -> None:
     if backend not in BACKENDS:
         raise InputError("--backend", repr(backend), f"unknown backend; use one of: {', '.join(BACKENDS)}")
-    if workers is not None and workers < 1:
-        raise InputError("--workers", None, f"must be at least 1, got {workers}")
+    check_workers(workers, backend, scheduler)
 
 
 def run_tasks[T, R](
@@ -136,7 +157,7 @@ def run_tasks[T, R](
     An exception from `fn` or `on_result`, or KeyboardInterrupt, cancels what is left and shuts
     down what was started here, then propagates.
     """
-    _check(backend, workers)
+    _check(backend, workers, scheduler)
     total = len(tasks)
     if total == 0:
         return
@@ -220,6 +241,7 @@ def _run_pool(tasks: Sequence[Any], fn: Callable[[Any], Any], workers: int, coun
     from concurrent.futures.process import BrokenProcessPool
 
     batches = _batches(tasks, workers)
+    workers = min(workers, len(batches))  # the pool starts a process per batch submitted, up to its size
     pending: set[Any] = set()
     with _sigint_counted() as interrupts:
         try:
@@ -317,4 +339,5 @@ def _run_dask(tasks: Sequence[Any], fn: Callable[[Any], Any], workers: int | Non
             cluster.close()
 
 
-__all__ = ["BACKENDS", "check_scheduler_reachable", "default_workers", "run_batch", "run_tasks", "shutdown_pool"]
+__all__ = ["BACKENDS", "check_scheduler_reachable", "check_workers", "default_workers", "run_batch", "run_tasks",
+           "shutdown_pool"]

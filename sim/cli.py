@@ -236,6 +236,27 @@ def policy_summary(config: ScenarioConfig) -> str:
     return ", ".join(parts)
 
 
+def _max_memory(text: str | None) -> int | None:
+    """--max-memory `4G`, `512M`... in bytes (None: the memory this machine has available)."""
+    if text is None:
+        return None
+    from sim.runner import parse_memory
+
+    try:
+        return parse_memory(text)
+    except ValueError:
+        raise InputError(MAX_MEMORY_OPTION, repr(text), "expected a size such as 4G, 512M or 1.5GiB") from None
+
+
+MAX_MEMORY_OPTION = "--max-memory"
+MaxMemoryOpt = Annotated[
+    str | None,
+    typer.Option(MAX_MEMORY_OPTION, metavar="SIZE", show_default=False,
+                 help="refuse to start what is estimated to need more memory than SIZE (e.g. 4G) "
+                      "[default: the memory this machine has available]"),
+]
+
+
 # --------------------------------------------------------------------------- commands
 
 ScenarioArg = Annotated[
@@ -268,10 +289,12 @@ def run(
     ] = "numba",
     figures: Annotated[bool, typer.Option("--figures/--no-figures", help="draw the PNG figures")] = True,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="print only the output folder")] = False,
+    max_memory: MaxMemoryOpt = None,
 ) -> None:
     """Run one scenario and write summary.json, timeseries.csv, members.csv, manifest.json and figures."""
     with _reported_errors(), ExitStack() as cleanup:
         engine = _check_engine(engine)
+        memory_limit = _max_memory(max_memory)
         figure_process = None
         if figures:  # matplotlib loads in a second process while this one loads the engine
             from sim.figure_process import start_figure_process
@@ -281,6 +304,10 @@ def run(
                 cleanup.callback(figure_process.close)
         club_scenario = _load(scenario, sets)
         config = club_scenario.config
+        from sim.runner import check_cost, run_cost
+
+        what = f"this run ({config.region.club_count:,} clubs)" if config.is_region else "this run"
+        check_cost(run_cost(config, engine), what, memory_limit, source=str(scenario))  # before its folder
 
         from sim.outputs import OutputFolder, summary_table, write_run
 
@@ -492,7 +519,7 @@ def comparison_table(result: ComparisonResult, compact: bool = False) -> Table:
     counted = {row.policy: row for row in counts.itertuples(index=False)}
     policies = experiment.policy_names
     caption = (f"mean [95 % CI]; Δ: paired difference with {baseline} [95 % CI]; * bold: the CI excludes 0"
-               + _survivors_caption(result, bool(survivors), len(policies) > 1))
+               + _survivors_caption(result, bool(survivors), len(policies) > 1) + variance_reduction_caption(result))
     table = Table(
         title=f"{experiment.name}: {result.runs} replications per policy (common random numbers)",
         caption=caption, header_style="bold", title_style="bold", caption_justify="left",
@@ -617,13 +644,16 @@ def _check_experiment_options(runs: int | None, precision: float | None, workers
     if precision is not None and not 0 < precision < 1:
         raise InputError("--precision", None,
                          f"must be between 0 and 1 (exclusive), e.g. 0.05 for 5 % of the mean; got {precision:g}")
-    if workers is not None and workers < 1:
-        raise InputError("--workers", None, f"must be at least 1, got {workers}")
     if seed is not None and seed < 0:
         raise InputError("--seed", None, f"must be >= 0, got {seed}")
     backend = backend if backend is not None else ("dask" if scheduler else "local")
     if backend not in BACKENDS:
         raise InputError("--backend", repr(backend), f"unknown backend; use one of: {', '.join(BACKENDS)}")
+    from sim.backends import check_workers
+
+    warning = check_workers(workers, backend, scheduler)
+    if warning:
+        _err(f"clubsim: warning: {warning}")
     if scheduler and backend != "dask":
         raise InputError("--scheduler", scheduler, "a Dask scheduler address needs --backend dask")
     if backend == "dask":
@@ -707,6 +737,8 @@ def _precision_line(result: ComparisonResult | SweepResult) -> list[str]:
     if result.precision_met is None:
         return []
     key = result.experiment.key_metric
+    if result.experiment.precision_on == "difference":
+        key = f"the paired difference of {key} with {result.experiment.baseline}"
     if result.precision_met:
         return [f"precision: {key} reached the target after {result.runs} replications"]
     return [f"precision: {key} did not reach the target; stopped at {result.runs} replications (max_runs)"]
@@ -782,6 +814,12 @@ def compare_command(
                      help="replicate in batches until the key metric's 95 % CI half-width is <= P x |mean| "
                           "for every policy (0 < P < 1, e.g. 0.05), up to the experiment's max_runs"),
     ] = None,
+    precision_on: Annotated[
+        str | None,
+        typer.Option("--precision-on", metavar="mean|difference", show_default=False,
+                     help="what --precision looks at: each policy's mean [default], or each policy's paired "
+                          "difference with the baseline (half-width <= P/(1+P) x |difference|, >= 10 runs)"),
+    ] = None,
     out: OutOpt = None,
     backend: BackendOpt = None,
     workers: WorkersOpt = None,
@@ -791,6 +829,7 @@ def compare_command(
     sets: ExpSetOpt = None,
     figures: FiguresOpt = True,
     quiet: QuietOpt = False,
+    max_memory: MaxMemoryOpt = None,
 ) -> None:
     """Compare policies: replicate each under common random numbers; mean, 95 % CI, paired difference with the baseline.
 
@@ -798,6 +837,7 @@ def compare_command(
     """
     with _reported_errors():
         backend = _check_experiment_options(runs, precision, workers, seed, backend, scheduler)
+        memory_limit = _max_memory(max_memory)
         experiment = _load_comparison(files, parse_sets(sets), runs)
         out_dir, resuming = _output_folder(out, resume, experiment)
 
@@ -807,8 +847,9 @@ def compare_command(
             with _progress_bar(quiet, f"compare {experiment.name}") as progress:
                 result = experiments.compare(
                     experiment, runs, backend=backend, workers=workers, scheduler=scheduler, out=out_dir,
-                    resume=resuming, precision=precision, seed=seed, progress=progress, figures=figures,
-                    command=sys.argv,
+                    resume=resuming, precision=precision, precision_on=precision_on,
+                    seed=seed, progress=progress, figures=figures,
+                    command=sys.argv, max_memory=memory_limit,
                 )
         except experiments.ExperimentInterrupted as err:
             raise _interrupted(err, _resume_hint("compare", files, sets, seed, err.out_dir or out_dir)) from None
@@ -832,6 +873,7 @@ def sweep_command(
     sets: ExpSetOpt = None,
     figures: FiguresOpt = True,
     quiet: QuietOpt = False,
+    max_memory: MaxMemoryOpt = None,
 ) -> None:
     """Sweep scenario parameters (grid or Latin hypercube): replicate every point with the same seeds.
 
@@ -839,6 +881,7 @@ def sweep_command(
     """
     with _reported_errors():
         backend = _check_experiment_options(runs, None, workers, seed, backend, scheduler)
+        memory_limit = _max_memory(max_memory)
 
         from sim import experiment as experiments
 
@@ -852,6 +895,7 @@ def sweep_command(
                 result = experiments.sweep(
                     experiment, runs, backend=backend, workers=workers, scheduler=scheduler, out=out_dir,
                     resume=resuming, seed=seed, progress=progress, figures=figures, command=sys.argv,
+                    max_memory=memory_limit,
                 )
         except experiments.ExperimentInterrupted as err:
             hint = _resume_hint("sweep", [experiment_file], sets, seed, err.out_dir or out_dir)
@@ -861,6 +905,29 @@ def sweep_command(
             typer.echo(str(result.out_dir))
             return
         _print_table(partial(sweep_table, result), [*_precision_line(result), f"output: {result.out_dir}"])
+
+
+def variance_reduction_caption(result: ComparisonResult) -> str:
+    """The table's footer line on common random numbers: per metric, the unpaired variance of Δ over its
+    paired variance (comparison.csv's `crn_variance_ratio`), one value or the range over the policies."""
+    from sim.experiment import CRN_COLUMN
+
+    table = result.table
+    if CRN_COLUMN not in table or len(result.policies) < 2:
+        return ""
+    parts = []
+    for metric in result.experiment.metrics:
+        ratios = table.loc[(table["metric"] == metric) & (table["policy"] != result.experiment.baseline),
+                           CRN_COLUMN].astype(float)
+        ratios = ratios[ratios.notna()]
+        if ratios.empty:
+            continue
+        low, high = ratios.min(), ratios.max()
+        shown = f"{low:,.3g}" if low == high else f"{low:,.3g}–{high:,.3g}"
+        parts.append(f"{metric} ×{shown}".replace("×inf", "×∞"))
+    if not parts:
+        return ""
+    return "\nCRN variance reduction of Δ (unpaired ÷ paired variance): " + ", ".join(parts)
 
 
 # --------------------------------------------------------------------------- select-best

@@ -94,7 +94,13 @@ SURVIVOR_METRICS = ("members_final", "mean_members", "business_per_member_year",
 SURVIVORS_SUFFIX = "_survivors"
 
 TABLE_COLUMNS = ("policy", "metric", "n", "mean", "sd", "ci_low", "ci_high", "diff", "diff_ci_low",
-                 "diff_ci_high", "diff_p", "significant", "unpaired_ci_low", "unpaired_ci_high")
+                 "diff_ci_high", "diff_p", "significant", "unpaired_ci_low", "unpaired_ci_high",
+                 "crn_variance_ratio")
+CRN_COLUMN = "crn_variance_ratio"  # comparisons only: sweep.csv keeps its columns
+# Law (2015, section 9.4.1): to estimate with relative error gamma, stop when the CI's half-width is at most
+# gamma / (1 + gamma) of |mean|, after at least this many replications
+PRECISION_MIN_RUNS = 10
+PRECISION_ON = ("mean", "difference")
 _DIFF_COLUMNS = TABLE_COLUMNS[7:]
 
 REPLICATIONS_FILE = "replications.parquet"
@@ -103,6 +109,10 @@ SWEEP_FILE = "sweep.csv"
 FLOAT_FORMAT = "%.10g"
 PART_ROWS = 50
 PART_SECONDS = 2.0
+# An experiment's cells (sweep points x policies) are each resolved and validated before anything runs
+# (about a millisecond each), and every one is replicated `runs` times.
+MAX_CELLS = 10_000
+ROW_BYTES = 16_000  # one replication's result row while the experiment runs and is assembled, without series
 
 
 # --------------------------------------------------------------------------- schema
@@ -155,6 +165,10 @@ class ExperimentSpec(_Spec):
     precision: float | None = Field(
         None, gt=0, lt=1,
         description="replicate until the key metric's 95 % CI half-width is <= precision x |mean| (0..1 exclusive)",
+    )
+    precision_on: Literal["mean", "difference"] | None = Field(
+        None, description="precision mode: stop on each policy's mean (default), or on the paired difference of "
+                          "each with the baseline (relative precision gamma / (1 + gamma), at least 10 runs)",
     )
     max_runs: int = Field(
         2000, ge=1, le=10_000_000, description="precision mode: at most this many replications per policy (>= 1)"
@@ -227,6 +241,7 @@ class Experiment:
     configs: dict[tuple[int, str], ScenarioConfig]
     spec: dict[str, Any] = field(default_factory=dict)
     key_metric_direction: Literal["max", "min"] = "max"
+    precision_on: Literal["mean", "difference"] | None = None  # None: the experiment's (or resumed run's), else mean
 
     @property
     def policy_names(self) -> list[str]:
@@ -394,6 +409,11 @@ def _resolve_sweep(spec: SweepSpec, seed: int, source: Path | str) -> Sweep:
                 raise InputError(source, where, "a grid over low..high needs steps: (>= 2), or give values: [...]")
             grid = [_clean_number(v, integer) for v in np.linspace(param.low, param.high, param.steps)]
             axes[name] = list(dict.fromkeys(grid))
+    count = math.prod(len(axes[n]) for n in names) if spec.design == "grid" else int(spec.samples or 0)
+    if count > MAX_CELLS:
+        sizes = " x ".join(f"{len(axes[n]):,}" for n in names) if spec.design == "grid" else f"{count:,} samples"
+        raise InputError(source, "sweep", f"a {spec.design} of {sizes} = {count:,} points; at most {MAX_CELLS:,} "
+                                          "points (x policies): use fewer values or steps, or design: lhs")
     if spec.design == "grid":
         points = [dict(zip(names, combo, strict=True)) for combo in itertools.product(*(axes[n] for n in names))]
     else:
@@ -461,6 +481,9 @@ def _build(
             if param in METRIC_COLUMNS or param in ID_COLUMNS:
                 raise InputError(source, f"sweep.parameters.{param}", "clashes with a result column's name")
         sweep = _resolve_sweep(spec.sweep, spec.seed, source)
+        if len(sweep.points) * len(policies) > MAX_CELLS:
+            raise InputError(source, "sweep", f"{len(sweep.points):,} points x {len(policies)} policies = "
+                                              f"{len(sweep.points) * len(policies):,} cells; at most {MAX_CELLS:,}")
         for point, values in enumerate(sweep.points):
             shown = ", ".join(f"{k}={v}" for k, v in values.items())
             for policy, config in policies.items():
@@ -487,6 +510,7 @@ def _build(
         configs=configs,
         spec=json.loads(json.dumps(spec.model_dump(mode="json"), default=str)),
         key_metric_direction=spec.key_metric_direction,
+        precision_on=spec.precision_on,
     )
 
 
@@ -563,6 +587,24 @@ def replication_seeds(experiment_seed: int, n: int) -> list[int]:
     """The seeds of replications 0..n-1: prefix-stable (the first k never depend on n), non-negative int64."""
     children = np.random.SeedSequence(int(experiment_seed)).spawn(int(n))
     return [int(child.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1)) for child in children]
+
+
+SEEDS_DERIVATION = ("replication r's seed: numpy.random.SeedSequence(root).spawn(count)[r]"
+                    ".generate_state(1, uint64)[0] >> 1 (sim.experiment.replication_seeds)")
+
+
+def seeds_record(experiment_seed: int, n: int) -> dict[str, Any]:
+    """How a manifest records the replication seeds: the root seed and their count (a list of a million
+    seeds would weigh 25 MB); `manifest_seeds` lists them again."""
+    return {"root": int(experiment_seed), "count": int(n), "derivation": SEEDS_DERIVATION}
+
+
+def manifest_seeds(manifest: Mapping[str, Any]) -> list[int]:
+    """The replication seeds a manifest records: `{"root", "count"}`, or the list older manifests hold."""
+    seeds = manifest.get("seeds")
+    if isinstance(seeds, Mapping):
+        return replication_seeds(int(seeds["root"]), int(seeds["count"]))
+    return [int(seed) for seed in seeds or []]
 
 
 @dataclass(frozen=True)
@@ -940,15 +982,31 @@ def _statistics_row(group: pd.DataFrame, base: pd.DataFrame | None, metric: str,
         common = group.index.intersection(base.index)
         diff, dlo, dhi, p = _paired(_as_float(group.loc[common, metric]), _as_float(base.loc[common, metric]))
         ulo, uhi = _welch(_as_float(column), _as_float(base[metric]))
+        ratio = crn_variance_ratio(_as_float(group.loc[common, metric]), _as_float(base.loc[common, metric]))
     else:
-        diff = dlo = dhi = p = ulo = uhi = math.nan
+        diff = dlo = dhi = p = ulo = uhi = ratio = math.nan
     significant = bool(np.isfinite(dlo) and np.isfinite(dhi) and (dlo > 0 or dhi < 0))
     if is_baseline:  # the baseline against itself: no difference to estimate
         significant = False
-        ulo = uhi = math.nan
+        ulo = uhi = ratio = math.nan
     row.update(diff=diff, diff_ci_low=dlo, diff_ci_high=dhi, diff_p=p, significant=significant,
-               unpaired_ci_low=ulo, unpaired_ci_high=uhi)
+               unpaired_ci_low=ulo, unpaired_ci_high=uhi, crn_variance_ratio=ratio)
     return row
+
+
+def crn_variance_ratio(x: np.ndarray, y: np.ndarray) -> float:
+    """What common random numbers saved on the difference x - y, over the pairs where both are finite:
+    (var x + var y) / var(x - y), the variance of the difference had the runs been independent over
+    its variance paired (> 1: CRN helped; inf: the pairs differ by a constant; NaN: no variance)."""
+    both = np.isfinite(x) & np.isfinite(y)
+    x, y = x[both], y[both]
+    if len(x) < 2:
+        return math.nan
+    unpaired = float(x.var(ddof=1) + y.var(ddof=1))
+    paired = float((x - y).var(ddof=1))
+    if paired == 0.0:
+        return math.inf if unpaired > 0.0 else math.nan
+    return unpaired / paired
 
 
 def statistics_table(
@@ -1001,7 +1059,7 @@ def statistics_table(
                              **_statistics_row(alive, base_alive, metric, is_baseline, with_diff)})
     columns = list(TABLE_COLUMNS if with_diff else TABLE_COLUMNS[:7])
     if sweep:
-        columns = ["point", *parameters, *columns]
+        columns = ["point", *parameters, *(c for c in columns if c != CRN_COLUMN)]
     table = pd.DataFrame(rows, columns=columns)
     table["n"] = table["n"].astype(np.int64)
     if with_diff:
@@ -1051,6 +1109,29 @@ def _precision_met(key_values: Mapping[tuple[int, str, int], float], cells: Sequ
         half = (hi - lo) / 2
         if half > precision * abs(mean):
             return False
+    return True
+
+
+def _difference_precision_met(key_values: Mapping[tuple[int, str, int], float], experiment: Experiment, n: int,
+                               precision: float) -> bool:
+    """Whether, at every point and for every policy but the baseline, the 95 % CI of the key metric's paired
+    difference with the baseline (over replications < n where both are finite) has a half-width of at
+    most gamma / (1 + gamma) x |difference|, gamma = `precision` (Law's relative-precision rule)."""
+    target = precision / (1.0 + precision)
+    for point, _values in experiment.points:
+        base = {r: v for (p, name, r), v in key_values.items()
+                if p == point and name == experiment.baseline and r < n}
+        for policy in experiment.policies:
+            if policy == experiment.baseline:
+                continue
+            pairs = [(v, base[r]) for (p, name, r), v in key_values.items()
+                     if p == point and name == policy and r < n and r in base]
+            if len(pairs) < 2:
+                return False
+            x, y = np.asarray(pairs, float).T
+            diff, lo, hi, _p = _paired(x, y)
+            if not (np.isfinite(lo) and np.isfinite(hi)) or (hi - lo) / 2 > target * abs(diff):
+                return False
     return True
 
 
@@ -1211,9 +1292,10 @@ def _manifest(
         "runs": runs,
         "runs_requested": runs_requested,
         "precision": precision,
+        "precision_on": experiment.precision_on,
         "max_runs": experiment.max_runs,
         "precision_met": precision_met,
-        "seeds": replication_seeds(experiment.seed, runs),
+        "seeds": seeds_record(experiment.seed, runs),
         "replications": rows,
         "backend": backend,
         "workers": workers,
@@ -1259,17 +1341,16 @@ def _check_same_experiment(out_dir: Path, manifest: Mapping[str, Any], experimen
 
 
 def _check_options(source: str | None, runs: int | None, precision: float | None, workers: int | None,
-                   backend: str) -> None:
-    from sim.backends import BACKENDS
+                   backend: str, scheduler: str | None = None) -> None:
+    from sim.backends import BACKENDS, check_workers
 
     if runs is not None and runs < 1:
         raise InputError(source, "runs", f"must be at least 1, got {runs}")
     if precision is not None and not 0 < precision < 1:
         raise InputError(source, "precision", f"must be between 0 and 1 (exclusive), got {precision:g}")
-    if workers is not None and workers < 1:
-        raise InputError("--workers", None, f"must be at least 1, got {workers}")
     if backend not in BACKENDS:
         raise InputError("--backend", repr(backend), f"unknown backend; use one of: {', '.join(BACKENDS)}")
+    check_workers(workers, backend, scheduler)
 
 
 def _coerce_experiment(experiment: Experiment | str | Path | Sequence[str | Path]) -> Experiment:
@@ -1280,6 +1361,48 @@ def _coerce_experiment(experiment: Experiment | str | Path | Sequence[str | Path
             return load_experiment(experiment)
         return scenario_experiment([experiment])
     return scenario_experiment(list(experiment))
+
+
+def experiment_cost(experiment: Experiment, runs: int, *, keep_series: bool, backend: str = "local",
+                    workers: int | None = None, scheduler: str | None = None) -> Any:
+    """What replicating every cell `runs` times will take (`sim.runner.Cost`): this process's result rows,
+    and the worker processes of this machine (none with a remote scheduler), each with its largest run;
+    the time is the runs' on these workers."""
+    from sim.backends import default_workers
+    from sim.runner import WORKER_BYTES, Cost, run_cost
+
+    costs = {id(config): run_cost(config, experiment.engine) for config in experiment.configs.values()}
+    cells = list(experiment.configs.values())
+    total = runs * len(cells)
+    row = ROW_BYTES
+    if keep_series:  # the weekly members and one tenure per member ever, in the row and its copies
+        row += max(3 * (4 * c.weeks + 6 * sum(club.founders + club.capacity * c.years
+                                              for _, club in c.region_clubs())) for c in cells)
+    largest = max(cost.bytes for cost in costs.values())
+    local = workers or default_workers()
+    if backend == "dask" and scheduler:
+        processes, largest, local = 0, 0.0, max(local, 1)
+    elif backend == "local" and (local == 1 or total == 1):
+        processes = 0
+    else:
+        processes = max(1, min(local, total))
+    seconds = runs * sum(cost.seconds for cost in (costs[id(c)] for c in cells)) / max(processes, 1)
+    return Cost(total * row + processes * WORKER_BYTES + max(processes, 1) * largest, seconds)
+
+
+def _check_cost(experiment: Experiment, kind: str, runs: int, precision: float | None, backend: str,
+                workers: int | None, scheduler: str | None, max_memory: int | None) -> None:
+    """Refuse, before any folder is made or seed spawned, an experiment that would not fit in memory."""
+    from sim.runner import check_cost
+
+    planned = max(runs, experiment.max_runs) if precision is not None else runs
+    keep_series = experiment.keep_series if experiment.keep_series is not None else kind == "compare"
+    cost = experiment_cost(experiment, planned, keep_series=keep_series, backend=backend, workers=workers,
+                           scheduler=scheduler)
+    cells = len(experiment.configs)
+    what = (f"{planned * cells:,} replications ({planned:,} runs x {cells:,} "
+            f"{'cells' if experiment.sweep is not None else 'policies' if cells > 1 else 'policy'})")
+    check_cost(cost, what, max_memory, source=experiment.source or experiment.name, field="runs")
 
 
 def _output_names(experiment: Experiment, kind: str, figures: bool) -> list[str]:
@@ -1307,18 +1430,21 @@ def _run(
     figures: bool,
     command: str | Sequence[str] | None,
     stop_after: int | None,
+    max_memory: int | None = None,
 ) -> ComparisonResult | SweepResult:
-    """Check the options, hold the output folder (`sim.outputs.OutputFolder`) and replicate."""
-    _check_options(experiment.source, runs, precision, workers, backend)
+    """Check the options and the cost, hold the output folder (`sim.outputs.OutputFolder`) and replicate."""
+    _check_options(experiment.source, runs, precision, workers, backend, scheduler)
     if resume and out is None:
         raise InputError("--resume", None, "needs the output folder to resume (out=...)")
+    earlier = _read_manifest(Path(out).expanduser(), kind) if resume else {}
+    _check_cost(experiment, kind, runs or int(earlier.get("runs_requested") or experiment.runs),
+                precision if precision is not None else earlier.get("precision", experiment.precision),
+                backend, workers, scheduler, max_memory)
     options = {"runs": runs, "seed": seed, "precision": precision, "backend": backend, "workers": workers,
                "scheduler": scheduler, "resume": resume, "progress": progress, "figures": figures,
                "command": command, "stop_after": stop_after}
     if out is None:
         return _replicate(experiment, kind, None, {}, **options)
-    if resume:
-        _read_manifest(Path(out).expanduser(), kind)  # its errors first: a missing folder is not created
     with OutputFolder(Path(out), "--resume" if resume else OUT_OPTION) as folder:
         manifest = _read_manifest(folder.path, kind) if resume else {}  # as it is now that this process holds it
         return _replicate(experiment, kind, folder, manifest, **options)
@@ -1371,6 +1497,15 @@ def _replicate(
         runs = int(manifest.get("runs_requested") or experiment.runs)
     if precision is None:
         precision = manifest.get("precision", experiment.precision) if manifest else experiment.precision
+    precision_on = experiment.precision_on or (manifest.get("precision_on") if manifest else None) or "mean"
+    experiment = dataclasses.replace(experiment, precision_on=precision_on)
+    if precision_on == "difference":
+        if len(experiment.policies) < 2:
+            raise InputError(experiment.source, "precision_on", "difference: needs a baseline and another policy")
+        if precision is None:
+            raise InputError(experiment.source, "precision_on",
+                             "difference: needs a precision target (--precision P, or precision: in the file)")
+        runs = max(runs, PRECISION_MIN_RUNS)
     cap = max(experiment.max_runs, runs)
     step = max(20, runs)
     cells = [(point, policy) for point, _ in experiment.points for policy in experiment.policies]
@@ -1440,7 +1575,9 @@ def _replicate(
                               on_result=on_result, progress=on_progress)
                 if precision is None:
                     break
-                met = _precision_met(key_values, cells, n, precision, experiment.key_metric)
+                met = _difference_precision_met(key_values, experiment, n, precision) \
+                    if precision_on == "difference" else _precision_met(key_values, cells, n, precision,
+                                                                          experiment.key_metric)
                 if met or n >= cap:
                     break
                 n = min(n + step, cap)
@@ -1497,6 +1634,7 @@ def compare(
     experiment: Experiment | str | Path | Sequence[str | Path],
     runs: int | None = None,
     *,
+    precision_on: Literal["mean", "difference"] | None = None,
     backend: str = "local",
     workers: int | None = None,
     scheduler: str | None = None,
@@ -1508,22 +1646,32 @@ def compare(
     figures: bool = True,
     command: str | Sequence[str] | None = None,
     stop_after: int | None = None,
+    max_memory: int | None = None,
 ) -> ComparisonResult:
     """Replicate every policy `runs` times under common random numbers and compare them with the baseline.
 
     `experiment`: a loaded `Experiment`, an experiment file, or scenario file(s) (an ad-hoc comparison).
     `runs`, `precision`, `seed`: override the experiment's (when resuming, the interrupted run's).
+    `precision_on`: "mean" (each policy's key metric) or "difference" (its paired difference with the
+    baseline, Law's relative precision gamma / (1 + gamma), at least 10 runs); comparison.csv's
+    `crn_variance_ratio` says how much the pairing narrowed each difference's variance.
     `out`: write replications.parquet, comparison.csv, manifest.json and figures there (parts/ as
     replications finish); `resume=True` continues the run in `out`. `progress`: True for a progress
     bar on stderr, or a callable `(done, total)`. `stop_after`: test hook, interrupt after that many
-    new replications. Ctrl-C raises `ExperimentInterrupted` (a KeyboardInterrupt) after saving.
+    new replications. `max_memory` (bytes): refuse (InputError) an experiment estimated to need more
+    (default: the memory this machine has available). Ctrl-C raises `ExperimentInterrupted` (a
+    KeyboardInterrupt) after saving.
     """
     experiment = _coerce_experiment(experiment)
     if experiment.sweep is not None:
         raise InputError(experiment.source, "sweep", "this experiment is a sweep: run it with sweep (clubsim sweep)")
+    if precision_on is not None:
+        if precision_on not in PRECISION_ON:
+            raise InputError("--precision-on", repr(precision_on), f"use one of: {', '.join(PRECISION_ON)}")
+        experiment = dataclasses.replace(experiment, precision_on=precision_on)
     result = _run(experiment, "compare", runs=runs, seed=seed, precision=precision, backend=backend,
                   workers=workers, scheduler=scheduler, out=out, resume=resume, progress=progress,
-                  figures=figures, command=command, stop_after=stop_after)
+                  figures=figures, command=command, stop_after=stop_after, max_memory=max_memory)
     assert isinstance(result, ComparisonResult)
     return result
 
@@ -1543,6 +1691,7 @@ def sweep(
     figures: bool = True,
     command: str | Sequence[str] | None = None,
     stop_after: int | None = None,
+    max_memory: int | None = None,
 ) -> SweepResult:
     """Replicate every sweep point (x policy) `runs` times with common random numbers; arguments as `compare`.
 
@@ -1554,7 +1703,7 @@ def sweep(
         raise InputError(experiment.source, "sweep", "missing: this experiment has no sweep: section (use compare)")
     result = _run(experiment, "sweep", runs=runs, seed=seed, precision=precision, backend=backend,
                   workers=workers, scheduler=scheduler, out=out, resume=resume, progress=progress,
-                  figures=figures, command=command, stop_after=stop_after)
+                  figures=figures, command=command, stop_after=stop_after, max_memory=max_memory)
     assert isinstance(result, SweepResult)
     return result
 

@@ -137,3 +137,116 @@ def _simulate_region(loaded: LoadedScenario, seed: int, engine: Engine, progress
     names, club_series, club_members = region_tables(loaded.config, seed, engine, progress)
     series, members, summary = summarize_region(club_series, club_members, names)
     return RunResult(loaded, seed, engine, series, members, summary, names, club_series)
+
+
+# --------------------------------------------------------------------------- limits: what a run costs
+
+MiB = 1 << 20
+PROCESS_BYTES = 400 * MiB  # this process: the interpreter, numpy, pandas, numba and the loaded kernels
+WORKER_BYTES = 300 * MiB  # a worker process, before its run
+# Measured on regions of BNI chapters (docs/performance.md), with a margin: a club's arrays grow with
+# capacity squared (ties, referral counts), its records and series with capacity x years, and the
+# outputs built from them (members table, per-club series) double the peak.
+CLUB_FIXED_BYTES = 200_000
+SLOT_BYTES = 24  # per (capacity x capacity) pair: float64 ties and int32 counts, twice at the peak
+MEMBER_YEAR_BYTES = 600  # per unit of capacity and year: member records, weekly series, outputs
+SECONDS_PER_MEMBER_WEEK = {"numba": 2e-6, "python": 4e-4}
+MEMORY_FACTOR = {"numba": 1, "python": 5}
+
+
+@dataclass(frozen=True)
+class Cost:
+    """What something will take, estimated before it starts: peak memory (bytes) and time (seconds)."""
+
+    bytes: float
+    seconds: float
+
+    def __add__(self, other: Cost) -> Cost:
+        return Cost(self.bytes + other.bytes, self.seconds + other.seconds)
+
+
+def run_cost(config: ScenarioConfig, engine: str = "numba") -> Cost:
+    """One run's peak memory on top of the process, and its time on one core (an estimate, on the
+    high side: every club full, `docs/performance.md`'s figures with a margin)."""
+    memory = 0.0
+    member_weeks = 0.0
+    for _, club in config.region_clubs() or [(config.name, config.club)]:
+        capacity = club.capacity
+        memory += CLUB_FIXED_BYTES + SLOT_BYTES * capacity**2 + MEMBER_YEAR_BYTES * capacity * config.years
+        member_weeks += (club.founders + capacity) / 2 * config.weeks
+    memory *= MEMORY_FACTOR.get(engine, 1)
+    return Cost(memory, member_weeks * SECONDS_PER_MEMBER_WEEK.get(engine, SECONDS_PER_MEMBER_WEEK["numba"]))
+
+
+def available_memory() -> int | None:
+    """Bytes this process may still allocate: the kernel's MemAvailable, or less under a cgroup limit
+    (Linux); None where that cannot be read."""
+    free: int | None = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                free = int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        used = int(Path("/sys/fs/cgroup/memory.current").read_text().strip())
+        if limit != "max":
+            room = int(limit) - used
+            free = room if free is None else min(free, room)
+    except (OSError, ValueError):
+        pass
+    return free
+
+
+_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def parse_memory(text: str) -> int:
+    """`4G`, `512M`, `1.5GiB`, `2GB` or a number of bytes -> bytes (binary units); ValueError if not."""
+    import re
+
+    match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([KMGT]?)(?:i?B)?\s*", str(text), re.IGNORECASE)
+    if match is None:
+        raise ValueError(text)
+    value = float(match[1]) * _UNITS[match[2].upper()]
+    if not value > 0 or not np.isfinite(value):
+        raise ValueError(text)
+    return int(value)
+
+
+def format_bytes(value: float) -> str:
+    for unit, size in (("TB", 1 << 40), ("GB", 1 << 30), ("MB", 1 << 20)):
+        if value >= size:
+            return f"{value / size:,.1f} {unit}"
+    return f"{max(value, 0) / 1024:,.0f} KB"
+
+
+def format_seconds(seconds: float) -> str:
+    if seconds < 60:
+        return f"{max(seconds, 1):.0f} s"
+    minutes = seconds / 60
+    if minutes < 60:
+        return f"{minutes:.0f} min"
+    hours = minutes / 60
+    if hours < 48:
+        return f"{int(hours)} h {int(minutes % 60):02d} min"
+    days = hours / 24
+    return f"{days:,.0f} days" if days < 3650 else f"{days / 365:,.0f} years"
+
+
+def check_cost(cost: Cost, what: str, max_memory: int | None = None, *, source: str | None = None,
+               field: str | None = None) -> None:
+    """Refuse (InputError: one line, exit 2) what would need more memory than `max_memory` bytes, or
+    than this machine has available when no limit is given, naming the estimate and the limit."""
+    from sim.errors import InputError
+
+    total = cost.bytes + PROCESS_BYTES
+    limit = max_memory if max_memory is not None else available_memory()
+    if limit is None or total <= limit:
+        return
+    room = f"the --max-memory of {format_bytes(limit)}" if max_memory is not None else \
+        f"the {format_bytes(limit)} this machine has available"
+    raise InputError(source, field, f"{what} would need about {format_bytes(total)} of memory (and take about "
+                                    f"{format_seconds(cost.seconds)}), more than {room}; "
+                                    "ask for less, or set --max-memory to try anyway")

@@ -28,6 +28,7 @@ from sim.experiment import (
     flatten_summary,
     is_experiment_file,
     load_experiment,
+    manifest_seeds,
     replication_seeds,
     run_replication,
     statistics_table,
@@ -310,7 +311,7 @@ def test_compare_writes_its_folder(tmp_path: Path) -> None:
     assert len(table) == 2 * (len(experiment.metrics) + len(survivor_metrics(experiment.metrics)))
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["status"] == "complete"
-    assert manifest["seeds"] == replication_seeds(11, 6)
+    assert manifest_seeds(manifest) == replication_seeds(11, 6)  # stored as the root seed and a count
     assert set(manifest["resolved"]["policies"]) == {"a", "b"}
     assert manifest["resolved"]["policies"]["b"]["club"]["composition"]["policy"] == "complementarity"
     assert manifest["backend"] == "local" and manifest["replications"] == 12
