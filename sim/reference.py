@@ -109,6 +109,7 @@ class Member(mesa.Agent):
         self.ties: dict[Member, float] = {}           # my trust in each other member
         self.ceilings: dict[Member, float] = {}       # the most my trust can grow to (1 until it sold to me)
         self.last_given_week = model.week             # the chapter's report: my last referral given (or joining)
+        self.reputation = 1.0                         # how the club sees my selling (ODD 7.3, gossip)
         self.received_from: dict[Member, int] = {}    # referrals each member gave me
         self.absences: deque[int] = deque()           # weeks of missed meetings
         self.referral_weeks: deque[int] = deque()     # one entry per referral given
@@ -285,13 +286,15 @@ class Member(mesa.Agent):
         hunting = self.model.scenario.hunting
         image = self.image()
         for other in attendees:
-            if other is not self and self.rng.random() < hunting.sale_probability * other.ties[self] * image:
+            if other is not self and self.rng.random() < (hunting.sale_probability * other.ties[self] * image
+                                                          * self.reputation):
                 value = self.model.deal_value(self.profession)
                 self.direct_sales += value
                 self.week_revenue += value
                 self.model.tally["direct_sales"] += value
                 other.ties[self] *= 1.0 - hunting.trust_loss  # and it will not trust me as before
                 other.ceilings[self] = other.ceilings.get(self, 1.0) * (1.0 - hunting.trust_loss)
+                self.reputation *= 1.0 - hunting.gossip  # and the chapter talks
 
     # ------------------------------------------------------------------ 7.5 accounts
 

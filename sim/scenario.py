@@ -12,6 +12,7 @@ wraps it in `ClubScenario` (`sim.mesa_scenario`), a Mesa `Scenario`, so that
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -223,7 +224,7 @@ class PopulationSpec(_Section):
         0.5, ge=0, le=3, description="log-sd of a candidate's optimism about the promised business (0..3)"
     )
     willingness_to_pay_share: float = Field(
-        0.06, ge=0, le=1,
+        0.1, ge=0, le=1,
         description="share of the margin it expects to earn in a year that a candidate accepts to pay in its first "
         "year (entry fee + annual fee) (0..1)",
     )
@@ -315,6 +316,10 @@ class HuntingSpec(_Section):
     trust_loss: float = Field(
         0.5, ge=0, le=1, description="a member sold to cuts its tie to the hunter, and the most it can regrow to: "
         "tie *= (1 - trust_loss), ceiling *= (1 - trust_loss) (0..1)"
+    )
+    gossip: float = Field(
+        0.03, ge=0, le=1, description="word of a sale spreads: each sale lowers the seller's reputation in its club, "
+        "reputation *= (1 - gossip), and every member buys from it in proportion to it (0..1; 0 = off)"
     )
 
 
@@ -483,12 +488,67 @@ def _deep_merge(base: dict, override: Mapping) -> dict:
     return merged
 
 
+MAX_DEPTH = 32  # mappings and lists inside each other; a scenario nests 5 deep
+YAML_SUFFIXES = (".yaml", ".yml")
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping: PyYAML keeps the last one, so a
+    second `club:` block would silently drop the first."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                line = seen.get(key)
+                seen.setdefault(key, key_node.start_mark.line + 1)
+            except TypeError:  # an unhashable key: the base class words that error
+                continue
+            if line is not None:
+                shown = f"'{key}'" if isinstance(key, str) and key.isidentifier() and len(key) <= 64 else "a key"
+                raise InputError(None, None, f"{shown} is given twice (lines {line} and "
+                                             f"{key_node.start_mark.line + 1}); give each key once")
+        return super().construct_mapping(node, deep=deep)
+
+
+def _depth(node: Any) -> int:
+    """How deep mappings and lists nest in `node` (without recursion: a bad file may nest very deep)."""
+    deepest, stack = 0, [(node, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, Mapping):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, depth)
+        if depth <= MAX_DEPTH:
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def load_yaml_text(text: str, source: Path | str | None) -> Any:
+    """YAML text as Python values: InputError (one line) for malformed YAML, a key given twice, or
+    nesting deeper than MAX_DEPTH."""
+    try:
+        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader
+    except InputError as err:
+        raise InputError(source, None, err.message) from None
+    except RecursionError:
+        raise InputError(source, None, f"nested too deeply: at most {MAX_DEPTH} levels of mappings and lists") from None
+    if _depth(data) > MAX_DEPTH:
+        raise InputError(source, None, f"nested too deeply: at most {MAX_DEPTH} levels of mappings and lists")
+    return data
+
+
 def read_yaml_mapping(path: Path, kind: str = "scenario") -> dict:
     """A YAML file's top-level mapping; a missing, unreadable or malformed file is an InputError."""
     if not path.is_file():
         raise InputError(path, None, "no such file" if not path.exists() else "not a file")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = load_yaml_text(path.read_text(encoding="utf-8"), path)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
@@ -519,6 +579,8 @@ def _read_yaml(path: Path, chain: tuple[Path, ...] = ()) -> dict:
         return data
     if not isinstance(parent, str):
         raise InputError(path, "extends", "must be the path of another scenario file")
+    if not parent.lower().endswith(YAML_SUFFIXES):  # nothing of a file that is not a scenario is shown
+        raise InputError(path, "extends", "must name a scenario file ending in .yaml or .yml")
     parent_path = path.parent / parent
     base = _read_yaml(parent_path, (*chain, resolved))
     # a professions CSV named by the parent stays relative to the parent's folder
@@ -530,7 +592,7 @@ def _read_yaml(path: Path, chain: tuple[Path, ...] = ()) -> dict:
 
 def _parse_override_value(text: str) -> Any:
     try:
-        return yaml.safe_load(text)
+        return load_yaml_text(text, OVERRIDES_SOURCE)
     except yaml.YAMLError:
         return text
 
@@ -601,14 +663,35 @@ def validate_config(
 
     A problem in a field set by `overrides` names `overrides_source` (e.g. "--set") rather than the file.
     """
-    try:
-        return ScenarioConfig.model_validate(data)
-    except ValidationError as err:
-        error = validation_input_error(err, source, ScenarioConfig, describe=True)
+    def named(error: InputError) -> InputError:
         dotted = error.field
         if dotted and any(dotted == key or dotted.startswith(f"{key}.") for key in map(str, overrides or {})):
-            error = InputError(overrides_source, dotted, error.message)
-        raise error from None
+            return InputError(overrides_source, dotted, error.message)
+        return error
+
+    try:
+        config = ScenarioConfig.model_validate(data)
+    except ValidationError as err:
+        raise named(validation_input_error(err, source, ScenarioConfig, describe=True)) from None
+    dotted = first_non_finite(config.model_dump())
+    if dotted is not None:
+        raise named(InputError(source, dotted, "must be a finite number (not .inf, .nan or beyond 1e308)"))
+    if isinstance(config.region.clubs, list) and not config.region.clubs:
+        raise named(InputError(source, "region.clubs", "lists no club group: give at least one, or a number "
+                                                       "of clubs (1 = a single club)"))
+    return config
+
+
+def first_non_finite(node: Any, prefix: str = "") -> str | None:
+    """The dotted key of the first infinite or NaN number in nested mappings and lists, else None."""
+    if isinstance(node, float):
+        return None if math.isfinite(node) else prefix.rstrip(".") or "value"
+    items = node.items() if isinstance(node, Mapping) else enumerate(node) if isinstance(node, list) else ()
+    for key, value in items:
+        found = first_non_finite(value, f"{prefix}{key}.")
+        if found is not None:
+            return found
+    return None
 
 
 def load_config(

@@ -105,6 +105,7 @@ class Params(NamedTuple):
     image_penalty: float
     sale_probability: float
     trust_loss: float
+    gossip: float
     habit_gain: float
     habit_loss: float
     value_smoothing: float
@@ -185,6 +186,7 @@ class Slots(NamedTuple):
     referral_weeks: np.ndarray      # int32[C, min_referrals]: ring of the latest referrals given
     referrals: np.ndarray           # int64[C]: referrals given ever (ring position)
     exogenous_exit_week: np.ndarray  # int64[C]: week of the member's exogenous exit (drawn at joining)
+    reputation: np.ndarray          # float64[C]: how the club sees the member's selling (1, until word of sales spreads)
     # scratch rows reused every week instead of allocating (an allocation costs more than a phase's
     # arithmetic); a region's clubs share one pair, as they run one after the other
     work_index: np.ndarray          # int64[N_WORK_INDEX, >= C]: present, attendees, others, is_hunter
@@ -322,6 +324,7 @@ def _params(config: ScenarioConfig) -> Params:
         image_penalty=refs.image_penalty,
         sale_probability=config.hunting.sale_probability,
         trust_loss=config.hunting.trust_loss,
+        gossip=config.hunting.gossip,
         habit_gain=beh.habit_gain,
         habit_loss=beh.habit_loss,
         value_smoothing=beh.value_smoothing,
@@ -411,6 +414,7 @@ def allocate_slots(params: np.record, member: np.ndarray | None = None, week_gai
         referral_weeks=np.full((c, params.min_referrals), NEVER, dtype=np.int32),
         referrals=np.zeros(c, dtype=np.int64),
         exogenous_exit_week=np.full(c, NEVER_AGAIN, dtype=np.int64),
+        reputation=np.ones(c),
         work_index=work_index,
         work_value=work_value,
     )

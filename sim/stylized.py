@@ -22,6 +22,8 @@ from sim.outputs import MANIFEST, prepare_out_dir, provenance, write_manifest
 from sim.scenario import LoadedScenario, ScenarioConfig, load_config
 from sim.targets import (
     EARLY_YEARS,
+    LONG_TENURE,
+    SHORT_TENURE,
     Estimate,
     estimate,
     hazard_between,
@@ -199,6 +201,24 @@ def _hunters_judge(records: Records) -> tuple[bool, list[Figure]]:
     return bool(roi.high < 0 and churn.low > 0 and survival.high < 0), figures
 
 
+def _defection_variants(config: ScenarioConfig, off: bool) -> dict[str, Overrides]:
+    if not off:
+        return {"scenario": {}}
+    # defection costs nothing later: no lost trust, no gossip, no weekly report of who gives
+    return {"scenario": {"hunting.trust_loss": 0.0, "hunting.gossip": 0.0, "referrals.image_penalty": 1.0}}
+
+
+def _defection_judge(records: Records) -> tuple[bool, list[Figure]]:
+    runs = records["scenario"]
+    first = estimate(runs, "hunter_minus_giver_roi_first_year")
+    later = estimate(runs, "hunter_minus_giver_roi_long_tenure")
+    figures = [Figure(f"hunters' ROI minus givers', tenure up to {SHORT_TENURE:g} year", first, percent=True,
+                      difference=True),
+               Figure(f"hunters' ROI minus givers', tenure {LONG_TENURE:g} years or more", later, percent=True,
+                      difference=True)]
+    return bool(first.low > 0 and later.high < 0), figures
+
+
 LOW_ACCURACY, HIGH_ACCURACY = 0.3, 0.9
 
 
@@ -363,6 +383,15 @@ FACTS: tuple[Fact, ...] = (
          "hunters take without giving: they refer almost never, sell to the room and bond slowly; members who "
          "gain little bring fewer visitors (off: hunters refer like givers, sell nothing and bond normally)",
          _hunters_variants, _hunters_judge),
+    Fact("hunters_lose_with_tenure",
+         "defection pays in the short run and costs in the long run: hunters out-earn givers in their first year "
+         "and fall behind them after three years",
+         "pooled over replications: hunters' mean ROI minus givers' has its bootstrap CI above 0 among members of "
+         f"up to {SHORT_TENURE:g} year, and below 0 among members of {LONG_TENURE:g} years or more",
+         "a sale costs the hunter the buyer's trust for good (tie ceilings) and some of its reputation in the room "
+         "(gossip), and members see who gives nothing (image scoring), while givers' returns grow with trust "
+         "(off: no trust loss, no gossip, no image scoring)",
+         _defection_variants, _defection_judge),
     Fact("fee_has_an_interior_optimum",
          "members fall as the annual fee rises (x0.5, x1, x2, x4), and fee income peaks at an interior fee",
          "each step up lowers members (paired CI below 0); the highest mean income is at x1 or x2, and its "

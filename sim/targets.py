@@ -34,6 +34,10 @@ HAZARD_EXPOSURE = "exposure_by_tenure_year"
 NON_HUNTER_EXITS = "non_hunter_exits"
 NON_HUNTER_YEARS = "non_hunter_member_years"
 HAZARD = (HAZARD_EXITS, HAZARD_EXPOSURE)
+# ROI of hunters and givers summed, and counted, by tenure: [hunters <= 1 year, givers <= 1 year,
+# hunters >= 3 years, givers >= 3 years] (pooled: a chapter holds few hunters)
+ROI_BY_TENURE = ("roi_by_tenure_sums", "roi_by_tenure_counts")
+SHORT_TENURE, LONG_TENURE = 1.0, 3.0
 # statistics also reported among surviving clubs alone: a dead club's zeros would pull a mean away from
 # every club that lives (issue 16: "the fit was an average of dead and full chapters")
 SURVIVOR_STATISTICS = ("members_settled", "business_per_member_year", "referrals_per_member_year",
@@ -90,6 +94,10 @@ _SERIES_STATISTICS = (
               "(tenure 1 to 5 years)", pooled=True),
     Statistic("exit_hazard_from_year_6", "exits per member-year at risk from year 6 of membership on "
               "(tenure 5 years and more)", pooled=True),
+    Statistic("hunter_minus_giver_roi_first_year", f"mean ROI of hunters minus givers, among members whose tenure "
+              f"is at most {SHORT_TENURE:g} year", pooled=True),
+    Statistic("hunter_minus_giver_roi_long_tenure", f"mean ROI of hunters minus givers, among members whose tenure "
+              f"is at least {LONG_TENURE:g} years", pooled=True),
     Statistic("exit_hazard_early_to_late", f"peak exit hazard of the first {EARLY_YEARS} years of membership "
               f"over the exit hazard of all later years", pooled=True),
 )
@@ -133,6 +141,12 @@ def measure_run(series: pd.DataFrame, members: pd.DataFrame, summary: Mapping[st
     record["roi_median_long_stayers"] = stayers
     record["roi_median_first_year_leavers"] = leavers
     record["roi_stayers_minus_leavers"] = stayers - leavers
+
+    kind, roi = members["member_type"].to_numpy(), members["roi"].to_numpy(float)
+    bands = (tenure <= SHORT_TENURE, tenure >= LONG_TENURE)
+    groups = [(kind == t) & band for band in bands for t in ("hunter", "giver")]
+    record[ROI_BY_TENURE[0]] = [float(roi[g].sum()) for g in groups]
+    record[ROI_BY_TENURE[1]] = [float(g.sum()) for g in groups]
 
     years = max(1, math.ceil(weeks / 52))
     observed = (reason != "active") & (reason != "dissolved")
@@ -194,6 +208,15 @@ def _rate(events: np.ndarray, years: np.ndarray) -> float:
     return float(events / years) if years > 0 else math.nan
 
 
+def _roi_gap(first: int) -> Callable[[np.ndarray, np.ndarray], float]:
+    """Hunters' mean ROI minus givers' in one tenure band (first: 0 short, 2 long) of ROI_BY_TENURE."""
+    def gap(sums: np.ndarray, counts: np.ndarray) -> float:
+        if counts[first] < 1 or counts[first + 1] < 1:
+            return math.nan
+        return float(sums[first] / counts[first] - sums[first + 1] / counts[first + 1])
+    return gap
+
+
 PooledFn = Callable[[np.ndarray, np.ndarray], float]
 # name -> (the two columns summed over replications, what is computed from the sums)
 _POOLED: dict[str, tuple[tuple[str, str], PooledFn]] = {
@@ -203,6 +226,8 @@ _POOLED: dict[str, tuple[tuple[str, str], PooledFn]] = {
     "exit_hazard_from_year_6": (HAZARD, hazard_between(5)),
     "exit_hazard_early_to_late": (HAZARD, _early_to_late),
     "churn_rate_non_hunters": ((NON_HUNTER_EXITS, NON_HUNTER_YEARS), _rate),
+    "hunter_minus_giver_roi_first_year": (ROI_BY_TENURE, _roi_gap(0)),
+    "hunter_minus_giver_roi_long_tenure": (ROI_BY_TENURE, _roi_gap(2)),
 }
 
 

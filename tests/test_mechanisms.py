@@ -249,7 +249,7 @@ HUNTERS_IN_THE_ROOM = {"population": {"shares": {"giver": 0.5, "reciprocator": 0
 @pytest.mark.parametrize("engine", ENGINES)
 def test_nobody_buys_from_a_hunter_it_does_not_trust(engine):
     no_growth = {"ties": {"co_attendance_growth": 0.0, "one_to_one_growth": 0.0, "reciprocity_growth": 0.0,
-                          "decay": 0.0}, "hunting": {"sale_probability": 0.2, "trust_loss": 0.0}}
+                          "decay": 0.0}, "hunting": {"sale_probability": 0.2, "trust_loss": 0.0, "gossip": 0.0}}
 
     def sales(initial_tie: float) -> float:
         return float(series(run(engine, CLOSED_GROUP, HUNTERS_IN_THE_ROOM, no_growth,
@@ -273,9 +273,21 @@ def test_trust_lost_to_a_sale_does_not_regrow_past_its_ceiling(engine):
 
 
 @pytest.mark.parametrize("engine", ENGINES)
+def test_word_of_a_sale_spreads(engine):
+    """Gossip: each sale lowers the hunter's reputation with the whole room, so it sells less and less."""
+    selling = merge(HUNTERS_IN_THE_ROOM, {"hunting": {"sale_probability": 0.3, "trust_loss": 0.0},
+                                          "ties": {"initial": 0.5}})
+
+    def sales(gossip: float) -> float:
+        return float(series(run(engine, CLOSED_GROUP, selling, {"hunting": {"gossip": gossip}}))["direct_sales"].sum())
+
+    assert sales(0.2) < 0.3 * sales(0.0)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
 def test_members_buy_less_from_who_gives_nothing(engine):
     selling = merge(HUNTERS_IN_THE_ROOM, {"population": {"referral_propensity": {"hunter": 0.0}},
-                                          "hunting": {"sale_probability": 0.2, "trust_loss": 0.0}})
+                                          "hunting": {"sale_probability": 0.2, "trust_loss": 0.0, "gossip": 0.0}})
 
     def sales(penalty: float) -> float:
         return float(series(run(engine, CLOSED_GROUP, selling, {"referrals": {"image_penalty": penalty}},

@@ -1,10 +1,10 @@
 """Phase 5 (docs/ODD.md 7.3): hunters sell to the room and lose the buyers' trust.
 
 Each other attendee i buys with probability `sale_probability` x tie[i][h] x the
-hunter's image factor, independently: the attendees offered a sale are a
+hunter's image factor x its reputation: the attendees offered a sale are a
 Binomial(attendees - 1, sale_probability) uniform sample, and each of them buys
-with probability tie x image (thinning), which costs a draw per offer instead of
-one per pair.
+with probability tie x image x reputation (thinning), which costs a draw per
+offer instead of one per pair.
 """
 
 import numpy as np
@@ -18,7 +18,7 @@ from sim.state import HUNTER, S_DIRECT_SALES, W_OTHERS
 @kernel
 def hunt(rng, p, market, members, slots, club, week):
     attendees = attending_slots(slots, current_slots(slots))
-    member, tie, ceiling = slots.member, slots.tie, slots.tie_ceiling
+    member, tie, ceiling, reputation = slots.member, slots.tie, slots.tie_ceiling, slots.reputation
     week_gain, stats = slots.week_gain, club.week_stats
     others_row = slots.work_index[W_OTHERS]
     for h in attendees:
@@ -37,7 +37,7 @@ def hunt(rng, p, market, members, slots, club, week):
             pick = k + random_index(rng, len(others) - k)
             others[k], others[pick] = others[pick], others[k]
             buyer = others[k]
-            if uniform(rng) >= tie[buyer, h] * image:
+            if uniform(rng) >= tie[buyer, h] * image * reputation[h]:
                 continue  # nobody buys from a member it does not trust
             value = market.deal_median[members[m].profession] * np.exp(p.deal_value_sigma * rng.standard_normal())
             members[m].direct_sales += value
@@ -45,3 +45,4 @@ def hunt(rng, p, market, members, slots, club, week):
             stats[S_DIRECT_SALES] += value
             tie[buyer, h] *= 1.0 - p.trust_loss  # the buyer notices, and will not trust it as before
             ceiling[buyer, h] *= 1.0 - p.trust_loss
+            reputation[h] *= 1.0 - p.gossip  # and the chapter talks

@@ -160,6 +160,7 @@ def admit(p, members, slots, club, cand, k, week, founder):
     # founders are checked from week 0; a newcomer, admitted at the end of its week, from the next
     slots.exogenous_exit_week[s] = week + (0 if founder else 1) + cand.exogenous_delay[k]
     slots.attendance_habit[s] = cand.attendance_habit[k]
+    slots.reputation[s] = 1.0
     slots.expectation[s] = cand.expectation[k]
     # perceived value starts from the promise: the expected ROI on the expected weekly cost
     expected_cost = p.annual_fee / 52.0 + p.meetings_per_year / 52.0 * p.hours_per_meeting * cand.hourly_value[k]
