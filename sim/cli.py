@@ -519,7 +519,7 @@ def comparison_table(result: ComparisonResult, compact: bool = False) -> Table:
     counted = {row.policy: row for row in counts.itertuples(index=False)}
     policies = experiment.policy_names
     caption = (f"mean [95 % CI]; Δ: paired difference with {baseline} [95 % CI]; * bold: the CI excludes 0"
-               + _survivors_caption(result, bool(survivors), len(policies) > 1) + variance_reduction_caption(result))
+               + _survivors_caption(result, bool(survivors), len(policies) > 1))
     table = Table(
         title=f"{experiment.name}: {result.runs} replications per policy (common random numbers)",
         caption=caption, header_style="bold", title_style="bold", caption_justify="left",
@@ -857,7 +857,8 @@ def compare_command(
         if quiet:
             typer.echo(str(result.out_dir))
             return
-        _print_table(partial(comparison_table, result), [*_precision_line(result), f"output: {result.out_dir}"])
+        _print_table(partial(comparison_table, result),
+                     [*variance_reduction_lines(result), *_precision_line(result), f"output: {result.out_dir}"])
 
 
 @app.command("sweep")
@@ -907,14 +908,18 @@ def sweep_command(
         _print_table(partial(sweep_table, result), [*_precision_line(result), f"output: {result.out_dir}"])
 
 
-def variance_reduction_caption(result: ComparisonResult) -> str:
-    """The table's footer line on common random numbers: per metric, the unpaired variance of Δ over its
-    paired variance (comparison.csv's `crn_variance_ratio`), one value or the range over the policies."""
+def variance_reduction_lines(result: ComparisonResult) -> list[str]:
+    """The line under the comparison table on common random numbers: per metric, the unpaired variance of Δ
+    over its paired variance (comparison.csv's `crn_variance_ratio`), one value or the range over the policies."""
     from sim.experiment import CRN_COLUMN
 
     table = result.table
     if CRN_COLUMN not in table or len(result.policies) < 2:
-        return ""
+        return []
+
+    def shown(ratio: float) -> str:
+        return "∞" if ratio == math.inf else ">10,000" if ratio > 1e4 else f"{ratio:,.3g}"
+
     parts = []
     for metric in result.experiment.metrics:
         ratios = table.loc[(table["metric"] == metric) & (table["policy"] != result.experiment.baseline),
@@ -922,12 +927,11 @@ def variance_reduction_caption(result: ComparisonResult) -> str:
         ratios = ratios[ratios.notna()]
         if ratios.empty:
             continue
-        low, high = ratios.min(), ratios.max()
-        shown = f"{low:,.3g}" if low == high else f"{low:,.3g}–{high:,.3g}"
-        parts.append(f"{metric} ×{shown}".replace("×inf", "×∞"))
+        low, high = shown(ratios.min()), shown(ratios.max())
+        parts.append(f"{metric} ×{low}" if low == high else f"{metric} ×{low} to {high}")
     if not parts:
-        return ""
-    return "\nCRN variance reduction of Δ (unpaired ÷ paired variance): " + ", ".join(parts)
+        return []
+    return ["CRN variance reduction of Δ (unpaired ÷ paired variance): " + ", ".join(parts)]
 
 
 # --------------------------------------------------------------------------- select-best
