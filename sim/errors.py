@@ -77,6 +77,18 @@ def schema_at(root: type[BaseModel], location: tuple[str, ...]) -> tuple[type[Ba
     return model, last
 
 
+SHOWN_KEY_LENGTH = 64
+
+
+def shown_key(part: str) -> str:
+    """A key as an error shows it: a plain name as it is; anything else (a line of a file that is not a
+    scenario, a very long key) only by its length, so an error never echoes a file's content."""
+    plain = part.replace("-", "_")
+    if (plain.isidentifier() or plain.isdigit()) and len(part) <= SHOWN_KEY_LENGTH and part.isascii():
+        return part
+    return f"<a key of {len(part):,} characters>"
+
+
 def _is_union_tag(part: Any) -> bool:
     """Pydantic names the member of a union it tried inside an error's location (`int`, `list[...]`)."""
     return isinstance(part, str) and ("[" in part or part in {"int", "float", "str", "bool", "constrained-int"})
@@ -96,7 +108,10 @@ def validation_input_error(
     location = tuple(str(part) for part in first["loc"] if not _is_union_tag(part))
     if first["type"] == "extra_forbidden":
         model, _ = schema_at(root, location[:-1])
-        message = suggest(location[-1], list(model.model_fields) if model is not None else [])
+        allowed = list(model.model_fields) if model is not None else []
+        message = suggest(location[-1], allowed) if shown_key(location[-1]) == location[-1] else \
+            "unknown key; allowed: " + ", ".join(allowed)
+        location = tuple(map(shown_key, location))
     elif first["type"] == "missing" and missing is not None:
         message = missing
     else:

@@ -46,6 +46,7 @@ from sim.scenario import (
     ScenarioConfig,
     apply_overrides,
     field_annotation,
+    first_non_finite,
     load_config,
     read_yaml_mapping,
     validate_config,
@@ -141,6 +142,13 @@ class SweepSpec(_Spec):
     )
 
 
+class UncertaintiesSpec(_Spec):
+    samples: int = Field(..., ge=1, le=100_000, description="points of the Latin hypercube over the ranges (>= 1)")
+    parameters: dict[str, ParameterSpec] = Field(
+        ..., min_length=1, description="dotted scenario key -> {low: ..., high: ...}: a range the club does not control"
+    )
+
+
 class ExperimentSpec(_Spec):
     name: str | None = Field(
         None, description="short name, used for the default output folder (default: the file's stem)"
@@ -182,6 +190,10 @@ class ExperimentSpec(_Spec):
         description="store weekly members and tenures per replication (default: true for compare, false for sweeps)",
     )
     sweep: SweepSpec | None = Field(None, description="sweep design over scenario parameters")
+    uncertainties: UncertaintiesSpec | None = Field(
+        None, description="ranges the club does not control (scenario discovery): a Latin hypercube of `samples` "
+                          "conditions, each replicated under every policy; instead of sweep:",
+    )
 
     @field_validator("policies", mode="before")
     @classmethod
@@ -199,9 +211,13 @@ class ExperimentSpec(_Spec):
 
 def _validate_spec(data: Mapping[str, Any], source: Path | str) -> ExperimentSpec:
     try:
-        return ExperimentSpec.model_validate(data)
+        spec = ExperimentSpec.model_validate(data)
     except ValidationError as err:
         raise validation_input_error(err, source, ExperimentSpec, describe=True, missing="missing") from None
+    dotted = first_non_finite(spec.model_dump())
+    if dotted is not None:
+        raise InputError(source, dotted, "must be a finite number (not .inf, .nan or beyond 1e308)")
+    return spec
 
 
 # --------------------------------------------------------------------------- experiments
@@ -445,6 +461,20 @@ def _metric_list(names: Sequence[str], source: Path | str, where: str) -> list[s
     return list(dict.fromkeys(columns))
 
 
+def _uncertainties_as_sweep(spec: ExperimentSpec, source: Path | str) -> ExperimentSpec:
+    """`uncertainties:` (EMA Workbench's word: what the club does not control, apart from its policies) is a
+    Latin hypercube sweep over those ranges, crossed with the policies."""
+    if spec.uncertainties is None:
+        return spec
+    if spec.sweep is not None:
+        raise InputError(source, "uncertainties", "give either sweep: or uncertainties:, not both")
+    for name, param in spec.uncertainties.parameters.items():
+        if param.low is None or param.high is None or param.values is not None or param.steps is not None:
+            raise InputError(source, f"uncertainties.parameters.{name}", "give a range: {low: ..., high: ...}")
+    design = SweepSpec(design="lhs", samples=spec.uncertainties.samples, parameters=spec.uncertainties.parameters)
+    return spec.model_copy(update={"sweep": design})
+
+
 def _build(
     spec: ExperimentSpec,
     source: Path | str,
@@ -475,6 +505,7 @@ def _build(
 
     sweep = None
     configs: dict[tuple[int, str], ScenarioConfig] = {}
+    spec = _uncertainties_as_sweep(spec, source)
     if spec.sweep is not None:
         for param in spec.sweep.parameters:  # unknown keys first, with a did-you-mean
             _override(ScenarioConfig().model_dump(mode="json"), {param: None}, source, "sweep.parameters")

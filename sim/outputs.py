@@ -85,6 +85,9 @@ HASH_CHUNK = 1 << 20
 # --------------------------------------------------------------------------- names and checksums
 
 
+MAX_NAME_LENGTH = 100  # a folder's name holds it and "-<seed>"; file systems allow 255 bytes
+
+
 def plain_name(name: str, source: str | Path | None, field: str | None) -> str:
     """`name` if it can name one file or folder (no path separator, not '.' or '..'); else InputError.
 
@@ -92,6 +95,9 @@ def plain_name(name: str, source: str | Path | None, field: str | None) -> str:
     name such as '../../x' would put them, and what clubsim removes there, outside those folders.
     """
     separators = {"/", "\\", "\0", os.sep, *([os.altsep] if os.altsep else [])}
+    if len(name) > MAX_NAME_LENGTH or len(name.encode("utf-8", "surrogatepass")) > 2 * MAX_NAME_LENGTH:
+        raise InputError(source, field, f"is {len(name):,} characters long: a name names an output folder, "
+                                        f"so at most {MAX_NAME_LENGTH} characters")
     if not name or name in (".", "..") or any(sep in name for sep in separators):
         raise InputError(source, field, f"{name!r} cannot name an output folder: use a plain file name "
                                         "(letters, digits, '-', '_' or '.'), with no '/' and not '..'")
