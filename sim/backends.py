@@ -21,7 +21,7 @@ from contextlib import contextmanager, suppress
 from functools import partial
 from typing import Any
 
-from sim.errors import InputError
+from sim.errors import InputError, Terminated
 
 BACKENDS = ("local", "dask")
 MAX_BATCH = 16
@@ -72,6 +72,29 @@ def _sigint_plugin() -> Any:
                 _ignore_sigint()
 
     return IgnoreSigint()
+
+
+@contextmanager
+def _children_ignore_sigint() -> Iterator[None]:
+    """While worker processes are spawned, SIGINT is ignored in this process (it is blocked here, by
+    `_sigint_deferred`): a spawned interpreter that starts with SIGINT ignored keeps it ignored, so a
+    Ctrl-C while it starts (before its initializer runs) cannot kill it with a traceback and break the
+    pool. A Ctrl-C pending here meanwhile is raised again once the handler is back."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is None:
+        yield
+        return
+    pending = signal.SIGINT in signal.sigpending()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if pending or signal.SIGINT in signal.sigpending():
+            signal.raise_signal(signal.SIGINT)  # still blocked: delivered when `_sigint_deferred` ends
 
 
 @contextmanager
@@ -223,9 +246,11 @@ def shutdown_pool(interrupts: _Interrupts | None = None) -> None:
                                name="clubsim-pool-shutdown", daemon=True)
     stopper.start()
     seen, deadline = interrupts.count, math.inf
+    if interrupts.terminated:  # SIGTERM: the workers stop now, not when their batches end
+        seen = -1
     while stopper.is_alive() and time.monotonic() < deadline:
         stopper.join(POLL_SECONDS)
-        if interrupts.count > seen and deadline == math.inf:
+        if (interrupts.count > seen or interrupts.terminated) and deadline == math.inf:
             # ProcessPoolExecutor has no public way to stop busy workers; it sees them die and breaks
             for process in list((getattr(pool, "_processes", None) or {}).values()):
                 with suppress(OSError, ValueError):
@@ -245,13 +270,15 @@ def _run_pool(tasks: Sequence[Any], fn: Callable[[Any], Any], workers: int, coun
     pending: set[Any] = set()
     with _sigint_counted() as interrupts:
         try:
-            with _sigint_deferred():  # submit starts the worker processes
+            with _sigint_deferred(), _children_ignore_sigint():  # submit starts the worker processes
                 try:
                     pending = {_pool(workers).submit(run_batch, fn, batch) for batch in batches}
                 except (BrokenProcessPool, RuntimeError):  # a worker died earlier, or the pool was shut down
                     shutdown_pool()
                     pending = {_pool(workers).submit(run_batch, fn, batch) for batch in batches}
             while pending:
+                if interrupts.terminated:
+                    raise Terminated
                 if interrupts.count:
                     raise KeyboardInterrupt
                 finished, pending = wait(pending, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
@@ -266,13 +293,16 @@ def _run_pool(tasks: Sequence[Any], fn: Callable[[Any], Any], workers: int, coun
 
 
 class _Interrupts:
-    """Counts Ctrl-C presses (a SIGINT handler)."""
+    """Counts Ctrl-C presses (a SIGINT handler), and notes a SIGTERM."""
 
     def __init__(self) -> None:
         self.count = 0
+        self.terminated = False
 
     def __call__(self, signum: int, frame: Any) -> None:
         self.count += 1
+        if signum == signal.SIGTERM:
+            self.terminated = True
 
 
 @contextmanager
@@ -289,11 +319,16 @@ def _sigint_counted() -> Iterator[_Interrupts]:
     if previous is signal.SIG_IGN or previous is None:
         yield interrupts
         return
+    previous_term = signal.getsignal(signal.SIGTERM)
     signal.signal(signal.SIGINT, interrupts)
+    if previous_term not in (signal.SIG_IGN, None):
+        signal.signal(signal.SIGTERM, interrupts)
     try:
         yield interrupts
     finally:
         signal.signal(signal.SIGINT, previous)
+        if previous_term not in (signal.SIG_IGN, None):
+            signal.signal(signal.SIGTERM, previous_term)
 
 
 def _run_dask(tasks: Sequence[Any], fn: Callable[[Any], Any], workers: int | None, scheduler: str | None,

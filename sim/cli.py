@@ -29,7 +29,7 @@ try:  # typer vendors its own copy of click (0.2x): its usage errors are that co
 except ImportError:  # pragma: no cover - a typer built on the click package
     from click import exceptions as click_errors  # type: ignore[no-redef]
 
-from sim.errors import InputError
+from sim.errors import InputError, Terminated
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -42,6 +42,7 @@ EXIT_OK = 0
 EXIT_UNEXPECTED = 1
 EXIT_INPUT = 2
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143  # 128 + SIGTERM
 DEFAULT_SEED = 1
 SET_OPTION = "--set"
 ENGINE_OPTION = "--engine"
@@ -152,16 +153,42 @@ def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
+def _raise_terminated(signum: int, frame: Any) -> None:
+    raise Terminated
+
+
 @contextmanager
-def _reported_errors() -> Iterator[None]:
-    """Turn any failure inside a command into one stderr line and an exit code (2, 1 or 130)."""
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM stops a command as Ctrl-C does (`Terminated`, a KeyboardInterrupt): what it holds is
+    released, an experiment keeps its replications and says how to resume; the exit code is 143."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield
+        return
+    signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+@contextmanager
+def _reported_errors() -> Iterator[None]:
+    """Turn any failure inside a command into one stderr line and an exit code (2, 1, 130 or 143)."""
+    try:
+        with _sigterm_as_interrupt():
+            yield
     except typer.Exit:
         raise
     except InputError as err:
         _err(f"clubsim: error: {_one_line(str(err))}")
         raise typer.Exit(EXIT_INPUT) from None
+    except Terminated:
+        _err("clubsim: terminated")
+        raise typer.Exit(EXIT_TERMINATED) from None
     except KeyboardInterrupt:
         _err("clubsim: interrupted")
         raise typer.Exit(EXIT_INTERRUPTED) from None
@@ -720,8 +747,9 @@ def _resume_hint(command: str, files: list[Path], sets: list[str] | None, seed: 
 
 
 def _interrupted(err: ExperimentInterrupted, hint: str) -> typer.Exit:
-    _err(f"clubsim: interrupted: {err.kept} replications kept in {err.out_dir}; finish with: {hint}")
-    return typer.Exit(EXIT_INTERRUPTED)
+    what = "terminated" if err.signum == Terminated.signum else "interrupted"
+    _err(f"clubsim: {what}: {err.kept} replications kept in {err.out_dir}; finish with: {hint}")
+    return typer.Exit(128 + err.signum)
 
 
 def _note_rejected_parts(result: ComparisonResult | SweepResult) -> None:
@@ -1068,6 +1096,177 @@ def select_best_command(
             return
         _print_table(partial(selection_rich_table, result), _selection_lines(result))
 
+
+
+# --------------------------------------------------------------------------- discover
+
+
+def _box_cells(row: Any, parameters: list[str]) -> list[str]:
+    """A box's limits, one cell per parameter: `low – high`, or the categories it keeps."""
+    cells = []
+    for parameter in parameters:
+        if f"{parameter}_in" in row:
+            cells.append("{" + str(row[f"{parameter}_in"]).replace("|", ", ") + "}")
+        else:
+            cells.append(f"{_parameter_value(row[f'{parameter}_low'])} – {_parameter_value(row[f'{parameter}_high'])}")
+    return cells
+
+
+def discovery_tables(result: Any) -> list[Table]:
+    """PRIM's chosen box (limits per parameter against the sampled range), its trade-off curve, CART's
+    densest leaves, and the policies' robustness."""
+    import numpy as np
+    from rich.table import Table
+
+    tables = []
+    parameters = list(result.x.columns)
+    box = result.box
+    if box is not None:
+        table = Table(title=f"PRIM box {result.chosen}: coverage {box['coverage']:.0%}, density "
+                            f"{box['density']:.0%}, mass {box['mass']:.0%}",
+                      caption="coverage: share of the cases of interest inside the box; density: share of the "
+                              "box's cases that are; mass: share of all cases inside; * restricted",
+                      header_style="bold", title_style="bold", caption_justify="left")
+        table.add_column("parameter", style="cyan", no_wrap=True)
+        table.add_column("sampled", justify="right")
+        table.add_column("box", justify="right")
+        first = result.boxes.iloc[0]
+        restricted = str(box["restricted"]).split()
+        for parameter, sampled, limits in zip(parameters, _box_cells(first, parameters),
+                                              _box_cells(box, parameters), strict=True):
+            mark = " *" if parameter in restricted else "  "
+            table.add_row(parameter, sampled, limits + mark)
+        tables.append(table)
+        curve = Table(title="PRIM trade-off curve (boxes.csv has every box and its limits)", header_style="bold",
+                      title_style="bold")
+        for column in ("box", "coverage", "density", "mass", "restricted"):
+            curve.add_column(column, justify="right")
+        boxes = result.boxes
+        shown = sorted({*np.linspace(0, len(boxes) - 1, min(len(boxes), 8)).round().astype(int).tolist(),
+                        int(np.flatnonzero(boxes["box"].to_numpy() == result.chosen)[0])})
+        for i in shown:
+            row = boxes.iloc[i]
+            label = f"{int(row['box'])}" + (" (chosen)" if int(row["box"]) == result.chosen else "")
+            curve.add_row(label, f"{row['coverage']:.0%}", f"{row['density']:.0%}", f"{row['mass']:.0%}",
+                          f"{int(row['res_dim'])}")
+        tables.append(curve)
+    if not result.cart.empty:
+        leaves = Table(title="CART: the densest leaves (cart.csv has them all)", header_style="bold",
+                       title_style="bold")
+        for column in ("leaf", "coverage", "density", "mass", *parameters):
+            leaves.add_column(column, justify="right")
+        for _, row in result.cart.head(5).iterrows():
+            leaves.add_row(f"{int(row['leaf'])}", f"{row['coverage']:.0%}", f"{row['density']:.0%}",
+                           f"{row['mass']:.0%}", *_box_cells(row, parameters))
+        tables.append(leaves)
+    key = result.experiment.key_metric
+    percent = is_percent_metric(key)
+    scores = Table(title=f"Robustness over {len(result.sweep.experiment.points)} sampled conditions",
+                   caption=f"requirement: {result.requirement or '(none: --requirement)'}, on each condition's "
+                           f"means; regret: how far {key} falls short of the best policy's in that condition",
+                   header_style="bold", title_style="bold", caption_justify="left")
+    for column in ("policy", "requirement met", f"{metric_header(key)}", "regret, mean", "regret, worst",
+                   "best in"):
+        scores.add_column(column, justify="left" if column == "policy" else "right",
+                          style="cyan" if column == "policy" else None)
+    for _, row in result.robustness.iterrows():
+        met = NONE if not _finite(row["requirement_met"]) else f"{row['requirement_met']:.0%}"
+        scores.add_row(row["policy"], met, format_estimate(row[f"{key}_mean"], percent=percent),
+                       format_estimate(row["regret_mean"], percent=percent),
+                       format_estimate(row["regret_max"], percent=percent), f"{row['best_share']:.0%}")
+    tables.append(scores)
+    return tables
+
+
+@app.command("discover")
+def discover_command(
+    experiment_file: Annotated[
+        Path, typer.Argument(metavar="EXPERIMENT", show_default=False,
+                             help="an experiment file with uncertainties: (e.g. experiments/discovery_bni.yaml)")
+    ],
+    outcome: Annotated[
+        str, typer.Option("--outcome", metavar="EXPR", show_default=False,
+                          help="the outcome to explain, true or false per replication, e.g. 'survived == False' "
+                               "or 'roi_mean < 0' (pandas eval over the metrics and parameters)")
+    ],
+    requirement: Annotated[
+        str | None,
+        typer.Option("--requirement", metavar="EXPR", show_default=False,
+                     help="what a policy must achieve in a condition, on its means there, e.g. "
+                          "'survived >= 0.9 and roi_mean >= 1' (robustness: share of conditions met)"),
+    ] = None,
+    policy: Annotated[
+        str | None,
+        typer.Option("--policy", metavar="NAME", show_default=False,
+                     help="look for boxes among this policy's replications only [default: all, the policy a "
+                          "dimension]"),
+    ] = None,
+    mass_min: Annotated[
+        float, typer.Option("--mass-min", metavar="M", help="smallest box, as a share of all cases (PRIM, CART)")
+    ] = 0.05,
+    min_coverage: Annotated[
+        float, typer.Option("--min-coverage", metavar="C",
+                            help="the chosen box is the densest that covers at least C of the cases of interest")
+    ] = 0.5,
+    runs: RunsOpt = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", metavar="DIR", show_default=False,
+                     help="output folder [default: results/<experiment name>_discover/]"),
+    ] = None,
+    backend: BackendOpt = None,
+    workers: WorkersOpt = None,
+    scheduler: SchedulerOpt = None,
+    resume: ResumeOpt = None,
+    seed: ExpSeedOpt = None,
+    sets: ExpSetOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Scenario discovery: where (in the uncertainties) an outcome happens (PRIM, CART); each policy's robustness.
+
+    Replicates every sampled condition under every policy, then writes, beside the sweep's files,
+    boxes.csv, cart.csv, robustness.csv, discovery.json and discovery.png.
+    """
+    with _reported_errors():
+        backend = _check_experiment_options(runs, None, workers, seed, backend, scheduler)
+
+        from sim import discovery
+        from sim import experiment as experiments
+
+        experiment = experiments.load_experiment(experiment_file, parse_sets(sets))
+        if out is None and resume is None:
+            from sim.outputs import plain_name
+
+            out = Path(RESULTS_DIR) / f"{plain_name(experiment.name, experiment_file, 'name')}_discover"
+        out_dir, resuming = _output_folder(out, resume, experiment)
+        try:
+            with _progress_bar(quiet, f"discover {experiment.name}") as progress:
+                result = discovery.discover(
+                    experiment, outcome, requirement=requirement, policy=policy, mass_min=mass_min,
+                    min_coverage=min_coverage, runs=runs, seed=seed, backend=backend, workers=workers,
+                    scheduler=scheduler, out=out_dir, resume=resuming, progress=progress, command=sys.argv,
+                )
+        except experiments.ExperimentInterrupted as err:
+            hint = _resume_hint("discover", [experiment_file], sets, seed, err.out_dir or out_dir)
+            hint += " --outcome " + shlex.quote(outcome)
+            if requirement is not None:
+                hint += " --requirement " + shlex.quote(requirement)
+            raise _interrupted(err, hint) from None
+        _note_rejected_parts(result.sweep)
+        if quiet:
+            typer.echo(str(result.out_dir))
+            return
+        from rich.console import Console
+
+        console = Console() if Console().is_terminal else Console(width=160)
+        console.print(f"outcome {outcome}: {int(result.y.sum()):,} of {len(result.y):,} replications "
+                      f"({result.base_rate:.1%})", highlight=False)
+        if result.box is None:
+            console.print("the outcome never or always happens among these replications: no box to find",
+                          highlight=False)
+        for table in discovery_tables(result):
+            console.print(table)
+        console.print(f"output: {result.out_dir}", highlight=False, soft_wrap=True)
 
 
 # --------------------------------------------------------------------------- report and web page

@@ -41,6 +41,12 @@ class OutputError(InputError):
     """An output file that could not be written (disk full, file too large, no permission): one line, exit 2."""
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (`kill`, a scheduler ending the job): stopped like Ctrl-C, exit code 143 (128 + 15)."""
+
+    signum = 15
+
+
 def suggest(name: str, allowed: list[str]) -> str:
     """An unknown key's message: the closest allowed key ("did you mean"), or the list of allowed keys."""
     close = difflib.get_close_matches(name, allowed, n=1, cutoff=0.6)

@@ -1253,14 +1253,15 @@ class SweepResult(_ExperimentResult):
 class ExperimentInterrupted(KeyboardInterrupt):
     """Ctrl-C (or `stop_after`) during an experiment: finished replications were kept in `out_dir`."""
 
-    def __init__(self, kept: int, out_dir: Path | None, total: int):
+    def __init__(self, kept: int, out_dir: Path | None, total: int, signum: int = 2):
         self.kept, self.out_dir, self.total = kept, out_dir, total
+        self.signum = signum  # SIGINT (Ctrl-C), or SIGTERM: the exit code is 128 + signum
         where = f" in {out_dir}" if out_dir is not None else ""
         super().__init__(f"interrupted: {kept} of {total} replications kept{where}")
 
     def __reduce__(self) -> tuple[Any, ...]:
         # rebuilt from its own arguments, not from the message in self.args (see InputError.__reduce__)
-        return (type(self), (self.kept, self.out_dir, self.total))
+        return (type(self), (self.kept, self.out_dir, self.total, self.signum))
 
 
 # --------------------------------------------------------------------------- running
@@ -1612,12 +1613,12 @@ def _replicate(
                 if met or n >= cap:
                     break
                 n = min(n + step, cap)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as err:
             kept = len(done)
             if writer is not None:
                 writer.flush()
                 update_manifest("interrupted")
-            raise ExperimentInterrupted(kept, out_dir, n * len(cells)) from None
+            raise ExperimentInterrupted(kept, out_dir, n * len(cells), getattr(err, "signum", 2)) from None
         except Exception:  # keep what finished: --resume reruns only the rest
             if writer is not None:  # best effort: the first failure (say, a full disk) is the one to report
                 with suppress(OSError, InputError):
@@ -1628,36 +1629,45 @@ def _replicate(
         if writer is not None:
             writer.flush()
 
-    table = _assemble(experiment, loaded, new_rows, n, writer.schema if writer is not None else None)
-    replications = _to_frame(table)
-    parameters = experiment.sweep.parameters if experiment.sweep is not None else ()
-    stats = statistics_table(replications, experiment.metrics, experiment.policy_names, experiment.baseline,
-                             parameters)
-    result_cls = ComparisonResult if kind == "compare" else SweepResult
-    result = result_cls(experiment, replications, stats, n, met, out_dir)
-    result.rejected_parts = rejected
-    if folder is not None:
-        data = _parquet_bytes(table)
-        files = {REPLICATIONS_FILE: folder.write_with(REPLICATIONS_FILE, lambda tmp: tmp.write_bytes(data))}
-        csv_name = COMPARISON_FILE if kind == "compare" else SWEEP_FILE
-        files[csv_name] = folder.write_text(csv_name, stats.to_csv(index=False, float_format=FLOAT_FORMAT,
-                                                                   lineterminator="\n"))
-        if figures:
-            from sim.experiment_plots import save_figures
+    completed = False
+    try:  # an interruption while the files are written and the figures drawn keeps the replications too
+        table = _assemble(experiment, loaded, new_rows, n, writer.schema if writer is not None else None)
+        replications = _to_frame(table)
+        parameters = experiment.sweep.parameters if experiment.sweep is not None else ()
+        stats = statistics_table(replications, experiment.metrics, experiment.policy_names, experiment.baseline,
+                                 parameters)
+        result_cls = ComparisonResult if kind == "compare" else SweepResult
+        result = result_cls(experiment, replications, stats, n, met, out_dir)
+        result.rejected_parts = rejected
+        if folder is not None:
+            data = _parquet_bytes(table)
+            files = {REPLICATIONS_FILE: folder.write_with(REPLICATIONS_FILE, lambda tmp: tmp.write_bytes(data))}
+            csv_name = COMPARISON_FILE if kind == "compare" else SWEEP_FILE
+            files[csv_name] = folder.write_text(csv_name, stats.to_csv(index=False, float_format=FLOAT_FORMAT,
+                                                                       lineterminator="\n"))
+            if figures:
+                from sim.experiment_plots import save_figures
 
-            staging = folder.staging()
-            try:
-                files.update(folder.adopt(save_figures(result.plot(), staging).values()))
-            except OSError as err:
-                raise OutputError(folder.path, "figures", f"cannot write: {err.strerror or err}") from None
-            finally:
-                folder.discard(staging)
-        files[MANIFEST] = folder.path / MANIFEST
-        parts = {name for name in folder.owned if name.startswith(f"{PARTS}/")}
-        folder.remove(folder.owned - set(files) - parts)  # e.g. an earlier run's figures, when resumed without
-        update_manifest(STATUS_COMPLETE, list(files))
-        folder.remove(parts)  # after the manifest: until then they hold the replications
-        result.files = files
+                staging = folder.staging()
+                try:
+                    files.update(folder.adopt(save_figures(result.plot(), staging).values()))
+                except OSError as err:
+                    raise OutputError(folder.path, "figures", f"cannot write: {err.strerror or err}") from None
+                finally:
+                    folder.discard(staging)
+            files[MANIFEST] = folder.path / MANIFEST
+            parts = {name for name in folder.owned if name.startswith(f"{PARTS}/")}
+            folder.remove(folder.owned - set(files) - parts)  # e.g. an earlier run's figures, when resumed without
+            update_manifest(STATUS_COMPLETE, list(files))
+            completed = True
+            folder.remove(parts)  # after the manifest: until then they hold the replications
+            result.files = files
+    except KeyboardInterrupt as err:
+        if completed:  # every file is written and listed: only the parts were left to remove
+            raise
+        if folder is not None:
+            update_manifest("interrupted")
+        raise ExperimentInterrupted(len(done), out_dir, n * len(cells), getattr(err, "signum", 2)) from None
     return result
 
 
