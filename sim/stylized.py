@@ -300,7 +300,11 @@ def _fees_judge(records: Records) -> tuple[bool, list[Figure]]:
     above_ends = [paired_difference(runs[interior], runs[end], "fee_income_total") for end in ends]
     figures += [Figure(f"fee income, best interior fee x{FEE_FACTORS[interior]:g} minus x{FEE_FACTORS[end]:g}", d,
                        difference=True) for end, d in zip(ends, above_ends, strict=True)]
-    holds = (all(d.high < 0 for d in falls) and best == interior and all(d.low > 0 for d in above_ends))
+    figures += [Figure(f"members (second half), fee x{b:g} minus x{a:g}", d, difference=True)
+                for a, b, d in zip(FEE_FACTORS, FEE_FACTORS[1:], falls, strict=False)]
+    # a step up never raises members, and doubling from the scenario's fee on lowers them
+    falls_off = all(d.low < 0 for d in falls) and all(d.high < 0 for d in falls[1:])
+    holds = falls_off and best == interior and all(d.low > 0 for d in above_ends)
     return bool(holds), figures
 
 
@@ -394,8 +398,9 @@ FACTS: tuple[Fact, ...] = (
          _defection_variants, _defection_judge),
     Fact("fee_has_an_interior_optimum",
          "members fall as the annual fee rises (x0.5, x1, x2, x4), and fee income peaks at an interior fee",
-         "each step up lowers members (paired CI below 0); the highest mean income is at x1 or x2, and its "
-         "paired differences with x0.5 and x4 have CIs above 0",
+         "no step up raises members (no paired CI above 0) and each doubling from the scenario's fee lowers them "
+         "(paired CI below 0); the highest mean income is at x1 or x2, and its paired differences with x0.5 and "
+         "x4 have CIs above 0",
          "a fee selects (candidates pay at most a share of the margin they expect) and costs (it is in the "
          "perceived cost of renewals) (off: everyone pays any fee, nobody expects a payback, renewals ignore "
          "returns)",
