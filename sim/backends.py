@@ -116,14 +116,15 @@ def _sigint_deferred() -> Iterator[None]:
 def check_scheduler_reachable(address: str, timeout: float = 5.0) -> None:
     """Fail fast (before output folders are made) when a TCP scheduler address does not answer.
 
-    Only `tcp://host:port` and `host:port` are probed; other protocols are left to Dask.
+    Only `tcp://host:port` and `host:port` are accepted (InputError for tls://, inproc://, ...).
     """
     from urllib.parse import urlsplit
 
     text = address if "://" in address else f"tcp://{address}"
     parts = urlsplit(text)
-    if parts.scheme != "tcp":
-        return
+    if parts.scheme != "tcp":  # tls:// needs certificates clubsim does not pass; inproc:// is another process's
+        raise InputError("--scheduler", address, f"{parts.scheme}:// addresses are not supported: give the "
+                                                 "scheduler's tcp://host:port address")
     try:
         host, port = parts.hostname, parts.port
     except ValueError:
