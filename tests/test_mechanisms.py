@@ -409,3 +409,39 @@ def test_an_entry_fee_commits_members(engine):
                                  seeds=range(1, 6))))
 
     assert first_year_leavers(5.0) < 0.5 * first_year_leavers(0.0)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_competition_follows_the_givers_ties(engine):
+    """Among several holders of a profession, the receiver is drawn in proportion to the giver's tie: a
+    holder everyone trusts and rivals nobody trusts gets nearly every referral (uniformly: about 1 in 6)."""
+    config = load_config(merge(CLOSED_GROUP, {
+        "years": 1, "market": {"professions": 2, "sectors": 1, "demand_weight_sigma": 0.0, "sector_synergy": 0.0},
+        "club": {"founders": 12, "capacity": 12, "composition": {"policy": "open"}},
+        "population": {"shares": {"giver": 1.0, "reciprocator": 0.0, "hunter": 0.0}},
+        "referrals": {"pass_floor": 1.0}, "ties": {"reciprocity_growth": 0.0}})).config
+    if engine == "numba":
+        club = ClubEngine(config, np.random.default_rng(6))
+        slots, records = club.slots, club.members
+        profession = records.profession[slots.member]
+        favourite = int(np.flatnonzero(profession == 1)[0])
+        rivals = profession == 1
+        slots.tie[:, rivals] = 0.0
+        slots.tie[:, favourite] = 1.0
+        slots.tie[favourite, favourite] = 0.0
+        for _ in range(30):
+            club.pass_referrals()
+        received = records.referrals_received[slots.member]
+        share = received[favourite] / received[rivals].sum()
+    else:
+        model = ReferenceClubModel(config, rng=6)
+        holders = [m for m in model.members if m.profession == 1]
+        favourite = holders[0]
+        for member in model.members:
+            for other in holders:
+                if other is not member:
+                    member.ties[other] = 1.0 if other is favourite else 0.0
+        for _ in range(30):
+            model.pass_referrals()
+        share = favourite.referrals_received / sum(m.referrals_received for m in holders)
+    assert share > 0.8
