@@ -416,13 +416,14 @@ def _experiment_sections(folder: Path, manifest: Mapping[str, Any]) -> list[tupl
     baseline = manifest.get("baseline") or (next(iter(policies)) if policies else "")
     scenario_docs = "".join(_details(f"{policy}: resolved scenario", _pre(_scenario_yaml(scenario)))
                             for policy, scenario in policies.items())
-    seeds = manifest.get("seeds") or []
+    seeds = manifest.get("seeds") or {}
+    count = seeds.get("count", 0) if isinstance(seeds, Mapping) else len(seeds)
     provenance = _provenance(manifest, [
         ("experiment", manifest.get("name", folder.name)),
         ("experiment file", manifest.get("experiment_source") or "—"),
         ("replications per policy", manifest.get("runs", "—")),
         ("experiment seed", resolved.get("seed", "—")),
-        ("replication seeds", f"{len(seeds)} (listed in the manifest)"),
+        ("replication seeds", f"{count} (spawned from the experiment seed, as the manifest records)"),
         ("engine", resolved.get("engine", "—")),
         ("backend", f"{manifest.get('backend', '—')} ({manifest.get('workers') or 'all'} workers)"),
         ("status", manifest.get("status", "—")),

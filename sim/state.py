@@ -186,7 +186,7 @@ class Slots(NamedTuple):
     referral_weeks: np.ndarray      # int32[C, min_referrals]: ring of the latest referrals given
     referrals: np.ndarray           # int64[C]: referrals given ever (ring position)
     exogenous_exit_week: np.ndarray  # int64[C]: week of the member's exogenous exit (drawn at joining)
-    reputation: np.ndarray          # float64[C]: how the club sees the member's selling (1, until word of sales spreads)
+    reputation: np.ndarray          # float64[C]: how the club sees its selling (1 until word of sales spreads)
     # scratch rows reused every week instead of allocating (an allocation costs more than a phase's
     # arithmetic); a region's clubs share one pair, as they run one after the other
     work_index: np.ndarray          # int64[N_WORK_INDEX, >= C]: present, attendees, others, is_hunter
