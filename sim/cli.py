@@ -1324,10 +1324,18 @@ def calibrate_command(
     evaluations: Annotated[int | None, typer.Option("--evaluations", metavar="N", show_default=False,
                                                     help="at most N scenario evaluations "
                                                          "[default: the targets file's]")] = None,
-    method: Annotated[str | None, typer.Option("--method", metavar="differential_evolution|nelder_mead",
+    method: Annotated[str | None, typer.Option("--method", metavar="differential_evolution|nelder_mead|abc",
                                                show_default=False,
                                                help="optimiser [default: the targets file's]; nelder_mead starts "
-                                                    "from the scenario's values")] = None,
+                                                    "from the scenario's values; abc: the posterior by "
+                                                    "approximate Bayesian computation (pyABC's ABC-SMC)")] = None,
+    population: Annotated[int | None, typer.Option("--population", metavar="N", show_default=False,
+                                                   help="abc: particles per generation [default: 50]")] = None,
+    generations: Annotated[int | None, typer.Option("--generations", metavar="N", show_default=False,
+                                                    help="abc: at most N generations [default: 6]")] = None,
+    epsilon: Annotated[float | None, typer.Option("--epsilon", metavar="E", show_default=False,
+                                                  help="abc: stop when the acceptance threshold reaches E, the "
+                                                       "targets' RMS error in tolerances [default: 0.5]")] = None,
     seed: ExpSeedOpt = None,
     backend: BackendOpt = None,
     workers: WorkersOpt = None,
@@ -1345,21 +1353,37 @@ def calibrate_command(
 
         name = load_config(scenario).config.name
         out_dir = out if out is not None else Path(RESULTS_DIR) / f"calibrate-{_check_name(name, scenario, None)}"
+        if method != "abc" and (population, generations, epsilon) != (None, None, None):
+            raise InputError("--population", None, "--population, --generations and --epsilon are for --method abc")
         with _progress_bar(quiet, f"calibrate {name}") as progress:
-            result = calibrate(scenario, targets, out=out_dir, runs=runs, check_runs=check_runs,
-                               max_evaluations=evaluations, method=method, seed=seed, backend=backend,
-                               workers=workers,
-                               scheduler=scheduler, progress=progress, command=sys.argv)
+            if method == "abc":
+                from sim.abc_calibration import calibrate_abc
+
+                result = calibrate_abc(scenario, targets, out=out_dir, runs=runs, check_runs=check_runs,
+                                       max_evaluations=evaluations, population=population, generations=generations,
+                                       epsilon=epsilon, seed=seed, backend=backend, workers=workers,
+                                       scheduler=scheduler, progress=progress, command=sys.argv)
+            else:
+                result = calibrate(scenario, targets, out=out_dir, runs=runs, check_runs=check_runs,
+                                   max_evaluations=evaluations, method=method, seed=seed, backend=backend,
+                                   workers=workers,
+                                   scheduler=scheduler, progress=progress, command=sys.argv)
         if quiet:
             typer.echo(str(result.out_dir))
             return
         values = ", ".join(f"{k} = {v:g}" for k, v in result.parameters.items())
+        posterior = getattr(result, "posterior", None)
+        if posterior is not None:
+            values = ", ".join(f"{row.parameter} = {row.mean:g} [{row.ci_low:g}; {row.ci_high:g}]"
+                               for row in posterior.summary().itertuples(index=False))
+            values += " (posterior mean [95 % credible interval])"
         title = (f"{name} calibrated to {result.targets.name}: fit on {result.targets.check_runs} fresh "
                  "replications")
         _print_table(lambda _compact: fit_rich_table(result.fit, title), [
             f"calibrated: {values}",
             f"{int(result.fit['within'].sum())} of {len(result.fit)} targets within tolerance "
-            f"({len(result.evaluations)} evaluations; {result.message})",
+            + (f"({result.message})" if posterior is not None else
+               f"({len(result.evaluations)} evaluations; {result.message})"),
             f"output: {result.out_dir}"])
 
 

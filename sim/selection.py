@@ -498,11 +498,12 @@ def _select(experiment: Any, folder: Any, manifest: Mapping[str, Any], *, delta:
                                       first_stage=int(first_stage), max_runs=int(max_runs),
                                       maximize=experiment.key_metric_direction == "max", batch=batch,
                                       on_stage=on_stage)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as err:  # Ctrl-C, or SIGTERM (`signum` 15: exit 143)
             if writer is not None:
                 writer.flush()
                 update_manifest("interrupted")
-            raise ExperimentInterrupted(len(values), out_dir, int(max_runs) * len(names)) from None
+            raise ExperimentInterrupted(len(values), out_dir, int(max_runs) * len(names),
+                                        getattr(err, "signum", 2)) from None
         except Exception:
             if writer is not None:
                 with suppress(OSError, InputError):
