@@ -443,6 +443,7 @@ EXAMPLES: dict[str, tuple] = {
     "OutputError": ("out/members.csv", None, "cannot write: no space left on device"),
     "ExperimentInterrupted": (3, Path("results/x"), 12),
     "UsageLineError": ("--seed: input should be a valid integer (see clubsim run --help)",),
+    "Terminated": (),
 }
 
 
