@@ -35,6 +35,12 @@ def live_processes_in_group(group: int) -> list[int]:
     return live
 
 
+def _default_sigint() -> None:
+    """In the child, before exec: Ctrl-C's default action. A shell starts background jobs with SIGINT
+    ignored, which the child would inherit, and Python then never raises KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class ProcessGroups:
     """Commands run in their own process group. Whatever is left of a group is killed at the test's end,
     so a failing test cannot leave workers holding the pipes that `communicate()` waits on."""
@@ -44,7 +50,7 @@ class ProcessGroups:
 
     def start(self, command: list[str], **options: Any) -> subprocess.Popen:
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                   start_new_session=True, **options)
+                                   start_new_session=True, preexec_fn=_default_sigint, **options)
         self.started.append(process)
         return process
 
