@@ -709,7 +709,9 @@ def _load_comparison(files: list[Path], overrides: dict[str, str], runs: int | N
     return scenario_experiment(files, overrides, **({"runs": runs} if runs is not None else {}))
 
 
-def _output_folder(out: Path | None, resume: Path | None, experiment: Experiment) -> tuple[Path, bool]:
+def _output_folder(out: Path | None, resume: Path | None, experiment: Experiment,
+                   suffix: str = "") -> tuple[Path, bool]:
+    """The folder to write (`--out`, the `--resume` folder, or results/<name><suffix>/) and whether it resumes."""
     if resume is not None:
         if out is not None and Path(out) != Path(resume):
             raise InputError("--resume", str(resume), "continues the run in that folder; leave out --out")
@@ -718,7 +720,8 @@ def _output_folder(out: Path | None, resume: Path | None, experiment: Experiment
         return out, False
     from sim.outputs import plain_name
 
-    return Path(RESULTS_DIR) / plain_name(experiment.name, experiment.source or "<scenarios>", "name"), False
+    name = plain_name(experiment.name, experiment.source or "<scenarios>", "name")
+    return Path(RESULTS_DIR) / f"{name}{suffix}", False
 
 
 @contextmanager
@@ -1075,11 +1078,7 @@ def select_best_command(
         from sim import selection
 
         experiment = experiments.load_experiment(experiment_file, parse_sets(sets))
-        if out is None and resume is None:
-            from sim.outputs import plain_name
-
-            out = Path(RESULTS_DIR) / f"{plain_name(experiment.name, experiment_file, 'name')}_select_best"
-        out_dir, resuming = _output_folder(out, resume, experiment)
+        out_dir, resuming = _output_folder(out, resume, experiment, "_select_best")
         try:
             with _progress_bar(quiet, f"select-best {experiment.name}") as progress:
                 result = selection.select_best(
@@ -1234,11 +1233,7 @@ def discover_command(
         from sim import experiment as experiments
 
         experiment = experiments.load_experiment(experiment_file, parse_sets(sets))
-        if out is None and resume is None:
-            from sim.outputs import plain_name
-
-            out = Path(RESULTS_DIR) / f"{plain_name(experiment.name, experiment_file, 'name')}_discover"
-        out_dir, resuming = _output_folder(out, resume, experiment)
+        out_dir, resuming = _output_folder(out, resume, experiment, "_discover")
         try:
             with _progress_bar(quiet, f"discover {experiment.name}") as progress:
                 result = discovery.discover(

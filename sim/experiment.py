@@ -1446,6 +1446,30 @@ def _output_names(experiment: Experiment, kind: str, figures: bool) -> list[str]
     return [REPLICATIONS_FILE, COMPARISON_FILE if kind == "compare" else SWEEP_FILE, *drawn, MANIFEST]
 
 
+@contextmanager
+def keeping_finished(writer: _PartWriter | None, update_manifest: Callable[[str], None],
+                     interrupted: Callable[[int], ExperimentInterrupted]) -> Iterator[None]:
+    """Around the replications of a run: on Ctrl-C (or SIGTERM) and on a failure, the finished ones are
+    flushed to their parts and the manifest says so, so that --resume reruns only the rest;
+    `interrupted(signum)` builds the interruption to raise. On success the last parts are flushed."""
+    try:
+        yield
+    except KeyboardInterrupt as err:
+        if writer is not None:
+            writer.flush()
+            update_manifest("interrupted")
+        raise interrupted(getattr(err, "signum", 2)) from None
+    except Exception:
+        if writer is not None:  # best effort: the first failure (say, a full disk) is the one to report
+            with suppress(OSError, InputError):
+                writer.flush()
+            with suppress(OSError, InputError):
+                update_manifest("failed")
+        raise
+    if writer is not None:
+        writer.flush()
+
+
 def _run(
     experiment: Experiment,
     kind: Literal["compare", "sweep"],
@@ -1589,8 +1613,11 @@ def _replicate(
             raise KeyboardInterrupt
 
     description = f"{kind} {experiment.name}"
+    def interrupted(signum: int) -> ExperimentInterrupted:
+        return ExperimentInterrupted(len(done), out_dir, n * len(cells), signum)
+
     with _progress_callback(progress, description) as report:
-        try:
+        with keeping_finished(writer, update_manifest, interrupted):
             while True:
                 total = n * len(cells)
                 tasks = _tasks(experiment, n, keep_series, done)
@@ -1613,21 +1640,6 @@ def _replicate(
                 if met or n >= cap:
                     break
                 n = min(n + step, cap)
-        except KeyboardInterrupt as err:
-            kept = len(done)
-            if writer is not None:
-                writer.flush()
-                update_manifest("interrupted")
-            raise ExperimentInterrupted(kept, out_dir, n * len(cells), getattr(err, "signum", 2)) from None
-        except Exception:  # keep what finished: --resume reruns only the rest
-            if writer is not None:  # best effort: the first failure (say, a full disk) is the one to report
-                with suppress(OSError, InputError):
-                    writer.flush()
-                with suppress(OSError, InputError):
-                    update_manifest("failed")
-            raise
-        if writer is not None:
-            writer.flush()
 
     completed = False
     try:  # an interruption while the files are written and the figures drawn keeps the replications too

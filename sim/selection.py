@@ -12,7 +12,7 @@ import json
 import logging
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -393,6 +393,7 @@ def _select(experiment: Any, folder: Any, manifest: Mapping[str, Any], *, delta:
         _progress_callback,
         _read_done,
         _to_frame,
+        keeping_finished,
         replication_seeds,
         run_replication,
     )
@@ -491,28 +492,16 @@ def _select(experiment: Any, folder: Any, manifest: Mapping[str, Any], *, delta:
         def on_stage(stage: int, _alive: Sequence[int]) -> None:
             state["stage"] = stage
 
-        try:
-            with _dask_scheduler(backend, workers, scheduler) as address:
-                scheduler = address
-                selection = kn_select(sample, len(names), delta=float(delta), confidence=float(confidence),
-                                      first_stage=int(first_stage), max_runs=int(max_runs),
-                                      maximize=experiment.key_metric_direction == "max", batch=batch,
-                                      on_stage=on_stage)
-        except KeyboardInterrupt as err:  # Ctrl-C, or SIGTERM (`signum` 15: exit 143)
-            if writer is not None:
-                writer.flush()
-                update_manifest("interrupted")
-            raise ExperimentInterrupted(len(values), out_dir, int(max_runs) * len(names),
-                                        getattr(err, "signum", 2)) from None
-        except Exception:
-            if writer is not None:
-                with suppress(OSError, InputError):
-                    writer.flush()
-                with suppress(OSError, InputError):
-                    update_manifest("failed")
-            raise
-        if writer is not None:
-            writer.flush()
+        def interrupted(signum: int) -> ExperimentInterrupted:  # Ctrl-C, or SIGTERM (`signum` 15: exit 143)
+            return ExperimentInterrupted(len(values), out_dir, int(max_runs) * len(names), signum)
+
+        with keeping_finished(writer, update_manifest, interrupted), \
+                _dask_scheduler(backend, workers, scheduler) as address:
+            scheduler = address
+            selection = kn_select(sample, len(names), delta=float(delta), confidence=float(confidence),
+                                  first_stage=int(first_stage), max_runs=int(max_runs),
+                                  maximize=experiment.key_metric_direction == "max", batch=batch,
+                                  on_stage=on_stage)
 
     used = dict(zip(names, selection.replications, strict=True))
     table = _assemble(experiment, loaded, new_rows, max(used.values()), writer.schema if writer else None)

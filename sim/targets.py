@@ -40,8 +40,14 @@ ROI_BY_TENURE = ("roi_by_tenure_sums", "roi_by_tenure_counts")
 SHORT_TENURE, LONG_TENURE = 1.0, 3.0
 # statistics also reported among surviving clubs alone: a dead club's zeros would pull a mean away from
 # every club that lives (issue 16: "the fit was an average of dead and full chapters")
-SURVIVOR_STATISTICS = ("members_settled", "business_per_member_year", "referrals_per_member_year",
-                       "sphere_share", "visitors_per_meeting")
+SURVIVOR_STATISTICS = {
+    "members_settled": "mean club size over the second half of the horizon",
+    "business_per_member_year": "business per member-year",
+    "referrals_per_member_year": "referrals per member-year",
+    "referrals_per_chapter_year": "referrals passed in the club per year over the second half of the horizon",
+    "sphere_share": "share of referrals given inside the giver's sector",
+    "visitors_per_meeting": "visitors per meeting over the second half of the horizon",
+}
 
 
 # --------------------------------------------------------------------------- statistics
@@ -66,15 +72,10 @@ def _summary_statistics() -> dict[str, Statistic]:
 _SERIES_STATISTICS = (
     Statistic("members_settled", "mean club size over the second half of the horizon (members)"),
     *(Statistic(f"{name}_survivors", f"{what}, among replications whose club never closed (others: no value)")
-      for name, what in (("members_settled", "mean club size over the second half of the horizon"),
-                         ("business_per_member_year", "business per member-year"),
-                         ("referrals_per_member_year", "referrals per member-year"),
-                         ("sphere_share", "share of referrals given inside the giver's sector"),
-                         ("visitors_per_meeting", "visitors per meeting over the second half of the horizon"))),
+      for name, what in SURVIVOR_STATISTICS.items()),
     Statistic("at_capacity", "1 if the club's mean size over the second half of the horizon is within 10 % of "
               "its capacity, else 0"),
-    Statistic("referrals_per_chapter_year", "referrals passed in the club per year over the second half of the "
-              "horizon"),
+    Statistic("referrals_per_chapter_year", SURVIVOR_STATISTICS["referrals_per_chapter_year"]),
     Statistic("business_rate_first_year", "business received per member-year by members whose whole tenure was "
               "under a year (EUR)"),
     Statistic("business_rate_years_3_to_7", "business received per member-year by members whose tenure is 3 to 7 "
@@ -122,12 +123,11 @@ def measure_run(series: pd.DataFrame, members: pd.DataFrame, summary: Mapping[st
     record = flatten_summary(summary)
     weeks = len(series)
     record["members_settled"] = float(series["members"].iloc[weeks // 2:].mean())
-    for name in SURVIVOR_STATISTICS:
-        value = record[name]
-        record[f"{name}_survivors"] = value if summary["survived"] else math.nan
     record["at_capacity"] = float(capacity is not None and record["members_settled"] >= 0.9 * capacity)
     late_weeks = weeks - weeks // 2
     record["referrals_per_chapter_year"] = float(series["referrals"].iloc[weeks // 2:].sum()) * 52.0 / late_weeks
+    for name in SURVIVOR_STATISTICS:
+        record[f"{name}_survivors"] = record[name] if summary["survived"] else math.nan
     for name, (low, high) in (("business_rate_first_year", (0.0, 1.0)), ("business_rate_years_3_to_7", (3.0, 7.0))):
         chosen = (members["tenure_years"] >= low) & (members["tenure_years"] <= high) & (members["tenure_years"] > 0)
         years_in = float(members.loc[chosen, "tenure_years"].sum())

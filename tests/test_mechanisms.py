@@ -9,8 +9,8 @@ move enough to catch). Runs are small and short: the reference engine is slow.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
+from functools import reduce
 
 import numpy as np
 import pandas as pd
@@ -19,7 +19,7 @@ import pytest
 from sim.engine import ClubEngine
 from sim.reference import ReferenceClubModel
 from sim.runner import RunResult, simulate
-from sim.scenario import load_config
+from sim.scenario import _deep_merge, load_config
 from sim.state import TYPE_NAMES
 
 pytestmark = pytest.mark.usefixtures("numba_ready")
@@ -37,14 +37,8 @@ NO_HUNTERS = {"population": {"shares": {"giver": 0.5, "reciprocator": 0.5, "hunt
 
 
 def merge(*parts: dict) -> dict:
-    out: dict = {}
-    for part in parts:
-        for key, value in part.items():
-            if isinstance(value, dict) and isinstance(out.get(key), dict):
-                out[key] = merge(out[key], value)
-            else:
-                out[key] = copy.deepcopy(value)
-    return out
+    """Scenario mappings merged as `extends:` merges them (later parts win)."""
+    return reduce(_deep_merge, parts, {})
 
 
 def run(engine: str, *parts: dict, seeds: range = range(1, 4), years: int = 1) -> list[RunResult]:
