@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from functools import partial
+from multiprocessing.context import SpawnContext, SpawnProcess
 from typing import Any
 
 from sim.errors import InputError, Terminated
@@ -209,19 +210,71 @@ class _Counter:
 
 _POOL: tuple[int, Any] | None = None
 
+GUARD_HINT = 'put the code that runs experiments under `if __name__ == "__main__":`'
+_starting_worker = threading.local()  # set while this thread starts one of the pool's worker processes
+
+
+def _preparation_data(name: str, _original: Callable[[str], dict[str, Any]]) -> dict[str, Any]:
+    """multiprocessing's spawn preparation data, without the parent's `__main__` for clubsim's own workers:
+    they run only `sim.*` functions, so they need not re-run the user's script (which, without a
+    `__main__` guard, would start the experiment again in every worker and break the pool)."""
+    data = _original(name)
+    if getattr(_starting_worker, "active", False):
+        data.pop("init_main_from_path", None)
+        data.pop("init_main_from_name", None)
+    return data
+
+
+def _install_preparation_data() -> None:
+    from multiprocessing import spawn
+
+    current = spawn.get_preparation_data
+    if getattr(current, "func", None) is not _preparation_data:  # once; other processes' data is left as it is
+        spawn.get_preparation_data = partial(_preparation_data, _original=current)
+
+
+class _WorkerProcess(SpawnProcess):
+    """A worker process of the local pool: spawned without the parent's `__main__`."""
+
+    def start(self) -> None:
+        _starting_worker.active = True
+        try:
+            super().start()
+        finally:
+            _starting_worker.active = False
+
+
+class _WorkerContext(SpawnContext):
+    Process = _WorkerProcess
+
+
+def check_not_bootstrapping(source: str | None = None) -> None:
+    """Refuse (one line) to start worker processes from a process that is itself starting: a script
+    without a `__main__` guard, re-run in each worker of a pool that imports the parent's `__main__`
+    (multiprocessing's, EMA Workbench's, a local Dask cluster's; the local pool here does not)."""
+    import multiprocessing
+
+    if getattr(multiprocessing.current_process(), "_inheriting", False):
+        import __main__
+
+        raise InputError(source or getattr(__main__, "__file__", None), None,
+                         "clubsim was asked to start worker processes in a process that is itself starting as "
+                         "a worker, which re-runs the script; " + GUARD_HINT)
+
 
 def _pool(workers: int) -> Any:
     """The local process pool, kept between calls (workers keep their imports and loaded kernels)."""
     global _POOL
-    import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     if _POOL is not None and _POOL[0] == workers:
         return _POOL[1]
     shutdown_pool()
-    # spawn: fresh interpreters, safe whatever threads this process runs (progress bars, numba)
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_ignore_sigint)
+    check_not_bootstrapping()
+    _install_preparation_data()
+    # spawn: fresh interpreters, safe whatever threads this process runs (progress bars, numba); they
+    # do not re-run the caller's script, so scripts, `python -c` and notebooks need no __main__ guard
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=_WorkerContext(), initializer=_ignore_sigint)
     _POOL = (workers, pool)
     return pool
 
@@ -344,6 +397,7 @@ def _run_dask(tasks: Sequence[Any], fn: Callable[[Any], Any], workers: int | Non
             except (OSError, TimeoutError) as err:
                 raise InputError("--scheduler", scheduler, f"cannot connect: {err}") from None
         else:
+            check_not_bootstrapping()
             cluster = LocalCluster(n_workers=workers or default_workers(), threads_per_worker=1, processes=True,
                                    dashboard_address=None, silence_logs=logging.ERROR)
             try:

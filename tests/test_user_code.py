@@ -1,0 +1,58 @@
+"""The Python API where users write code: scripts without a `__main__` guard, `python -c`, `python -m`.
+
+The local pool's workers are spawned without re-running the caller's `__main__` (they only run
+`sim.*` functions), so an unguarded script that compares policies runs, and runs its own
+top-level code once. A process that is itself a starting worker of a pool that does re-run the
+script gets clubsim's one-line error naming the guard.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from sim.backends import GUARD_HINT, run_tasks
+from sim.errors import InputError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+UNGUARDED = textwrap.dedent("""\
+    from pathlib import Path
+    from sim import compare, load_experiment
+
+    Path("{marker}").open("a").write("ran\\n")          # top-level code: must run once, not once per worker
+    experiment = load_experiment("{root}/experiments/exclusivity_vs_complementarity.yaml", {{"years": 1}})
+    res = compare(experiment, runs=6, workers=2)
+    print("replications", len(res.replications))
+""")
+
+
+def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize("how", ["script", "-c", "-m"])
+def test_unguarded_code_runs_a_comparison_on_the_local_pool(tmp_path: Path, how: str, numba_ready: None) -> None:
+    marker = tmp_path / "marker.txt"
+    code = UNGUARDED.format(marker=marker, root=ROOT)
+    (tmp_path / "unguarded.py").write_text(code, encoding="utf-8")
+    args = {"script": ["unguarded.py"], "-c": ["-c", code], "-m": ["-m", "unguarded"]}[how]
+    done = _run(args, tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "replications 18" in done.stdout
+    assert "bootstrapping" not in done.stderr and "Traceback" not in done.stderr
+    assert marker.read_text() == "ran\n"
+
+
+def test_a_starting_worker_is_refused_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The script re-run by another pool's worker (its `__mp_main__`) asks clubsim for workers."""
+    monkeypatch.setattr(multiprocessing.current_process(), "_inheriting", True, raising=False)
+    with pytest.raises(InputError) as caught:
+        run_tasks(list(range(4)), abs, workers=2, on_result=lambda _: None)
+    assert GUARD_HINT in str(caught.value) and "\n" not in str(caught.value)
+    assert 'if __name__ == "__main__":' in str(caught.value)
