@@ -19,6 +19,7 @@ import dataclasses
 import io
 import math
 import os
+import re
 import socket
 import sys
 import tempfile
@@ -28,14 +29,16 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from html import escape
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal, cast, get_type_hints
 
 import numpy as np
 import pandas as pd
 import solara
 import solara.lab
 import yaml
+from pydantic import Field, TypeAdapter, ValidationError
 
+from sim.app_server import HOSTS_ENV, allowed_hosts
 from sim.errors import InputError
 from sim.metrics import MEMBER_TYPES
 from sim.scenario import ScenarioConfig, dotted_items, load_config
@@ -71,25 +74,33 @@ COMPOSITION_HELP = {
 # --------------------------------------------------------------------------- settings
 
 
+NonNegative = Annotated[int, Field(ge=0)]
+Share = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
+
+
 @dataclass(frozen=True)
 class Settings:
-    """The policies on the page's controls; `overrides` turns them into dotted scenario keys."""
+    """The policies on the page's controls; `overrides` turns them into dotted scenario keys.
 
-    annual_fee: int
+    The types and the bounds that are not the scenario schema's are checked on the server
+    (`checked`): a browser can send any value over the websocket, whatever the controls offer.
+    """
+
+    annual_fee: int  # its bounds are the schema's (`_resolve` explains a refused fee)
     entry_fee: int
-    composition: str
-    selection: str
-    accuracy: float
+    composition: Literal["exclusivity", "complementarity", "open"]
+    selection: Literal["interview", "none"]
+    accuracy: Share
     attendance_rule: bool
-    max_absences: int
-    absence_window: int
+    max_absences: NonNegative
+    absence_window: Annotated[int, Field(ge=1)]
     contribution_rule: bool
-    min_referrals: int
-    contribution_window: int
-    meetings_per_year: int
-    hunter_share: float
-    years: int
-    seed: int = 1
+    min_referrals: Annotated[int, Field(ge=1)]
+    contribution_window: Annotated[int, Field(ge=1)]
+    meetings_per_year: Annotated[int, Field(ge=1)]
+    hunter_share: Share
+    years: Annotated[int, Field(ge=1)]
+    seed: NonNegative = 1
 
     @classmethod
     def of(cls, config: ScenarioConfig, seed: int = 1) -> Settings:
@@ -104,6 +115,15 @@ class Settings:
             contribution_window=club.contribution_rule.window_weeks, meetings_per_year=club.meetings_per_year,
             hunter_share=float(config.population.shares.hunter), years=config.years, seed=seed,
         )
+
+    def checked(self) -> Settings:
+        """These settings, or ValueError naming the first control whose value is not allowed."""
+        for name, value in dataclasses.asdict(self).items():
+            try:  # strict: a value of another type is refused, not converted ("1200", 1.5 for an int, True)
+                _FIELD_TYPES[name].validate_python(value, strict=True)
+            except ValidationError as err:
+                raise ValueError(f"{CONTROL_LABELS[name]}: {err.errors()[0]['msg']}, not {value!r}") from None
+        return self
 
     def overrides(self, start: ScenarioConfig) -> dict[str, Any]:
         """The dotted scenario keys these settings change in `start` (only those that differ)."""
@@ -132,6 +152,19 @@ class Settings:
             wanted["population.shares.reciprocator"] = 1.0 - self.hunter_share - giver
         current = dotted_items(start.model_dump(mode="json"))
         return {key: value for key, value in wanted.items() if current.get(key) != value}
+
+
+# globals(): `solara run` loads this file under another module name
+_FIELD_TYPES = {name: TypeAdapter(hint)
+                for name, hint in get_type_hints(Settings, globals(), include_extras=True).items()}
+CONTROL_LABELS = {
+    "annual_fee": "Annual fee", "entry_fee": "Entry fee", "composition": "Composition",
+    "selection": "Selection of candidates", "accuracy": "Interview catches hunters",
+    "attendance_rule": "Attendance rule", "max_absences": "Absences allowed", "absence_window": "Absence window",
+    "contribution_rule": "Contribution rule", "min_referrals": "Referrals required",
+    "contribution_window": "Contribution window", "meetings_per_year": "Meetings",
+    "hunter_share": "Hunters among candidates", "years": "Years", "seed": "Seed",
+}
 
 
 def available_scenarios() -> dict[str, Path]:
@@ -478,8 +511,52 @@ def _settings() -> Settings:
     return settings_state.value
 
 
+refused_control = solara.reactive(cast(str | None, None))  # the last control value the server refused, and why
+
+
 def _update(**changes: Any) -> None:
-    settings_state.value = dataclasses.replace(settings_state.value, **changes)
+    """Apply a control's new value, if the server allows it (else keep the settings, say why)."""
+    try:
+        settings_state.value = dataclasses.replace(settings_state.value, **changes).checked()
+    except (TypeError, ValueError) as err:
+        refused_control.value = str(err)
+    else:
+        refused_control.value = None
+
+
+def set_compare_runs(runs: Any) -> None:
+    """Runs per policy of the Compare panel: only the offered counts (each one's cost is known)."""
+    if type(runs) is int and runs in COMPARE_RUNS:
+        compare_runs.value = runs
+    else:
+        refused_control.value = f"Runs per policy: one of {', '.join(map(str, COMPARE_RUNS))}, not {runs!r}"
+
+
+def set_meetings(frequency: Any) -> None:
+    if frequency in MEETINGS:
+        _update(meetings_per_year=MEETINGS[frequency])
+    else:
+        refused_control.value = f"Meetings: one of {', '.join(MEETINGS)}, not {frequency!r}"
+
+
+def _rounded(value: Any, digits: int = 2) -> Any:
+    return round(value, digits) if isinstance(value, float) else value
+
+
+def start_run() -> None:
+    """Run pressed: check the settings again on the server (a disabled button can still be sent a click)."""
+    path, overrides, problem = _resolve()
+    if problem is None and not live_run.pending:
+        live_run(start_name.value, str(path), overrides, _settings())
+
+
+def start_comparison() -> None:
+    """Compare pressed: the same checks, and a run count the panel offers."""
+    path, overrides, problem = _resolve()
+    runs = compare_runs.value
+    if problem is None and runs in COMPARE_RUNS and not comparison_task.pending:
+        settings = _settings()
+        comparison_task(comparison_spec(path, start_name.value, overrides, settings.seed, runs), settings)
 
 
 def redraw_weeks(weeks: int) -> int:
@@ -551,6 +628,7 @@ def Controls() -> None:
         if name and name in scenarios:
             start_name.value = name
             settings_state.value = Settings.of(starting_config(scenarios[name]), seed=s.seed)
+            refused_control.value = None
 
     solara.Select("Starting scenario", values=list(scenarios), value=start_name.value, on_value=choose_start)
     Heading("Fees")
@@ -565,10 +643,10 @@ def Controls() -> None:
                   on_value=lambda v: _update(selection=v))
     if s.selection == "interview":
         solara.SliderFloat(f"Interview catches hunters: {s.accuracy:.0%}", value=s.accuracy, min=0.0,
-                           max=1.0, step=0.05, on_value=lambda v: _update(accuracy=round(v, 2)))
+                           max=1.0, step=0.05, on_value=lambda v: _update(accuracy=_rounded(v)))
     low, high = _slider_bounds(s.hunter_share, 0.0, 0.6)
     solara.SliderFloat(f"Hunters among candidates: {s.hunter_share:.0%}", value=s.hunter_share, min=low, max=high,
-                       step=0.01, on_value=lambda v: _update(hunter_share=round(v, 2)))
+                       step=0.01, on_value=lambda v: _update(hunter_share=_rounded(v)))
     Heading("Rules")
     solara.Switch(label="Attendance rule", value=s.attendance_rule, on_value=lambda v: _update(attendance_rule=v))
     if s.attendance_rule:
@@ -590,7 +668,7 @@ def Controls() -> None:
     Heading("Meetings and horizon")
     frequency = next((k for k, v in MEETINGS.items() if v == s.meetings_per_year), "weekly")
     solara.ToggleButtonsSingle(value=frequency, values=list(MEETINGS),
-                               on_value=lambda v: _update(meetings_per_year=MEETINGS[v]))
+                               on_value=set_meetings)
     low, high = _slider_bounds(s.years, 1, 20)
     solara.SliderInt(f"Years: {s.years}", value=s.years, min=low, max=high, on_value=lambda v: _update(years=v))
     solara.InputInt("Seed (another draw of luck)", value=s.seed, on_value=lambda v: _update(seed=v))
@@ -601,10 +679,9 @@ def Controls() -> None:
 def _resolve() -> tuple[Path, dict[str, Any], str | None]:
     """The starting file, the overrides of the current settings, and what is wrong with them (or None)."""
     path = available_scenarios()[start_name.value]
-    settings = _settings()
-    if settings.seed < 0:
-        return path, {}, "Seed: must be 0 or more."
-    overrides = settings.overrides(starting_config(path))
+    if refused_control.value:
+        return path, {}, f"Not allowed: {refused_control.value}"
+    overrides = _settings().overrides(starting_config(path))
     try:
         load_config(path, overrides)
     except InputError as err:
@@ -679,11 +756,10 @@ def ComparePanel(path: Path, overrides: dict[str, Any], problem: str | None) -> 
                      subtitle=f"your settings and {start}, {runs} runs each with the same seeds (common random "
                               "numbers): the paired difference shows what your settings change"):
         with solara.Row():
-            solara.Select("Runs per policy", values=list(COMPARE_RUNS), value=runs, on_value=compare_runs.set)
-            spec = comparison_spec(path, start, overrides, settings.seed, runs)
+            solara.Select("Runs per policy", values=list(COMPARE_RUNS), value=runs, on_value=set_compare_runs)
             solara.Button(f"Compare ({runs} runs each)", color="primary", classes=["clubsim-compare"],
                           disabled=problem is not None or comparison_task.pending,
-                          on_click=lambda: comparison_task(spec, settings))
+                          on_click=start_comparison)
         if comparison_task.pending:
             solara.ProgressLinear(comparison_task.progress or True)
         if comparison_task.error:
@@ -719,7 +795,7 @@ def RunButtons(path: Path, overrides: dict[str, Any], problem: str | None, setti
     with solara.Row():
         solara.Button("Run", color="primary", classes=["clubsim-run"],
                       disabled=problem is not None or live_run.pending,
-                      on_click=lambda: live_run(start_name.value, str(path), overrides, settings))
+                      on_click=start_run)
         solara.Button("Stop", disabled=not live_run.pending, on_click=live_run.cancel)
 
 
@@ -758,20 +834,28 @@ def _check_port(host: str, port: int) -> None:
                                          f"choose another port, e.g. --port {port + 1}") from None
 
 
-def serve(scenarios: Sequence[Path], *, host: str, port: int, open_browser: bool) -> None:
+def serve(scenarios: Sequence[Path], *, host: str, port: int, open_browser: bool,
+          allow_hosts: Sequence[str] = ()) -> None:
     """Replace this process with the page's Solara server on host:port (Ctrl-C stops it).
 
     Scenario files are validated first, so a bad one fails with one line before the server starts.
+    The server answers only requests for host:port (and the loopback names, for a loopback host;
+    `allow_hosts` adds names, e.g. the machine's name behind --host 0.0.0.0): see sim.app_server.
     """
     for path in scenarios:
         load_config(path)
+    for name in allow_hosts:
+        if not re.fullmatch(r"[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\]", name):
+            raise InputError("--allow-host", name, "must be a host name or address as a browser sends it "
+                                                   "(club.example, 192.0.2.7, [2001:db8::7]), without a port")
     if not 0 < port < 65536:
         raise InputError("--port", None, f"must be between 1 and 65535, got {port}")
     _check_port(host, port)
     env = dict(os.environ)
     env[SCENARIOS_ENV] = os.pathsep.join(str(Path(p).resolve()) for p in scenarios)
     env.setdefault("SOLARA_TELEMETRY_MIXPANEL_ENABLE", "false")  # no calls home from a founder's machine
-    argv = [sys.executable, "-m", "solara", "run", str(Path(__file__).resolve()), "--host", host,
+    env[HOSTS_ENV] = ",".join(sorted(allowed_hosts(host, port, allow_hosts)))
+    argv = [sys.executable, "-m", "sim.app_server", "run", str(Path(__file__).resolve()), "--host", host,
             "--port", str(port), "--production", "--open" if open_browser else "--no-open",
             "--log-level", "warning", "--no-access-log"]
     print(f"clubsim app: http://{host}:{port}/ (Ctrl-C stops it)", flush=True)

@@ -1289,6 +1289,10 @@ def app_command(
     host: Annotated[str, typer.Option(help="address to listen on (127.0.0.1: this computer only)")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to listen on")] = 8765,
     open_browser: Annotated[bool, typer.Option("--open/--no-open", help="open the page in a browser")] = True,
+    allow_host: Annotated[list[str] | None, typer.Option(
+        "--allow-host", metavar="NAME", show_default=False,
+        help="another name the page is reached by (repeatable); requests for any other Host or from another "
+             "site's page are refused")] = None,
 ) -> None:
     """Start the web page for club founders: set the policies, watch the club run, compare with the start."""
     with _reported_errors():
@@ -1297,7 +1301,7 @@ def app_command(
         except ImportError as err:
             raise InputError("clubsim app", None, f"needs the web extras ({err.name} is not installed): "
                                                   "pip install 'clubsim[app]'") from None
-        web.serve(scenarios or [], host=host, port=port, open_browser=open_browser)
+        web.serve(scenarios or [], host=host, port=port, open_browser=open_browser, allow_hosts=allow_host or ())
 
 
 # --------------------------------------------------------------------------- calibration and validation
