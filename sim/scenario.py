@@ -629,12 +629,80 @@ def dotted_items(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 OVERRIDES_SOURCE = "overrides"  # what a bad override's error names instead of the file
 
 
+SHARES_KEY = "population.shares"
+
+
+def _shares_set(overrides: Mapping[str, Any]) -> set[str]:
+    """The candidate shares (`giver`, `reciprocator`, `hunter`) that a layer of overrides sets: as dotted
+    keys, or inside a `population.shares` or `population` mapping."""
+    named: set[str] = set()
+    for dotted, value in overrides.items():
+        dotted = str(dotted)
+        if dotted.startswith(f"{SHARES_KEY}."):
+            named.add(dotted.removeprefix(f"{SHARES_KEY}."))
+        elif dotted == SHARES_KEY and isinstance(value, Mapping):
+            named.update(map(str, value))
+        elif dotted == "population" and isinstance(value, Mapping) and isinstance(value.get("shares"), Mapping):
+            named.update(map(str, value["shares"]))
+    return named & set(MEMBER_TYPES)
+
+
+def _share_value(value: Any) -> float | None:
+    """A share as a number in 0..1, or None (left for the schema to refuse)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return float(value) if 0 <= value <= 1 else None
+
+
+def _rescale_shares(before: Mapping[str, Any], after: dict, named: set[str], source: Path | str) -> None:
+    """Overrides that set one or two candidate shares rescale the others in proportion to their values
+    before, so that the three still sum to 1 (`population.shares.hunter=0.2` on 0.3 : 0.55 : 0.15 gives
+    0.282 : 0.518 : 0.2); with one left, it takes the rest. Shares that are not numbers in 0..1 are left
+    for the schema to refuse."""
+    population = after.get("population")
+    shares = population.get("shares") if isinstance(population, dict) else None
+    if not isinstance(shares, dict):
+        return
+    shares = population["shares"] = dict(shares)
+    old_population = before.get("population") if isinstance(before.get("population"), Mapping) else {}
+    old = old_population.get("shares") if isinstance(old_population.get("shares"), Mapping) else {}
+    defaults = Shares.model_fields
+    values = {k: _share_value(shares.get(k, defaults[k].default)) for k in named}
+    if any(v is None for v in values.values()):
+        return
+    rest = [k for k in MEMBER_TYPES if k not in named]
+    given = sum(values.values())
+    if given > 1 + 1e-9:
+        what = " + ".join(f"{k} {values[k]:g}" for k in MEMBER_TYPES if k in named)
+        field = f"{SHARES_KEY}.{next(iter(named))}" if len(named) == 1 else SHARES_KEY
+        raise InputError(source, field, f"{what} = {given:g} leaves less than nothing for {' and '.join(rest)}: "
+                                        "the three shares sum to 1")
+    weights = [_share_value(old.get(k, defaults[k].default)) for k in rest]
+    left = max(0.0, 1.0 - given)
+    if len(rest) == 1:
+        shares[rest[0]] = left
+        return
+    if any(w is None for w in weights):
+        return
+    total = sum(w for w in weights if w is not None)
+    if total > 0:
+        for k, w in zip(rest, weights, strict=True):
+            shares[k] = left * (w or 0.0) / total
+    elif left > 0:
+        raise InputError(source, SHARES_KEY, f"{' and '.join(rest)} are both 0 in the scenario, so the "
+                                             f"{left:g} left by the shares set cannot be split in proportion; "
+                                             "set all three shares")
+
+
 def apply_overrides(data: dict, overrides: Mapping[str, Any], source: Path | str) -> dict:
     """Set dotted keys (`club.fees.annual`) in a raw scenario mapping.
 
     String values are parsed as YAML scalars (`"1500"` -> 1500), so overrides from the
-    command line and from Python behave alike; types are checked by the schema.
+    command line and from Python behave alike; types are checked by the schema. Overrides that
+    set one or two of the candidate shares (`population.shares.hunter`) rescale the others in
+    proportion, so that the three still sum to 1; setting all three keeps them as given.
     """
+    before = data
     data = copy.deepcopy(data)
     for dotted, raw in overrides.items():
         parts = str(dotted).split(".")
@@ -652,6 +720,9 @@ def apply_overrides(data: dict, overrides: Mapping[str, Any], source: Path | str
                     child = {}
                     node[part] = child
                 node = child
+    named = _shares_set(overrides)
+    if 0 < len(named) < len(MEMBER_TYPES):
+        _rescale_shares(before, data, named, source)
     return data
 
 

@@ -435,8 +435,11 @@ BAD = {
         "scenario: BNI\npolicies:\n  a: {club.fees.annual: -5}\n",
         r"exp\.yaml: policies\.a\.club\.fees\.annual: Input should be greater than or equal to 0"),
     "shares not summing to 1": (
-        "scenario: BNI\npolicies:\n  a: {population.shares.hunter: 0.4}\n",
+        "scenario: BNI\npolicies:\n  a: {population.shares: {giver: 0.5, reciprocator: 0.5, hunter: 0.4}}\n",
         r"exp\.yaml: policies\.a\.population\.shares: giver \+ reciprocator \+ hunter must sum to 1"),
+    "shares set summing over 1": (
+        "scenario: BNI\npolicies:\n  a: {population.shares.hunter: 0.7, population.shares.giver: 0.5}\n",
+        r"exp\.yaml: policies\.a\.population\.shares: giver 0\.5 \+ hunter 0\.7 = 1\.2 leaves less than nothing"),
     "missing scenario file": ("scenario: nowhere.yaml\n", r"exp\.yaml: scenario: no such file: nowhere\.yaml"),
     "no scenario key": ("policies: {a: {}}\n", r"exp\.yaml: scenario: missing"),
     "runs zero": ("scenario: BNI\nruns: 0\n", r"exp\.yaml: runs: Input should be greater than or equal to 1"),
