@@ -1,7 +1,9 @@
 """clubsim: an agent-based simulator of business clubs (model: docs/ODD.md).
 
 `from sim import load_scenario, ClubModel, simulate` works, but importing `sim`
-stays light: the model, kernels and plotting load on first use.
+stays light: the model, kernels and plotting load on first use. `dir(sim)` and
+`sim.__all__` list the public API; `sim.run_metrics` is the entry point for outside
+tools (docs/clients.md).
 """
 
 from importlib import import_module
@@ -19,8 +21,10 @@ _EXPORTS = {
     "Member": "sim.agents",
     "ReferenceClubModel": "sim.reference",
     "simulate": "sim.runner",
+    "run_metrics": "sim.runner",
     "RunResult": "sim.runner",
     "InputError": "sim.errors",
+    "OutputError": "sim.errors",
     "load_experiment": "sim.experiment",
     "compare": "sim.experiment",
     "sweep": "sim.experiment",
@@ -34,3 +38,8 @@ def __getattr__(name: str) -> Any:
     if name in _EXPORTS:
         return getattr(import_module(_EXPORTS[name]), name)
     raise AttributeError(f"module 'sim' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """The public API (tab completion), loaded or not, and the module's own names."""
+    return sorted({*globals(), *__all__})

@@ -1531,9 +1531,9 @@ def _replicate(
         # resuming a run started with another seed (--seed) than its unchanged experiment file's
         seed = (manifest.get("resolved") or {}).get("seed")
     if seed is not None:
-        if seed < 0:
-            raise InputError(experiment.source, "seed", f"must be >= 0, got {seed}")
-        experiment = dataclasses.replace(experiment, seed=int(seed))
+        from sim.runner import check_seed
+
+        experiment = dataclasses.replace(experiment, seed=check_seed(seed, experiment.source))
     keep_series = experiment.keep_series if experiment.keep_series is not None else kind == "compare"
     experiment = dataclasses.replace(experiment, keep_series=keep_series)
 

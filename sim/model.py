@@ -4,7 +4,10 @@
 numba kernel (`sim.kernels`) over the arrays of `sim.engine.ClubEngine`.
 Members are `sim.agents.Member` agents, created when they join and removed
 when they exit. The model runs under `mesa.batch_run`:
-`ClubModel(scenario, seed=None, **{"club.fees.annual": 1500})`.
+`ClubModel(scenario, rng=1, **{"club.fees.annual": 1500})`; `running` turns False at the
+horizon or when the club closes (it has no members left), so batch_run stops there.
+`rng` (or `seed`) is an integer >= 0 or a numpy Generator; None is Mesa's default: fresh
+entropy, a run that cannot be repeated.
 """
 
 from __future__ import annotations
@@ -15,12 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import mesa
+import numpy as np
 import pandas as pd
 
 from sim.agents import Member
 from sim.engine import ClubEngine
 from sim.errors import InputError
 from sim.metrics import SERIES_COLUMNS, summarize
+from sim.runner import check_seed
 from sim.scenario import ClubScenario, ScenarioConfig, load_scenario
 
 DEFAULT_SCENARIO = Path(__file__).resolve().parent.parent / "scenarios" / "bni_chapter.yaml"
@@ -35,11 +40,18 @@ AGENT_REPORTERS = {
 }
 
 
-def resolve_seed(seed: int | None, rng: int | None) -> int | None:
-    """Mesa 3.5 names it `rng` (`seed` is deprecated); accept either, not two different ones."""
-    if seed is not None and rng is not None and seed != rng:
+def resolve_seed(seed: Any, rng: Any) -> Any:
+    """Mesa 3.5 names it `rng` (`seed` is deprecated); accept either, not two different ones.
+
+    An integer >= 0 (numpy's too, given to Mesa as an int) or a numpy Generator, used as it is; None is
+    Mesa's own choice: a fresh, unreproducible seed. Anything else is a one-line `InputError`.
+    """
+    if seed is not None and rng is not None and seed is not rng and seed != rng:
         raise ValueError(f"seed={seed} and rng={rng} disagree; pass one of them")
-    return rng if rng is not None else seed
+    value = rng if rng is not None else seed
+    if value is None or isinstance(value, np.random.Generator):
+        return value
+    return check_seed(value, field="rng" if rng is not None else "seed")
 
 
 def _series_value(column: str, model: ClubModel) -> float:
@@ -93,8 +105,8 @@ class ClubModel(mesa.Model):
         self.engine.close_week()
         self._sync_agents()
         self.datacollector.collect(self)
-        if self.engine.finished:
-            self.running = False
+        if self.engine.finished or self.engine.closed:
+            self.running = False  # at the horizon, or the club closed: `mesa.batch_run` stops here
 
     def hold_meeting(self) -> None:
         self.engine.hold_meeting()

@@ -79,6 +79,25 @@ class RunResult:
         return self._frames[name]
 
 
+def check_seed(seed: Any, source: str | None = None, field: str = "seed") -> int:
+    """A run's seed as an int: an integer >= 0 (Python's or numpy's); anything else, None included, is
+    a one-line `InputError` (None would draw an unreproducible seed, a float or a string is a mistake)."""
+    from sim.errors import InputError
+
+    if seed is None:
+        raise InputError(source, field, "missing: give an integer >= 0 (the same scenario and seed always give "
+                                        "the same run; no seed would draw one that cannot be reproduced)")
+    if isinstance(seed, bool | np.bool_) or not isinstance(seed, int | np.integer):
+        if isinstance(seed, np.generic):
+            shown = f"{seed.item()!r} (numpy.{type(seed).__name__})"
+        else:
+            shown = repr(seed) if isinstance(seed, str | float | bool) else f"a {type(seed).__name__}"
+        raise InputError(source, field, f"must be an integer >= 0, got {shown[:60]}")
+    if seed < 0:
+        raise InputError(source, field, f"must be an integer >= 0, got {seed}")
+    return int(seed)
+
+
 def simulate(
     scenario: str | Path | Mapping[str, Any] | ScenarioConfig | LoadedScenario,
     seed: int,
@@ -86,7 +105,10 @@ def simulate(
     overrides: Mapping[str, Any] | None = None,
     progress: WeeksDone | None = None,
 ) -> RunResult:
-    """One run; `progress(weeks done, weeks)` is called as it goes, if given (a region takes minutes)."""
+    """One run; `progress(weeks done, weeks)` is called as it goes, if given (a region takes minutes).
+
+    `seed` is an integer >= 0 (`check_seed`): a run is a pure function of (scenario, seed, engine)."""
+    seed = check_seed(seed)
     loaded = load_config(scenario, overrides)
     weeks = loaded.config.weeks
     if loaded.config.is_region:
@@ -108,6 +130,40 @@ def simulate(
     else:
         raise ValueError(f"unknown engine {engine!r}; use one of {ENGINES}")
     return RunResult(loaded, seed, engine, series, members, summarize(series, members))
+
+
+def run_metrics(
+    scenario: str | Path | Mapping[str, Any] | ScenarioConfig | LoadedScenario,
+    seed: int,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    engine: Engine = "numba",
+    **dotted: Any,
+) -> dict[str, float]:
+    """One run's summary as a flat dict of floats, for outside tools (EMA Workbench, SALib, optuna, a
+    `multiprocessing.Pool`): a module-level, picklable function of (scenario, seed, overrides).
+
+    Overrides are dotted scenario keys, given as a mapping (`{"club.fees.annual": 1200}`) or as keyword
+    arguments with `__` for each dot (`club__fees__annual=1200`, `years=3`); shares set one or two at a
+    time rescale the others. The keys are the summary's, flattened as in `replications.parquet`
+    (`roi_by_type` -> `roi_giver`, ...; `exits_by_reason` -> `exits_left`, ...), in the files' units
+    (ratios, not %; money in EUR); `survived` is 1.0 or 0.0, a value that does not exist (the ROI of a type
+    that never joined) NaN. A region gives its totals (each club's summary is `simulate`'s). `seed`:
+    an integer >= 0 (None is refused: it would not be reproducible).
+    """
+    from sim.errors import InputError
+    from sim.experiment import flatten_summary
+
+    seed = check_seed(seed)
+    merged = dict(overrides or {})
+    for key, value in dotted.items():
+        name = key.replace("__", ".")
+        if name in merged:
+            raise InputError("run_metrics", name, "given twice (in overrides and as a keyword argument)")
+        merged[name] = value
+    summary = simulate(scenario, seed, engine, merged).summary
+    return {key: float(value) for key, value in flatten_summary(summary).items()
+            if isinstance(value, int | float | np.number | np.bool_)}
 
 
 def region_tables(config: ScenarioConfig, seed: int, engine: Engine = "numba", progress: WeeksDone | None = None

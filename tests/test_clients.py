@@ -9,12 +9,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import mesa
+import numpy as np
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
 from sim.cli import app
 from sim.errors import InputError
 from sim.experiment import load_experiment
+from sim.model import ClubModel
+from sim.runner import run_metrics, simulate
 from sim.scenario import load_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,7 +55,8 @@ def test_shares_that_cannot_be_rescaled_are_refused_in_one_line() -> None:
         shares({"population.shares.giver": 0.5, "population.shares.hunter": 0.7})
     with pytest.raises(InputError, match=r"population\.shares\.hunter: Input should be less than or equal to 1"):
         shares({"population.shares.hunter": 1.2})
-    with pytest.raises(InputError, match=r"population\.shares: giver \+ reciprocator \+ hunter must sum to 1, got 0\.6"):
+    with pytest.raises(InputError, match=r"population\.shares: giver \+ reciprocator \+ hunter must sum to 1, "
+                                         r"got 0\.6"):
         shares({"population.shares": {"giver": 0.2, "reciprocator": 0.2, "hunter": 0.2}})
     only_givers = {"population": {"shares": {"giver": 1.0, "reciprocator": 0.0, "hunter": 0.0}}}
     with pytest.raises(InputError, match=r"reciprocator and hunter are both 0 in the scenario"):
@@ -70,3 +76,71 @@ def test_set_policies_and_sweeps_rescale_shares(tmp_path: Path) -> None:
     for (point, _policy), config in experiment.configs.items():  # each layer rescales what it leaves
         assert config.population.shares.giver == [0.2, 0.6][point]
         assert sum(config.population.shares.as_tuple()) == pytest.approx(1.0)
+
+
+# --------------------------------------------------------------------------- seeds
+
+
+@pytest.mark.parametrize("seed", [1.5, np.float64(2.0), "abc", "7", True, -1, [1, 2]],
+                         ids=["float", "numpy float", "text", "digits", "bool", "negative", "list"])
+def test_a_seed_that_is_not_an_integer_is_one_line(seed: object) -> None:
+    for call in (lambda: simulate(BNI, seed, overrides={"years": 1}),
+                 lambda: run_metrics(BNI, seed, years=1),
+                 lambda: ClubModel(BNI, rng=seed, years=1),
+                 lambda: ClubModel(BNI, seed=seed, years=1)):
+        with pytest.raises(InputError, match=r"^(seed|rng): must be an integer >= 0, got ") as caught:
+            call()
+        assert "\n" not in str(caught.value)
+
+
+def test_no_seed_is_refused_by_simulate_and_run_metrics_and_left_to_mesa_by_club_model() -> None:
+    for call in (lambda: simulate(BNI, None), lambda: run_metrics(BNI, None)):  # type: ignore[arg-type]
+        with pytest.raises(InputError, match=r"^seed: missing: give an integer >= 0"):
+            call()
+    model = ClubModel(BNI, years=1)  # Mesa's default: fresh entropy, not reproducible
+    model.step()
+    assert model.week == 1
+
+
+def test_numpy_integer_seeds_are_python_integers(numba_ready: None) -> None:
+    small = {"years": 1}
+    assert simulate(BNI, np.int64(3), overrides=small).summary == simulate(BNI, 3, overrides=small).summary
+    by_numpy, by_int = ClubModel(BNI, rng=np.uint32(3), years=1), ClubModel(BNI, rng=3, years=1)
+    by_numpy.run()
+    by_int.run()
+    assert by_numpy.summary() == by_int.summary()
+
+
+# --------------------------------------------------------------------------- ClubModel under batch_run
+
+
+def test_batch_run_stops_when_the_club_closes(numba_ready: None) -> None:
+    """A chapter founded at its minimum size that closes: batch_run's rows end at its closing week."""
+    parameters = {"scenario": str(BNI), "club.founders": 8, "club.min_viable_size": 8, "years": 3,
+                  "agent_reporters": False}
+    rows = pd.DataFrame(mesa.batch_run(ClubModel, parameters, rng=[1, 2, 3, 4], max_steps=156,
+                                       number_processes=1, data_collection_period=1, display_progress=False))
+    assert "seed" in rows.columns and "rng" not in rows.columns  # the seed column is `seed`
+    for seed, run in rows.groupby("seed"):
+        full = simulate(BNI, int(seed), overrides={k: v for k, v in parameters.items() if "." in k or k == "years"})
+        closed = full.series.loc[full.series["exits_dissolved"] > 0, "week"]
+        steps = run["Step"].to_numpy()
+        assert steps[0] == 1  # Step s is week s - 1 (timeseries.csv's `week`)
+        if len(closed):
+            assert steps[-1] == closed.iloc[0] + 1 and run["members"].iloc[-1] == 0
+        else:
+            assert steps[-1] == 156
+        np.testing.assert_array_equal(run["members"].to_numpy(), full.series["members"].to_numpy()[:len(run)])
+    assert rows.groupby("seed")["Step"].max().min() < 156  # some chapter closed early
+
+
+# --------------------------------------------------------------------------- the public API
+
+
+def test_dir_sim_lists_the_public_api() -> None:
+    import sim
+
+    names = dir(sim)
+    for name in ("run_metrics", "simulate", "ClubModel", "load_scenario", "compare", "InputError", "__version__"):
+        assert name in names
+    assert sim.run_metrics is run_metrics
