@@ -46,7 +46,7 @@ from sim.scenario import ScenarioConfig, dotted_items, load_config
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from sim.experiment import ComparisonResult
+    from sim.experiment import ComparisonResult, SweepResult
     from sim.model import ClubModel
 
 SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
@@ -64,6 +64,7 @@ TIE_SHOWN = 0.2             # ties weaker than this are not drawn
 DPI = 90
 TYPE_COLOURS = {"giver": "#2ca02c", "reciprocator": "#1f77b4", "hunter": "#d62728"}
 MEETINGS = {"weekly": 52, "fortnightly": 26, "monthly": 12}
+TITLE = "clubsim: what your club's rules do"
 COMPOSITION_HELP = {
     "exclusivity": "one member per profession",
     "complementarity": "a few members per profession and per sector",
@@ -88,6 +89,7 @@ class Settings:
 
     annual_fee: int  # its bounds are the schema's (`_resolve` explains a refused fee)
     entry_fee: int
+    billing: Literal["annual", "monthly"]
     composition: Literal["exclusivity", "complementarity", "open"]
     selection: Literal["interview", "none"]
     accuracy: Share
@@ -107,7 +109,7 @@ class Settings:
         """The settings a scenario starts from."""
         club = config.club
         return cls(
-            annual_fee=round(club.fees.annual), entry_fee=round(club.fees.entry),
+            annual_fee=round(club.fees.annual), entry_fee=round(club.fees.entry), billing=club.fees.billing,
             composition=club.composition.policy, selection=club.selection.policy,
             accuracy=float(club.selection.accuracy), attendance_rule=club.attendance_rule.enabled,
             max_absences=club.attendance_rule.max_absences, absence_window=club.attendance_rule.window_weeks,
@@ -122,26 +124,12 @@ class Settings:
             try:  # strict: a value of another type is refused, not converted ("1200", 1.5 for an int, True)
                 _FIELD_TYPES[name].validate_python(value, strict=True)
             except ValidationError as err:
-                raise ValueError(f"{CONTROL_LABELS[name]}: {err.errors()[0]['msg']}, not {value!r}") from None
+                raise ValueError(f"{CONTROL_LABELS[name]}: {_in_words(err.errors()[0])}, not {value!r}") from None
         return self
 
     def overrides(self, start: ScenarioConfig) -> dict[str, Any]:
         """The dotted scenario keys these settings change in `start` (only those that differ)."""
-        wanted: dict[str, Any] = {
-            "club.fees.annual": self.annual_fee,
-            "club.fees.entry": self.entry_fee,
-            "club.composition.policy": self.composition,
-            "club.selection.policy": self.selection,
-            "club.selection.accuracy": self.accuracy,
-            "club.attendance_rule.enabled": self.attendance_rule,
-            "club.attendance_rule.max_absences": self.max_absences,
-            "club.attendance_rule.window_weeks": self.absence_window,
-            "club.contribution_rule.enabled": self.contribution_rule,
-            "club.contribution_rule.min_referrals": self.min_referrals,
-            "club.contribution_rule.window_weeks": self.contribution_window,
-            "club.meetings_per_year": self.meetings_per_year,
-            "years": self.years,
-        }
+        wanted: dict[str, Any] = {key: getattr(self, name) for key, name in CONTROL_KEYS.items()}
         shares = start.population.shares
         if not math.isclose(self.hunter_share, shares.hunter, abs_tol=1e-9):
             # givers and reciprocators share the rest in the starting scenario's proportions
@@ -154,11 +142,31 @@ class Settings:
         return {key: value for key, value in wanted.items() if current.get(key) != value}
 
 
+def _in_words(error: Mapping[str, Any]) -> str:
+    """A pydantic error as a founder reads it ("must be 0 or more", "a whole number")."""
+    ctx = error.get("ctx") or {}
+    return {
+        "greater_than_equal": f"must be {ctx.get('ge')} or more", "less_than_equal": f"must be {ctx.get('le')} or less",
+        "int_type": "must be a whole number", "float_type": "must be a number", "bool_type": "must be on or off",
+        "finite_number": "must be a number", "literal_error": f"must be {ctx.get('expected', 'an offered value')}",
+    }.get(error.get("type", ""), str(error.get("msg", "not allowed")))
+
+
+# the scenario key each control sets (the hunters' share also rescales the other two shares)
+CONTROL_KEYS = {
+    "club.fees.annual": "annual_fee", "club.fees.entry": "entry_fee", "club.fees.billing": "billing",
+    "club.composition.policy": "composition", "club.selection.policy": "selection",
+    "club.selection.accuracy": "accuracy", "club.attendance_rule.enabled": "attendance_rule",
+    "club.attendance_rule.max_absences": "max_absences", "club.attendance_rule.window_weeks": "absence_window",
+    "club.contribution_rule.enabled": "contribution_rule", "club.contribution_rule.min_referrals": "min_referrals",
+    "club.contribution_rule.window_weeks": "contribution_window", "club.meetings_per_year": "meetings_per_year",
+    "years": "years",
+}
 # globals(): `solara run` loads this file under another module name
 _FIELD_TYPES = {name: TypeAdapter(hint)
                 for name, hint in get_type_hints(Settings, globals(), include_extras=True).items()}
 CONTROL_LABELS = {
-    "annual_fee": "Annual fee", "entry_fee": "Entry fee", "composition": "Composition",
+    "annual_fee": "Annual fee", "entry_fee": "Entry fee", "billing": "Billing", "composition": "Composition",
     "selection": "Selection of candidates", "accuracy": "Interview catches hunters",
     "attendance_rule": "Attendance rule", "max_absences": "Absences allowed", "absence_window": "Absence window",
     "contribution_rule": "Contribution rule", "min_referrals": "Referrals required",
@@ -197,7 +205,7 @@ def starting_config(path: Path) -> ScenarioConfig:
 
 def describe(settings: Settings) -> str:
     """The settings in a few words, e.g. `annual fee 2,000 EUR, exclusivity, interview, seed 1`."""
-    parts = [f"annual fee {settings.annual_fee:,} EUR"]
+    parts = [f"annual fee {settings.annual_fee:,} EUR" + (", billed monthly" if settings.billing == "monthly" else "")]
     if settings.entry_fee:
         parts.append(f"entry fee {settings.entry_fee:,} EUR")
     parts.append(settings.composition)
@@ -237,11 +245,12 @@ class Snapshot:
 
 def _current_members(model: ClubModel) -> tuple[pd.DataFrame, list[Any]]:
     agents = sorted(model.agents, key=lambda a: a.member_id)
+    market = model.engine.market
     rows = [{
         "member": a.member_id,
         "type": a.member_type,
-        "profession": a.profession,
-        "sector": a.sector,
+        "profession": market.names[a.profession],
+        "sector": market.sector_names[a.sector],
         "joined (year)": a.join_week // WEEKS_PER_YEAR + 1,
         "tenure (years)": a.tenure_weeks / WEEKS_PER_YEAR,
         "attendance habit": a.attendance_habit,
@@ -490,6 +499,138 @@ def run_comparison(spec: Mapping[str, Any], progress: Any = None) -> ComparisonR
     return compare(experiment, spec["runs"], backend="local", workers=1, figures=False, progress=progress)
 
 
+# --------------------------------------------------------------------------- the price curve
+
+PRICE_POINTS = (4, 6, 8, 10)             # fees tried between the two ends, ends included
+PRICE_RUNS = (20, 50, 100)               # replications per fee
+PRICE_METRICS = ("fee_income_total", "members_final", "churn_rate_annual", "survived")
+MAX_FEE = 100_000                        # the schema's bound on club.fees.annual
+
+
+@dataclass(frozen=True)
+class PriceRange:
+    """The fees the pricing view tries and the survival a founder insists on (checked on the server)."""
+
+    low: int = 300
+    high: int = 3000
+    points: int = 6
+    runs: int = 20
+    min_survival: int = 90  # percent of runs whose club is still open at the horizon
+
+    def checked(self) -> PriceRange:
+        """This range, or ValueError saying which field is wrong and what is allowed."""
+        for name in ("low", "high", "points", "runs", "min_survival"):
+            if type(getattr(self, name)) is not int:
+                raise ValueError(f"{PRICE_LABELS[name]}: a whole number, not {getattr(self, name)!r}")
+        if not 0 <= self.low < self.high <= MAX_FEE:
+            raise ValueError(f"Fees: from a lower to a higher annual fee, 0 to {MAX_FEE:,} EUR "
+                             f"(got {self.low:,} to {self.high:,})")
+        if self.points not in PRICE_POINTS or self.runs not in PRICE_RUNS:
+            raise ValueError(f"Fees tried: one of {PRICE_POINTS}; runs per fee: one of {PRICE_RUNS}")
+        if not 0 <= self.min_survival <= 100:
+            raise ValueError(f"Survival at least: 0 to 100 %, not {self.min_survival}")
+        return self
+
+    @property
+    def fees(self) -> list[int]:
+        """Evenly spaced annual fees from low to high, rounded to 10 EUR."""
+        return sorted({int(round(fee, -1)) for fee in np.linspace(self.low, self.high, self.points)})
+
+
+PRICE_LABELS = {"low": "From", "high": "To", "points": "Fees tried", "runs": "Runs per fee",
+                "min_survival": "Survival at least"}
+
+
+def pricing_spec(start_path: Path, start: str, overrides: Mapping[str, Any], seed: int,
+                 prices: PriceRange) -> dict:
+    """The sweep the pricing view runs: your settings at every fee of the range, common random numbers."""
+    policy = {key: _plain(value) for key, value in overrides.items() if key != "club.fees.annual"}
+    return {
+        "name": f"price_curve_{start}",
+        "description": f"Your settings on {start} at annual fees from {prices.low} to {prices.high} EUR.",
+        "scenario": str(Path(start_path).resolve()),
+        "policies": {YOURS: policy},
+        "metrics": list(PRICE_METRICS),
+        "runs": prices.runs,
+        "seed": int(seed),
+        "sweep": {"design": "grid", "parameters": {"club.fees.annual": {"values": prices.fees}}},
+    }
+
+
+def run_pricing(spec: Mapping[str, Any], progress: Any = None) -> SweepResult:
+    """Replicate every fee of `spec` in this process."""
+    from sim.experiment import load_experiment, sweep
+
+    with tempfile.TemporaryDirectory(prefix="clubsim-app-") as folder:
+        path = Path(folder) / f"{spec['name']}.yaml"
+        path.write_text(yaml.safe_dump(dict(spec), sort_keys=False), encoding="utf-8")
+        experiment = load_experiment(path)
+    return sweep(experiment, spec["runs"], backend="local", workers=1, figures=False, progress=progress)
+
+
+def price_curve(result: SweepResult) -> pd.DataFrame:
+    """Per annual fee: mean and 95 % CI of fee income per year, members at the end, churn and survival.
+
+    Fee income is the club's over the run divided by its years; churn is exits per member-year; both
+    and survival are over every run, closed clubs included (a closed club earns nothing after it closes).
+    """
+    years = next(iter(result.experiment.configs.values())).years  # every fee shares the horizon
+    table = result.table[result.table["metric"].isin(PRICE_METRICS)]
+    curve = table.pivot_table(index="club.fees.annual", columns="metric", values=["mean", "ci_low", "ci_high"])
+    curve.columns = [f"{metric}_{stat}" for stat, metric in curve.columns]
+    for stat in ("mean", "ci_low", "ci_high"):
+        curve[f"fee_income_per_year_{stat}"] = curve[f"fee_income_total_{stat}"] / years
+    curve.index.name = "annual_fee"
+    return curve.sort_index()
+
+
+def best_fee(curve: pd.DataFrame, min_survival: float) -> float | None:
+    """The annual fee with the highest mean fee income among those whose clubs survive at least
+    `min_survival` (a share, 0..1) of the runs; None when no fee of the curve keeps survival there."""
+    kept = curve[curve["survived_mean"] >= min_survival - 1e-12]
+    return None if kept.empty else float(kept["fee_income_per_year_mean"].idxmax())
+
+
+def pricing_figure(curve: pd.DataFrame, best: float | None, min_survival: float) -> Figure:
+    """Four small multiples against the annual fee: mean (line) and 95 % CI (band) over the runs."""
+    fig = _figure(9.6, 5.6, {"left": 0.09, "right": 0.98, "top": 0.93, "bottom": 0.1, "hspace": 0.45,
+                             "wspace": 0.25})
+    panels = (("fee_income_per_year", "fee income, EUR per year", 1.0),
+              ("members_final", "members at the horizon", 1.0),
+              ("churn_rate_annual", "churn, % of members per year", 100.0),
+              ("survived", "clubs still open, % of runs", 100.0))
+    fees = curve.index.to_numpy(float)
+    for ax, (key, label, scale) in zip(fig.subplots(2, 2, sharex=True).flat, panels, strict=True):
+        ax.fill_between(fees, curve[f"{key}_ci_low"] * scale, curve[f"{key}_ci_high"] * scale, color="#1f77b4",
+                        alpha=0.2, linewidth=0)
+        ax.plot(fees, curve[f"{key}_mean"] * scale, marker="o", markersize=3, color="#1f77b4")
+        ax.set_title(label, fontsize=9, loc="left")
+        ax.grid(alpha=0.3)
+        ax.xaxis.set_major_formatter(lambda value, _pos: f"{value:,.0f}")
+        ax.yaxis.set_major_formatter(lambda value, _pos: f"{value:,.0f}")
+        if best is not None:
+            ax.axvline(best, color="#2ca02c", linestyle="--", linewidth=1)
+        if key == "survived":
+            ax.axhline(100 * min_survival, color="#d62728", linestyle=":", linewidth=1)
+            ax.set_ylim(-2, 102)
+        if ax.get_subplotspec().is_last_row():
+            ax.set_xlabel("annual fee, EUR")
+    return fig
+
+
+def pricing_caption(curve: pd.DataFrame, best: float | None, min_survival: float, runs: int) -> str:
+    base = (f"Line: mean over {runs} runs per fee; band: 95 % confidence interval. Dotted red: the survival you "
+            f"ask for ({min_survival:.0%}).")
+    if best is None:
+        return f"No fee tried keeps {min_survival:.0%} of clubs open: lower the fees or the survival asked. " + base
+    row = curve.loc[best]
+    return (f"Dashed green: {best:,.0f} EUR a year earns the most fee income while at least {min_survival:.0%} "
+            f"of clubs stay open: {row['fee_income_per_year_mean']:,.0f} EUR a year "
+            f"[{row['fee_income_per_year_ci_low']:,.0f}; {row['fee_income_per_year_ci_high']:,.0f}], "
+            f"{row['members_final_mean']:.0f} members at the horizon, {row['survived_mean']:.0%} of clubs open. "
+            + base)
+
+
 # --------------------------------------------------------------------------- page state (one per browser tab)
 
 def _first_scenario() -> str:
@@ -505,6 +646,7 @@ def _first_scenario() -> str:
 start_name = solara.reactive(_first_scenario())
 settings_state = solara.reactive(Settings.of(starting_config(available_scenarios()[start_name.value])))
 compare_runs = solara.reactive(50)
+price_range = solara.reactive(PriceRange())
 
 
 def _settings() -> Settings:
@@ -512,6 +654,7 @@ def _settings() -> Settings:
 
 
 refused_control = solara.reactive(cast(str | None, None))  # the last control value the server refused, and why
+refused_price = solara.reactive(cast(str | None, None))
 
 
 def _update(**changes: Any) -> None:
@@ -585,6 +728,32 @@ def live_run(start: str, path: str, overrides: dict[str, Any], settings: Setting
 
 
 @solara.lab.task(prefer_threaded=True)
+def pricing_task(spec: dict[str, Any], settings: Settings, prices: PriceRange):
+    def progress(done: int, total: int) -> None:
+        pricing_task.progress = 100.0 * done / max(total, 1)
+
+    return settings, prices, run_pricing(spec, progress)
+
+
+def set_price_range(**changes: Any) -> None:
+    """A pricing control's new value, if the server allows it (else the range stays, and says why)."""
+    try:
+        price_range.value = dataclasses.replace(price_range.value, **changes).checked()
+    except (TypeError, ValueError) as err:
+        refused_price.value = str(err)
+    else:
+        refused_price.value = None
+
+
+def start_pricing() -> None:
+    """Price pressed: the settings and the range checked again on the server."""
+    path, overrides, problem = _resolve()
+    if problem is None and refused_price.value is None and not pricing_task.pending:
+        prices, settings = price_range.value.checked(), _settings()
+        pricing_task(pricing_spec(path, start_name.value, overrides, settings.seed, prices), settings, prices)
+
+
+@solara.lab.task(prefer_threaded=True)
 def comparison_task(spec: dict[str, Any], settings: Settings):
     def progress(done: int, total: int) -> None:
         comparison_task.progress = 100.0 * done / max(total, 1)
@@ -612,6 +781,8 @@ table.members td:nth-child(2), table.comparison td:first-child { text-align: lef
 .clubsim-heading { font-weight: 600; margin: 14px 0 2px 0; display: block; }
 .clubsim-settings { display: block; color: #444; font-size: 0.85em; margin-bottom: 8px; }
 .clubsim-caption { color: #555; font-size: 0.85em; margin-top: -4px; }
+table.pricing tr.best td { background: #eaf6ea; font-weight: 600; }
+table.pricing .ci { color: #666; font-size: 0.85em; }
 """
 
 
@@ -620,9 +791,14 @@ def _slider_bounds(value: float, low: float, high: float) -> tuple[float, float]
 
 
 @solara.component
-def Controls() -> None:
+def Controls(refused: str | None = None, problem: str | None = None) -> None:
+    """The policies a founder sets; `refused` names the control whose value `problem` explains."""
     scenarios = available_scenarios()
     s = _settings()
+
+    def at(name: str) -> None:  # a refused value is explained under its own control
+        if refused == name and problem:
+            solara.Error(problem, dense=True, classes=["clubsim-field-problem", f"clubsim-problem-{name}"])
 
     def choose_start(name: str | None) -> None:
         if name and name in scenarios:
@@ -634,7 +810,12 @@ def Controls() -> None:
     Heading("Fees")
     solara.InputInt("Annual fee (EUR per year)", value=s.annual_fee, on_value=lambda v: _update(annual_fee=v),
                     classes=["clubsim-annual-fee"])
+    at("annual_fee")
+    solara.Select("Billing", values=["annual", "monthly"], value=s.billing, on_value=lambda v: _update(billing=v))
+    solara.Text("annual: the whole fee on each anniversary of joining, a member decides yearly whether to stay; "
+                "monthly: a twelfth every month, decided monthly", style={"color": "#666", "font-size": "0.85em"})
     solara.InputInt("Entry fee (EUR, once)", value=s.entry_fee, on_value=lambda v: _update(entry_fee=v))
+    at("entry_fee")
     Heading("Who may join")
     solara.Select("Composition", values=list(COMPOSITION_HELP), value=s.composition,
                   on_value=lambda v: _update(composition=v))
@@ -647,6 +828,7 @@ def Controls() -> None:
     low, high = _slider_bounds(s.hunter_share, 0.0, 0.6)
     solara.SliderFloat(f"Hunters among candidates: {s.hunter_share:.0%}", value=s.hunter_share, min=low, max=high,
                        step=0.01, on_value=lambda v: _update(hunter_share=_rounded(v)))
+    at("hunter_share")
     Heading("Rules")
     solara.Switch(label="Attendance rule", value=s.attendance_rule, on_value=lambda v: _update(attendance_rule=v))
     if s.attendance_rule:
@@ -671,22 +853,56 @@ def Controls() -> None:
                                on_value=set_meetings)
     low, high = _slider_bounds(s.years, 1, 20)
     solara.SliderInt(f"Years: {s.years}", value=s.years, min=low, max=high, on_value=lambda v: _update(years=v))
+    at("years")
     solara.InputInt("Seed (another draw of luck)", value=s.seed, on_value=lambda v: _update(seed=v))
+    at("seed")
     solara.Button("Back to the starting scenario", text=True,
                   on_click=lambda: choose_start(start_name.value))
 
 
 def _resolve() -> tuple[Path, dict[str, Any], str | None]:
     """The starting file, the overrides of the current settings, and what is wrong with them (or None)."""
+    path, overrides, problem, _control = _resolve_controls()
+    return path, overrides, problem
+
+
+def _resolve_controls() -> tuple[Path, dict[str, Any], str | None, str | None]:
+    """`_resolve`, and the control (a Settings field) whose value the problem is about, if one is."""
     path = available_scenarios()[start_name.value]
     if refused_control.value:
-        return path, {}, f"Not allowed: {refused_control.value}"
-    overrides = _settings().overrides(starting_config(path))
+        control = next((name for name, label in CONTROL_LABELS.items()
+                        if refused_control.value.startswith(f"{label}:")), None)
+        return path, {}, refused_control.value, control
+    settings = _settings()
+    overrides = settings.overrides(starting_config(path))
     try:
         load_config(path, overrides)
     except InputError as err:
-        return path, overrides, f"These settings are not allowed: {err.field or ''} {err.message}".replace("  ", " ")
-    return path, overrides, None
+        key = str(err.field or "")
+        control = "hunter_share" if key.startswith("population.shares") else CONTROL_KEYS.get(key)
+        if control is None:
+            return path, overrides, f"These settings are not allowed: {key} {err.message}".strip(), None
+        return path, overrides, f"{CONTROL_LABELS[control]}: {_allowed(key, err.message)}, " \
+                                f"not {getattr(settings, control)!r}", control
+    return path, overrides, None, None
+
+
+def _allowed(key: str, message: str) -> str:
+    """What the schema allows for a scenario key, in words ("0 to 100,000"), from its field's description."""
+    from pydantic import BaseModel
+
+    model: Any = ScenarioConfig
+    info = None
+    for part in key.split("."):
+        info = model.model_fields.get(part) if isinstance(model, type) and issubclass(model, BaseModel) else None
+        if info is None:
+            return message
+        model = info.annotation
+    found = re.search(r"\((-?[\d.]+)\.\.(-?[\d.]+)\)\s*$", (info.description or "") if info else "")
+    if not found:
+        return message
+    low, high = (float(v) for v in found.groups())
+    return f"must be from {low:,.10g} to {high:,.10g}"
 
 
 @solara.component
@@ -787,11 +1003,86 @@ def ComparePanel(path: Path, overrides: dict[str, Any], problem: str | None) -> 
 
 
 @solara.component
-def RunButtons(path: Path, overrides: dict[str, Any], problem: str | None, settings: Settings) -> None:
+def PricingPanel(path: Path, overrides: dict[str, Any], problem: str | None) -> None:
+    prices = price_range.value
+    settings = _settings()
+    with solara.Card("Price the club",
+                     subtitle="your settings at a range of annual fees, the same seeds at every fee: fee income, "
+                              "members, churn and survival against the fee, and the fee that earns the most while "
+                              "enough clubs stay open"):
+        with solara.Row():
+            solara.InputInt("From (EUR per year)", value=prices.low, on_value=lambda v: set_price_range(low=v),
+                            classes=["clubsim-price-low"])
+            solara.InputInt("To (EUR per year)", value=prices.high, on_value=lambda v: set_price_range(high=v),
+                            classes=["clubsim-price-high"])
+            solara.Select("Fees tried", values=list(PRICE_POINTS), value=prices.points,
+                          on_value=lambda v: set_price_range(points=v))
+            solara.Select("Runs per fee", values=list(PRICE_RUNS), value=prices.runs,
+                          on_value=lambda v: set_price_range(runs=v))
+        solara.SliderInt(f"Keep at least {prices.min_survival} % of clubs open", value=prices.min_survival, min=50,
+                         max=100, step=5, on_value=lambda v: set_price_range(min_survival=v))
+        if refused_price.value:
+            solara.Error(refused_price.value, dense=True, classes=["clubsim-price-problem"])
+        fees = ", ".join(f"{fee:,}" for fee in prices.fees)
+        solara.Button(f"Price it ({len(prices.fees)} fees × {prices.runs} runs)", color="primary",
+                      classes=["clubsim-price"], on_click=start_pricing,
+                      disabled=problem is not None or refused_price.value is not None or pricing_task.pending)
+        solara.Text(f"Annual fees tried: {fees} EUR", classes=["clubsim-caption"])
+        if pricing_task.pending:
+            solara.ProgressLinear(pricing_task.progress or True)
+        if pricing_task.error:
+            solara.Error(f"The price curve failed: {pricing_task.exception}")
+        latest = pricing_task.latest
+        shown = solara.use_memo(lambda: _priced(latest), [id(latest)])  # a hook: before any early return
+        if latest is None or shown is None:
+            return
+        priced_settings, priced, result = latest
+        curve, best, image = shown
+        if priced_settings != settings or priced != prices:
+            solara.Warning("The settings or the fees changed since this price curve: press Price it again.")
+        solara.HTML(tag="div", classes=["clubsim-pricing"], unsafe_innerHTML=pricing_html(curve, best))
+        FigureImage(image, "pricing", pricing_caption(curve, best, priced.min_survival / 100, result.runs))
+
+
+def _priced(latest: tuple[Settings, PriceRange, SweepResult] | None) -> tuple[pd.DataFrame, float | None, bytes] | None:
+    """The price curve of a finished pricing task, its best fee and its figure."""
+    if latest is None:
+        return None
+    _settings_priced, priced, result = latest
+    curve = price_curve(result)
+    best = best_fee(curve, priced.min_survival / 100)
+    return curve, best, png(pricing_figure(curve, best, priced.min_survival / 100))
+
+
+def pricing_html(curve: pd.DataFrame, best: float | None) -> str:
+    """The price curve as a table: one row per fee, mean [95 % CI]; the recommended fee's row marked."""
+    def cell(key: str, scale: float = 1.0, digits: int = 0, unit: str = "") -> Any:
+        return lambda row: (f"{row[key + '_mean'] * scale:,.{digits}f}{unit} <span class=ci>"
+                            f"[{row[key + '_ci_low'] * scale:,.{digits}f}; {row[key + '_ci_high'] * scale:,.{digits}f}]"
+                            "</span>")
+
+    columns = {"fee income (EUR per year)": cell("fee_income_per_year"),
+               "members at the horizon": cell("members_final"),
+               "churn (% per year)": cell("churn_rate_annual", 100.0),
+               "clubs open (% of runs)": cell("survived", 100.0)}
+    head = "".join(f"<th>{escape(name)}</th>" for name in ["annual fee (EUR)", *columns])
+    rows = []
+    for fee, row in curve.iterrows():
+        marked = ' class="best" data-best="true"' if best is not None and fee == best else ""
+        cells = "".join(f"<td>{format(row)}</td>" for format in columns.values())
+        rows.append(f'<tr data-fee="{fee:.0f}"{marked}><td>{fee:,.0f}</td>{cells}</tr>')
+    return f'<table class="comparison pricing"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+
+
+@solara.component
+def RunButtons(path: Path, overrides: dict[str, Any], problem: str | None, settings: Settings,
+               refused: str | None = None) -> None:
     # its own component: it re-renders with every snapshot of the run, the controls do not
     solara.Text(f"{start_name.value}: {describe(settings)}", classes=["clubsim-settings"])
     if problem:
-        solara.Error(problem, classes=["clubsim-problem"])
+        text = f"Run and Compare wait for allowed settings: see {CONTROL_LABELS[refused]} below." if refused \
+            else problem
+        solara.Error(text, dense=True, classes=["clubsim-problem"])
     with solara.Row():
         solara.Button("Run", color="primary", classes=["clubsim-run"],
                       disabled=problem is not None or live_run.pending,
@@ -807,18 +1098,19 @@ def Heading(text: str) -> None:
 @solara.component
 def Page() -> None:
     solara.Style(CSS)
-    solara.Title("clubsim: what your club's rules do")
-    path, overrides, problem = _resolve()
+    solara.Title(TITLE)
+    path, overrides, problem, refused = _resolve_controls()
     settings = _settings()
     with solara.AppBar():
-        solara.AppBarTitle("clubsim: what your club's rules do")
+        solara.AppBarTitle(TITLE)
     with solara.Sidebar():
+        with solara.Card():  # first, so Run is in view whatever the window's height
+            RunButtons(path, overrides, problem, settings, refused)
         with solara.Card("Your club"):
-            Controls()
-        with solara.Card():
-            RunButtons(path, overrides, problem, settings)
+            Controls(refused, problem)
     RunView()
     ComparePanel(path, overrides, problem)
+    PricingPanel(path, overrides, problem)
 
 
 # --------------------------------------------------------------------------- the server
@@ -854,6 +1146,7 @@ def serve(scenarios: Sequence[Path], *, host: str, port: int, open_browser: bool
     env = dict(os.environ)
     env[SCENARIOS_ENV] = os.pathsep.join(str(Path(p).resolve()) for p in scenarios)
     env.setdefault("SOLARA_TELEMETRY_MIXPANEL_ENABLE", "false")  # no calls home from a founder's machine
+    env["SOLARA_THEME_TITLE"] = TITLE  # the tab's title before the page's own Title arrives
     env[HOSTS_ENV] = ",".join(sorted(allowed_hosts(host, port, allow_hosts)))
     argv = [sys.executable, "-m", "sim.app_server", "run", str(Path(__file__).resolve()), "--host", host,
             "--port", str(port), "--production", "--open" if open_browser else "--no-open",

@@ -17,6 +17,7 @@ import ipaddress
 import os
 import socket
 import sys
+import warnings
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -116,6 +117,9 @@ def main() -> None:
     if not hosts:
         raise SystemExit(f"clubsim app: {HOSTS_ENV} is not set (start the page with `clubsim app`)")
     _install_guard(hosts)
+    # Solara warns in 12 lines on every first load over http that it falls back to SameSite=Lax cookies:
+    # the safer setting, and the one a page on this machine wants (it is never embedded in another site)
+    warnings.filterwarnings("ignore", message="Cookies with samesite=none require https", category=UserWarning)
     from solara.__main__ import main as solara_main
 
     sys.argv = ["solara", *sys.argv[1:]]

@@ -206,13 +206,14 @@ def test_compare_shows_the_paired_differences_of_the_experiment_api(page, app_ur
 def test_a_fee_the_schema_refuses_is_explained_and_cannot_run(page, app_url):
     open_app(page, app_url)
     set_fee(page, -5)
-    problem = page.locator(".clubsim-problem")
-    problem.wait_for()
-    assert "club.fees.annual" in problem.inner_text()
-    assert "greater than or equal to 0" in problem.inner_text()
+    at_the_field = page.locator(".clubsim-problem-annual_fee")
+    at_the_field.wait_for()
+    assert at_the_field.inner_text().strip() == "Annual fee: must be from 0 to 100,000, not -5"
+    assert "Annual fee below" in page.locator(".clubsim-problem").inner_text()
     assert page.locator("button.clubsim-run").is_disabled()
+    assert page.locator("button.clubsim-compare").is_disabled()
     set_fee(page, 1200)
-    problem.wait_for(state="detached")
+    at_the_field.wait_for(state="detached")
     assert page.locator("button.clubsim-run").is_enabled()
 
 
@@ -240,3 +241,63 @@ def test_a_report_renders_its_tables_and_images_offline(page, tmp_path):
     assert page.locator("table.summary").bounding_box()["height"] > 100  # laid out, not hidden
     assert page.locator("table.yearly tbody tr").count() == 2
     assert outside == []
+
+
+# --------------------------------------------------------------------------- a founder's first look and the price curve
+
+
+def test_in_a_laptop_window_run_is_in_view_the_tab_is_titled_and_members_have_trades(browser, app_url):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    tab = context.new_page()
+    tab.set_default_timeout(60_000)
+    try:
+        open_app(tab, app_url)
+        assert tab.title() == "clubsim: what your club's rules do"
+        run = tab.locator("button.clubsim-run")
+        box = run.bounding_box()
+        assert box is not None and box["y"] + box["height"] <= 1000, box
+        run.click()
+        tab.locator("[data-state=finished][data-week='156']").wait_for(timeout=RUN_SECONDS * 1000)
+        first_row = tab.locator(".clubsim-members table.members tbody tr").first.locator("td").all_inner_texts()
+        profession, sector = first_row[2], first_row[3]
+        from sim.market import SECTOR_NAMES
+
+        assert sector in SECTOR_NAMES and profession.startswith(sector + " #"), first_row
+    finally:
+        context.close()
+
+
+def test_the_price_curve_shows_the_fee_that_earns_most_with_enough_clubs_open(page, app_url, start_scenario):
+    from sim.app import PriceRange, best_fee, price_curve, pricing_spec, run_pricing
+
+    open_app(page, app_url)
+    low, high = page.locator(".clubsim-price-low input"), page.locator(".clubsim-price-high input")
+    low.fill("400")
+    low.press("Enter")
+    high.fill("2400")
+    high.press("Enter")
+    page.get_by_text("Annual fees tried: 400, 800, 1,200, 1,600, 2,000, 2,400 EUR").wait_for()
+    page.locator("button.clubsim-price").click()
+    table = page.locator(".clubsim-pricing table.pricing")
+    table.wait_for(timeout=RUN_SECONDS * 1000)
+
+    prices = PriceRange(400, 2400, 6, 20, 90)
+    curve = price_curve(run_pricing(pricing_spec(start_scenario, START, {}, 1, prices)))
+    best = best_fee(curve, 0.9)
+    assert table.locator("tbody tr").count() == 6
+    fees = [int(f) for f in table.locator("tbody tr").evaluate_all("rows => rows.map(r => r.dataset.fee)")]
+    assert fees == [400, 800, 1200, 1600, 2000, 2400]
+    income = table.locator("tbody tr").nth(2).locator("td").nth(1).inner_text()
+    assert income.startswith(f"{curve.loc[1200, 'fee_income_per_year_mean']:,.0f}")
+    marked = table.locator("tr[data-best=true]")
+    if best is None:
+        assert marked.count() == 0
+    else:
+        assert marked.get_attribute("data-fee") == f"{best:.0f}"
+    image = page.locator("img.clubsim-figure-pricing")
+    assert image.evaluate("i => i.complete && i.naturalWidth > 0")
+
+    low.fill("3000")  # above "to": refused on the server, said at the panel, Price it disabled
+    low.press("Enter")
+    page.locator(".clubsim-price-problem").wait_for()
+    assert page.locator("button.clubsim-price").is_disabled()

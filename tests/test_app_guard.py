@@ -114,7 +114,7 @@ def app_port(tmp_path_factory):
                 if time.monotonic() > deadline:
                     pytest.fail(f"clubsim app did not answer:\n{log_path.read_text()[-3000:]}")
                 time.sleep(0.5)
-        yield port
+        yield port, log_path
     finally:
         if server.poll() is None:
             os.killpg(server.pid, signal.SIGTERM)
@@ -140,6 +140,7 @@ def _handshake(port: int, origin: str) -> str:
 
 
 def test_the_running_app_refuses_a_forged_host_and_a_forged_websocket_origin(app_port):
+    app_port, log_path = app_port
     page = "GET / HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n"
     assert _status(app_port, page.format(f"127.0.0.1:{app_port}")) == 200
     assert _status(app_port, page.format(f"rebound.example:{app_port}")) == 403
@@ -207,3 +208,11 @@ def test_a_malformed_allowed_host_is_refused_in_one_line(name):
     done = subprocess.run([sys.executable, "-m", "sim", "app", "--no-open", "--port", str(_free_port()),
                            "--allow-host", name], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert done.returncode == 2 and "--allow-host" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_the_first_load_prints_no_cookie_warning(app_port):
+    port, log_path = app_port
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=60) as response:
+        assert response.status == 200 and b"<title>clubsim: what your club" in response.read()
+    time.sleep(0.5)
+    assert "samesite" not in log_path.read_text().lower(), log_path.read_text()
