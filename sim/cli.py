@@ -32,7 +32,6 @@ except ImportError:  # pragma: no cover - a typer built on the click package
 from sim.errors import InputError, Terminated
 
 if TYPE_CHECKING:
-    import pandas as pd
     from rich.table import Table
 
     from sim.experiment import ComparisonResult, Experiment, ExperimentInterrupted, SweepResult
@@ -284,6 +283,30 @@ MaxMemoryOpt = Annotated[
 ]
 
 
+FORMAT_OPTION = "--format"
+FormatOpt = Annotated[
+    str,
+    typer.Option(FORMAT_OPTION, metavar="table|csv|markdown|json",
+                 help="what to print: a table laid out for the terminal's width, or the same numbers as csv, "
+                      "markdown or json (units in a unit field; the output folder then goes to stderr)"),
+]
+
+
+def _check_format(fmt: str) -> str:
+    from sim.tables import FORMATS
+
+    if fmt not in FORMATS:
+        raise InputError(FORMAT_OPTION, repr(fmt), f"unknown format; use one of: {', '.join(FORMATS)}")
+    return fmt
+
+
+def _emit(report: Any, fmt: str, output: Any) -> None:
+    """Print a command's tables (`sim.tables.emit`) for the terminal's width, or as csv, markdown or json."""
+    from sim.tables import emit, terminal_width
+
+    emit(report, fmt, terminal_width() if fmt == "table" else None, output=None if output is None else str(output))
+
+
 # --------------------------------------------------------------------------- commands
 
 ScenarioArg = Annotated[
@@ -317,10 +340,12 @@ def run(
     figures: Annotated[bool, typer.Option("--figures/--no-figures", help="draw the PNG figures")] = True,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="print only the output folder")] = False,
     max_memory: MaxMemoryOpt = None,
+    fmt: FormatOpt = "table",
 ) -> None:
     """Run one scenario and write summary.json, timeseries.csv, members.csv, manifest.json and figures."""
     with _reported_errors(), ExitStack() as cleanup:
         engine = _check_engine(engine)
+        fmt = _check_format(fmt)
         memory_limit = _max_memory(max_memory)
         figure_process = None
         if figures:  # matplotlib loads in a second process while this one loads the engine
@@ -336,7 +361,7 @@ def run(
         what = f"this run ({config.region.club_count:,} clubs)" if config.is_region else "this run"
         check_cost(run_cost(config, engine), what, memory_limit, source=str(scenario))  # before its folder
 
-        from sim.outputs import OutputFolder, summary_table, write_run
+        from sim.outputs import OutputFolder, write_run
 
         if out is None:
             _check_name(config.name, scenario, sets)
@@ -379,15 +404,16 @@ def run(
         if quiet:
             typer.echo(str(out_dir))
             return
-        console = Console()
-        what = f"{config.name}, seed {seed} ({engine}), {config.years} years"
-        if result.club_names:
-            from sim.outputs import clubs_table
+        from sim.tables import summary_report
 
-            what = f"{what}, region of {len(result.club_names):,} clubs"
-            console.print(clubs_table(result.summary, f"{config.name}: clubs"))
-        console.print(summary_table(result.summary, what))
-        console.print(f"output: {out_dir}", highlight=False, soft_wrap=True)
+        what = f"{config.name}, seed {seed} ({engine}), {config.years} years"
+        report = summary_report(result.summary, what)
+        if result.club_names:
+            from sim.tables import clubs_grid
+
+            report.grids[0].title = f"{what}, region of {len(result.club_names):,} clubs"
+            report.grids.insert(0, clubs_grid(result.summary, f"{config.name}: clubs"))
+        _emit(report, fmt, out_dir)
 
 
 @app.command()
@@ -400,244 +426,53 @@ def validate(scenario: ScenarioArg, sets: SetOpt = None) -> None:
 
 # --------------------------------------------------------------------------- experiments: formatting
 
-SIGNIFICANT_DIGITS = 3
 NONE = "—"
-_PERCENT_METRICS = {"churn_rate_annual", "retention_first_year", "share_positive_roi", "hunter_share_final",
-                    "survived", "sphere_share"}
-_METRIC_HEADERS = {
-    "business_per_member_year": "business / member-year (EUR)",
-    "churn_rate_annual": "churn (% / year)",
-    "retention_first_year": "1st-year retention (%)",
-    "median_tenure_years": "median tenure (years)",
-    "referrals_per_member_year": "referrals / member-year",
-    "share_positive_roi": "members with ROI > 0 (%)",
-    "hunter_share_final": "hunter share at end (%)",
-    "fee_income_total": "fee income (EUR)",
-    "business_total": "business, total (EUR)",
-    "direct_sales_total": "direct sales, total (EUR)",
-    "members_final": "members at end",
-    "mean_members": "members, mean",
-    "survived": "survived (% of runs)",
-    "sphere_share": "referrals in the sphere (%)",
-    "visitors_per_meeting": "visitors / meeting",
+# the formatting helpers live in sim.metric_registry and the table layouts in sim.tables; these names
+# stay importable from here (loaded on first use, so that `clubsim --help` stays fast)
+_LAZY = {
+    "format_estimate": ("sim.metric_registry", "format_estimate"),
+    "metric_header": ("sim.metric_registry", "header"),
+    "is_percent_metric": ("sim.metric_registry", "is_percent_metric"),
+    "SURVIVORS_HEADER": ("sim.tables", "SURVIVORS_HEADER"),
 }
-SURVIVORS_HEADER = "survivors (runs)"
 
 
-def _survivors_of(metric: str) -> str | None:
-    """`business_per_member_year` for `business_per_member_year_survivors` (a table's survivors-only row)."""
-    from sim.experiment import SURVIVOR_METRICS, SURVIVORS_SUFFIX
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from importlib import import_module
 
-    base = metric.removesuffix(SURVIVORS_SUFFIX)
-    return base if base != metric and base in SURVIVOR_METRICS else None
-
-
-def is_percent_metric(metric: str) -> bool:
-    """Metrics shown as percentages: shares, rates and ROIs."""
-    metric = _survivors_of(metric) or metric
-    return metric in _PERCENT_METRICS or metric.startswith("roi_")
-
-
-def metric_header(metric: str) -> str:
-    """A metric's column header, with its unit: `business / member-year (EUR)`, `ROI, mean (%)`,
-    `members at end, survivors` (over the replications whose club survived)."""
-    if (base := _survivors_of(metric)) is not None:
-        return f"{metric_header(base)}, survivors"
-    if metric in _METRIC_HEADERS:
-        return _METRIC_HEADERS[metric]
-    if metric.startswith("roi_"):
-        return f"ROI, {metric.removeprefix('roi_')} (%)"
-    return metric.replace("_", " ")
+        module, attribute = _LAZY[name]
+        return getattr(import_module(module), attribute)
+    raise AttributeError(f"module 'sim.cli' has no attribute {name!r}")
 
 
 def _finite(value: Any) -> bool:
-    try:
-        return math.isfinite(float(value))
-    except (TypeError, ValueError):
-        return False
+    from sim.metric_registry import finite
 
-
-def _places(values: list[float]) -> int:
-    """Decimal places (negative: round to tens, hundreds...) for SIGNIFICANT_DIGITS of the largest value."""
-    top = max((abs(v) for v in values if v != 0), default=0.0)
-    return SIGNIFICANT_DIGITS - 1 - math.floor(math.log10(top)) if top else 0
-
-
-def _number(value: float, places: int, sign: bool) -> str:
-    rounded = round(value, places) + 0.0  # + 0.0: no "-0"
-    return f"{rounded:{'+' if sign and rounded else ''},.{max(places, 0)}f}"
-
-
-def format_estimate(
-    mean: Any, low: Any = None, high: Any = None, *, percent: bool = False, sign: bool = False, sep: str = " "
-) -> str:
-    """A mean (or difference) and its 95 % CI, e.g. `64,200 [61,900; 66,500]` (3 significant digits,
-    more if the CI is narrower than that); `percent` shows proportions x 100, `sign` a leading +/-,
-    `sep` goes between the value and its CI (a newline in narrow tables)."""
-    if not _finite(mean):
-        return NONE
-    scale = 100.0 if percent else 1.0
-    m = float(mean) * scale
-    bounds = [float(v) * scale for v in (low, high)] if _finite(low) and _finite(high) else []
-    if bounds and bounds[0] == bounds[1]:  # no sampling error (e.g. every run survived): the value alone
-        bounds = []
-    places = _places([m, *bounds])
-    if bounds and bounds[1] > bounds[0]:  # and at least one significant digit of the CI's half-width
-        places = min(max(places, -math.floor(math.log10((bounds[1] - bounds[0]) / 2))), max(places, 0) + 3)
-    text = _number(m, places, sign)
-    if bounds:
-        text += f"{sep}[{_number(bounds[0], places, sign)}; {_number(bounds[1], places, sign)}]"
-    return text
+    return finite(value)
 
 
 def _parameter_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, float):
-        return f"{value:,g}" if abs(value) < 1e6 else f"{value:,.0f}"
-    return str(value)
+    from sim.tables import parameter_text
 
-
-def _survivors_columns(result: ComparisonResult | SweepResult) -> tuple[list[str], list[str], pd.DataFrame]:
-    """The columns a table adds for clubs that closed: `survived` (when not among the metrics), then the
-    survivors-only `<metric>_survivors` ones, and the survival counts (`sim.experiment.survival_counts`).
-    None when no survivors rows apply or every replication survived (they would repeat the means)."""
-    from sim.experiment import SURVIVORS_SUFFIX, survivor_metrics
-
-    counts = result.survivors
-    metrics = [f"{m}{SURVIVORS_SUFFIX}" for m in survivor_metrics(result.metrics)
-               if f"{m}{SURVIVORS_SUFFIX}" in set(result.table["metric"])]
-    if not metrics or (counts["survived"] == counts["runs"]).all():
-        return [], [], counts
-    return ([] if "survived" in result.metrics else ["survived"]), metrics, counts
-
-
-def _survivors_caption(result: ComparisonResult | SweepResult, shown: bool, paired: bool) -> str:
-    from sim.experiment import survivor_metrics
-
-    if not survivor_metrics(result.metrics) or "survived" not in result.replications:
-        return ""
-    if not shown:
-        return "\nevery replication survived: the means over survivors are the means above"
-    text = (f"\n'..., survivors': over the replications whose club survived only ('{SURVIVORS_HEADER}' counts "
-            "them)")
-    if paired:
-        text += "; their Δ is paired over the seeds where both policies' clubs survived ('pairs')"
-    return text
+    return parameter_text(value)
 
 
 def comparison_table(result: ComparisonResult, compact: bool = False) -> Table:
-    """Policies x metrics: mean [95 % CI]; under each other policy, its paired difference with the
-    baseline [95 % CI], bold with `*` when the CI excludes 0. `compact`: CIs on a second line.
+    """Metrics as rows, policies as columns: mean [95 % CI] and, beneath, each policy's paired difference with
+    the baseline [95 % CI] (`sim.tables.comparison_report`), as one table; `compact`: CIs on a line of their own.
+    The command lays it out for the terminal's width (`sim.tables.rich_tables`)."""
+    from sim.tables import comparison_report, grid_table
 
-    When some clubs closed, survivors-only columns follow (`survivors (runs)`, then `<metric>, survivors`,
-    as the table's `_survivors` rows), and `survived` if it is not among the metrics."""
-    from rich.table import Table
-    from rich.text import Text
-
-    experiment = result.experiment
-    baseline = experiment.baseline
-    sep = "\n" if compact else " "
-    stats = {(row.policy, row.metric): row for row in result.table.itertuples(index=False)}
-    extra, survivors, counts = _survivors_columns(result)
-    metrics = [*experiment.metrics, *extra]
-    counted = {row.policy: row for row in counts.itertuples(index=False)}
-    policies = experiment.policy_names
-    caption = (f"mean [95 % CI]; Δ: paired difference with {baseline} [95 % CI]; * bold: the CI excludes 0"
-               + _survivors_caption(result, bool(survivors), len(policies) > 1))
-    table = Table(
-        title=f"{experiment.name}: {result.runs} replications per policy (common random numbers)",
-        caption=caption, header_style="bold", title_style="bold", caption_justify="left",
-    )
-    table.add_column("policy", style="cyan", no_wrap=True)
-    for metric in metrics:
-        table.add_column(metric_header(metric), justify="right")
-    if survivors:
-        table.add_column(SURVIVORS_HEADER, justify="right")
-    for metric in survivors:
-        table.add_column(metric_header(metric), justify="right")
-
-    def count(policy: str, key: str) -> list[str]:
-        if not survivors:
-            return []
-        row = counted.get(policy)
-        if row is None:
-            return [NONE]
-        return [f"{row.survived:,} of {row.runs:,}" if key == "survived" else f"{row.pairs:,} pairs  "]
-
-    for i, policy in enumerate(policies):
-        cells: list[Any] = []
-        for metric in [*metrics, *survivors]:
-            row = stats.get((policy, metric))
-            cells.append(NONE if row is None else
-                         format_estimate(row.mean, row.ci_low, row.ci_high, percent=is_percent_metric(metric), sep=sep))
-        cells[len(metrics):len(metrics)] = count(policy, "survived")
-        label = f"{policy} (baseline)" if policy == baseline else policy
-        if policy == baseline or len(policies) == 1:
-            table.add_row(label, *cells, end_section=i < len(policies) - 1)
-            continue
-        table.add_row(label, *cells)
-        diffs: list[Any] = []
-        for metric in [*metrics, *survivors]:
-            row = stats.get((policy, metric))
-            if row is None or not _finite(row.diff):
-                diffs.append(NONE + "  ")
-                continue
-            text = format_estimate(row.diff, row.diff_ci_low, row.diff_ci_high, percent=is_percent_metric(metric),
-                                   sign=True, sep=sep)
-            first, _, rest = text.partition("\n")  # the mark on the value's line; CIs padded to stay aligned
-            text = f"{first}{' *' if row.significant else '  '}" + (f"\n{rest}  " if rest else "")
-            diffs.append(Text(text, style="bold") if row.significant else text)
-        diffs[len(metrics):len(metrics)] = count(policy, "pairs")
-        table.add_row(Text(f"  Δ vs {baseline}", style="dim"), *diffs, end_section=i < len(policies) - 1)
-    return table
+    return grid_table(comparison_report(result).grids[0], compact)
 
 
 def sweep_table(result: SweepResult, compact: bool = False) -> Table:
-    """One row per sweep point (and policy): the swept values, then each metric's mean [95 % CI]; when
-    some clubs closed, survivors-only columns follow, as in `comparison_table`."""
-    from rich.table import Table
+    """One row per sweep point (and policy): the swept values, then each metric's mean [95 % CI]
+    (`sim.tables.sweep_report`), as one table; `compact`: CIs on a line of their own."""
+    from sim.tables import grid_table, sweep_report
 
-    experiment = result.experiment
-    stats = {(int(row["point"]), row["policy"], row["metric"]): row for row in result.table.to_dict("records")}
-    extra, survivors, counts = _survivors_columns(result)
-    metrics = [*experiment.metrics, *extra]
-    counted = {(int(row.point), row.policy): row for row in counts.itertuples(index=False)}
-    table = Table(
-        title=f"{experiment.name}: {len(experiment.points)} points x {result.runs} replications"
-              + (" per policy" if len(result.policies) > 1 else ""),
-        caption="mean [95 % CI]; every point uses the same seeds" + _survivors_caption(result, bool(survivors), False),
-        header_style="bold", title_style="bold", caption_justify="left",
-    )
-    for parameter in result.parameters:
-        table.add_column(parameter, style="cyan", justify="right", no_wrap=True)
-    several = len(result.policies) > 1
-    if several:
-        table.add_column("policy", style="cyan", no_wrap=True)
-    for metric in metrics:
-        table.add_column(metric_header(metric), justify="right")
-    if survivors:
-        table.add_column(SURVIVORS_HEADER, justify="right")
-    for metric in survivors:
-        table.add_column(metric_header(metric), justify="right")
-    for point, values in experiment.points:
-        for j, policy in enumerate(result.policies):
-            cells = []
-            for metric in [*metrics, *survivors]:
-                row = stats.get((point, policy, metric))
-                cells.append(NONE if row is None else format_estimate(
-                    row["mean"], row["ci_low"], row["ci_high"], percent=is_percent_metric(metric),
-                    sep="\n" if compact else " "))
-            if survivors:
-                counted_row = counted.get((point, policy))
-                cells.insert(len(metrics), NONE if counted_row is None
-                             else f"{counted_row.survived:,} of {counted_row.runs:,}")
-            head = [_parameter_value(values[p]) if j == 0 else "" for p in result.parameters]
-            table.add_row(*head, *([policy] if several else []), *cells,
-                          end_section=several and j == len(result.policies) - 1)
-    return table
+    return grid_table(sweep_report(result).grids[0], compact)
 
 
 def _print_table(build: Callable[[bool], Table], lines: list[str]) -> None:
@@ -861,12 +696,14 @@ def compare_command(
     figures: FiguresOpt = True,
     quiet: QuietOpt = False,
     max_memory: MaxMemoryOpt = None,
+    fmt: FormatOpt = "table",
 ) -> None:
     """Compare policies: replicate each under common random numbers; mean, 95 % CI, paired difference with the baseline.
 
     Writes replications.parquet, comparison.csv, manifest.json and figures to the output folder.
     """
     with _reported_errors():
+        fmt = _check_format(fmt)
         backend = _check_experiment_options(runs, precision, workers, seed, backend, scheduler)
         memory_limit = _max_memory(max_memory)
         experiment = _load_comparison(files, parse_sets(sets), runs)
@@ -888,8 +725,11 @@ def compare_command(
         if quiet:
             typer.echo(str(result.out_dir))
             return
-        _print_table(partial(comparison_table, result),
-                     [*variance_reduction_lines(result), *_precision_line(result), f"output: {result.out_dir}"])
+        from sim.tables import comparison_report
+
+        report = comparison_report(result)
+        report.notes += [*variance_reduction_lines(result), *_precision_line(result)]
+        _emit(report, fmt, result.out_dir)
 
 
 @app.command("sweep")
@@ -906,12 +746,14 @@ def sweep_command(
     figures: FiguresOpt = True,
     quiet: QuietOpt = False,
     max_memory: MaxMemoryOpt = None,
+    fmt: FormatOpt = "table",
 ) -> None:
     """Sweep scenario parameters (grid or Latin hypercube): replicate every point with the same seeds.
 
     Writes replications.parquet, sweep.csv, manifest.json and sweep_<metric>.png to the output folder.
     """
     with _reported_errors():
+        fmt = _check_format(fmt)
         backend = _check_experiment_options(runs, None, workers, seed, backend, scheduler)
         memory_limit = _max_memory(max_memory)
 
@@ -936,7 +778,11 @@ def sweep_command(
         if quiet:
             typer.echo(str(result.out_dir))
             return
-        _print_table(partial(sweep_table, result), [*_precision_line(result), f"output: {result.out_dir}"])
+        from sim.tables import sweep_report
+
+        report = sweep_report(result)
+        report.notes += _precision_line(result)
+        _emit(report, fmt, result.out_dir)
 
 
 def variance_reduction_lines(result: ComparisonResult) -> list[str]:
@@ -973,6 +819,9 @@ def selection_rich_table(result: Any, compact: bool = False) -> Table:
     with the selected policy [95 % CI], and the stage at which each was eliminated."""
     from rich.table import Table
     from rich.text import Text
+
+    from sim.metric_registry import format_estimate, is_percent_metric
+    from sim.metric_registry import header as metric_header
 
     experiment = result.experiment
     metric = experiment.key_metric
@@ -1116,6 +965,9 @@ def discovery_tables(result: Any) -> list[Table]:
     densest leaves, and the policies' robustness."""
     import numpy as np
     from rich.table import Table
+
+    from sim.metric_registry import format_estimate, is_percent_metric
+    from sim.metric_registry import header as metric_header
 
     tables = []
     parameters = list(result.x.columns)
@@ -1479,5 +1331,4 @@ def main(argv: list[str] | None = None) -> Any:
     return app(args=argv, prog_name="clubsim")
 
 
-__all__ = ["app", "comparison_table", "format_estimate", "main", "metric_header", "parse_sets", "policy_summary",
-           "sweep_table"]
+__all__ = ["app", "comparison_table", "main", "parse_sets", "policy_summary", "sweep_table"]

@@ -126,7 +126,10 @@ def test_compare_prints_means_with_ci_and_paired_differences(compared) -> None:
     stdout = result.stdout
     assert "exclusivity_vs_complementarity: 6 replications per policy" in stdout
     assert "exclusivity (baseline)" in stdout
-    assert stdout.count("Δ vs exclusivity") == 2
+    # metrics as rows, policies as columns; each metric's differences with the baseline beneath it
+    experiment = load_experiment(EXCLUSIVITY)
+    assert stdout.count("Δ vs exclusivity") >= len(experiment.metrics)
+    assert re.search(r"metric +┃ +exclusivity \(baseline\) +┃ +complementarity +┃ +open", stdout)
     assert "business / member-year (EUR)" in stdout
     assert re.search(r"\d[\d,.]* \[-?[\d,.]+; -?[\d,.]+\]", stdout)  # mean [low; high]
     assert stdout.rstrip().splitlines()[-1] == f"output: {out}"
