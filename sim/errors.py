@@ -5,6 +5,8 @@ line and exits with code 2, never a traceback. `validation_input_error` words
 the first problem of any of the project's pydantic schemas (scenario,
 experiment, targets, sensitivity) that way. `OutputError` is an output file
 that could not be written (disk full, no permission), worded the same way.
+A `BackendError` is a Dask cluster that stopped running replications (its
+scheduler went away, no workers for too long): one line, exit code 1.
 Every error here survives a pickle round trip, so a worker process can raise it.
 """
 
@@ -39,6 +41,11 @@ class InputError(Exception):
 
 class OutputError(InputError):
     """An output file that could not be written (disk full, file too large, no permission): one line, exit 2."""
+
+
+class BackendError(Exception):
+    """The cluster that runs replications failed (not the user's input, not a bug of clubsim): one line,
+    exit 1; an experiment keeps its finished replications and says how to resume."""
 
 
 class Terminated(KeyboardInterrupt):

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from sim.errors import InputError, OutputError, validation_input_error
+from sim.errors import BackendError, InputError, OutputError, validation_input_error
 from sim.metrics import EXIT_REASONS, MEMBER_TYPES, SUMMARY_KEYS, summarize
 from sim.outputs import (
     MANIFEST,
@@ -1264,6 +1264,19 @@ class ExperimentInterrupted(KeyboardInterrupt):
         return (type(self), (self.kept, self.out_dir, self.total, self.signum))
 
 
+class ExperimentFailed(BackendError):
+    """The Dask cluster stopped running an experiment's replications (`reason`, a `BackendError`'s line):
+    the finished ones were kept in `out_dir`, as on Ctrl-C, and --resume runs the rest."""
+
+    def __init__(self, reason: str, kept: int, out_dir: Path | None, total: int):
+        self.reason, self.kept, self.out_dir, self.total = reason, kept, out_dir, total
+        where = f", kept in {out_dir}" if out_dir is not None else ""
+        super().__init__(f"{reason} after {kept} of {total} replications{where}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.reason, self.kept, self.out_dir, self.total))
+
+
 # --------------------------------------------------------------------------- running
 
 
@@ -1309,8 +1322,9 @@ def _progress_callback(progress: bool | ProgressFn | None, description: str) -> 
 def _manifest(
     experiment: Experiment, kind: str, status: str, *, runs: int, runs_requested: int, precision: float | None,
     precision_met: bool | None, backend: str, workers: int | None, scheduler: str | None, rows: int,
-    command: str | Sequence[str] | None, files: Sequence[str] = (),
+    command: str | Sequence[str] | None, files: Sequence[str] = (), error: str | None = None,
 ) -> dict[str, Any]:
+    """An experiment's manifest; `error` (a failed run's reason, see `keeping_finished`) only when given."""
     return {
         "kind": kind,
         "status": status,
@@ -1334,6 +1348,7 @@ def _manifest(
         "scheduler": scheduler,
         **provenance(command),
         "files": sorted(files),
+        **({"error": error} if error is not None else {}),
     }
 
 
@@ -1447,11 +1462,13 @@ def _output_names(experiment: Experiment, kind: str, figures: bool) -> list[str]
 
 
 @contextmanager
-def keeping_finished(writer: _PartWriter | None, update_manifest: Callable[[str], None],
+def keeping_finished(writer: _PartWriter | None, update_manifest: Callable[..., None],
                      interrupted: Callable[[int], ExperimentInterrupted]) -> Iterator[None]:
     """Around the replications of a run: on Ctrl-C (or SIGTERM) and on a failure, the finished ones are
     flushed to their parts and the manifest says so, so that --resume reruns only the rest;
-    `interrupted(signum)` builds the interruption to raise. On success the last parts are flushed."""
+    `interrupted(signum)` builds the interruption to raise (and counts what was kept). A Dask cluster
+    that stopped (`BackendError`) becomes `ExperimentFailed`, with the manifest `failed` and the reason
+    in its `error`. On success the last parts are flushed."""
     try:
         yield
     except KeyboardInterrupt as err:
@@ -1459,6 +1476,12 @@ def keeping_finished(writer: _PartWriter | None, update_manifest: Callable[[str]
             writer.flush()
             update_manifest("interrupted")
         raise interrupted(getattr(err, "signum", 2)) from None
+    except BackendError as err:
+        if writer is not None:
+            writer.flush()
+            update_manifest("failed", error=str(err))
+        counted = interrupted(2)
+        raise ExperimentFailed(str(err), counted.kept, counted.out_dir, counted.total) from None
     except Exception:
         if writer is not None:  # best effort: the first failure (say, a full disk) is the one to report
             with suppress(OSError, InputError):
@@ -1586,13 +1609,13 @@ def _replicate(
     n = runs
     met: bool | None = None
 
-    def update_manifest(status: str, files: Sequence[str] = outputs) -> None:
+    def update_manifest(status: str, files: Sequence[str] = outputs, error: str | None = None) -> None:
         # until complete, it lists the files this run may write, so that they stay clubsim's to replace
         if folder is not None:
             rows = len({k for k in done if k[2] < n})
             folder.write_manifest(_manifest(experiment, kind, status, runs=n, runs_requested=runs,
                                             precision=precision, precision_met=met, rows=rows, files=files,
-                                            **info))
+                                            error=error, **info))
 
     update_manifest("running")
     received = 0
@@ -1713,7 +1736,8 @@ def compare(
     bar on stderr, or a callable `(done, total)`. `stop_after`: test hook, interrupt after that many
     new replications. `max_memory` (bytes): refuse (InputError) an experiment estimated to need more
     (default: the memory this machine has available). Ctrl-C raises `ExperimentInterrupted` (a
-    KeyboardInterrupt) after saving.
+    KeyboardInterrupt) after saving; a Dask cluster that stops (scheduler gone, no worker for
+    `sim.backends.DASK_WORKER_WAIT` seconds) raises `ExperimentFailed` after saving.
     """
     experiment = _coerce_experiment(experiment)
     if experiment.sweep is not None:
@@ -1782,6 +1806,7 @@ def compare_scenarios(
 __all__ = [
     "ComparisonResult",
     "Experiment",
+    "ExperimentFailed",
     "ExperimentInterrupted",
     "SweepResult",
     "Task",

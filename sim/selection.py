@@ -449,10 +449,12 @@ def _select(experiment: Any, folder: Any, manifest: Mapping[str, Any], *, delta:
     info = {"backend": backend, "workers": workers, "scheduler": scheduler, "command": command}
     state = {"stage": 0, "received": 0, "done": 0}
 
-    def update_manifest(status: str, files: Sequence[str] = outputs, extra: Mapping[str, Any] = ()) -> None:
+    def update_manifest(status: str, files: Sequence[str] = outputs, extra: Mapping[str, Any] = (),
+                        error: str | None = None) -> None:
         if folder is not None:
             body = _manifest(experiment, KIND, status, runs=state["stage"], runs_requested=int(max_runs),
-                             precision=None, precision_met=None, rows=len(values), files=files, **info)
+                             precision=None, precision_met=None, rows=len(values), files=files, error=error,
+                             **info)
             body["selection"] = {**chosen, "procedure": PROCEDURE, **dict(extra)}
             folder.write_manifest(body)
 
