@@ -360,7 +360,7 @@ def fit_rich_table(fit: pd.DataFrame, title: str) -> Table:
     """The fit table for the console: target, band, simulated mean [95 % CI], within or not."""
     from rich.table import Table
 
-    from sim.cli import format_estimate
+    from sim.metric_registry import format_estimate
 
     table = Table(title=title, header_style="bold", title_style="bold", caption_justify="left",
                   caption="simulated: mean over replications [95 % CI] (pooled statistics: bootstrap CI)")

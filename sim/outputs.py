@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from sim.errors import InputError, OutputError
-from sim.metrics import EXIT_REASONS, MEMBER_COLUMNS, MEMBER_TYPES, SERIES_COLUMNS, SUMMARY_KEYS, Columns
+from sim.metrics import EXIT_REASONS, MEMBER_COLUMNS, MEMBER_TYPES, SERIES_COLUMNS, Columns
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -676,127 +676,25 @@ def club_panel(names: Sequence[str], club_series: Sequence[Mapping[str, Any]], s
 
 
 def clubs_table(summary: Mapping[str, Any], title: str, rows: int = 20) -> Table:
-    """A region's clubs, one row each (the first `rows`; all of them are in clubs.csv)."""
-    from rich.table import Table
+    """A region's clubs, one row each (the first `rows`; all of them are in clubs.csv): `sim.tables.clubs_grid`."""
+    from sim.tables import clubs_table as table
 
-    table = Table(title=title, show_header=True, header_style="bold", title_style="bold")
-    table.add_column("club", style="cyan", no_wrap=True, min_width=min(24, max(len(c["club"]) for c in
-                                                                           summary["clubs"])))
-    for name in ("members", "business /member-yr", "from other clubs", "churn", "fee income", "survived"):
-        table.add_column(name, justify="right")
-    clubs = summary["clubs"]
-    for club in clubs[:rows]:
-        total = club["business_total"]
-        table.add_row(
-            club["club"], _plain(club["members_final"]),
-            format_value("business_per_member_year", club["business_per_member_year"]),
-            f"{100 * club['cross_club_business_total'] / total if total > 0 else 0.0:.1f} %",
-            format_value("churn_rate_annual", club["churn_rate_annual"]),
-            format_value("fee_income_total", club["fee_income_total"]), format_value("survived", club["survived"]),
-        )
-    if len(clubs) > rows:
-        table.caption = f"first {rows} of {len(clubs):,} clubs; all in {CLUBS_FILE}"
-    return table
+    return table(summary, title, rows)
 
 
 # --------------------------------------------------------------------------- console table
 
-_LABELS = {
-    "members_final": "members at end",
-    "churn_rate_annual": "churn (exits per member-year, excl. closure)",
-    "retention_first_year": "first-year retention",
-    "median_tenure_years": "median tenure (Kaplan-Meier)",
-    "business_per_member_year": "business per member-year",
-    "referrals_per_member_year": "referrals per member-year",
-    "roi_mean": "ROI, mean",
-    "roi_median": "ROI, median",
-    "roi_by_type": "ROI, mean",
-    "share_positive_roi": "members with positive ROI",
-    "hunter_share_final": "hunter share at end",
-    "fee_income_total": "fee income, total",
-    "survived": "club survived",
-    "joins_total": "joins, total (incl. founders)",
-    "exits_by_reason": "exits",
-    "business_total": "business, total",
-    "direct_sales_total": "hunters' direct sales, total",
-    "member_years": "member-years",
-    "mean_members": "members, mean",
-    "weeks": "weeks simulated",
-    "cross_club_business_total": "business from other clubs, total",
-    "clubs_total": "clubs",
-    "clubs_survived": "clubs that survived",
-}
-_EUR = {"business_per_member_year", "fee_income_total", "business_total", "direct_sales_total",
-        "cross_club_business_total"}
-_PERCENT = {"churn_rate_annual", "retention_first_year", "share_positive_roi", "hunter_share_final"}
-_ROI = {"roi_mean", "roi_median"}
-_ORDER = (*SUMMARY_KEYS, "joins_total", "exits_by_reason", "business_total", "cross_club_business_total",
-          "direct_sales_total", "member_years", "mean_members", "weeks")
-NONE = "—"
-
-
-def _plain(value: Any) -> str:
-    if value is None:
-        return NONE
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, float):
-        return f"{value:,.4g}" if abs(value) < 1000 else f"{value:,.0f}"
-    return str(value)
-
 
 def format_value(key: str, value: Any) -> str:
-    """A summary value as shown to people: EUR, %, years, yes/no, '—' for None."""
-    if value is None:
-        return NONE
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if not isinstance(value, (int, float)):
-        return _plain(value)
-    if key in _EUR:
-        return f"{value:,.0f} EUR"
-    if key in _PERCENT:
-        return f"{100 * value:.1f} %"
-    if key in _ROI or key.startswith("roi_by_type"):
-        return f"{100 * value:+.1f} %"
-    if key == "median_tenure_years":
-        return f"{value:.2f} years"
-    if key == "weeks":
-        years = value / 52
-        return f"{value:,} ({years:g} year{'' if years == 1 else 's'})"
-    if key in ("member_years", "mean_members", "referrals_per_member_year"):
-        return f"{value:,.1f}"
-    return _plain(value)
+    """A summary value as shown to people, with its unit (`sim.metric_registry.format_value`): `38.3 % / year`,
+    `+266.0 %`, `64,213 EUR`, yes/no, '—' for None."""
+    from sim.metric_registry import format_value as formatted
+
+    return formatted(key, value)
 
 
 def summary_table(summary: dict, title: str) -> Table:
-    """The run summary as a two-column (metric, value) rich table."""
-    from rich.table import Table
+    """The run summary as a two-column (metric, value) rich table (`sim.tables.summary_table`)."""
+    from sim.tables import summary_table as table
 
-    table = Table(title=title, show_header=True, header_style="bold", title_style="bold")
-    table.add_column("metric", style="cyan", no_wrap=True)
-    table.add_column("value", justify="right")
-    keys = [k for k in _ORDER if k in summary] + sorted(k for k in summary if k not in _ORDER)
-    for key in keys:
-        if key == "clubs":  # a region's clubs: their own table (clubs_table)
-            continue
-        value = summary[key]
-        label = _LABELS.get(key, key.replace("_", " "))
-        if key == "survived" and "clubs" in summary:
-            label = "every club survived"
-        if key == "roi_by_type" and isinstance(value, dict):
-            types = [t for t in MEMBER_TYPES if t in value] + sorted(t for t in value if t not in MEMBER_TYPES)
-            for member_type in types:
-                table.add_row(f"{label}, {member_type}", format_value("roi_by_type", value[member_type]))
-        elif key == "exits_by_reason" and isinstance(value, dict):
-            reasons = [r for r in EXIT_REASONS if r in value] + sorted(r for r in value if r not in EXIT_REASONS)
-            for reason in reasons:
-                table.add_row(f"{label}: {reason.replace('_', ' ')}", _plain(value[reason]))
-        elif isinstance(value, dict):
-            for sub, item in value.items():
-                table.add_row(f"{label}: {sub}", format_value(key, item))
-        else:
-            table.add_row(label, format_value(key, value))
-    return table
+    return table(summary, title)

@@ -227,7 +227,8 @@ def comparison_html(table: pd.DataFrame, metrics: Sequence[str], policies: Seque
 
     `table` has the columns of comparison.csv; `labels` renames policies for display.
     """
-    from sim.cli import format_estimate, is_percent_metric, metric_header
+    from sim.metric_registry import format_estimate, is_percent_metric
+    from sim.metric_registry import header as metric_header
 
     labels = dict(labels or {})
     stats = {(str(row["policy"]), str(row["metric"])): row for row in table.to_dict("records")}
@@ -462,7 +463,8 @@ def _compare_report(folder: Path, manifest: Mapping[str, Any]) -> str:
 
 
 def _sweep_report(folder: Path, manifest: Mapping[str, Any]) -> str:
-    from sim.cli import format_estimate, is_percent_metric, metric_header
+    from sim.metric_registry import format_estimate, is_percent_metric
+    from sim.metric_registry import header as metric_header
 
     table = _read_csv(folder / "sweep.csv")
     metrics = list(manifest.get("metrics") or dict.fromkeys(table["metric"]))

@@ -523,7 +523,7 @@ def _write(result: ValidationResult, configs: Mapping[str, ScenarioConfig],
 
 def format_figure(figure: Figure) -> str:
     """`23.7 [22.0; 25.4]` (percentages x 100), signed for differences."""
-    from sim.cli import format_estimate
+    from sim.metric_registry import format_estimate
 
     est = figure.estimate
     text = format_estimate(est.value, est.low, est.high, percent=figure.percent, sign=figure.difference)

@@ -85,7 +85,7 @@ def calibrated_values_section(root: Path = ROOT) -> str:
 
 
 def _fit_section(fits: dict[str, pd.DataFrame], check_runs: dict[str, int]) -> str:
-    from sim.cli import format_estimate
+    from sim.metric_registry import format_estimate
 
     lines = []
     for scenario, path in CALIBRATED:
@@ -102,7 +102,7 @@ def _fit_section(fits: dict[str, pd.DataFrame], check_runs: dict[str, int]) -> s
 
 
 def _contrast_section(runs: int, seed: int, options: dict[str, Any]) -> str:
-    from sim.cli import format_estimate
+    from sim.metric_registry import format_estimate
     from sim.targets import estimate, paired_difference, replicate
 
     (bni, _), (club, _) = CALIBRATED
@@ -137,7 +137,7 @@ def _distribution_section(runs: int, seed: int, options: dict[str, Any]) -> tupl
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from sim.cli import format_estimate
+    from sim.metric_registry import format_estimate
     from sim.targets import estimate, replicate
 
     bni = CALIBRATED[0][0]
@@ -194,7 +194,7 @@ def _out_of_sample_section(records: list[dict[str, Any]], runs: int, seed: int, 
     """Published figures kept out of the calibration, checked on surviving chapters."""
     import numpy as np
 
-    from sim.cli import format_estimate
+    from sim.metric_registry import format_estimate
     from sim.runner import simulate
     from sim.targets import estimate, paired_difference, replicate
 
