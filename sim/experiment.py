@@ -26,6 +26,8 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from sim.errors import BackendError, InputError, OutputError, validation_input_error
+from sim.metric_registry import bounds as metric_bounds
+from sim.metric_registry import with_arrow_metadata
 from sim.metrics import EXIT_REASONS, MEMBER_TYPES, SUMMARY_KEYS, summarize
 from sim.outputs import (
     MANIFEST,
@@ -71,22 +73,12 @@ METRIC_COLUMNS: tuple[str, ...] = tuple(
 )
 _INT_METRICS = {"members_final", "joins_total", "weeks", *_EXPANDED["exits_by_reason"]}
 _BOOL_METRICS = {"survived"}
-# where a metric's mean lies whatever the runs: counts, durations and money are never negative, shares
-# stay within [0, 1], and an ROI is never below -1 (gains are >= 0: `sim.metrics.roi`). A t-interval on a
-# skewed metric near a bound can cross it (members at the end when most clubs closed: 0.09 [-0.09; 0.27]);
-# `metric_ci` cuts it at the bound, which keeps its coverage, since the true mean lies inside anyway.
-_SHARE_METRICS = {"retention_first_year", "share_positive_roi", "hunter_share_final", "sphere_share"}
-_NON_NEGATIVE_METRICS = {
-    "members_final", "churn_rate_annual", "median_tenure_years", "business_per_member_year",
-    "referrals_per_member_year", "fee_income_total", "joins_total", *_EXPANDED["exits_by_reason"],
-    "business_total", "direct_sales_total", "member_years", "mean_members", "weeks", "visitors_per_meeting",
-}
-_ROI_METRICS = {"roi_mean", "roi_median", *_EXPANDED["roi_by_type"]}
-METRIC_BOUNDS: dict[str, tuple[float, float]] = {
-    **{metric: (0.0, math.inf) for metric in _NON_NEGATIVE_METRICS},
-    **{metric: (0.0, 1.0) for metric in _SHARE_METRICS | _BOOL_METRICS},
-    **{metric: (-1.0, math.inf) for metric in _ROI_METRICS},
-}
+# where a metric's mean lies whatever the runs (`sim.metric_registry`, each metric's `bounds`): counts,
+# durations and money are never negative, shares stay within [0, 1], and an ROI is never below -1 (gains
+# are >= 0: `sim.metrics.roi`). A t-interval on a skewed metric near a bound can cross it (members at the end
+# when most clubs closed: 0.09 [-0.09; 0.27]); `metric_ci` cuts it at the bound, which keeps its coverage,
+# since the true mean lies inside anyway.
+METRIC_BOUNDS: dict[str, tuple[float, float]] = metric_bounds(METRIC_COLUMNS)
 DEFAULT_METRICS = ("business_per_member_year", "churn_rate_annual", "roi_mean", "members_final", "survived")
 # A club that closed ends with no members, business or referrals, which drags these means toward 0; the
 # tables also give them over the surviving replications only, as `<metric>_survivors` rows.
@@ -772,11 +764,13 @@ def _row_schema(row: Mapping[str, Any], param_dtypes: Mapping[str, str]) -> pa.S
 
 
 def _parquet_bytes(table: pa.Table) -> bytes:
-    """Deterministic Parquet bytes: no schema metadata, fixed writer options."""
+    """Deterministic Parquet bytes: no schema metadata, fixed writer options; each metric's and series'
+    field carries its label and units (`sim.metric_registry.arrow_metadata`)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     table = table.replace_schema_metadata(None).combine_chunks()  # page layout must not depend on chunking
+    table = table.cast(with_arrow_metadata(table.schema))
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink, compression="snappy", version="2.6",
                    data_page_version="1.0", use_dictionary=True, write_statistics=True,
