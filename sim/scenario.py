@@ -16,7 +16,8 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -854,5 +855,109 @@ def parameter_table_markdown() -> str:
     return "\n".join(lines) + "\n"
 
 
+def _allowed(annotation: Any, metadata: list[Any]) -> str:
+    """The values a field accepts, in words, from its type and its pydantic bounds."""
+    if get_origin(annotation) is Annotated:
+        inner, *extra = get_args(annotation)
+        return _allowed(inner, [*metadata, *(m for e in extra for m in getattr(e, "metadata", [e]))])
+    if get_origin(annotation) is Literal:
+        return ", ".join(f"`{value}`" for value in get_args(annotation))
+    if get_origin(annotation) in (Union, UnionType):
+        return " or ".join(_allowed(arg, metadata) for arg in get_args(annotation))
+    if annotation is type(None):
+        return "`null` (none)"
+    if annotation is bool:
+        return "`true`, `false`"
+    if annotation is str:
+        return "text"
+    if get_origin(annotation) is list:
+        (item,) = get_args(annotation)
+        return f"a list of {item.__name__ if item is not ClubGroupSpec else 'club groups (`region.clubs[]` below)'}"
+    kind = "integer" if annotation is int else "number"
+    bound = {key: getattr(m, key) for m in metadata for key in ("ge", "gt", "le", "lt") if getattr(m, key, None) is not None}
+    low = f"{bound['ge']:g} <=" if "ge" in bound else f"{bound['gt']:g} <" if "gt" in bound else None
+    high = f"<= {bound['le']:g}" if "le" in bound else f"< {bound['lt']:g}" if "lt" in bound else None
+    if low and high:
+        return f"{kind}, {low} x {high}"
+    if low:  # one-sided: "x >= 0" rather than "0 <= x"
+        number, sign = low.split()
+        return f"{kind}, x {sign.replace('<', '>')} {number}"
+    return f"{kind}, x {high}" if high else kind
+
+
+def _yaml_shown(default: Any) -> str:
+    """A default as it would be written in a scenario file."""
+    if default is None or isinstance(default, bool):
+        return f"`{yaml.safe_dump(default).splitlines()[0]}`"
+    if isinstance(default, float):
+        return f"`{default:g}`"
+    return f"`{default}`" if default != "" else "`''`"
+
+
+def parameter_reference_rows(
+    model: type[BaseModel] = ScenarioConfig, prefix: str = ""
+) -> list[tuple[str, str, str, str]]:
+    """(dotted name, default, allowed values, description) of every scenario key, in schema order.
+
+    The keys of a club group of `region.clubs` come right after it, as `region.clubs[].name`, ...
+    """
+    rows: list[tuple[str, str, str, str]] = []
+    for name, field in model.model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel) and annotation is not ClubSpec \
+                or (annotation is ClubSpec and model is not ClubGroupSpec):
+            rows.extend(parameter_reference_rows(annotation, f"{prefix}{name}."))
+            continue
+        default = "required" if field.is_required() else _yaml_shown(field.default)
+        if annotation is ClubSpec:  # a club group's `club`: the scenario's club keys, merged over `club`
+            rows.append((f"{prefix}{name}", "the scenario's `club`", "any keys of `club` above",
+                         field.description or ""))
+            continue
+        rows.append((f"{prefix}{name}", default, _allowed(annotation, list(field.metadata)), field.description or ""))
+        if model is RegionSpec and name == "clubs":
+            rows.extend(parameter_reference_rows(ClubGroupSpec, f"{prefix}{name}[]."))
+    return rows
+
+
+PARAMETERS_MD = Path(__file__).resolve().parent.parent / "docs" / "parameters.md"
+
+
+def parameters_markdown() -> str:
+    """docs/parameters.md: every scenario key (regenerate with `python -m sim.scenario --parameters-md`)."""
+    lines = [
+        "# Scenario parameters",
+        "",
+        "<!-- Generated from the schema (sim/scenario.py) by `python -m sim.scenario --parameters-md`;",
+        "     tests/test_docs.py fails when this file and the schema differ. Do not edit by hand. -->",
+        "",
+        "Every key a scenario file may set, by its dotted name (the name `--set` and overrides use:",
+        "`--set club.fees.annual=1200`), with its default, the values it accepts and what it means. A",
+        "scenario file sets only the keys where it differs from these defaults; `extends: other.yaml` (a",
+        "path relative to the file) inherits another scenario's keys first. How each parameter acts is in",
+        "[ODD.md](ODD.md); where the real figures behind the shipped scenarios come from is in",
+        "[sources.md](sources.md).",
+        "",
+        "Numbers must be finite. Across keys: `club.founders` must lie between `club.min_viable_size` and",
+        "`club.capacity`; `population.margin_low` must not exceed `margin_high`, nor",
+        "`referrals.conversion_min` `conversion_max`; the three `population.shares` must sum to 1 (an",
+        "override that sets one or two of them rescales the others in proportion).",
+        "",
+        "| parameter | default | allowed | meaning |",
+        "|---|---|---|---|",
+    ]
+    lines += [
+        f"| `{name}` | {default} | {allowed} | {description} |"
+        for name, default, allowed, description in parameter_reference_rows()
+    ]
+    return "\n".join(lines) + "\n"
+
+
 if __name__ == "__main__":
-    print(parameter_table_markdown(), end="")
+    import sys
+
+    if sys.argv[1:] == ["--parameters-md"]:
+        print(parameters_markdown(), end="")
+    elif sys.argv[1:]:
+        sys.exit("usage: python -m sim.scenario [--parameters-md]  (the ODD's parameter table, or docs/parameters.md)")
+    else:
+        print(parameter_table_markdown(), end="")

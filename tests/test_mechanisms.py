@@ -85,7 +85,7 @@ def per_year(frame: pd.DataFrame, column: str, mask: pd.Series) -> float:
 
 @pytest.mark.parametrize("engine", ENGINES)
 def test_visitors_are_a_chapter_level_flow_not_a_sum_over_members(engine):
-    """Visitors per meeting do not grow with the chapter's size (MODEL.md 7: the mean, not the sum)."""
+    """Visitors per meeting do not grow with the chapter's size (docs/ODD.md 7.1: the mean, not the sum)."""
     def visitors_per_meeting(founders: int) -> float:
         flow = {"club": {"founders": founders, "capacity": 40, "recruitment": {
             "visitors_per_meeting": 3.0, "satisfaction_weight": 0.5, "application_rate": 0.0}}}
