@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from sim.metric_registry import header, style_axis
 from sim.metrics import MEMBER_TYPES
 from sim.plots import draw_survival_curve, style_survival_axes
 
@@ -29,22 +30,6 @@ COMPARISON_FIGURES = ("metrics.png", "trajectories.png", "survival.png", "roi_by
 ALL_FIGURE_PATTERNS = (*COMPARISON_FIGURES, "sweep_*.png")
 TYPE_COLOURS = {"giver": "#2ca02c", "reciprocator": "#1f77b4", "hunter": "#d62728"}
 MAX_CATEGORIES = 25  # a swept parameter with more distinct values (a Latin hypercube) is drawn point by point
-
-LABELS = {
-    "members_final": "members at end",
-    "churn_rate_annual": "churn (exits per member-year)",
-    "retention_first_year": "first-year retention",
-    "median_tenure_years": "median tenure (years)",
-    "business_per_member_year": "business per member-year (EUR)",
-    "referrals_per_member_year": "referrals per member-year",
-    "roi_mean": "ROI, mean",
-    "roi_median": "ROI, median",
-    "share_positive_roi": "share of members with ROI > 0",
-    "hunter_share_final": "hunter share at end",
-    "fee_income_total": "fee income, total (EUR)",
-    "survived": "club survived (share of runs)",
-}
-
 
 # --------------------------------------------------------------------------- helpers
 
@@ -69,11 +54,8 @@ def _empty(ax: Axes, message: str) -> None:
 
 
 def _label(metric: str) -> str:
-    if metric.startswith("roi_") and metric[4:] in MEMBER_TYPES:
-        return f"ROI, {metric[4:]}s"
-    if metric.startswith("exits_"):
-        return f"exits: {metric[6:].replace('_', ' ')}"
-    return LABELS.get(metric, metric.replace("_", " "))
+    """A metric's label with its display unit, as the tables head it (`sim.metric_registry.header`)."""
+    return header(metric)
 
 
 def _values(frame: pd.DataFrame, column: str) -> np.ndarray:
@@ -134,6 +116,7 @@ def plot_metrics(result: ComparisonResult) -> Figure:
     frame = result.replications
     for ax, metric in zip(axes, metrics, strict=False):
         ax.set_title(_label(metric), fontsize=9)
+        style_axis(ax.yaxis, metric, label=False)  # ticks in the table's unit (x 100 for percentages)
         groups = [_values(frame[frame["policy"] == p], metric) for p in policies]
         if not any(len(g) for g in groups):
             _empty(ax, "no values")
@@ -186,8 +169,8 @@ def plot_trajectories(result: ComparisonResult) -> Figure:
         ax.fill_between(years, low, high, color=colours[policy], alpha=0.15, linewidth=0, step="post")
         ax.step(years, median, where="post", color=colours[policy], linewidth=1.6,
                 label=policy + (" (baseline)" if policy == result.baseline else ""))
-    ax.set_xlabel("time (years)")
-    ax.set_ylabel("members")
+    ax.set_xlabel(header("time", "quantity"))
+    ax.set_ylabel(header("members", "series"))
     ax.set_ylim(bottom=0)
     ax.set_xlim(left=0)
     ax.grid(alpha=0.3)
@@ -244,7 +227,7 @@ def plot_roi_by_type(result: ComparisonResult) -> Figure:
                color=TYPE_COLOURS[member_type], alpha=0.8, label=member_type, error_kw={"linewidth": 0.9})
     ax.axhline(0, color="0.3", linestyle="--", linewidth=0.9)
     _policy_ticks(ax, policies)
-    ax.set_ylabel("ROI (net gain per EUR of fees and time)")
+    style_axis(ax.yaxis, "roi_mean")
     ax.grid(alpha=0.3, axis="y")
     ax.legend(fontsize=8)
     return fig
@@ -282,7 +265,7 @@ def plot_sweep(result: SweepResult, metric: str) -> Figure:
     lhs = result.experiment.sweep is not None and result.experiment.sweep.design == "lhs"
     for ax, parameter in zip(axes, parameters, strict=False):
         ax.set_xlabel(parameter)
-        ax.set_ylabel(_label(metric))
+        style_axis(ax.yaxis, metric)
         ax.grid(alpha=0.3)
         if metric not in frame.columns or not len(frame):
             _empty(ax, "no values")

@@ -386,10 +386,10 @@ def with_arrow_metadata(schema: Any) -> Any:
 
 
 def axis_formatter(name: str, namespace: str = "metric") -> Any:
-    """A matplotlib tick formatter that shows stored values in the display unit (x 100 for percentages:
-    0.38 -> 38); None when no scaling is needed."""
+    """A matplotlib tick formatter that shows stored values in the display unit as the tables do (x 100 for
+    percentages: 0.38 -> 38; thousands grouped for money: 64,000); None when the default will do."""
     entry = metric(name, namespace)
-    if entry.scale == 1.0:
+    if entry.scale == 1.0 and entry.kind != "money":
         return None
     from matplotlib.ticker import FuncFormatter
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from sim.metric_registry import EXIT_LABELS, header, style_axis
 from sim.metrics import ACTIVE, EXIT_REASONS, MEMBER_TYPES, kaplan_meier
 
 if TYPE_CHECKING:
@@ -32,13 +33,6 @@ EXIT_COLOURS = {
     "expelled_contribution": "#8c564b",
     "exogenous": "#7f7f7f",
     "dissolved": "#000000",
-}
-EXIT_LABELS = {
-    "left": "left (renewal)",
-    "expelled_absence": "expelled: absences",
-    "expelled_contribution": "expelled: no referrals",
-    "exogenous": "exogenous",
-    "dissolved": "club closed",
 }
 JOIN_COLOUR = "#17becf"
 
@@ -135,7 +129,7 @@ def plot_members(series: pd.DataFrame, members: pd.DataFrame, path: Path, title:
     years = week / WEEKS_PER_YEAR
     top.step(years, _column(series, "members"), where="post", color="#1f77b4", linewidth=1.6, label="members")
     _mark_closure(top, series)
-    top.set_ylabel("members")
+    top.set_ylabel(header("members", "series"))
     top.set_ylim(bottom=0)
     top.grid(alpha=0.3)
 
@@ -160,7 +154,7 @@ def plot_members(series: pd.DataFrame, members: pd.DataFrame, path: Path, title:
     bottom.axhline(0, color="0.3", linewidth=0.8)
     _mark_closure(bottom, series, label=False)
     bottom.set_ylabel(f"joins (+) / exits (−)\nper {name}")
-    bottom.set_xlabel("time (years)")
+    bottom.set_xlabel(header("time", "quantity"))
     bottom.set_xlim(0, max(years.max() + 1 / WEEKS_PER_YEAR, edges[-1]))
     bottom.grid(alpha=0.3, axis="y")
     handles, labels = top.get_legend_handles_labels()
@@ -195,7 +189,7 @@ def plot_business(series: pd.DataFrame, path: Path, title: str = "") -> Path:
     _mark_closure(ax, series)
     ax.yaxis.set_major_formatter(FuncFormatter(_eur))
     ax.set_ylabel(f"EUR per {name}")
-    ax.set_xlabel("time (years)")
+    ax.set_xlabel(header("time", "quantity"))
     ax.set_xlim(0, edges[-1])
     top = float((business + direct).max()) if len(business) else 0.0
     ax.set_ylim(0, top * 1.05 if top > 0 else 1.0)
@@ -235,7 +229,7 @@ def plot_roi_by_type(members: pd.DataFrame, path: Path, title: str = "") -> Path
     ax.scatter([], [], marker="D", s=28, color="black", label="mean")
     ax.set_xticks(positions, [f"{t}\n(n = {len(v)})" for t, v in groups])
     ax.set_xlim(0.4, len(groups) + 0.6)
-    ax.set_ylabel("ROI (net gain per EUR of fees and time)")
+    style_axis(ax.yaxis, "roi", "quantity")
     ax.set_xlabel("member type (all members ever)")
     ax.grid(alpha=0.3, axis="y")
     ax.legend(loc="upper right", fontsize=8)
@@ -281,8 +275,8 @@ def style_survival_axes(ax: Any, x_max: float) -> None:
     ax.axhline(0.5, color="0.5", linestyle="--", linewidth=0.8)
     ax.set_ylim(-0.02, 1.02)
     ax.set_xlim(0, x_max if x_max > 0 else 1.0)
-    ax.set_xlabel("tenure (years)")
-    ax.set_ylabel("share of members still in the club")
+    ax.set_xlabel(header("tenure", "quantity"))
+    style_axis(ax.yaxis, "tenure_survival", "quantity")
     ax.grid(alpha=0.3)
 
 
@@ -312,8 +306,8 @@ def plot_clubs(clubs: dict[str, Any], path: Path, title: str = "") -> Path:
         size_ax.fill_between(years, low, high, alpha=0.3, label="10-90 % of clubs")
         size_ax.plot(years, median, linewidth=1.5, label="median club")
         size_ax.legend(fontsize=8, frameon=False)
-    size_ax.set_xlabel("years")
-    size_ax.set_ylabel("members")
+    size_ax.set_xlabel(header("time", "quantity"))
+    size_ax.set_ylabel(header("members", "series"))
     size_ax.set_title(f"members of each of {len(names):,} clubs", fontsize=10)
 
     business = np.asarray(clubs["business_per_member_year"], dtype=float)
@@ -325,11 +319,11 @@ def plot_clubs(clubs: dict[str, Any], path: Path, title: str = "") -> Path:
                          label="from other clubs")
         business_ax.set_yticks(positions, names, fontsize=7)
         business_ax.invert_yaxis()
-        business_ax.set_xlabel("business per member-year (EUR)")
+        business_ax.set_xlabel(header("business_per_member_year"))
         business_ax.legend(fontsize=8, frameon=False)
     else:
         business_ax.hist(business, bins=40, color="#1f77b4")
-        business_ax.set_xlabel("business per member-year (EUR)")
+        business_ax.set_xlabel(header("business_per_member_year"))
         business_ax.set_ylabel("clubs")
     business_ax.set_title("business per member-year by club", fontsize=10)
     _title(fig, "clubs of the region", title)

@@ -414,7 +414,7 @@ def test_figures_error_bars_are_the_tables_cis(tmp_path: Path) -> None:
         row = table[(table["policy"] == policy) & (table["metric"] == "members_final")].iloc[0]
         assert (segment[0][1], segment[1][1]) == pytest.approx((row["ci_low"], row["ci_high"]))
     assert bars[0][0][1] == 0.0  # policy a: cut at 0, not -19.8
-    panel = next(ax for ax in figure.axes if ax.get_title() == "club survived (share of runs)")
+    panel = next(ax for ax in figure.axes if ax.get_title() == "survived (% of runs)")  # the table's header
     bars = panel.containers[-1].lines[2][0].get_segments()
     for policy, segment in zip(experiment.policy_names, bars, strict=True):
         row = table[(table["policy"] == policy) & (table["metric"] == "survived")].iloc[0]  # Wilson's
