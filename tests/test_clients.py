@@ -144,3 +144,89 @@ def test_dir_sim_lists_the_public_api() -> None:
     for name in ("run_metrics", "simulate", "ClubModel", "load_scenario", "compare", "InputError", "__version__"):
         assert name in names
     assert sim.run_metrics is run_metrics
+
+
+# --------------------------------------------------------------------------- run_metrics
+
+
+def test_run_metrics_is_the_flat_numeric_summary(numba_ready: None) -> None:
+    metrics = run_metrics(BNI, 3, {"years": 2}, club__fees__annual=1200)
+    summary = simulate(BNI, 3, overrides={"years": 2, "club.fees.annual": 1200}).summary
+    assert all(type(value) is float for value in metrics.values())
+    assert metrics["members_final"] == summary["members_final"]
+    assert metrics["roi_giver"] == summary["roi_by_type"]["giver"]
+    assert metrics["exits_left"] == summary["exits_by_reason"]["left"]
+    assert metrics["survived"] in (0.0, 1.0)
+    no_hunters = run_metrics(BNI, 3, years=1, population__shares__hunter=0)
+    assert np.isnan(no_hunters["roi_hunter"])  # None in the summary
+    region = run_metrics(BNI, 3, {"region.clubs": 2, "years": 1, "club.capacity": 20})
+    assert "clubs" not in region and all(type(value) is float for value in region.values())
+
+
+def test_run_metrics_refuses_a_key_given_twice() -> None:
+    with pytest.raises(InputError, match=r"^run_metrics: years: given twice"):
+        run_metrics(BNI, 1, {"years": 2}, years=3)
+    with pytest.raises(InputError, match=r"club\.fees\.anual: unknown key; did you mean 'annual'"):
+        run_metrics(BNI, 1, club__fees__anual=3)
+
+
+def test_run_metrics_pickles_and_runs_in_a_spawned_pool(numba_ready: None) -> None:
+    import multiprocessing
+    import pickle
+    from functools import partial
+
+    assert pickle.loads(pickle.dumps(run_metrics)) is run_metrics
+    run = partial(run_metrics, str(BNI), years=1, club__fees__annual=1200)
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        rows = pool.map(run, [1, 2])
+    assert rows[0]["members_final"] == run(1)["members_final"]
+    assert rows[1]["fee_income_total"] == run(2)["fee_income_total"]
+
+
+def test_run_metrics_under_the_ema_workbench(numba_ready: None) -> None:
+    ema = pytest.importorskip("ema_workbench")
+    model = ema.Model("bni", function=run_metrics)
+    model.uncertainties = [ema.RealParameter("market__deal_value_median", 700, 2500),
+                           ema.RealParameter("population__shares__hunter", 0.0, 0.4)]
+    model.levers = [ema.CategoricalParameter("club__selection__policy", ["interview", "none"])]
+    model.constants = [ema.Constant("scenario", str(BNI)), ema.Constant("seed", 1), ema.Constant("years", 1)]
+    model.outcomes = [ema.ScalarOutcome("survived"), ema.ScalarOutcome("members_final")]
+    with ema.SequentialEvaluator(model) as evaluator:
+        experiments, outcomes = evaluator.perform_experiments(scenarios=3, policies=2,
+                                                              uncertainty_sampling_kwargs={"rng": 1})
+    assert len(experiments) == 6 and set(outcomes["survived"]) <= {0.0, 1.0}
+    first = experiments.iloc[0]
+    again = run_metrics(BNI, 1, years=1, market__deal_value_median=first["market__deal_value_median"],
+                        population__shares__hunter=first["population__shares__hunter"],
+                        club__selection__policy=first["club__selection__policy"])
+    assert outcomes["members_final"][0] == again["members_final"]
+
+
+def test_the_readmes_solaraviz_example_renders_steps_and_resets(monkeypatch: pytest.MonkeyPatch,
+                                                                numba_ready: None) -> None:
+    solara = pytest.importorskip("solara")
+    ipyvuetify = pytest.importorskip("ipyvuetify")
+    import re
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    code = next(block for block in re.findall(r"^```python\n(.*?)^```", readme, re.MULTILINE | re.DOTALL)
+                if "SolaraViz(" in block)
+    monkeypatch.chdir(ROOT)
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    from mesa.visualization.solara_viz import ModelController
+
+    solara.render(namespace["page"], handle_error=False)
+    model = solara.reactive(namespace["model"])
+    params = {name: spec["value"] if isinstance(spec, dict) else spec
+              for name, spec in namespace["model_params"].items()}
+    params["club.fees.annual"] = 1500                      # a control moved before Reset
+    _, rc = solara.render(ModelController(model, model_parameters=solara.reactive(params),
+                                          play_interval=solara.reactive(100), render_interval=solara.reactive(1),
+                                          use_threads=solara.reactive(False)), handle_error=False)
+    rc.find(ipyvuetify.Btn, children=["Step"]).widget.click()
+    assert model.value.week == 1
+    rc.find(ipyvuetify.Btn, children=["Reset"]).widget.click()
+    fresh = model.value
+    assert fresh.week == 0 and fresh.scenario.config.name == "bni_chapter"
+    assert fresh.scenario.club.fees.annual == 1500 and fresh.scenario.config.years == 5
