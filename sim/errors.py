@@ -107,6 +107,33 @@ def _is_union_tag(part: Any) -> bool:
     return isinstance(part, str) and ("[" in part or part in {"int", "float", "str", "bool", "constrained-int"})
 
 
+def _flow(value: Any) -> str:
+    """A short value as YAML's flow style writes it (`[300, 600]`); a long one as `...`."""
+    import yaml
+
+    shown = yaml.safe_dump(value, default_flow_style=True, width=10_000).strip().removesuffix("...").strip()
+    return shown if len(shown) <= 60 and "\n" not in shown else "..."
+
+
+def _mapping_expected(model: type[BaseModel] | None, value: Any) -> str:
+    """The message for a value that should be a mapping of `model`'s keys: a sweep's
+    `club.fees.annual: [300, 600]` is told to write `{values: [300, 600]}`, a range's `[480, 1920]`
+    `{low: 480, high: 1920}`, rather than pydantic's 'a valid dictionary or instance of ParameterSpec'."""
+    keys = list(model.model_fields) if model is not None else []
+    kind = {list: "a list", str: "text", bool: "true/false", int: "a number", float: "a number",
+            type(None): "empty"}.get(type(value), type(value).__name__)
+    if isinstance(value, list) and "values" in keys:
+        hint = f"write {{values: {_flow(value)}}} instead"
+        hint += ", or a range {low: ..., high: ...}" if "low" in keys else ""
+    elif isinstance(value, list) and len(value) == 2 and {"low", "high"} <= set(keys):
+        hint = f"write {{low: {_flow(value[0])}, high: {_flow(value[1])}}} instead"
+    elif keys:
+        hint = "write a mapping of " + ", ".join(keys[:4]) + (", ..." if len(keys) > 4 else "")
+    else:
+        hint = "write a mapping of keys to values"
+    return f"{kind}, not a mapping: {hint}"
+
+
 def validation_input_error(
     err: ValidationError, source: str | Path | None, root: type[BaseModel], *, describe: bool = False,
     missing: str | None = None,
@@ -127,6 +154,8 @@ def validation_input_error(
         location = tuple(map(shown_key, location))
     elif first["type"] == "missing" and missing is not None:
         message = missing
+    elif first["type"] == "model_type":  # not a mapping where one is expected: say what to write
+        message = _mapping_expected(schema_at(root, location)[0], first["input"])
     else:
         message = first["msg"].removeprefix("Value error, ")
         _, field = schema_at(root, location)

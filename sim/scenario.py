@@ -12,7 +12,9 @@ wraps it in `ClubScenario` (`sim.mesa_scenario`), a Mesa `Scenario`, so that
 from __future__ import annotations
 
 import copy
+import difflib
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -544,10 +546,38 @@ def load_yaml_text(text: str, source: Path | str | None) -> Any:
     return data
 
 
+REPOSITORY = Path(__file__).resolve().parent.parent
+# the shipped files of each kind, in a checkout (or an editable install) of the repository
+SHIPPED = {
+    "scenario": ("scenarios", REPOSITORY / "scenarios"),
+    "experiment": ("experiments", REPOSITORY / "experiments"),
+    "sensitivity experiment": ("experiments", REPOSITORY / "experiments"),
+    "targets": ("targets files", REPOSITORY / "scenarios" / "targets"),
+}
+
+
+def missing_file_message(path: Path, kind: str = "scenario") -> str:
+    """'no such file', with where a relative path was looked for, the shipped file it may mean (by its name,
+    in any shipped folder: `clubsim compare` takes scenarios and experiments alike) and where the shipped
+    files of its kind are."""
+    path = Path(path)
+    message = "no such file" + ("" if path.is_absolute() else f" (relative to the current folder, {Path.cwd()})")
+    label, folder = SHIPPED.get(kind, SHIPPED["scenario"])
+    if not folder.is_dir():  # an installed package without the repository's files
+        return message
+    folders = [folder, *(f for _, f in SHIPPED.values() if f != folder)]
+    shipped = [f for d in dict.fromkeys(folders) for f in sorted(d.glob("*.y*ml")) if f.suffix in YAML_SUFFIXES]
+    names = [f.name for f in shipped]
+    wanted = path.name if path.suffix in YAML_SUFFIXES else f"{path.name}.yaml"
+    close = [wanted] if wanted in names else difflib.get_close_matches(wanted, names, n=1, cutoff=0.8)
+    message += f"; the shipped {label} are in {folder}{os.sep}"
+    return message + (f": did you mean {shipped[names.index(close[0])]}?" if close else "")
+
+
 def read_yaml_mapping(path: Path, kind: str = "scenario") -> dict:
     """A YAML file's top-level mapping; a missing, unreadable or malformed file is an InputError."""
     if not path.is_file():
-        raise InputError(path, None, "no such file" if not path.exists() else "not a file")
+        raise InputError(path, None, missing_file_message(path, kind) if not path.exists() else "not a file")
     try:
         data = load_yaml_text(path.read_text(encoding="utf-8"), path)
     except yaml.YAMLError as err:

@@ -101,7 +101,7 @@ def test_every_link_to_a_repository_file_resolves(doc: Path) -> None:
 
 
 def test_sections_of_the_sources_cited_in_files_exist() -> None:
-    """`docs/sources.md#section` in a scenario's or experiment's comments names a real section."""
+    """`docs/sources.md#<section>` in a scenario's or experiment's comments names a real section."""
     sections = anchors(ROOT / "docs" / "sources.md")
     wrong = []
     for path in tracked_files():

@@ -1,0 +1,97 @@
+"""Messages for the mistakes a new user makes (issue 18 item 5): a missing file says where the shipped
+scenarios and experiments are (and which one it may mean), a sweep parameter written as a bare list
+says to write `{values: [...]}`, and `--set KEY VALUE` says that --set takes KEY=VALUE. Each is one
+line `clubsim: error: ...`, exit code 2, and names none of the schema's classes."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from sim.cli import app
+
+ROOT = Path(__file__).resolve().parent.parent
+SCENARIOS = ROOT / "scenarios"
+EXPERIMENTS = ROOT / "experiments"
+BNI = SCENARIOS / "bni_chapter.yaml"
+
+runner = CliRunner()
+
+
+def one_line_error(*args: object) -> str:
+    result = runner.invoke(app, [str(a) for a in args])
+    assert result.exit_code == 2, (result.stdout, result.stderr, result.exception)
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("clubsim: error: "), result.stderr
+    assert "Traceback" not in result.output and "Spec" not in lines[0], lines[0]
+    return lines[0]
+
+
+# --------------------------------------------------------------------------- a file that is not there
+
+
+@pytest.fixture
+def elsewhere(tmp_path, monkeypatch) -> Path:
+    """The current folder is not the repository's."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.mark.parametrize("command", ["run", "validate"])
+@pytest.mark.parametrize("given", ["bni_chapter.yaml", "scenarios/bni_chapter.yaml", "bni_chapter", "bni_chaptr.yaml"])
+def test_a_shipped_scenario_named_from_another_folder_is_found(elsewhere, command, given) -> None:
+    line = one_line_error(command, given)
+    assert f"{given}: no such file (relative to the current folder, {elsewhere})" in line
+    assert f"the shipped scenarios are in {SCENARIOS}{os.sep}" in line
+    assert line.endswith(f"did you mean {BNI}?")
+    assert not (elsewhere / "runs").exists()
+
+
+def test_a_missing_scenario_that_is_not_shipped_says_where_the_shipped_ones_are(elsewhere) -> None:
+    line = one_line_error("validate", "my_club/club.yaml")
+    assert line.endswith(f"my_club/club.yaml: no such file (relative to the current folder, {elsewhere}); "
+                         f"the shipped scenarios are in {SCENARIOS}{os.sep}")
+
+
+@pytest.mark.parametrize("command", ["compare", "sweep"])
+def test_a_shipped_experiment_named_from_another_folder_is_found(elsewhere, command) -> None:
+    line = one_line_error(command, "pricing.yaml", "--runs", 2)
+    assert f"the shipped experiments are in {EXPERIMENTS}{os.sep}" in line
+    assert line.endswith(f"did you mean {EXPERIMENTS / 'pricing.yaml'}?")
+
+
+def test_a_shipped_targets_file_named_from_another_folder_is_found(elsewhere) -> None:
+    line = one_line_error("calibrate", BNI, "--targets", "bni_2018.yaml")
+    assert line.endswith(f"did you mean {SCENARIOS / 'targets' / 'bni_2018.yaml'}?")
+
+
+# --------------------------------------------------------------------------- a list where a mapping goes
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_a_sweep_parameter_given_as_a_list_is_told_to_write_values(tmp_path) -> None:
+    experiment = _write(tmp_path / "sweep.yaml", f"scenario: {BNI}\nsweep:\n  parameters:\n"
+                                                 "    club.fees.annual: [300, 600]\n")
+    line = one_line_error("sweep", experiment, "--runs", 2, "--out", tmp_path / "out")
+    assert line == (f"clubsim: error: {experiment}: sweep.parameters.club.fees.annual: a list, not a mapping: "
+                    "write {values: [300, 600]} instead, or a range {low: ..., high: ...}")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_range_given_as_a_list_is_told_to_write_low_and_high(tmp_path) -> None:
+    experiment = _write(tmp_path / "sens.yaml", f"scenario: {BNI}\nmetrics: [roi_mean]\nparameters:\n"
+                                                "  club.fees.annual: [480, 1920]\n")
+    line = one_line_error("sensitivity", experiment)
+    assert line.endswith("parameters.club.fees.annual: a list, not a mapping: write {low: 480, high: 1920} instead")
+
+
+def test_a_scenario_section_that_is_not_a_mapping_names_its_keys(tmp_path) -> None:
+    line = one_line_error("validate", _write(tmp_path / "s.yaml", "club:\n  fees: [1, 2]\n"))
+    assert line.endswith("s.yaml: club.fees: a list, not a mapping: write a mapping of annual, entry, billing")
