@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from sim.backends import GUARD_HINT, run_tasks
+from sim.backends import GUARD_HINT, run_tasks, shutdown_pool
 from sim.errors import InputError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,6 +51,7 @@ def test_unguarded_code_runs_a_comparison_on_the_local_pool(tmp_path: Path, how:
 
 def test_a_starting_worker_is_refused_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     """The script re-run by another pool's worker (its `__mp_main__`) asks clubsim for workers."""
+    shutdown_pool()  # a starting worker has no pool of its own yet (an earlier test's is kept for reuse)
     monkeypatch.setattr(multiprocessing.current_process(), "_inheriting", True, raising=False)
     with pytest.raises(InputError) as caught:
         run_tasks(list(range(4)), abs, workers=2, on_result=lambda _: None)
