@@ -2,17 +2,21 @@
 
 `run_tasks` maps a top-level (picklable) function over tasks in batches and hands each result
 to `on_result` as it arrives, in completion order; callers sort. Progress is reported through a
-callback `(done, total)`, so the CLI owns the progress bar.
+callback `(done, total)`, so the CLI owns the progress bar. A Dask cluster that stops running them
+(its scheduler goes away, no worker for DASK_WORKER_WAIT seconds, workers that keep dying) raises
+`BackendError`, one line; a `--scheduler` that is not a Dask scheduler is an `InputError`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import logging
 import math
 import os
 import signal
 import socket
+import sys
 import threading
 import time
 import uuid
@@ -22,13 +26,19 @@ from functools import partial
 from multiprocessing.context import SpawnContext, SpawnProcess
 from typing import Any
 
-from sim.errors import InputError, Terminated
+from sim.errors import BackendError, InputError, Terminated
 
 BACKENDS = ("local", "dask")
 MAX_BATCH = 16
 BATCHES_PER_WORKER = 4
 DASK_RETRIES = 3
 DASK_CONNECT_TIMEOUT = "10s"
+DASK_HANDSHAKE_SECONDS = 10.0  # how long a --scheduler may take to answer as a Dask scheduler
+# How long a run waits with no Dask worker connected (all died, or none started yet) before it gives up;
+# a batch system may take longer to start workers: the environment variable sets it (seconds).
+DASK_WORKER_WAIT = 60.0
+DASK_WORKER_WAIT_ENV = "CLUBSIM_DASK_WORKER_WAIT"
+WORKER_CHECK_SECONDS = 1.0  # how often the scheduler is asked how many workers it has
 POLL_SECONDS = 0.1  # how soon a counted Ctrl-C is acted on
 KILL_GRACE_SECONDS = 10.0  # after a second Ctrl-C, how long the pool may take to notice its killed workers
 # Worker processes of this machine beyond its usable cores only share them (and each holds its own
@@ -115,7 +125,8 @@ def _sigint_deferred() -> Iterator[None]:
 
 
 def check_scheduler_reachable(address: str, timeout: float = 5.0) -> None:
-    """Fail fast (before output folders are made) when a TCP scheduler address does not answer.
+    """Fail fast (before output folders are made) when a TCP scheduler address does not answer, or answers
+    but not as a Dask scheduler (within `timeout` seconds each).
 
     Only `tcp://host:port` and `host:port` are accepted (InputError for tls://, inproc://, ...).
     """
@@ -136,6 +147,54 @@ def check_scheduler_reachable(address: str, timeout: float = 5.0) -> None:
         socket.create_connection((host, port), timeout=timeout).close()
     except OSError as err:
         raise InputError("--scheduler", address, f"cannot connect: {err.strerror or err}") from None
+    check_dask_scheduler(address, timeout)
+
+
+async def _identity(address: str, timeout: float) -> Any:
+    from distributed.comm import connect
+    from distributed.core import send_recv
+
+    comm = await connect(address, timeout=timeout)
+    try:
+        return await send_recv(comm, op="identity", reply=True)
+    finally:
+        comm.abort()
+
+
+def check_dask_scheduler(address: str, timeout: float = DASK_HANDSHAKE_SECONDS) -> None:
+    """InputError unless `address` answers as a Dask scheduler within `timeout` seconds.
+
+    Dask's own handshake waits without a limit: a server of another kind (a web server, a port that
+    accepts and says nothing) would keep `distributed.Client` waiting forever. The question is asked on
+    a thread of its own, with its own event loop (this thread may run one already, as in Jupyter).
+    """
+    outcome: dict[str, Any] = {}
+
+    def ask() -> None:
+        try:
+            outcome["identity"] = asyncio.run(asyncio.wait_for(_identity(address, timeout), timeout))
+        except BaseException as err:  # reported by the caller's thread
+            outcome["error"] = err
+
+    expected = "expected the address of a Dask scheduler, like tcp://host:8786"
+    with _dask_logs_quiet():
+        thread = threading.Thread(target=ask, name="clubsim-scheduler-check", daemon=True)
+        with _sigint_deferred():
+            thread.start()
+        thread.join(timeout + 5.0)
+    error = outcome.get("error")
+    if thread.is_alive() or isinstance(error, (TimeoutError, asyncio.TimeoutError)):
+        raise InputError("--scheduler", address, f"accepts connections but does not answer as a Dask scheduler "
+                                                 f"within {timeout:g} s; {expected}")
+    if error is not None:
+        reason = getattr(error, "strerror", None) or type(error).__name__
+        raise InputError("--scheduler", address, f"does not answer as a Dask scheduler ({reason}); {expected}")
+    identity = outcome.get("identity")
+    kind = identity.get("type") if isinstance(identity, dict) else None
+    if kind != "Scheduler":
+        what = f"is a Dask {kind.lower()}, not the scheduler" if isinstance(kind, str) and kind.isidentifier() \
+            else "does not answer as a Dask scheduler"
+        raise InputError("--scheduler", address, f"{what}; {expected}")
 
 
 def check_workers(workers: int | None, backend: str = "local", scheduler: str | None = None) -> str | None:
@@ -385,49 +444,157 @@ def _sigint_counted() -> Iterator[_Interrupts]:
             signal.signal(signal.SIGTERM, previous_term)
 
 
-def _run_dask(tasks: Sequence[Any], fn: Callable[[Any], Any], workers: int | None, scheduler: str | None,
-              counter: _Counter) -> None:
-    from distributed import Client, LocalCluster, as_completed
+def dask_worker_wait() -> float:
+    """Seconds a Dask run waits with no worker connected: DASK_WORKER_WAIT, or CLUBSIM_DASK_WORKER_WAIT."""
+    text = os.environ.get(DASK_WORKER_WAIT_ENV, "").strip()
+    if not text:
+        return DASK_WORKER_WAIT
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise InputError(DASK_WORKER_WAIT_ENV, repr(text), "expected a number of seconds greater than 0, e.g. 600")
+    return seconds
 
-    cluster = None
+
+def _note(line: str) -> None:
+    """A line on stderr while a run goes on (the CLI's progress bar, if any, prints it above itself)."""
+    print(f"clubsim: {line}", file=sys.stderr, flush=True)
+
+
+@contextmanager
+def _dask_logs_quiet() -> Iterator[None]:
+    """Dask's own log lines (tracebacks of a lost connection, reconnection attempts) are kept off stderr:
+    what went wrong reaches the user as one line. CLUBSIM_DEBUG=1 shows them."""
+    if os.environ.get("CLUBSIM_DEBUG") == "1":
+        yield
+        return
+    # Dask's configuration gives some of its loggers a level of their own (distributed.client: warning)
+    loggers = [logging.getLogger(name) for name in ("distributed", "tornado")]
+    loggers += [logger for name, logger in list(logging.root.manager.loggerDict.items())
+                if name.startswith(("distributed.", "tornado.")) and isinstance(logger, logging.Logger)
+                and logger.level != logging.NOTSET]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+
+
+class _WorkerWatch:
+    """Asks the scheduler every WORKER_CHECK_SECONDS how many workers it has; after `limit` seconds with
+    none (all died, or none started), BackendError. Says so on stderr halfway."""
+
+    def __init__(self, client: Any, address: str, limit: float):
+        self.client, self.address, self.limit = client, address, limit
+        self.next_check = 0.0
+        self.none_since: float | None = None
+        self.told = False
+
+    def check(self) -> None:
+        now = time.monotonic()
+        if now < self.next_check or self.client.status != "running":  # reconnecting: its futures are cancelled
+            return
+        self.next_check = now + WORKER_CHECK_SECONDS
+        if self.client.nthreads():
+            self.none_since, self.told = None, False
+            return
+        if self.none_since is None:
+            self.none_since = now
+        waited = now - self.none_since
+        if waited >= self.limit:
+            raise BackendError(f"no Dask worker connected to the scheduler at {self.address} for {self.limit:g} s")
+        if not self.told and waited >= self.limit / 2:
+            self.told = True
+            _note(f"waiting for Dask workers at {self.address}: none connected for {waited:.0f} s (giving up "
+                  f"after {self.limit:g} s; {DASK_WORKER_WAIT_ENV}=SECONDS waits longer)")
+
+
+def _connect(scheduler: str | None, workers: int | None) -> tuple[Any, Any]:
+    """A client on `scheduler` (checked to be a Dask scheduler first), or on a LocalCluster started here."""
+    from distributed import Client, LocalCluster
+
+    if scheduler:
+        check_dask_scheduler(scheduler)
     with _sigint_deferred():
         if scheduler:
             try:
-                client = Client(scheduler, timeout=DASK_CONNECT_TIMEOUT)
+                return Client(scheduler, timeout=DASK_CONNECT_TIMEOUT), None
             except (OSError, TimeoutError) as err:
                 raise InputError("--scheduler", scheduler, f"cannot connect: {err}") from None
-        else:
-            check_not_bootstrapping()
-            cluster = LocalCluster(n_workers=workers or default_workers(), threads_per_worker=1, processes=True,
-                                   dashboard_address=None, silence_logs=logging.ERROR)
-            try:
-                client = Client(cluster)
-                client.register_plugin(_sigint_plugin(), name="clubsim-ignore-sigint")
-            except BaseException:
-                cluster.close()
-                raise
-    futures: list[Any] = []
-    try:
-        n_workers = max(1, len(client.nthreads()))
-        batches = _batches(tasks, n_workers)
-        token = uuid.uuid4().hex[:12]
-        keys = [f"clubsim-replications-{token}-{i}" for i in range(len(batches))]
-        futures = client.map(partial(run_batch, fn), batches, key=keys, pure=False, retries=DASK_RETRIES)
-        # results fetched by as_completed on the client's own loop: calling future.result() from this
-        # thread races with other clients in the process (an asyncio event bound to another loop)
-        for _future, results in as_completed(futures, with_results=True):
-            for result in results:
-                counter.add(result)
-    finally:
-        if futures:
-            try:
-                client.cancel(futures)
-            except Exception:  # best effort while shutting down
-                pass
-        client.close()
-        if cluster is not None:
+        cluster = LocalCluster(n_workers=workers or default_workers(), threads_per_worker=1, processes=True,
+                               dashboard_address=None, silence_logs=logging.ERROR)
+        try:
+            client = Client(cluster)
+            client.register_plugin(_sigint_plugin(), name="clubsim-ignore-sigint")
+        except BaseException:
             cluster.close()
+            raise
+        return client, cluster
 
 
-__all__ = ["BACKENDS", "check_scheduler_reachable", "check_workers", "default_workers", "run_batch", "run_tasks",
-           "shutdown_pool"]
+def _run_dask(tasks: Sequence[Any], fn: Callable[[Any], Any], workers: int | None, scheduler: str | None,
+              counter: _Counter) -> None:
+    import dask
+    from distributed import as_completed
+    from distributed.scheduler import KilledWorker
+
+    wait = dask_worker_wait()
+    # the scheduler's replies come over connections opened as needed: one to a scheduler gone fails in
+    # DASK_CONNECT_TIMEOUT, not Dask's default 30 s
+    with _dask_logs_quiet(), dask.config.set({"distributed.comm.timeouts.connect": DASK_CONNECT_TIMEOUT}):
+        client, cluster = _connect(scheduler, workers)
+        address = scheduler or cluster.scheduler_address
+        gone = f"the Dask scheduler at {address} went away"
+        futures: list[Any] = []
+        try:
+            try:
+                n_workers = max(1, len(client.nthreads()))
+                batches = _batches(tasks, n_workers)
+                token = uuid.uuid4().hex[:12]
+                keys = [f"clubsim-replications-{token}-{i}" for i in range(len(batches))]
+                futures = client.map(partial(run_batch, fn), batches, key=keys, pure=False, retries=DASK_RETRIES)
+                # results fetched by as_completed on the client's own loop: calling future.result() from this
+                # thread races with other clients in the process (an asyncio event bound to another loop)
+                pending = as_completed(futures, with_results=True)
+            except (OSError, asyncio.CancelledError):
+                raise BackendError(gone) from None
+            watch = _WorkerWatch(client, address, wait)
+            while not pending.is_empty():
+                try:
+                    if not pending.has_ready():
+                        if client.status in ("closing", "closed"):
+                            raise BackendError(gone)
+                        watch.check()
+                        time.sleep(POLL_SECONDS)
+                        continue
+                    future, results = next(pending)
+                except KilledWorker as err:
+                    raise BackendError(f"Dask workers died {err.allowed_failures + 1} times running the same "
+                                       f"batch of replications (the last at {err.last_worker.address}); see "
+                                       "the workers' logs (out of memory?)") from None
+                except OSError:
+                    raise BackendError(gone) from None
+                if future.status != "finished" or isinstance(results, BaseException):
+                    # cancelled: the client lost the scheduler (or someone cancelled our keys there)
+                    raise BackendError(gone if client.status != "running" else
+                                       f"the Dask scheduler at {address} cancelled the replications "
+                                       f"({getattr(results, 'reason', future.status)})")
+                for result in results:
+                    counter.add(result)
+        finally:
+            if futures and client.status == "running":
+                with suppress(Exception):  # best effort while shutting down
+                    client.cancel(futures)
+            with suppress(Exception):
+                client.close()
+            if cluster is not None:
+                cluster.close()
+
+
+__all__ = ["BACKENDS", "check_dask_scheduler", "check_scheduler_reachable", "check_workers", "dask_worker_wait",
+           "default_workers", "run_batch", "run_tasks", "shutdown_pool"]

@@ -29,16 +29,17 @@ try:  # typer vendors its own copy of click (0.2x): its usage errors are that co
 except ImportError:  # pragma: no cover - a typer built on the click package
     from click import exceptions as click_errors  # type: ignore[no-redef]
 
-from sim.errors import InputError, Terminated
+from sim.errors import BackendError, InputError, Terminated
 
 if TYPE_CHECKING:
     from rich.table import Table
 
-    from sim.experiment import ComparisonResult, Experiment, ExperimentInterrupted, SweepResult
+    from sim.experiment import ComparisonResult, Experiment, ExperimentFailed, ExperimentInterrupted, SweepResult
     from sim.scenario import LoadedScenario, ScenarioConfig
 
 EXIT_OK = 0
 EXIT_UNEXPECTED = 1
+EXIT_BACKEND = 1  # the Dask cluster stopped (scheduler gone, no worker): neither bad input nor a bug
 EXIT_INPUT = 2
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143  # 128 + SIGTERM
@@ -191,6 +192,9 @@ def _reported_errors() -> Iterator[None]:
     except KeyboardInterrupt:
         _err("clubsim: interrupted")
         raise typer.Exit(EXIT_INTERRUPTED) from None
+    except BackendError as err:
+        _err(f"clubsim: error: {_one_line(str(err))}")
+        raise typer.Exit(EXIT_BACKEND) from None
     except Exception as err:
         if os.environ.get("CLUBSIM_DEBUG") == "1":
             traceback.print_exc(file=sys.stderr)
@@ -584,7 +588,11 @@ def _resume_hint(command: str, files: list[Path], sets: list[str] | None, seed: 
     return shlex.join([*words, "--resume", str(out_dir)])
 
 
-def _interrupted(err: ExperimentInterrupted, hint: str) -> typer.Exit:
+def _interrupted(err: ExperimentInterrupted | ExperimentFailed, hint: str) -> typer.Exit:
+    """The one line of an experiment stopped with its finished replications kept, ending in how to resume."""
+    if isinstance(err, BackendError):
+        _err(f"clubsim: error: {_one_line(str(err))}; finish with: {hint}")
+        return typer.Exit(EXIT_BACKEND)
     what = "terminated" if err.signum == Terminated.signum else "interrupted"
     _err(f"clubsim: {what}: {err.kept} replications kept in {err.out_dir}; finish with: {hint}")
     return typer.Exit(128 + err.signum)
@@ -719,7 +727,7 @@ def compare_command(
                     seed=seed, progress=progress, figures=figures,
                     command=sys.argv, max_memory=memory_limit,
                 )
-        except experiments.ExperimentInterrupted as err:
+        except (experiments.ExperimentInterrupted, experiments.ExperimentFailed) as err:
             raise _interrupted(err, _resume_hint("compare", files, sets, seed, err.out_dir or out_dir)) from None
         _note_rejected_parts(result)
         if quiet:
@@ -771,7 +779,7 @@ def sweep_command(
                     resume=resuming, seed=seed, progress=progress, figures=figures, command=sys.argv,
                     max_memory=memory_limit,
                 )
-        except experiments.ExperimentInterrupted as err:
+        except (experiments.ExperimentInterrupted, experiments.ExperimentFailed) as err:
             hint = _resume_hint("sweep", [experiment_file], sets, seed, err.out_dir or out_dir)
             raise _interrupted(err, hint) from None
         _note_rejected_parts(result)
@@ -935,7 +943,7 @@ def select_best_command(
                     batch=batch, seed=seed, backend=backend, workers=workers, scheduler=scheduler, out=out_dir,
                     resume=resuming, progress=progress, command=sys.argv,
                 )
-        except experiments.ExperimentInterrupted as err:
+        except (experiments.ExperimentInterrupted, experiments.ExperimentFailed) as err:
             hint = _resume_hint("select-best", [experiment_file], sets, seed, err.out_dir or out_dir)
             raise _interrupted(err, hint) from None
         _note_rejected_parts(result)
@@ -1093,7 +1101,7 @@ def discover_command(
                     min_coverage=min_coverage, runs=runs, seed=seed, backend=backend, workers=workers,
                     scheduler=scheduler, out=out_dir, resume=resuming, progress=progress, command=sys.argv,
                 )
-        except experiments.ExperimentInterrupted as err:
+        except (experiments.ExperimentInterrupted, experiments.ExperimentFailed) as err:
             hint = _resume_hint("discover", [experiment_file], sets, seed, err.out_dir or out_dir)
             hint += " --outcome " + shlex.quote(outcome)
             if requirement is not None:
