@@ -242,3 +242,19 @@ def test_a_scheduler_killed_mid_run_keeps_the_finished_replications(tmp_path, pr
     assert assert_failed_and_kept(stderr, out, f"the Dask scheduler at {cluster.address} went away") >= 6
     process_groups.assert_ended(process)
     assert_resume_finishes_like_an_uninterrupted_run(process_groups, out, uninterrupted)
+
+
+# --------------------------------------------------------------------------- workers that keep dying
+
+
+def test_workers_that_keep_dying_on_the_same_replications_are_one_line():
+    from naps import die  # the local cluster's worker processes get this process's sys.path, tests/ included
+
+    from sim.backends import run_tasks
+    from sim.errors import BackendError
+
+    started = time.monotonic()
+    with pytest.raises(BackendError, match=r"^Dask workers died 4 times running the same batch of replications "
+                                           r"\(the last at tcp://127\.0\.0\.1:\d+\); see the workers' logs"):
+        run_tasks([1, 2], die, backend="dask", workers=1, on_result=print)
+    assert time.monotonic() - started < 60
