@@ -96,15 +96,31 @@ class _ClubsimGroup(TyperGroup):
             raise _as_usage_line(err) from None
 
     def invoke(self, ctx: typer.Context) -> Any:
+        words = [*getattr(ctx, "_protected_args", []), *ctx.args]  # the command's words, before it parses them
         try:
             return super().invoke(ctx)
         except click_errors.UsageError as err:
-            raise _as_usage_line(err) from None
+            raise _as_usage_line(err, words) from None
 
 
-def _as_usage_line(err: click_errors.UsageError) -> click_errors.UsageError:
+SET_USAGE = f"{SET_OPTION} takes KEY=VALUE, e.g. {SET_OPTION} club.fees.annual=1200"
+
+
+def _set_with_a_space(words: list[str]) -> str | None:
+    """`--set KEY VALUE` (a space instead of `=`) in a command's words: what to write instead."""
+    for at, word in enumerate(words[:-2]):
+        if word == SET_OPTION and "=" not in words[at + 1] and not words[at + 2].startswith("-"):
+            return f"{SET_OPTION} {words[at + 1]}={words[at + 2]}"
+    return None
+
+
+def _as_usage_line(err: click_errors.UsageError, words: list[str] | None = None) -> click_errors.UsageError:
     if isinstance(err, (UsageLineError, click_errors.NoArgsIsHelpError)):  # no arguments: the help
         return err
+    if "extra argument" in err.format_message():
+        meant = _set_with_a_space(words or [])
+        if meant is not None:  # click's 'unexpected extra argument' is the VALUE of `--set KEY VALUE`
+            return UsageLineError(f"{SET_USAGE} (one word: write {meant})", err.ctx)
     return UsageLineError(_usage_line(err), err.ctx)
 
 
@@ -212,9 +228,7 @@ def parse_sets(assignments: list[str] | None) -> dict[str, str]:
         key, sep, value = item.partition("=")
         key = key.strip()
         if not sep or not key:
-            raise InputError(
-                SET_OPTION, repr(item), "expected dotted.key=value as one word, e.g. --set club.fees.annual=1500"
-            )
+            raise InputError(None, None, f"{SET_USAGE} (got {SET_OPTION} {item!r})")
         overrides[key] = value.strip()
     return overrides
 

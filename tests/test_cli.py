@@ -144,7 +144,7 @@ BAD_INPUTS = [
     ("negative fee", [], "negative", ["negative.yaml", "club.fees.annual", "greater than or equal to 0"]),
     ("shares not summing to 1", [], "shares", ["shares.yaml", "population.shares", "sum to 1"]),
     ("missing file", [], "missing", ["missing.yaml", "no such file"]),
-    ("--set without =", ["--set", "club.fees.annual"], None, ["--set", "club.fees.annual", "key=value"]),
+    ("--set without =", ["--set", "club.fees.annual"], None, ["--set takes KEY=VALUE", "club.fees.annual"]),
     ("--set unknown key", ["--set", "club.fee.annual=3"], None, ["--set: club.fee.annual", "did you"]),
     ("--set wrong type", ["--set", "years=abc"], None, ["--set: years", "integer"]),
     ("--set out of range", ["--set", "club.fees.annual=-1"], None, ["--set: club.fees.annual", "greater than or"]),

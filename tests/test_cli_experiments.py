@@ -280,7 +280,7 @@ BAD_OPTIONS = [
      ["--scheduler", "tcp://host:8786"]),
     ("--set unknown key", ["compare", EXCLUSIVITY, "--set", "club.fee.annual=3"],
      ["exclusivity_vs_complementarity.yaml", "club.fee.annual", "did you mean"]),
-    ("--set without =", ["compare", EXCLUSIVITY, "--set", "years"], ["--set", "key=value"]),
+    ("--set without =", ["compare", EXCLUSIVITY, "--set", "years"], ["--set takes KEY=VALUE", "'years'"]),
     ("experiment among scenarios", ["compare", BNI, EXCLUSIVITY], ["exclusivity_vs_complementarity.yaml",
                                                                    "an experiment file"]),
     ("compare a sweep", ["compare", PRICING], ["pricing.yaml", "sweep", "clubsim sweep"]),

@@ -30,6 +30,30 @@ def one_line_error(*args: object) -> str:
     return lines[0]
 
 
+# --------------------------------------------------------------------------- --set KEY VALUE
+
+SET_USAGE = "clubsim: error: --set takes KEY=VALUE, e.g. --set club.fees.annual=1200"
+
+
+@pytest.mark.parametrize("command", ["run", "validate", "validate-model"])
+def test_set_with_a_space_says_that_set_takes_key_equals_value(command, tmp_path) -> None:
+    out = [] if command == "validate" else ["--out", tmp_path / "o"]
+    line = one_line_error(command, BNI, "--set", "years=1", "--set", "club.fees.annual", "1200", *out)
+    assert line == f"{SET_USAGE} (one word: write --set club.fees.annual=1200)"
+    assert not (tmp_path / "o").exists()
+
+
+def test_set_with_a_space_before_files_says_the_same(tmp_path) -> None:
+    """compare takes several files: the VALUE of `--set KEY VALUE` is taken for one, and KEY has no `=`."""
+    line = one_line_error("compare", BNI, "--set", "years", "2", "--runs", 2, "--out", tmp_path / "o")
+    assert line == f"{SET_USAGE} (got --set 'years')"
+
+
+def test_an_extra_argument_that_is_not_a_set_value_is_still_clicks_error() -> None:
+    line = one_line_error("validate", BNI, "other.yaml")
+    assert "unexpected extra argument(s) (other.yaml)" in line and "see clubsim validate --help" in line
+
+
 # --------------------------------------------------------------------------- a file that is not there
 
 

@@ -501,8 +501,8 @@ def test_mesa_batch_run_over_two_processes_reports_a_refused_value_instead_of_ha
 @pytest.mark.parametrize("args, contains", [
     (["run", BNI, "--bogus"], ["--bogus: no such option", "clubsim run --help"]),
     (["run", BNI, "--seed", "abc"], ["--seed:", "integer"]),
-    (["run", BNI, "--set", "years", "5"], ["extra argument", "KEY=VALUE"]),
-    (["compare", BNI, "--set", "years", "5"], ["--set", "'years'", "dotted.key=value"]),
+    (["run", BNI, "--set", "years", "5"], ["--set takes KEY=VALUE", "write --set years=5"]),
+    (["compare", BNI, "--set", "years", "5"], ["--set takes KEY=VALUE", "'years'"]),
     (["run"], ["SCENARIO: missing"]),
     (["nonsense"], ["no such command"]),
     (["--bogus"], ["--bogus: no such option"]),
