@@ -474,6 +474,23 @@ class OutputFolder:
         self.previous = manifest
         return self.path / MANIFEST
 
+    def write_outputs(self, manifest: Mapping[str, Any], names: Iterable[str],
+                      write: Callable[[OutputFolder], Mapping[str, Path]]) -> dict[str, Path]:
+        """Replace the folder's output as every writer does: `names` checked free (none is someone else's
+        file), the manifest marked `writing` (listing the earlier files and these, so all stay clubsim's),
+        `write(self)` writes each file atomically (`write_text`, `write_with`) and returns {name: path},
+        the earlier files not written again are removed, and the manifest comes last, `complete`, with
+        each file's size and SHA-256. Returns {name: path}, the manifest included."""
+        names = list(names)
+        self.check_free([*names, MANIFEST])
+        earlier = self.owned - {MANIFEST}
+        self.write_manifest({**manifest, "status": STATUS_WRITING, "files": sorted({*earlier, *names, MANIFEST})})
+        files = dict(write(self))
+        self.remove(earlier - set(files))
+        files[MANIFEST] = self.path / MANIFEST
+        self.write_manifest({**manifest, "status": STATUS_COMPLETE, "files": sorted(files)})
+        return files
+
 
 # --------------------------------------------------------------------------- files
 
