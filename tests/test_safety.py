@@ -442,6 +442,8 @@ EXAMPLES: dict[str, tuple] = {
     "InputError": ("exp.yaml", "runs", "must be at least 1"),
     "OutputError": ("out/members.csv", None, "cannot write: no space left on device"),
     "ExperimentInterrupted": (3, Path("results/x"), 12),
+    "BackendError": ("the Dask scheduler at tcp://127.0.0.1:8786 went away",),
+    "ExperimentFailed": ("the Dask scheduler at tcp://127.0.0.1:8786 went away", 3, Path("results/x"), 12),
     "UsageLineError": ("--seed: input should be a valid integer (see clubsim run --help)",),
     "Terminated": (),
 }
