@@ -383,6 +383,7 @@ def pairs_figure(posterior: Posterior, bounds: Mapping[str, tuple[float, float]]
             if i == j:
                 ax.hist(x, bins=15, range=bounds[col_name], weights=weights, color="#1f77b4", alpha=0.7)
                 ax.set_yticks([])
+                ax.set_title(col_name.split(".")[-1], fontsize=7)
             elif i > j:
                 ax.scatter(x, posterior.samples[row_name], s=size, color="#1f77b4", alpha=0.5, linewidths=0)
                 ax.set_ylim(*bounds[row_name])
@@ -395,8 +396,10 @@ def pairs_figure(posterior: Posterior, bounds: Mapping[str, tuple[float, float]]
                 ax.set_xlabel(col_name.split(".")[-1], fontsize=7)
             if j == 0 and i > 0:
                 ax.set_ylabel(row_name.split(".")[-1], fontsize=7)
-    fig.suptitle(_wrapped(f"ABC posterior: {len(weights)} particles of the last generation (dot area: weight; "
-                          "diagonal: weighted histogram); axes span the prior", fig), fontsize=8)
+    fig.suptitle("ABC posterior of the free parameters", fontsize=10)
+    fig.supxlabel(_wrapped(f"{len(weights)} particles of the last generation; below the diagonal, one parameter "
+                           "against another (dot area: the particle's weight); on it, each parameter's weighted "
+                           "histogram. Axes span the prior's bounds.", fig), fontsize=8, color="0.3")
     return fig
 
 
@@ -423,8 +426,10 @@ def predictive_figure(draws: pd.DataFrame, predictive: pd.DataFrame) -> Figure:
         ax.xaxis.set_major_formatter(lambda value, _pos: f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}")
     for ax in axes[n:]:
         ax.set_axis_off()
-    fig.suptitle(_wrapped(f"Posterior predictive check: {len(draws)} posterior draws (dots), each replicated; "
-                          "shaded: the target's accepted band, line: the real figure", fig), fontsize=8)
+    fig.suptitle("Posterior predictive check", fontsize=10)
+    fig.supxlabel(_wrapped(f"Dots: the target's statistic for each of {len(draws)} posterior draws, each "
+                           "replicated on fresh seeds; shaded: the target's accepted band; line: the real figure.",
+                           fig), fontsize=8, color="0.3")
     return fig
 
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from sim.metric_registry import header, style_axis
+from sim.metric_registry import bounds, header, style_axis
 from sim.metrics import MEMBER_TYPES
 from sim.plots import draw_survival_curve, style_survival_axes
 
@@ -51,6 +51,35 @@ def _empty(ax: Axes, message: str) -> None:
     ax.text(0.5, 0.5, message, ha="center", va="center", transform=ax.transAxes, color="0.4")
     ax.set_xticks([])
     ax.set_yticks([])
+
+
+def caption(fig: Figure, text: str, fontsize: float = 8.0) -> None:
+    """A line (or a few) under the figure saying what its marks are, wrapped to the figure's width."""
+    import textwrap
+
+    width = int(fig.get_figwidth() * 72 / (0.52 * fontsize))
+    fig.supxlabel(textwrap.fill(text, max(width, 30)), fontsize=fontsize, color="0.3")
+
+
+def parameter_label(key: str) -> str:
+    """A swept scenario key in words, with its unit, from the schema's description (`club.fees.annual` ->
+    `annual membership fee, EUR per year`); the key itself when the schema has no description."""
+    import re
+
+    from pydantic import BaseModel
+
+    from sim.scenario import ScenarioConfig
+
+    model: Any = ScenarioConfig
+    info = None
+    for part in key.split("."):
+        fields = model.model_fields if isinstance(model, type) and issubclass(model, BaseModel) else {}
+        info = fields.get(part)
+        if info is None:
+            return key
+        model = info.annotation
+    text = re.sub(r"\s*\([^()]*\)\s*$", "", (info.description or "") if info else "").strip()
+    return f"{text} ({key})" if text else key
 
 
 def _label(metric: str) -> str:
@@ -108,9 +137,8 @@ def plot_metrics(result: ComparisonResult) -> Figure:
     metrics = list(result.metrics)
     policies = _policies_in(result)
     rows, cols = _grid(len(metrics))
-    fig = _figure(4.2 * cols, 3.4 * rows + 0.4)
-    fig.suptitle(f"{result.experiment.name}: metrics by policy ({result.runs} runs each, mean and 95 % CI)",
-                 fontsize=11)
+    fig = _figure(4.2 * cols, 3.4 * rows + 0.9)
+    fig.suptitle(f"{result.experiment.name}: metrics by policy, {result.runs} runs each", fontsize=11)
     axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False).ravel())
     colours = _colours(policies)
     frame = result.replications
@@ -129,8 +157,10 @@ def plot_metrics(result: ComparisonResult) -> Figure:
             ax.set_ylim(0, 1.05)
         else:
             shown = [g if len(g) else np.array([np.nan]) for g in groups]
-            boxes = ax.boxplot(shown, positions=x, widths=0.55, patch_artist=True, showfliers=False,
-                               medianprops={"color": "0.2"})
+            boxes = ax.boxplot(shown, positions=x, widths=0.55, patch_artist=True, showfliers=True,
+                               medianprops={"color": "0.2"},
+                               flierprops={"marker": "o", "markersize": 2.5, "alpha": 0.5,
+                                           "markeredgewidth": 0, "markerfacecolor": "0.3"})
             for patch, policy in zip(boxes["boxes"], policies, strict=True):
                 patch.set_facecolor(colours[policy])
                 patch.set_alpha(0.35)
@@ -142,39 +172,66 @@ def plot_metrics(result: ComparisonResult) -> Figure:
         ax.grid(alpha=0.3, axis="y")
     for ax in axes[len(metrics):]:
         ax.set_visible(False)
+    baseline = f" ({result.baseline})" if result.baseline in policies else ""
+    caption(fig, "Every run counts, closed clubs included. Box: the middle half of the runs, line: median, "
+                 "whiskers: 1.5 times the box's height, dots: runs beyond them; diamond and bar: mean and its "
+                 f"95 % CI; dotted line: the baseline's mean{baseline}. Survived: share of runs whose club is "
+                 "still open at the horizon, with Wilson's 95 % CI.")
     return fig
 
 
 def plot_trajectories(result: ComparisonResult) -> Figure:
-    """Members over time by policy: median over replications and the 10-90 % band."""
-    fig = _figure(8.5, 4.8)
-    ax = fig.subplots()
-    ax.set_title(f"{result.experiment.name}: members over time (median, 10-90 % of runs)", fontsize=11)
+    """Members over time, one panel per policy: the median run, the middle half and 10-90 % of runs, and
+    the baseline's median on every panel for reference."""
     frame = result.replications
-    if "members_weekly" not in frame.columns or not len(frame):
-        _empty(ax, "no weekly series stored (keep_series: false)")
-        return fig
     policies = _policies_in(result)
+    if "members_weekly" not in frame.columns or not len(frame) or not policies:
+        fig = _figure(8.5, 4.8)
+        _empty(fig.subplots(), "no weekly series stored (keep_series: false)")
+        return fig
+    rows, cols = _grid(len(policies))
+    fig = _figure(4.0 * cols + 0.5, 3.0 * rows + 1.2)
+    fig.suptitle(f"{result.experiment.name}: members over time, {result.runs} runs per policy", fontsize=11)
+    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False, sharex=True, sharey=True).ravel())
     colours = _colours(policies)
+    quantiles: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for policy in policies:
         series = [np.asarray(s, float) for s in frame.loc[frame["policy"] == policy, "members_weekly"]]
         if not series:
             continue
         weeks = max(len(s) for s in series)
-        stacked = np.full((len(series), weeks), np.nan)
+        stacked = np.zeros((len(series), weeks))  # a closed club's missing weeks count 0 members
         for i, s in enumerate(series):
             stacked[i, : len(s)] = s
-        low, median, high = np.nanpercentile(stacked, [10, 50, 90], axis=0)
-        years = np.arange(weeks) / WEEKS_PER_YEAR
-        ax.fill_between(years, low, high, color=colours[policy], alpha=0.15, linewidth=0, step="post")
-        ax.step(years, median, where="post", color=colours[policy], linewidth=1.6,
-                label=policy + (" (baseline)" if policy == result.baseline else ""))
-    ax.set_xlabel(header("time", "quantity"))
-    ax.set_ylabel(header("members", "series"))
-    ax.set_ylim(bottom=0)
-    ax.set_xlim(left=0)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, ncol=2 if len(policies) > 6 else 1, loc="best")
+        quantiles[policy] = (np.arange(weeks) / WEEKS_PER_YEAR, np.percentile(stacked, [10, 25, 50, 75, 90], axis=0))
+    top = max((q[1][-1].max() for q in quantiles.values()), default=1.0)
+    for ax, policy in zip(axes, policies, strict=False):
+        ax.set_title(policy + (" (baseline)" if policy == result.baseline else ""), fontsize=9)
+        ax.grid(alpha=0.3)
+        if policy not in quantiles:
+            _empty(ax, "no runs")
+            continue
+        years, (p10, p25, p50, p75, p90) = quantiles[policy]
+        colour = colours[policy]
+        ax.fill_between(years, p10, p90, color=colour, alpha=0.12, linewidth=0, step="post")
+        ax.fill_between(years, p25, p75, color=colour, alpha=0.3, linewidth=0, step="post")
+        if result.baseline in quantiles and policy != result.baseline:
+            base_years, base = quantiles[result.baseline]
+            ax.step(base_years, base[2], where="post", color="0.35", linestyle="--", linewidth=1.0)
+        ax.step(years, p50, where="post", color=colour, linewidth=1.6)
+        ax.set_ylim(0, top * 1.05)
+        ax.set_xlim(0, years[-1] if len(years) > 1 else 1.0)
+    for index, ax in enumerate(axes):
+        if index >= len(policies):
+            ax.set_visible(False)
+            continue
+        if index % cols == 0:
+            ax.set_ylabel(header("members", "series"))
+        if index >= len(policies) - cols:
+            ax.set_xlabel(header("time", "quantity"))
+            ax.xaxis.set_tick_params(labelbottom=True)
+    caption(fig, "Line: the median run, week by week; dark band: the middle half of the runs (25-75 %); light "
+                 "band: 10-90 % of the runs; grey dashed: the baseline's median. A closed club counts 0 members.")
     return fig
 
 
@@ -182,8 +239,7 @@ def plot_survival(result: ComparisonResult) -> Figure:
     """Kaplan-Meier tenure survival by policy, pooled over replications (active and dissolved censored)."""
     fig = _figure(8.5, 4.8)
     ax = fig.subplots()
-    ax.set_title(f"{result.experiment.name}: tenure survival by policy (Kaplan-Meier, all runs pooled)",
-                 fontsize=11)
+    ax.set_title(f"{result.experiment.name}: how long members stay, by policy", fontsize=11)
     frame = result.replications
     if "tenure_years" not in frame.columns or not len(frame):
         _empty(ax, "no tenures stored (keep_series: false)")
@@ -203,15 +259,17 @@ def plot_survival(result: ComparisonResult) -> Figure:
         ))
     style_survival_axes(ax, x_max)
     ax.legend(fontsize=8, ncol=2 if len(policies) > 6 else 1, loc="best")
+    caption(fig, "Share of members still in the club after each tenure (Kaplan-Meier), the members of all runs "
+                 "pooled; members still in at the horizon, or in a club that closed, are censored. Dashed: half.")
     return fig
 
 
 def plot_roi_by_type(result: ComparisonResult) -> Figure:
     """Mean ROI of each member type by policy (mean over runs of the run's mean), with 95 % CI."""
     policies = _policies_in(result)
-    fig = _figure(max(6.5, 0.6 * len(policies) + 3), 4.6)
+    fig = _figure(max(6.5, 0.6 * len(policies) + 3), 5.0)
     ax = fig.subplots()
-    ax.set_title(f"{result.experiment.name}: mean ROI by member type and policy (95 % CI)", fontsize=11)
+    ax.set_title(f"{result.experiment.name}: ROI by member type", fontsize=11)
     frame = result.replications
     types = [t for t in MEMBER_TYPES if f"roi_{t}" in frame.columns and len(_values(frame, f"roi_{t}"))]
     if not types or not policies:
@@ -230,6 +288,8 @@ def plot_roi_by_type(result: ComparisonResult) -> Figure:
     style_axis(ax.yaxis, "roi_mean")
     ax.grid(alpha=0.3, axis="y")
     ax.legend(fontsize=8)
+    caption(fig, f"Bar: the mean over {result.runs} runs of each run's mean ROI among members of that type "
+                 "(every member ever, over its whole membership); whisker: 95 % CI; dashed: break-even.")
     return fig
 
 
@@ -255,16 +315,16 @@ def plot_sweep(result: SweepResult, metric: str) -> Figure:
     """`metric` against each swept parameter: mean and 95 % CI band (grid), or point means with CIs (lhs)."""
     parameters = list(result.parameters)
     rows, cols = _grid(len(parameters), 2)
-    fig = _figure(max(6.5, 5.2 * cols), 3.8 * rows + 0.5)
-    fig.suptitle(f"{result.experiment.name}: {_label(metric)}\n({result.runs} runs per point, mean and 95 % CI)",
-                 fontsize=11)
+    fig = _figure(max(6.5, 5.2 * cols), 3.8 * rows + 1.0)
+    fig.suptitle(f"{result.experiment.name}: {_label(metric)}", fontsize=11)
     axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False).ravel())
     frame = result.replications
     policies = _policies_in(result)
     colours = _colours(policies)
     lhs = result.experiment.sweep is not None and result.experiment.sweep.design == "lhs"
+    low_bound = bounds([metric]).get(metric, (-math.inf, math.inf))[0]
     for ax, parameter in zip(axes, parameters, strict=False):
-        ax.set_xlabel(parameter)
+        ax.set_xlabel(parameter_label(parameter))
         style_axis(ax.yaxis, metric)
         ax.grid(alpha=0.3)
         if metric not in frame.columns or not len(frame):
@@ -296,10 +356,16 @@ def plot_sweep(result: SweepResult, metric: str) -> Figure:
                 centres = [points[index == b, 0].mean() for b in range(len(bins) - 1) if (index == b).any()]
                 trend = [np.nanmean(points[index == b, 1]) for b in range(len(bins) - 1) if (index == b).any()]
                 ax.plot(centres, trend, color=colours[policy], linewidth=1.6)
+        if numeric:
+            ax.xaxis.set_major_formatter(lambda value, _pos: f"{value:,.10g}")
+        if low_bound == 0:  # counts, money and shares: from zero (where they end), not zoomed in
+            ax.set_ylim(bottom=0)
         if len(policies) > 1:
             ax.legend(fontsize=8)
     for ax in axes[len(parameters):]:
         ax.set_visible(False)
+    caption(fig, f"Line: mean over the {result.runs} runs of each point (the same seeds at every point); band or "
+                 "bar: its 95 % CI. Every run counts, closed clubs included.")
     return fig
 
 
@@ -326,7 +392,9 @@ def save_figures(figures: Mapping[str, Figure], out_dir: Path) -> dict[str, Path
 __all__ = [
     "ALL_FIGURE_PATTERNS",
     "COMPARISON_FIGURES",
+    "caption",
     "comparison_figures",
+    "parameter_label",
     "plot_metrics",
     "plot_roi_by_type",
     "plot_survival",

@@ -227,6 +227,17 @@ def plot_roi_by_type(members: pd.DataFrame, path: Path, title: str = "") -> Path
         ax.scatter([pos], [values.mean()], marker="D", s=28, color="black", zorder=3)
     ax.axhline(0, color="0.3", linestyle="--", linewidth=0.9, label="break-even (ROI = 0)")
     ax.scatter([], [], marker="D", s=28, color="black", label="mean")
+    ax.scatter([], [], s=7, color="0.4", label="a member; box: the middle half, whiskers: 1.5 × the box")
+    # the axis spans the whiskers and the means, not a few members' outlying ROI (they are counted instead)
+    ends = [w.get_ydata() for w in boxes["whiskers"]]
+    low = min([0.0, *(float(np.min(e)) for e in ends), *(float(v.mean()) for _, v in groups)])
+    high = max([0.0, *(float(np.max(e)) for e in ends), *(float(v.mean()) for _, v in groups)])
+    margin = 0.08 * (high - low or 1.0)
+    ax.set_ylim(low - margin, high + margin)
+    beyond = sum(int(((v < low - margin) | (v > high + margin)).sum()) for _, v in groups)
+    if beyond:
+        highest = max(float(v.max()) for _, v in groups)
+        ax.scatter([], [], s=0, label=f"{beyond} member(s) beyond the axis (highest ROI {100 * highest:,.0f} %)")
     ax.set_xticks(positions, [f"{t}\n(n = {len(v)})" for t, v in groups])
     ax.set_xlim(0.4, len(groups) + 0.6)
     style_axis(ax.yaxis, "roi", "quantity")
@@ -257,6 +268,7 @@ def plot_tenure_survival(members: pd.DataFrame, path: Path, title: str = "") -> 
             label=f"{label} (n = {int(mask.sum())}, exits = {int(observed[mask].sum())})",
         ))
     style_survival_axes(ax, x_max)
+    ax.plot([], [], color="0.5", linestyle="--", linewidth=0.8, label="half of the members still in")
     ax.legend(loc="lower left", fontsize=8)
     return _save(fig, path)
 
