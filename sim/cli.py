@@ -1209,6 +1209,12 @@ def calibrate_command(
     epsilon: Annotated[float | None, typer.Option("--epsilon", metavar="E", show_default=False,
                                                   help="abc: stop when the acceptance threshold reaches E, the "
                                                        "targets' RMS error in tolerances [default: 0.5]")] = None,
+    predictive_draws: Annotated[int | None, typer.Option(
+        "--predictive-draws", metavar="N", show_default=False,
+        help="abc: posterior draws of the predictive check, each replicated --runs times [default: 20]")] = None,
+    resume: Annotated[bool, typer.Option(
+        "--resume", help="abc: continue the interrupted calibration in --out from its last finished "
+                         "generation (pyABC's abc.db)")] = False,
     seed: ExpSeedOpt = None,
     backend: BackendOpt = None,
     workers: WorkersOpt = None,
@@ -1226,15 +1232,19 @@ def calibrate_command(
 
         name = load_config(scenario).config.name
         out_dir = out if out is not None else Path(RESULTS_DIR) / f"calibrate-{_check_name(name, scenario, None)}"
-        if method != "abc" and (population, generations, epsilon) != (None, None, None):
-            raise InputError("--population", None, "--population, --generations and --epsilon are for --method abc")
+        if method != "abc" and (population, generations, epsilon, predictive_draws) != (None, None, None, None):
+            raise InputError("--population", None, "--population, --generations, --epsilon and --predictive-draws "
+                                                   "are for --method abc")
+        if method != "abc" and resume:
+            raise InputError("--resume", None, "is for --method abc")
         with _progress_bar(quiet, f"calibrate {name}") as progress:
             if method == "abc":
                 from sim.abc_calibration import calibrate_abc
 
                 result = calibrate_abc(scenario, targets, out=out_dir, runs=runs, check_runs=check_runs,
                                        max_evaluations=evaluations, population=population, generations=generations,
-                                       epsilon=epsilon, seed=seed, backend=backend, workers=workers,
+                                       epsilon=epsilon, seed=seed, predictive_draws=predictive_draws,
+                                       resume=resume, backend=backend, workers=workers,
                                        scheduler=scheduler, progress=progress, command=sys.argv)
             else:
                 result = calibrate(scenario, targets, out=out_dir, runs=runs, check_runs=check_runs,
@@ -1247,9 +1257,9 @@ def calibrate_command(
         values = ", ".join(f"{k} = {v:g}" for k, v in result.parameters.items())
         posterior = getattr(result, "posterior", None)
         if posterior is not None:
-            values = ", ".join(f"{row.parameter} = {row.mean:g} [{row.ci_low:g}; {row.ci_high:g}]"
+            values = ", ".join(f"{row.parameter} = {row.median:g} [{row.ci_low:g}; {row.ci_high:g}]"
                                for row in posterior.summary().itertuples(index=False))
-            values += " (posterior mean [95 % credible interval])"
+            values += " (posterior median [90 % credible interval])"
         title = (f"{name} calibrated to {result.targets.name}: fit on {result.targets.check_runs} fresh "
                  "replications")
         _print_table(lambda _compact: fit_rich_table(result.fit, title), [
@@ -1257,7 +1267,14 @@ def calibrate_command(
             f"{int(result.fit['within'].sum())} of {len(result.fit)} targets within tolerance "
             + (f"({result.message})" if posterior is not None else
                f"({len(result.evaluations)} evaluations; {result.message})"),
+            *([_predictive_line(result.predictive)] if posterior is not None else []),
             f"output: {result.out_dir}"])
+
+
+def _predictive_line(predictive: Any) -> str:
+    """The posterior predictive check in one line: per target, the share of posterior draws in its band."""
+    shares = ", ".join(f"{row.metric} {row.within_share:.0%}" for row in predictive.itertuples(index=False))
+    return f"posterior predictive check (draws within each target's band): {shares}"
 
 
 @app.command("validate-model")

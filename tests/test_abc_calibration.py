@@ -102,7 +102,8 @@ def test_clubsim_calibrate_method_abc_writes_the_posterior(tmp_path: Path, numba
                                       "--population", "8", "--generations", "2", "--workers", "1",
                                       "--out", str(out)])
     assert result.exit_code == 0, result.output
-    assert "posterior mean [95 % credible interval]" in result.output and "ABC-SMC" in result.output
+    assert "posterior median [90 % credible interval]" in result.output and "ABC-SMC" in result.output
+    assert "posterior predictive check" in result.output
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["optimiser"]["method"] == "abc" and manifest["optimiser"]["generations"] <= 2
     assert {"posterior.csv", "generations.csv", "fit.csv", "club_calibrated.yaml"} <= set(manifest["files"])
@@ -208,3 +209,11 @@ def test_resume_needs_an_unfinished_abc_calibration(tmp_path: Path, numba_ready:
                   workers=1)
     with pytest.raises(InputError, match="finished: nothing to resume"):
         calibrate_abc(scenario, targets, out=tmp_path / "done", resume=True, population=6, generations=1)
+
+
+def test_resume_and_predictive_draws_are_for_method_abc(tmp_path: Path) -> None:
+    targets = str(ROOT / "scenarios" / "targets" / "bni_2018.yaml")
+    for extra, needle in ((["--resume"], "--resume"), (["--predictive-draws", "5"], "--predictive-draws")):
+        result = CliRunner().invoke(app, ["calibrate", str(BNI), "--targets", targets, *extra,
+                                          "--out", str(tmp_path / "x")])
+        assert result.exit_code == 2 and needle in result.output and "for --method abc" in result.output
