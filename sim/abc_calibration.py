@@ -210,6 +210,7 @@ def calibrate_abc(
     predictive.csv, predictive_draws.csv, pairs.png, predictive.png, abc.db and manifest.json; `resume`
     continues the calibration whose abc.db is there. Returns a `CalibrationResult` whose `posterior`
     attribute holds the `Posterior` and `predictive` the check's table."""
+    from sim.backends import local_dask_cluster
     from sim.calibration import CalibrationResult, _round, fit_table
     from sim.outputs import MANIFEST, STATUS_COMPLETE, OutputFolder, listed_files, provenance
     from sim.scenario import LoadedScenario, load_config
@@ -259,7 +260,11 @@ def calibrate_abc(
 
     bounds = {name: (float(lo), float(hi)) for name, (lo, hi) in targets.parameters.items()}
     folder = OutputFolder(Path(out)) if out is not None else None
-    with folder if folder is not None else contextlib.nullcontext():
+    with contextlib.ExitStack() as stack:
+        if folder is not None:
+            stack.enter_context(folder)
+        if backend == "dask" and not scheduler:  # one local cluster for every particle, not one each
+            options["scheduler"] = stack.enter_context(local_dask_cluster(workers))
         history = None
         base_manifest: dict[str, Any] = {}
         if folder is not None:

@@ -537,6 +537,20 @@ def _connect(scheduler: str | None, workers: int | None) -> tuple[Any, Any]:
         return client, cluster
 
 
+@contextmanager
+def local_dask_cluster(workers: int | None = None) -> Iterator[str]:
+    """A Dask LocalCluster kept across many `run_tasks` calls (a calibration's small batches, one per
+    particle, would otherwise each start and stop a cluster): yields its scheduler address, to pass as
+    `scheduler`; closed on exit."""
+    client, cluster = _connect(None, workers)
+    try:
+        yield cluster.scheduler_address
+    finally:
+        with suppress(Exception):
+            client.close()
+        cluster.close()
+
+
 def _run_dask(tasks: Sequence[Any], fn: Callable[[Any], Any], workers: int | None, scheduler: str | None,
               counter: _Counter) -> None:
     import dask
@@ -597,4 +611,4 @@ def _run_dask(tasks: Sequence[Any], fn: Callable[[Any], Any], workers: int | Non
 
 
 __all__ = ["BACKENDS", "check_dask_scheduler", "check_scheduler_reachable", "check_workers", "dask_worker_wait",
-           "default_workers", "run_batch", "run_tasks", "shutdown_pool"]
+           "default_workers", "local_dask_cluster", "run_batch", "run_tasks", "shutdown_pool"]

@@ -217,3 +217,16 @@ def test_resume_and_predictive_draws_are_for_method_abc(tmp_path: Path) -> None:
         result = CliRunner().invoke(app, ["calibrate", str(BNI), "--targets", targets, *extra,
                                           "--out", str(tmp_path / "x")])
         assert result.exit_code == 2 and needle in result.output and "for --method abc" in result.output
+
+
+def test_an_abc_calibration_is_byte_identical_on_the_local_pool_and_dask(tmp_path: Path, numba_ready: None) -> None:
+    pytest.importorskip("distributed")
+    from sim.abc_calibration import calibrate_abc
+
+    scenario, targets = _tiny_calibration(tmp_path)
+    options = {"population": 5, "generations": 2, "predictive_draws": 2}
+    calibrate_abc(scenario, targets, out=tmp_path / "local", backend="local", workers=2, **options)
+    calibrate_abc(scenario, targets, out=tmp_path / "dask", backend="dask", workers=2, **options)
+    for name in ("posterior.parquet", "posterior_summary.csv", "fit.csv", "predictive_draws.csv",
+                 "club_calibrated.yaml"):
+        assert (tmp_path / "local" / name).read_bytes() == (tmp_path / "dask" / name).read_bytes(), name
