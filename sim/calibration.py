@@ -10,6 +10,7 @@ scenario file that `extends:` the input, with fit.csv, evaluations.csv and manif
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -22,7 +23,7 @@ import pandas as pd
 import yaml
 
 from sim.errors import InputError
-from sim.outputs import MANIFEST, prepare_out_dir, provenance, write_manifest
+from sim.outputs import OutputFolder, provenance
 from sim.scenario import LoadedScenario, ScenarioConfig, dotted_items, load_config
 from sim.targets import Targets, estimate, load_targets, point_value, replicate, with_parameters
 
@@ -247,30 +248,29 @@ def calibrate(
             except InputError as err:
                 raise InputError(targets.source, f"parameters.{name}", f"bound {bound:g}: {err.message}") from None
 
-    out_dir = None
-    if out is not None:
-        out_dir = prepare_out_dir(Path(out))
+    # held (created, checked, locked) before the search, so a bad or busy folder fails at once
+    folder = OutputFolder(Path(out)) if out is not None else None
+    with folder if folder is not None else contextlib.nullcontext():
+        options = {"backend": backend, "workers": workers, "scheduler": scheduler}
+        budget = targets.max_evaluations * targets.runs + targets.check_runs
+        objective = _Objective(config, targets, targets.runs, targets.seed, options, progress,
+                               targets.max_evaluations * targets.runs)
+        message = _search(objective, config, targets, targets.seed)
+        parameters, best_loss = objective.best()
 
-    options = {"backend": backend, "workers": workers, "scheduler": scheduler}
-    budget = targets.max_evaluations * targets.runs + targets.check_runs
-    objective = _Objective(config, targets, targets.runs, targets.seed, options, progress,
-                           targets.max_evaluations * targets.runs)
-    message = _search(objective, config, targets, targets.seed)
-    parameters, best_loss = objective.best()
+        def report_check(done: int, _total: int) -> None:
+            if progress is not None:
+                progress(objective.budget + done, budget)
 
-    def report_check(done: int, _total: int) -> None:
-        if progress is not None:
-            progress(objective.budget + done, budget)
-
-    calibrated = with_parameters(config, parameters)
-    records = replicate({"calibrated": calibrated}, targets.check_runs, targets.seed, first=targets.runs,
-                        progress=report_check, **options)["calibrated"]
-    fit = fit_table(records, targets)
-    evaluations = pd.DataFrame(objective.history)
-    result = CalibrationResult(LoadedScenario(calibrated, loaded.source), targets, parameters, fit, evaluations,
-                               best_loss, message, out_dir)
-    if out_dir is not None:
-        _write(result, Path(scenario), config, command)
+        calibrated = with_parameters(config, parameters)
+        records = replicate({"calibrated": calibrated}, targets.check_runs, targets.seed, first=targets.runs,
+                            progress=report_check, **options)["calibrated"]
+        fit = fit_table(records, targets)
+        evaluations = pd.DataFrame(objective.history)
+        result = CalibrationResult(LoadedScenario(calibrated, loaded.source), targets, parameters, fit, evaluations,
+                                   best_loss, message, folder.path if folder is not None else None)
+        if folder is not None:
+            _write(result, folder, Path(scenario), config, command)
     return result
 
 
@@ -317,20 +317,20 @@ def calibrated_scenario_text(scenario_path: Path, out_dir: Path, result: Calibra
     return "\n".join(header) + "\n" + yaml.safe_dump(body, sort_keys=False, default_flow_style=False)
 
 
-def _write(result: CalibrationResult, scenario_path: Path, base: ScenarioConfig,
+def _write(result: CalibrationResult, folder: OutputFolder, scenario_path: Path, base: ScenarioConfig,
            command: str | Sequence[str] | None) -> None:
+    """The calibrated scenario, fit.csv and evaluations.csv, each written atomically, then the manifest."""
     from sim.experiment import replication_seeds
 
-    assert result.out_dir is not None
-    out_dir = result.out_dir
-    files: dict[str, Path] = {}
-    scenario_file = out_dir / f"{scenario_path.stem}_calibrated.yaml"
-    scenario_file.write_text(calibrated_scenario_text(scenario_path, out_dir, result), encoding="utf-8")
-    files[scenario_file.name] = scenario_file
-    for name, frame in ((FIT_FILE, result.fit), (EVALUATIONS_FILE, result.evaluations)):
-        path = out_dir / name
-        path.write_text(frame.to_csv(index=False, float_format="%.10g", lineterminator="\n"), encoding="utf-8")
-        files[name] = path
+    scenario_name = f"{scenario_path.stem}_calibrated.yaml"
+
+    def write(folder: OutputFolder) -> dict[str, Path]:
+        files = {scenario_name: folder.write_text(scenario_name,
+                                                  calibrated_scenario_text(scenario_path, folder.path, result))}
+        for name, frame in ((FIT_FILE, result.fit), (EVALUATIONS_FILE, result.evaluations)):
+            files[name] = folder.write_text(name, frame.to_csv(index=False, float_format="%.10g", lineterminator="\n"))
+        return files
+
     targets = result.targets
     manifest = {
         "kind": "calibration",
@@ -350,10 +350,8 @@ def _write(result: CalibrationResult, scenario_path: Path, base: ScenarioConfig,
         "check_seeds": replication_seeds(targets.seed, targets.runs + targets.check_runs)[targets.runs:],
         "all_within": result.all_within,
         **provenance(command),
-        "files": sorted([*files, MANIFEST]),
     }
-    files[MANIFEST] = write_manifest(out_dir, manifest)
-    result.files = files
+    result.files = folder.write_outputs(manifest, [scenario_name, FIT_FILE, EVALUATIONS_FILE], write)
 
 
 def fit_rich_table(fit: pd.DataFrame, title: str) -> Table:

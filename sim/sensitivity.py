@@ -10,6 +10,7 @@ intervals. The result is a ranked table, a bar figure per method and an output f
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from sim.errors import InputError, validation_input_error
-from sim.outputs import MANIFEST, prepare_out_dir, provenance, versions, write_manifest
+from sim.outputs import OutputFolder, provenance, versions
 from sim.scenario import ScenarioConfig, load_config, read_yaml_mapping
 from sim.targets import check_parameter, check_statistic, replicate, with_parameters
 
@@ -273,53 +274,60 @@ def analyse(
         raise InputError("--seed", None, f"must be >= 0, got {seed}")
     experiment = dataclasses.replace(experiment, runs=runs or experiment.runs,
                                      seed=experiment.seed if seed is None else seed)
-    out_dir = None
-    if out is not None:
-        out_dir = prepare_out_dir(Path(out))
-    points = sample_points(experiment, method)
-    names = list(experiment.parameters)
-    configs = {}
-    for i, row in enumerate(points):
-        values = {name: _point_value(name, v, experiment.integer_parameters)
-                  for name, v in zip(names, row, strict=True)}
-        configs[f"p{i}"] = with_parameters(experiment.base, values, experiment.source)
-    records = replicate(configs, experiment.runs, experiment.seed, backend=backend, workers=workers,
-                        scheduler=scheduler, progress=progress)
-    rows = []
-    for i, row in enumerate(points):
-        recs = records[f"p{i}"]
-        means = {}
-        for metric in experiment.metrics:
-            values = np.asarray([r.get(metric, math.nan) for r in recs], float)
-            values = values[np.isfinite(values)]
-            means[metric] = float(values.mean()) if len(values) else math.nan
-        rows.append({"point": i, **dict(zip(names, row.tolist(), strict=True)), **means})
-    samples = pd.DataFrame(rows)
-    indices = _indices(experiment, method, points, samples)
-    result = SensitivityResult(experiment, method, samples, indices, experiment.runs, out_dir)
-    if out_dir is not None:
-        _write(result, figures, command)
+    # held (created, checked, locked) before the replications, so a bad or busy folder fails at once
+    folder = OutputFolder(Path(out)) if out is not None else None
+    with folder if folder is not None else contextlib.nullcontext():
+        points = sample_points(experiment, method)
+        names = list(experiment.parameters)
+        configs = {}
+        for i, row in enumerate(points):
+            values = {name: _point_value(name, v, experiment.integer_parameters)
+                      for name, v in zip(names, row, strict=True)}
+            configs[f"p{i}"] = with_parameters(experiment.base, values, experiment.source)
+        records = replicate(configs, experiment.runs, experiment.seed, backend=backend, workers=workers,
+                            scheduler=scheduler, progress=progress)
+        rows = []
+        for i, row in enumerate(points):
+            recs = records[f"p{i}"]
+            means = {}
+            for metric in experiment.metrics:
+                values = np.asarray([r.get(metric, math.nan) for r in recs], float)
+                values = values[np.isfinite(values)]
+                means[metric] = float(values.mean()) if len(values) else math.nan
+            rows.append({"point": i, **dict(zip(names, row.tolist(), strict=True)), **means})
+        samples = pd.DataFrame(rows)
+        indices = _indices(experiment, method, points, samples)
+        result = SensitivityResult(experiment, method, samples, indices, experiment.runs,
+                                   folder.path if folder is not None else None)
+        if folder is not None:
+            _write(result, folder, figures, command)
     return result
 
 
-def _write(result: SensitivityResult, figures: bool, command: str | Sequence[str] | None) -> None:
+def _write(result: SensitivityResult, folder: OutputFolder, figures: bool, command: str | Sequence[str] | None) -> None:
+    """samples.csv, indices.csv and the figure, each written atomically, then the manifest."""
     from sim.experiment import replication_seeds
 
-    assert result.out_dir is not None
-    out_dir = result.out_dir
-    files: dict[str, Path] = {}
-    for name, frame in ((SAMPLES_FILE, result.samples), (INDICES_FILE, result.indices)):
-        files[name] = out_dir / name
-        files[name].write_text(frame.to_csv(index=False, float_format="%.10g", lineterminator="\n"), encoding="utf-8")
-    if figures:
-        import matplotlib
+    names = [SAMPLES_FILE, INDICES_FILE, *([f"sensitivity_{result.method}.png"] if figures else [])]
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+    def write(folder: OutputFolder) -> dict[str, Path]:
+        files: dict[str, Path] = {}
+        for name, frame in ((SAMPLES_FILE, result.samples), (INDICES_FILE, result.indices)):
+            files[name] = folder.write_text(name, frame.to_csv(index=False, float_format="%.10g", lineterminator="\n"))
+        if figures:
+            import matplotlib
 
-        for name, figure in result.plot(out_dir).items():
-            files[name] = out_dir / name
-            plt.close(figure)
+            matplotlib.use("Agg")
+            import matplotlib.pyplot as plt
+
+            for name, figure in result.plot().items():
+                try:
+                    files[name] = folder.write_with(name, lambda path, figure=figure: figure.savefig(
+                        path, format="png", dpi=110))
+                finally:
+                    plt.close(figure)
+        return files
+
     experiment = result.experiment
     manifest = {
         "kind": "sensitivity",
@@ -334,10 +342,8 @@ def _write(result: SensitivityResult, figures: bool, command: str | Sequence[str
         "skipped_metrics": [m for m in experiment.metrics if m not in set(result.indices.get("metric", []))],
         **provenance(command),
         "versions": {**versions(), "SALib": _salib_version()},
-        "files": sorted([*files, MANIFEST]),
     }
-    files[MANIFEST] = write_manifest(out_dir, manifest)
-    result.files = files
+    result.files = folder.write_outputs(manifest, names, write)
 
 
 def _salib_version() -> str:

@@ -9,6 +9,7 @@ prints the result.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from sim.errors import InputError
-from sim.outputs import MANIFEST, prepare_out_dir, provenance, write_manifest
+from sim.outputs import OutputFolder, provenance
 from sim.scenario import LoadedScenario, ScenarioConfig, load_config
 from sim.targets import (
     EARLY_YEARS,
@@ -476,34 +477,38 @@ def check_facts(
         raise InputError("--seed", None, f"must be >= 0, got {seed}")
     selected = _select(facts)
     loaded = load_config(scenario, overrides)
-    out_dir = None
-    if out is not None:
-        out_dir = prepare_out_dir(Path(out))
-    configs: dict[str, ScenarioConfig] = {}
-    for fact in selected:
-        for variant, changes in fact.variants(loaded.config, mechanisms_off).items():
-            configs[f"{fact.name}:{variant}"] = with_parameters(loaded.config, changes, loaded.source or "<scenario>")
-    records = replicate(configs, runs, seed, backend=backend, workers=workers, scheduler=scheduler,
-                        progress=progress)
-    results = []
-    for fact in selected:
-        prefix = f"{fact.name}:"
-        mine = {label.removeprefix(prefix): recs for label, recs in records.items() if label.startswith(prefix)}
-        holds, figures = fact.judge(mine)
-        results.append(FactResult(fact, holds, figures))
-    result = ValidationResult(loaded, results, runs, seed, mechanisms_off, out_dir)
-    if out_dir is not None:
-        _write(result, configs, command)
+    # held (created, checked, locked) before the replications, so a bad or busy folder fails at once
+    folder = OutputFolder(Path(out)) if out is not None else None
+    with folder if folder is not None else contextlib.nullcontext():
+        configs: dict[str, ScenarioConfig] = {}
+        for fact in selected:
+            for variant, changes in fact.variants(loaded.config, mechanisms_off).items():
+                configs[f"{fact.name}:{variant}"] = with_parameters(loaded.config, changes,
+                                                                    loaded.source or "<scenario>")
+        records = replicate(configs, runs, seed, backend=backend, workers=workers, scheduler=scheduler,
+                            progress=progress)
+        results = []
+        for fact in selected:
+            prefix = f"{fact.name}:"
+            mine = {label.removeprefix(prefix): recs for label, recs in records.items() if label.startswith(prefix)}
+            holds, figures = fact.judge(mine)
+            results.append(FactResult(fact, holds, figures))
+        result = ValidationResult(loaded, results, runs, seed, mechanisms_off,
+                                  folder.path if folder is not None else None)
+        if folder is not None:
+            _write(result, folder, configs, command)
     return result
 
 
-def _write(result: ValidationResult, configs: Mapping[str, ScenarioConfig],
+def _write(result: ValidationResult, folder: OutputFolder, configs: Mapping[str, ScenarioConfig],
            command: str | Sequence[str] | None) -> None:
+    """facts.csv, written atomically, then the manifest."""
     from sim.experiment import replication_seeds
 
-    assert result.out_dir is not None
-    path = result.out_dir / FACTS_FILE
-    path.write_text(result.table().to_csv(index=False, float_format="%.10g", lineterminator="\n"), encoding="utf-8")
+    def write(folder: OutputFolder) -> dict[str, Path]:
+        text = result.table().to_csv(index=False, float_format="%.10g", lineterminator="\n")
+        return {FACTS_FILE: folder.write_text(FACTS_FILE, text)}
+
     manifest = {
         "kind": "validate-model",
         "scenario_source": result.scenario.source,
@@ -516,9 +521,8 @@ def _write(result: ValidationResult, configs: Mapping[str, ScenarioConfig],
         "seed": result.seed,
         "seeds": replication_seeds(result.seed, result.runs),
         **provenance(command),
-        "files": [FACTS_FILE, MANIFEST],
     }
-    result.files = {FACTS_FILE: path, MANIFEST: write_manifest(result.out_dir, manifest)}
+    result.files = folder.write_outputs(manifest, [FACTS_FILE], write)
 
 
 def format_figure(figure: Figure) -> str:
