@@ -36,8 +36,8 @@ from pathlib import Path
 import numpy as np
 from bench import machine, targets  # this folder's own module
 
-from sim.metrics import SERIES_COLUMNS
-from sim.scenario import load_config
+from sim.model.metrics import SERIES_COLUMNS
+from sim.model.scenario import load_config
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIO = ROOT / "scenarios" / "bni_chapter.yaml"
@@ -46,7 +46,7 @@ CHAPTER_40 = {"club.founders": 40, "club.capacity": 40, "club.min_viable_size": 
 COMPILE_SNIPPET = """
 import time
 start = time.perf_counter()
-from sim.runner import simulate
+from sim.model.runner import simulate
 simulate({scenario!r}, seed=1, overrides={overrides!r})
 print(time.perf_counter() - start)
 """
@@ -55,12 +55,12 @@ print(time.perf_counter() - start)
 def run_engine(engine: str, config, seed: int) -> float:
     """One whole run of an engine (initialisation included, summaries excluded); its member-weeks."""
     if engine == "numba":
-        from sim.engine import ClubEngine
+        from sim.model.engine import ClubEngine
 
         club = ClubEngine(config, np.random.default_rng(seed))
         club.run_to()
         return float(club.series[:, SERIES_COLUMNS.index("members")].sum())
-    from sim.reference import ReferenceClubModel
+    from sim.reference.club import ReferenceClubModel
 
     model = ReferenceClubModel(config, rng=seed)
     model.run()
@@ -86,9 +86,9 @@ WORLD = ROOT / "scenarios" / "bni_world_2017.yaml"
 WORLD_SNIPPET = """
 import json, resource, time
 import numpy as np
-from sim.region import RegionEngine
-from sim.scenario import load_config
-from sim.runner import simulate
+from sim.model.region import RegionEngine
+from sim.model.scenario import load_config
+from sim.model.runner import simulate
 simulate({scenario!r}, seed=1, overrides={{"years": 1, "region.clubs": 3}})  # kernels loaded, not timed
 config = load_config({world!r}).config
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
@@ -104,7 +104,7 @@ print(json.dumps({{"seconds": seconds, "bytes_per_member": (after - before) / me
 
 def region_member_weeks_per_second(seed: int = 1) -> float:
     """1,000 clubs of 25 for 10 years on one core (region built, kernels loaded before the clock starts)."""
-    from sim.region import RegionEngine
+    from sim.model.region import RegionEngine
 
     config = load_config(SCENARIO, REGION_1000).config
     warm_up = load_config(SCENARIO, {**REGION_1000, "region.clubs": 2, "years": 1}).config

@@ -1,4 +1,4 @@
-"""Experiment throughput: replications per second of `sim.experiment.compare` by backend.
+"""Experiment throughput: replications per second of `sim.experiments.experiment.compare` by backend.
 
     python benchmarks/experiment_throughput.py --json [--runs 200] [--workers 2]
 
@@ -28,7 +28,7 @@ CHAPTER_40 = {"club.founders": 40, "club.capacity": 40, "club.min_viable_size": 
 
 def measure(experiment, runs: int, backend: str, workers: int) -> tuple[float, float]:
     """(steady-state replications per second, wall seconds of the whole call)."""
-    from sim.experiment import compare
+    from sim.experiments.experiment import compare
 
     marks: list[tuple[float, int]] = []
 
@@ -51,7 +51,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="workers of the local pool and Dask (default 2)")
     args = parser.parse_args()
 
-    from sim.experiment import compare, scenario_experiment
+    from sim.experiments.experiment import compare, scenario_experiment
 
     experiment = scenario_experiment([SCENARIO], CHAPTER_40)
     compare(experiment, 5, workers=1, figures=False)  # warm-up: imports, numba kernels from the cache

@@ -4,34 +4,71 @@
 stays light: the model, kernels and plotting load on first use. `dir(sim)` and
 `sim.__all__` list the public API; `sim.run_metrics` is the entry point for outside
 tools (docs/clients.md).
+
+This facade sits above every layer of the package (errors, kernels, model, experiments,
+presentation, interfaces: tests/test_layers.py), so it may compose them: `compare` and
+`sweep` here are the experiments layer's, with the presentation layer's figures.
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
 from importlib import import_module
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sim.experiments.experiment import ComparisonResult, Experiment, SweepResult
 
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "load_scenario": "sim.scenario",
-    "load_config": "sim.scenario",
-    "LoadedScenario": "sim.scenario",
-    "ClubScenario": "sim.mesa_scenario",
-    "ScenarioConfig": "sim.scenario",
-    "ClubModel": "sim.model",
-    "Member": "sim.agents",
-    "ReferenceClubModel": "sim.reference",
-    "simulate": "sim.runner",
-    "run_metrics": "sim.runner",
-    "RunResult": "sim.runner",
+    "load_scenario": "sim.model.scenario",
+    "load_config": "sim.model.scenario",
+    "LoadedScenario": "sim.model.scenario",
+    "ClubScenario": "sim.model.mesa_scenario",
+    "ScenarioConfig": "sim.model.scenario",
+    "ClubModel": "sim.model.club",
+    "Member": "sim.model.agents",
+    "ReferenceClubModel": "sim.reference.club",
+    "simulate": "sim.model.runner",
+    "run_metrics": "sim.model.runner",
+    "RunResult": "sim.model.runner",
     "InputError": "sim.errors",
     "OutputError": "sim.errors",
-    "load_experiment": "sim.experiment",
-    "compare": "sim.experiment",
-    "sweep": "sim.experiment",
-    "compare_scenarios": "sim.experiment",
+    "load_experiment": "sim.experiments.experiment",
 }
 
-__all__ = [*_EXPORTS, "__version__"]
+__all__ = [*_EXPORTS, "compare", "compare_scenarios", "sweep", "__version__"]
+
+
+def compare(experiment: Experiment | str | Path | Sequence[str | Path], runs: int | None = None,
+            **options: Any) -> ComparisonResult:
+    """Replicate every policy of an experiment under common random numbers and compare them with the baseline:
+    `sim.experiments.experiment.compare` (its arguments), with the figures of
+    `sim.presentation.experiment_plots`: written to `out` unless figures=False, and drawn by `result.plot()`."""
+    from sim.experiments.experiment import compare as run
+    from sim.presentation.experiment_plots import FIGURES
+
+    return run(experiment, runs, figure_set=FIGURES, **options)
+
+
+def sweep(experiment: Experiment | str | Path, runs: int | None = None, **options: Any) -> SweepResult:
+    """Replicate every sweep point (x policy) with common random numbers: `sim.experiments.experiment.sweep`,
+    with the figures of `sim.presentation.experiment_plots` (sweep_<metric>.png), as `compare`."""
+    from sim.experiments.experiment import sweep as run
+    from sim.presentation.experiment_plots import FIGURES
+
+    return run(experiment, runs, figure_set=FIGURES, **options)
+
+
+def compare_scenarios(paths: Sequence[str | Path], runs: int | None = None, **options: Any) -> ComparisonResult:
+    """Compare scenario files as policies (the first is the baseline): `sim.experiments.experiment.compare_scenarios`,
+    with the figures of `sim.presentation.experiment_plots`, as `compare`."""
+    from sim.experiments.experiment import compare_scenarios as run
+    from sim.presentation.experiment_plots import FIGURES
+
+    return run(paths, runs, figure_set=FIGURES, **options)
 
 
 def __getattr__(name: str) -> Any:

@@ -1,6 +1,6 @@
-"""`python -m sim` runs the `clubsim` command (`sim.cli`)."""
+"""`python -m sim` runs the `clubsim` command (`sim.interfaces.cli`)."""
 
-from sim.cli import main
+from sim.interfaces.cli import main
 
 if __name__ == "__main__":
     main()

@@ -17,7 +17,7 @@ import pytest
 @pytest.fixture(scope="session")
 def numba_ready() -> None:
     """Run one tiny numba simulation so that the first test using the engine does not pay the compile alone."""
-    from sim.runner import simulate
+    from sim.model.runner import simulate
 
     simulate({"years": 1, "club": {"capacity": 15}}, seed=0)
 

@@ -2,7 +2,7 @@
 every replication nap CLUBSIM_TEST_NAP seconds after it ran, leaving a file `done-*` in CLUBSIM_TEST_NAPS,
 so that a test can kill the scheduler or the worker once some replications are finished.
 
-Replications reach a worker as `sim.experiment.run_replication`, pickled by name: the worker unpickles
+Replications reach a worker as `sim.experiments.experiment.run_replication`, pickled by name: the worker unpickles
 the name and finds this wrapper. The rows are the same as without it.
 """
 
@@ -14,10 +14,11 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import sim.experiment
+import sim.experiments.experiment
 
 # Dask copies a preload file into the worker's folder and imports it from there: the first import patches
-_replication = getattr(sim.experiment.run_replication, "unpatched", sim.experiment.run_replication)
+_run_replication = sim.experiments.experiment.run_replication
+_replication = getattr(_run_replication, "unpatched", _run_replication)
 
 
 def napping_replication(task: Any) -> dict[str, Any]:
@@ -28,7 +29,7 @@ def napping_replication(task: Any) -> dict[str, Any]:
 
 
 napping_replication.unpatched = _replication  # type: ignore[attr-defined]
-sim.experiment.run_replication = napping_replication
+sim.experiments.experiment.run_replication = napping_replication
 
 
 def dask_setup(worker: Any) -> None:

@@ -1,4 +1,4 @@
-"""Calibration by ABC (`sim.abc_calibration`, `clubsim calibrate --method abc`): the posterior of a known
+"""Calibration by ABC (`sim.experiments.abc_calibration`, `clubsim calibrate --method abc`): the posterior of a known
 parameter on a synthetic model, then one tiny run on the simulator."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from sim.abc_calibration import abc_smc
-from sim.cli import app
+from sim.experiments.abc_calibration import abc_smc
+from sim.interfaces.cli import app
 
 pytest.importorskip("pyabc")
 
@@ -67,7 +67,7 @@ def test_abc_credible_intervals_cover_the_truth_as_often_as_they_promise() -> No
 def test_the_posterior_summary_is_the_weighted_median_and_equal_tailed_interval() -> None:
     import pandas as pd
 
-    from sim.abc_calibration import Posterior
+    from sim.experiments.abc_calibration import Posterior
 
     samples = pd.DataFrame({"theta": np.arange(1.0, 101.0), "weight": np.full(100, 0.01)})
     row = Posterior(samples, pd.DataFrame(), 100).summary(0.9).iloc[0]
@@ -147,8 +147,8 @@ def test_an_abc_calibration_writes_its_posterior_check_and_figures_and_resumes_a
         tmp_path: Path, numba_ready: None) -> None:
     import pandas as pd
 
-    from sim.abc_calibration import calibrate_abc
-    from sim.outputs import file_checksum
+    from sim.experiments.abc_calibration import calibrate_abc
+    from sim.experiments.folders import file_checksum
 
     scenario, targets = _tiny_calibration(tmp_path)
     out = tmp_path / "out"
@@ -199,8 +199,8 @@ def test_an_abc_calibration_writes_its_posterior_check_and_figures_and_resumes_a
 
 
 def test_resume_needs_an_unfinished_abc_calibration(tmp_path: Path, numba_ready: None) -> None:
-    from sim.abc_calibration import calibrate_abc
     from sim.errors import InputError
+    from sim.experiments.abc_calibration import calibrate_abc
 
     scenario, targets = _tiny_calibration(tmp_path)
     with pytest.raises(InputError, match="holds no calibration to continue"):
@@ -221,7 +221,7 @@ def test_resume_and_predictive_draws_are_for_method_abc(tmp_path: Path) -> None:
 
 def test_an_abc_calibration_is_byte_identical_on_the_local_pool_and_dask(tmp_path: Path, numba_ready: None) -> None:
     pytest.importorskip("distributed")
-    from sim.abc_calibration import calibrate_abc
+    from sim.experiments.abc_calibration import calibrate_abc
 
     scenario, targets = _tiny_calibration(tmp_path)
     options = {"population": 5, "generations": 2, "predictive_draws": 2}

@@ -1,5 +1,6 @@
 """The `--out` folders of `calibrate`, `validate-model` and `sensitivity` follow every rule of an output folder
-(`sim.outputs.OutputFolder`), as those of `compare` and `sweep` do: one writer at a time (a second clubsim is
+(`sim.experiments.folders.OutputFolder`), as those of `compare` and `sweep` do: one writer at a time (a second
+clubsim is
 refused at once, in one line naming the holder), every file written whole under a temporary name, and a
 manifest that lists each file with its size and SHA-256.
 
@@ -18,8 +19,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from sim.cli import app
-from sim.outputs import LOCK_FILE, TEMP_PREFIX, OutputFolder, verify_files
+from sim.experiments.folders import LOCK_FILE, TEMP_PREFIX, OutputFolder, verify_files
+from sim.interfaces.cli import app
 
 ROOT = Path(__file__).resolve().parent.parent
 BNI = ROOT / "scenarios" / "bni_chapter.yaml"

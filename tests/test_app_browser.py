@@ -1,8 +1,8 @@
-"""The web page (`clubsim app`, `sim.app`) and a report (`clubsim report`) in Debian's Chromium.
+"""The web page (`clubsim app`, `sim.interfaces.app`) and a report (`clubsim report`) in Debian's Chromium.
 
 `clubsim app` runs in a subprocess on a loopback port; Playwright drives /usr/bin/chromium (installed
 by `make test`, never downloaded). The page starts from a 3-year BNI chapter given on the command line,
-so a run takes seconds. What the page shows is checked against the fast engine (`sim.runner.simulate`)
+so a run takes seconds. What the page shows is checked against the fast engine (`sim.model.runner.simulate`)
 and the experiment API run in this process: same scenario, settings and seeds, so the same numbers.
 """
 
@@ -142,8 +142,8 @@ def figures(page) -> dict[str, dict]:
 
 
 def expected_summary(start_scenario: Path, fee: int) -> dict:
-    from sim.runner import simulate
-    from sim.scenario import load_config
+    from sim.model.runner import simulate
+    from sim.model.scenario import load_config
 
     overrides = {"club.fees.annual": fee} if fee != 960 else {}
     return simulate(load_config(start_scenario, overrides), seed=1).summary
@@ -178,8 +178,8 @@ def test_a_new_fee_runs_and_the_page_shows_that_runs_figures(page, app_url, star
 
 
 def test_compare_shows_the_paired_differences_of_the_experiment_api(page, app_url, start_scenario):
-    from sim.app import comparison_spec, run_comparison
-    from sim.cli import format_estimate
+    from sim.interfaces.app import comparison_spec, run_comparison
+    from sim.interfaces.cli import format_estimate
 
     open_app(page, app_url)
     set_fee(page, NEW_FEE)
@@ -223,7 +223,7 @@ def test_a_fee_the_schema_refuses_is_explained_and_cannot_run(page, app_url):
 def test_a_report_renders_its_tables_and_images_offline(page, tmp_path):
     from typer.testing import CliRunner
 
-    from sim.cli import app
+    from sim.interfaces.cli import app
 
     folder = tmp_path / "run"
     runner = CliRunner()
@@ -260,7 +260,7 @@ def test_in_a_laptop_window_run_is_in_view_the_tab_is_titled_and_members_have_tr
         tab.locator("[data-state=finished][data-week='156']").wait_for(timeout=RUN_SECONDS * 1000)
         first_row = tab.locator(".clubsim-members table.members tbody tr").first.locator("td").all_inner_texts()
         profession, sector = first_row[2], first_row[3]
-        from sim.market import SECTOR_NAMES
+        from sim.model.market import SECTOR_NAMES
 
         assert sector in SECTOR_NAMES and profession.startswith(sector + " #"), first_row
     finally:
@@ -268,7 +268,7 @@ def test_in_a_laptop_window_run_is_in_view_the_tab_is_titled_and_members_have_tr
 
 
 def test_the_price_curve_shows_the_fee_that_earns_most_with_enough_clubs_open(page, app_url, start_scenario):
-    from sim.app import PriceRange, best_fee, price_curve, pricing_spec, run_pricing
+    from sim.interfaces.app import PriceRange, best_fee, price_curve, pricing_spec, run_pricing
 
     open_app(page, app_url)
     low, high = page.locator(".clubsim-price-low input"), page.locator(".clubsim-price-high input")

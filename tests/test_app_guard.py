@@ -23,8 +23,8 @@ import pytest
 solara = pytest.importorskip("solara", reason="the app's extras are not installed")
 ipyvuetify = pytest.importorskip("ipyvuetify")
 
-from sim import app as web  # noqa: E402
-from sim.app_server import HostOriginGuard, allowed_hosts  # noqa: E402
+from sim.interfaces import app as web  # noqa: E402
+from sim.interfaces.app_server import HostOriginGuard, allowed_hosts  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVER_START_SECONDS = 120

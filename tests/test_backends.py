@@ -1,4 +1,5 @@
-"""Backends (`sim.backends`): the local pool and Dask give the same replications, whatever happens to workers.
+"""Backends (`sim.experiments.backends`): the local pool and Dask give the same replications, whatever happens to
+workers.
 
 Each row depends only on (scenario, seed), so in-process, two local workers, a Dask LocalCluster
 and a cluster that loses a worker mid-run must all write the same replications.parquet bytes.
@@ -18,9 +19,10 @@ import pandas as pd
 import pytest
 from naps import pool_left
 
-from sim.backends import run_tasks
+from sim import compare
 from sim.errors import InputError
-from sim.experiment import compare, load_experiment
+from sim.experiments.backends import run_tasks
+from sim.experiments.experiment import load_experiment
 
 ROOT = Path(__file__).resolve().parent.parent
 BNI = ROOT / "scenarios" / "bni_chapter.yaml"
@@ -88,7 +90,7 @@ import sys
 folder, seconds, tests = sys.argv[1], float(sys.argv[2]), sys.argv[3]
 sys.path.insert(0, tests)
 from naps import nap, pool_left
-from sim.backends import run_tasks
+from sim.experiments.backends import run_tasks
 try:
     run_tasks([(folder, i, seconds) for i in range(6)], nap, workers=2, on_result=lambda _: None)
 except KeyboardInterrupt:

@@ -1,4 +1,5 @@
-"""Calibration (`sim.targets`, `sim.calibration`, `clubsim calibrate`): the targets file, the statistics
+"""Calibration (`sim.experiments.targets`, `sim.experiments.calibration`, `clubsim calibrate`): the targets file, the
+statistics
 it names, the search, the calibrated scenario file, and the shipped scenarios against their real figures."""
 
 from __future__ import annotations
@@ -13,11 +14,9 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from sim.calibration import calibrate, evaluate
-from sim.cli import app
 from sim.errors import InputError
-from sim.scenario import load_config
-from sim.targets import (
+from sim.experiments.calibration import calibrate, evaluate
+from sim.experiments.targets import (
     HAZARD_EXITS,
     HAZARD_EXPOSURE,
     estimate,
@@ -27,6 +26,8 @@ from sim.targets import (
     replicate,
     statistics,
 )
+from sim.interfaces.cli import app
+from sim.model.scenario import load_config
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "scenarios"
@@ -306,9 +307,9 @@ def test_the_monthly_club_lives_in_the_bni_chapters_market():
 
 def test_validation_doc_states_the_current_targets_and_calibrated_values():
     """docs/validation.md is generated: its targets and calibrated values are those of the files today."""
-    from sim.validation_report import DOC, calibrated_values_section, targets_section
+    from sim.presentation.validation_report import DOC, calibrated_values_section, targets_section
 
     text = DOC.read_text(encoding="utf-8")
-    hint = "regenerate with: python -m sim.validation_report"
+    hint = "regenerate with: python -m sim.presentation.validation_report"
     assert targets_section() in text, hint
     assert calibrated_values_section() in text, hint

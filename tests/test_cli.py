@@ -1,4 +1,4 @@
-"""The `clubsim` command (`sim.cli`) and the shipped scenario files (`scenarios/`).
+"""The `clubsim` command (`sim.interfaces.cli`) and the shipped scenario files (`scenarios/`).
 
 Runs use `--set years=2` (or 1) to stay short; the numba engine compiles its
 kernels on first use (tens of seconds, then cached under ~/.cache/clubsim).
@@ -16,11 +16,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from sim.cli import app
-from sim.metrics import SUMMARY_KEYS
-from sim.outputs import DATA_FILES, MANIFEST
-from sim.plots import FIGURE_FILES
-from sim.scenario import ScenarioConfig, dotted_items, load_config, load_scenario
+from sim.experiments.folders import MANIFEST
+from sim.interfaces.cli import app
+from sim.model.metrics import SUMMARY_KEYS
+from sim.model.scenario import ScenarioConfig, dotted_items, load_config, load_scenario
+from sim.presentation.plots import FIGURE_FILES
+from sim.presentation.run_folder import DATA_FILES
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "scenarios"
@@ -173,12 +174,12 @@ def test_bad_input_is_one_line_with_exit_code_2(command, case, extra, file_key, 
 
 @pytest.fixture
 def simulate_must_not_run(monkeypatch):
-    import sim.runner
+    import sim.model.runner
 
     def refuse(*args, **kwargs):
         raise AssertionError("simulate called although the input was bad")
 
-    monkeypatch.setattr(sim.runner, "simulate", refuse)
+    monkeypatch.setattr(sim.model.runner, "simulate", refuse)
 
 
 def test_unwritable_output_folder_fails_before_simulating(bad_files, simulate_must_not_run):
@@ -211,12 +212,12 @@ def test_usage_errors_exit_2_without_traceback(args):
 
 
 def test_unexpected_error_is_one_line_with_exit_code_1(monkeypatch, tmp_path):
-    import sim.runner
+    import sim.model.runner
 
     def broken(*args, **kwargs):
         raise RuntimeError("kernel exploded\nsecond line")
 
-    monkeypatch.setattr(sim.runner, "simulate", broken)
+    monkeypatch.setattr(sim.model.runner, "simulate", broken)
     monkeypatch.delenv("CLUBSIM_DEBUG", raising=False)
     result = clubsim("run", BNI, "--out", tmp_path / "out")
     assert result.exit_code == 1
@@ -229,12 +230,12 @@ def test_unexpected_error_is_one_line_with_exit_code_1(monkeypatch, tmp_path):
 
 
 def test_keyboard_interrupt_exits_130_with_one_line(monkeypatch, tmp_path):
-    import sim.runner
+    import sim.model.runner
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(sim.runner, "simulate", interrupted)
+    monkeypatch.setattr(sim.model.runner, "simulate", interrupted)
     result = clubsim("run", BNI, "--out", tmp_path / "out")
     assert result.exit_code == 130
     assert stderr_lines(result) == ["clubsim: interrupted"]

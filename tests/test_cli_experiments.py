@@ -1,4 +1,4 @@
-"""`clubsim compare` and `clubsim sweep` (sim/cli.py) on top of sim.experiment.
+"""`clubsim compare` and `clubsim sweep` (sim/interfaces/cli.py) on top of sim.experiments.experiment.
 
 Workloads stay tiny: `--set years=2` (or 1), a few replications, `--workers 1` (in-process)
 except where the pool itself is the point. One test runs the real command in a subprocess and
@@ -21,8 +21,7 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from sim.cli import app, comparison_table, format_estimate
-from sim.experiment import (
+from sim.experiments.experiment import (
     COMPARISON_FILE,
     MANIFEST,
     REPLICATIONS_FILE,
@@ -30,7 +29,8 @@ from sim.experiment import (
     load_experiment,
     survivor_metrics,
 )
-from sim.experiment_plots import COMPARISON_FIGURES
+from sim.interfaces.cli import app, comparison_table, format_estimate
+from sim.presentation.experiment_plots import COMPARISON_FIGURES
 
 ROOT = Path(__file__).resolve().parent.parent
 EXPERIMENTS = ROOT / "experiments"
@@ -139,7 +139,7 @@ def test_compare_prints_means_with_ci_and_paired_differences(compared) -> None:
 def test_compare_table_shows_every_metric_and_marks_significant_differences(compared) -> None:
     from rich.console import Console
 
-    from sim.experiment import ComparisonResult, statistics_table
+    from sim.experiments.experiment import ComparisonResult, statistics_table
 
     out, _ = compared
     experiment = load_experiment(EXCLUSIVITY, {"years": 2})
@@ -236,12 +236,12 @@ def test_sweep_writes_its_outputs_and_prints_one_row_per_point(tmp_path: Path) -
 
 @pytest.fixture
 def replications_must_not_run(monkeypatch):
-    import sim.backends
+    import sim.experiments.backends
 
     def refuse(*args, **kwargs):
         raise AssertionError("replications ran although the input was bad")
 
-    monkeypatch.setattr(sim.backends, "run_tasks", refuse)
+    monkeypatch.setattr(sim.experiments.backends, "run_tasks", refuse)
 
 
 BAD_FILES = {
@@ -333,8 +333,8 @@ def test_resume_of_another_experiments_folder(compared, replications_must_not_ru
 @pytest.fixture
 def stop_after(monkeypatch):
     """Make the next compare or sweep interrupt itself (as Ctrl-C would) after `n` new replications
-    (the `stop_after` hook of sim.experiment); later calls run normally."""
-    import sim.experiment as experiments
+    (the `stop_after` hook of sim.experiments.experiment); later calls run normally."""
+    import sim.experiments.experiment as experiments
 
     def install(n: int) -> None:
         armed = [True]

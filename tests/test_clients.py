@@ -15,12 +15,12 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from sim.cli import app
 from sim.errors import InputError
-from sim.experiment import load_experiment
-from sim.model import ClubModel
-from sim.runner import run_metrics, simulate
-from sim.scenario import load_config
+from sim.experiments.experiment import load_experiment
+from sim.interfaces.cli import app
+from sim.model.club import ClubModel
+from sim.model.runner import run_metrics, simulate
+from sim.model.scenario import load_config
 
 ROOT = Path(__file__).resolve().parent.parent
 BNI = ROOT / "scenarios" / "bni_chapter.yaml"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from sim.cli import app
+from sim.interfaces.cli import app
 
 pytest.importorskip("distributed")
 

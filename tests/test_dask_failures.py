@@ -174,7 +174,7 @@ def test_a_scheduler_address_that_is_not_a_dask_scheduler_fails_in_one_line(tmp_
 def test_a_dask_worker_address_is_not_a_scheduler_address():
     from distributed import LocalCluster
 
-    from sim.backends import check_scheduler_reachable
+    from sim.experiments.backends import check_scheduler_reachable
 
     with LocalCluster(n_workers=1, processes=False, protocol="tcp://", dashboard_address=None) as cluster:
         check_scheduler_reachable(cluster.scheduler_address)
@@ -250,8 +250,8 @@ def test_a_scheduler_killed_mid_run_keeps_the_finished_replications(tmp_path, pr
 def test_workers_that_keep_dying_on_the_same_replications_are_one_line():
     from naps import die  # the local cluster's worker processes get this process's sys.path, tests/ included
 
-    from sim.backends import run_tasks
     from sim.errors import BackendError
+    from sim.experiments.backends import run_tasks
 
     started = time.monotonic()
     with pytest.raises(BackendError, match=r"^Dask workers died 4 times running the same batch of replications "

@@ -1,4 +1,4 @@
-"""Scenario discovery (`sim.discovery`, `clubsim discover`): PRIM finds a box it was given, CART agrees,
+"""Scenario discovery (`sim.experiments.discovery`, `clubsim discover`): PRIM finds a box it was given, CART agrees,
 expressions fail in one line, robustness counts what it says; then one tiny run on the model."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from sim.cli import app
-from sim.discovery import (
+from sim.errors import InputError
+from sim.experiments.discovery import (
     DISCOVERY_FILES,
     cart_boxes,
     choose_box,
@@ -21,8 +21,8 @@ from sim.discovery import (
     prim_boxes,
     robustness,
 )
-from sim.errors import InputError
-from sim.experiment import load_experiment
+from sim.experiments.experiment import load_experiment
+from sim.interfaces.cli import app
 
 pytest.importorskip("ema_workbench")
 

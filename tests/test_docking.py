@@ -16,7 +16,7 @@ attendance rule, and complementarity with its team work) each engine runs SEEDS 
 A region (docs/ODD.md 7.8) is docked the same way: three small clubs (two with the default
 policies, one with the interview and the attendance rule) with interclub events, second-circle
 referrals and transfers, on the region's summary metrics, the business that crossed clubs and the
-joins (which transfers add to). The reference region is `sim/reference_region.py`.
+joins (which transfers add to). The reference region is `sim/reference/region.py`.
 
 A failure is deterministic for given code (every run is a pure function of scenario and
 seed). Before suspecting chance, rerun with more seeds (SEEDS = 1000 takes a few minutes):
@@ -33,7 +33,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from sim.runner import simulate
+from sim.model.runner import simulate
 
 pytestmark = pytest.mark.usefixtures("numba_ready")
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from sim.scenario import PARAMETERS_MD, parameters_markdown
+from sim.model.scenario import PARAMETERS_MD, parameters_markdown
 
 ROOT = Path(__file__).resolve().parent.parent
 OUTSIDE_BRIEF = "MODEL" + ".md"  # the brief the model was built from: not in the repository
@@ -114,7 +114,7 @@ def test_sections_of_the_sources_cited_in_files_exist() -> None:
 
 def test_the_parameter_reference_is_generated_from_the_schema() -> None:
     assert PARAMETERS_MD.read_text(encoding="utf-8") == parameters_markdown(), (
-        "regenerate with: python -m sim.scenario --parameters-md > docs/parameters.md"
+        "regenerate with: python -m sim.model.scenario --parameters-md > docs/parameters.md"
     )
 
 

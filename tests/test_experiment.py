@@ -1,4 +1,5 @@
-"""Experiments (`sim.experiment`): CRN seeds, statistics, precision mode, sweeps, outputs, resume, bad files.
+"""Experiments (`sim.experiments.experiment`): CRN seeds, statistics, precision mode, sweeps, outputs, resume, bad
+files.
 
 Workloads stay tiny (`years: 2`, a dozen or two replications, in-process or two local workers);
 the Dask backend and worker counts are in tests/test_backends.py.
@@ -16,16 +17,13 @@ import pyarrow.parquet as pq
 import pytest
 from scipy import stats
 
+from sim import compare, compare_scenarios, sweep
 from sim.errors import InputError
-from sim.experiment import (
+from sim.experiments.experiment import (
     METRIC_COLUMNS,
-    TABLE_COLUMNS,
     ComparisonResult,
     ExperimentInterrupted,
     SweepResult,
-    compare,
-    compare_scenarios,
-    flatten_summary,
     is_experiment_file,
     load_experiment,
     manifest_seeds,
@@ -33,8 +31,10 @@ from sim.experiment import (
     run_replication,
     statistics_table,
     survivor_metrics,
-    sweep,
 )
+from sim.experiments.spec import TABLE_COLUMNS
+from sim.model.metrics import flatten_summary
+from sim.presentation.experiment_plots import FIGURES
 
 ROOT = Path(__file__).resolve().parent.parent
 EXPERIMENTS = ROOT / "experiments"
@@ -101,10 +101,10 @@ seed: 3
 
 
 def test_a_replication_row_is_the_summary_of_simulate_with_its_seed() -> None:
-    from sim.runner import simulate
+    from sim.model.runner import simulate
 
     experiment = load_experiment(EXPERIMENTS / "weekly_vs_monthly.yaml", SHORT)
-    from sim.experiment import Task
+    from sim.experiments.experiment import Task
 
     seed = replication_seeds(experiment.seed, 3)[2]
     task = Task(-1, "monthly", 2, seed, experiment.policies["monthly"], keep_series=True)
@@ -407,7 +407,7 @@ def test_figures_error_bars_are_the_tables_cis(tmp_path: Path) -> None:
     rows = compare(experiment, 3, workers=1, figures=False).replications.copy()
     rows.loc[rows["policy"] == "a", "members_final"] = [0, 0, 18]  # t-interval 6 +- 25.8
     table = statistics_table(rows, experiment.metrics, experiment.policy_names, experiment.baseline)
-    figure = ComparisonResult(experiment, rows, table, 3).plot()["metrics.png"]
+    figure = FIGURES.draw(ComparisonResult(experiment, rows, table, 3))["metrics.png"]
     panel = next(ax for ax in figure.axes if ax.get_title() == "members at end")
     bars = panel.containers[-1].lines[2][0].get_segments()  # the errorbar's vertical segments, by policy
     for policy, segment in zip(experiment.policy_names, bars, strict=True):

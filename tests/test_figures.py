@@ -13,8 +13,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from sim import experiment_plots, plots
-from sim.experiment import compare, load_experiment, sweep
+from sim import compare, sweep
+from sim.experiments.experiment import load_experiment
+from sim.presentation import experiment_plots, plots
 
 ROOT = Path(__file__).resolve().parent.parent
 BNI = ROOT / "scenarios" / "bni_chapter.yaml"
@@ -112,7 +113,7 @@ def test_sweep_figures_name_the_parameter_with_its_unit_and_group_thousands(smal
 
 
 def test_run_figures_fit_and_the_roi_axis_spans_the_members_not_one_outlier(tmp_path, monkeypatch, numba_ready):
-    from sim.runner import simulate
+    from sim.model.runner import simulate
 
     drawn = {}
     save = plots._save
@@ -136,8 +137,8 @@ def test_run_figures_fit_and_the_roi_axis_spans_the_members_not_one_outlier(tmp_
 
 def test_app_and_calibration_figures_fit(tmp_path):
     pytest.importorskip("solara")
-    from sim.abc_calibration import Posterior, pairs_figure, predictive_figure
-    from sim.app import pricing_figure
+    from sim.experiments.abc_calibration import Posterior, pairs_figure, predictive_figure
+    from sim.interfaces.app import pricing_figure
 
     fees = [300, 900, 1500]
     curve = pd.DataFrame({f"{key}_{stat}": np.linspace(1, 3, 3) for key in

@@ -21,9 +21,9 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-import sim.backends
-import sim.experiment_plots
-from sim.cli import app
+import sim.experiments.backends
+import sim.presentation.experiment_plots
+from sim.interfaces.cli import app
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import signal_probe  # noqa: E402
@@ -43,13 +43,14 @@ def _kernels(numba_ready: None) -> None:
 def test_pool_workers_are_born_ignoring_ctrl_c(monkeypatch):
     # without its initializer, a worker shows what it was born with: a Ctrl-C before the initializer
     # runs (while the interpreter starts) must not raise KeyboardInterrupt there
-    monkeypatch.setattr(sim.backends, "_ignore_sigint", signal_probe.nothing)
-    sim.backends.shutdown_pool()
+    monkeypatch.setattr(sim.experiments.backends, "_ignore_sigint", signal_probe.nothing)
+    sim.experiments.backends.shutdown_pool()
     seen: list[str] = []
     try:
-        sim.backends.run_tasks(list(range(4)), signal_probe.sigint_handler, workers=2, on_result=seen.append)
+        sim.experiments.backends.run_tasks(list(range(4)), signal_probe.sigint_handler, workers=2,
+                                           on_result=seen.append)
     finally:
-        sim.backends.shutdown_pool()
+        sim.experiments.backends.shutdown_pool()
     assert seen == [repr(signal.SIG_IGN)] * 4
 
 
@@ -60,7 +61,7 @@ def test_ctrl_c_while_figures_are_drawn_keeps_the_replications_says_how_to_resum
         raise KeyboardInterrupt
 
     with monkeypatch.context() as patch:
-        patch.setattr(sim.experiment_plots, "save_figures", interrupted)
+        patch.setattr(sim.presentation.experiment_plots, "save_figures", interrupted)
         result = runner.invoke(app, ["compare", str(BNI), *SHORT, "--runs", "3", "--workers", "1", "--out", str(out)])
     assert result.exit_code == 130, (result.stdout, result.stderr)
     lines = result.stderr.splitlines()

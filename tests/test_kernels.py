@@ -19,12 +19,13 @@ from numba.extending import intrinsic
 
 from sim.kernels.borrowed import borrowed
 from sim.kernels.draws import INLINE_PCG64, native_state_layout, require_pcg64, uniform
+from sim.kernels.layout import N_HELD
 from sim.kernels.membership import random_index, shuffled
 from sim.kernels.referrals import build_alias_table, draw_alias, draw_held_need, index_held_professions
 from sim.kernels.week import row_sum
-from sim.market import make_market
-from sim.scenario import load_config
-from sim.state import N_HELD, allocate_club, make_market_arrays, make_params
+from sim.model.market import make_market
+from sim.model.scenario import load_config
+from sim.model.state import allocate_club, make_market_arrays, make_params
 
 ROOT = Path(__file__).resolve().parent.parent
 NUMBA_DISABLE_JIT = bool(config.DISABLE_JIT)
@@ -172,8 +173,8 @@ def test_uniform_is_the_stream_of_numpy_random(seed: int) -> None:
 def test_engines_refuse_a_generator_that_is_not_pcg64() -> None:
     """Other bit generators keep other state where the inline step reads PCG64's (a crash, or a
     silently different stream with PCG64DXSM): the engines refuse them."""
-    from sim.engine import ClubEngine
-    from sim.region import RegionEngine
+    from sim.model.engine import ClubEngine
+    from sim.model.region import RegionEngine
 
     rng = np.random.default_rng(1)
     assert require_pcg64(rng) is rng
@@ -200,7 +201,7 @@ def test_state_layout_check_tells_native_from_emulated_128_bit_integers() -> Non
 
 RUN = """
 import json, sys
-from sim.runner import simulate
+from sim.model.runner import simulate
 result = simulate({SCENARIO}, 5)
 summary = result.summary
 summary.pop("clubs", None)
@@ -308,8 +309,8 @@ def spying(block, *args, **kwargs):
 
 ir_utils.remove_dead_block = spying  # remove_dead looks it up in the module at each call
 
-from sim.model import ClubModel
-from sim.runner import simulate
+from sim.model.club import ClubModel
+from sim.model.runner import simulate
 
 for scenario in {SCENARIOS}:
     simulate(scenario, 5)

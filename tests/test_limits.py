@@ -17,11 +17,12 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-import sim.experiment
-import sim.runner
-from sim.backends import default_workers
-from sim.cli import app
-from sim.experiment import compare, load_experiment, manifest_seeds, replication_seeds
+import sim.experiments.experiment
+import sim.model.runner
+from sim import compare
+from sim.experiments.backends import default_workers
+from sim.experiments.experiment import load_experiment, manifest_seeds, replication_seeds
+from sim.interfaces.cli import app
 
 ROOT = Path(__file__).resolve().parent.parent
 BNI = ROOT / "scenarios" / "bni_chapter.yaml"
@@ -50,14 +51,14 @@ def one_error_line(result, *contains: str) -> str:
 def small_machine(monkeypatch):
     """A machine with 4 GiB available, whatever this one has; seeds for more than a million
     replications are never spawned (the code before the fix spent minutes there)."""
-    monkeypatch.setattr(sim.runner, "available_memory", lambda: 4 * GIB, raising=False)
-    spawn = sim.experiment.replication_seeds
+    monkeypatch.setattr(sim.model.runner, "available_memory", lambda: 4 * GIB, raising=False)
+    spawn = sim.experiments.experiment.replication_seeds
 
     def guarded(seed: int, n: int) -> list[int]:
         assert n <= 1_000_000, f"spawned {n:,} seeds before refusing"
         return spawn(seed, n)
 
-    monkeypatch.setattr(sim.experiment, "replication_seeds", guarded)
+    monkeypatch.setattr(sim.experiments.experiment, "replication_seeds", guarded)
 
 
 def test_a_billion_runs_are_refused_at_once_with_the_estimate_and_no_folder(tmp_path, small_machine):

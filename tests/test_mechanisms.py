@@ -16,11 +16,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim.engine import ClubEngine
-from sim.reference import ReferenceClubModel
-from sim.runner import RunResult, simulate
-from sim.scenario import _deep_merge, load_config
-from sim.state import TYPE_NAMES
+from sim.kernels.layout import TYPE_NAMES
+from sim.model.engine import ClubEngine
+from sim.model.runner import RunResult, simulate
+from sim.model.scenario import _deep_merge, load_config
+from sim.reference.club import ReferenceClubModel
 
 pytestmark = pytest.mark.usefixtures("numba_ready")
 ENGINES = ("numba", "python")

@@ -10,16 +10,11 @@ import pyarrow.parquet as pq
 import pytest
 from rich.console import Console
 
-from sim.experiment import (
-    METRIC_BOUNDS,
-    METRIC_COLUMNS,
-    REPLICATIONS_FILE,
-    SURVIVOR_METRICS,
-    compare,
-    load_experiment,
-)
-from sim.experiment import SERIES_COLUMNS as REPLICATION_SERIES_COLUMNS
-from sim.metric_registry import (
+from sim import compare
+from sim.experiments.experiment import METRIC_COLUMNS, REPLICATIONS_FILE, load_experiment
+from sim.experiments.experiment import SERIES_COLUMNS as REPLICATION_SERIES_COLUMNS
+from sim.experiments.spec import METRIC_BOUNDS, SURVIVOR_METRICS
+from sim.model.metric_registry import (
     METRICS,
     REPLICATION_SERIES,
     SERIES,
@@ -34,7 +29,7 @@ from sim.metric_registry import (
     registry_gaps,
     units_markdown,
 )
-from sim.metrics import SERIES_COLUMNS, SUMMARY_KEYS
+from sim.model.metrics import SERIES_COLUMNS, SUMMARY_KEYS
 
 ROOT = Path(__file__).resolve().parents[1]
 EXCLUSIVITY = ROOT / "experiments" / "exclusivity_vs_complementarity.yaml"
@@ -63,7 +58,7 @@ def test_a_key_without_an_entry_is_caught() -> None:
 
 
 def test_every_value_of_a_real_run_summary_is_known() -> None:
-    from sim.runner import simulate
+    from sim.model.runner import simulate
 
     summary = simulate(ROOT / "scenarios" / "bni_chapter.yaml", 1, overrides={"years": 1}).summary
     prefixes = {"roi_by_type": "roi", "exits_by_reason": "exits"}
@@ -112,7 +107,7 @@ def test_replications_parquet_has_units_in_its_field_metadata(tmp_path: Path) ->
 
 
 def test_table_and_figure_show_the_same_unit(tmp_path: Path) -> None:
-    from sim.cli import comparison_table
+    from sim.interfaces.cli import comparison_table
 
     result = compare(load_experiment(EXCLUSIVITY, {"years": 1}), 3, workers=1, figures=False)
     console = Console(record=True, width=400, color_system=None)
@@ -134,7 +129,7 @@ def test_table_and_figure_show_the_same_unit(tmp_path: Path) -> None:
 
 
 def test_sweep_figure_axis_has_the_tables_unit(tmp_path: Path) -> None:
-    from sim.experiment import sweep
+    from sim import sweep
 
     result = sweep(load_experiment(ROOT / "experiments" / "pricing.yaml", {"years": 1}), 2, workers=1,
                    figures=False)

@@ -8,9 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from sim.engine import ClubEngine
-from sim.metrics import kaplan_meier, km_median, summarize
-from sim.scenario import load_config
+from sim.model.engine import ClubEngine
+from sim.model.metrics import kaplan_meier, km_median, summarize
+from sim.model.scenario import load_config
 
 tenures = st.lists(
     st.tuples(st.integers(0, 30).map(lambda weeks: weeks / 4.0), st.booleans()), min_size=1, max_size=60

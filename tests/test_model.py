@@ -14,11 +14,11 @@ import pandas as pd
 import pytest
 from mesa.experimental.scenarios import Scenario
 
-from sim.agents import Member
-from sim.metrics import SERIES_COLUMNS
-from sim.model import AGENT_REPORTERS, ClubModel
-from sim.runner import simulate
-from sim.scenario import ClubScenario
+from sim.model.agents import Member
+from sim.model.club import AGENT_REPORTERS, ClubModel
+from sim.model.metrics import SERIES_COLUMNS
+from sim.model.runner import simulate
+from sim.model.scenario import ClubScenario
 
 pytestmark = pytest.mark.usefixtures("numba_ready")
 

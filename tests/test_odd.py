@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sim.scenario import parameter_rows, parameter_table_markdown
+from sim.model.scenario import parameter_rows, parameter_table_markdown
 
 ODD = Path(__file__).resolve().parent.parent / "docs" / "ODD.md"
 
@@ -13,7 +13,7 @@ def test_the_parameter_table_is_generated_from_the_schema() -> None:
     text = ODD.read_text(encoding="utf-8")
     begin, end = "<!-- parameters:begin -->\n", "<!-- parameters:end -->"
     table = text[text.index(begin) + len(begin) : text.index(end)]
-    assert table == parameter_table_markdown(), "regenerate with: python -m sim.scenario"
+    assert table == parameter_table_markdown(), "regenerate with: python -m sim.model.scenario"
 
 
 def test_every_rule_parameter_is_described_in_the_text() -> None:

@@ -1,4 +1,5 @@
-"""Run figures (`sim.plots`) and the run output folder (`sim.outputs`) on small synthetic runs."""
+"""Run figures (`sim.presentation.plots`) and the run output folder (`sim.presentation.run_folder`) on small
+synthetic runs."""
 
 from __future__ import annotations
 
@@ -13,10 +14,12 @@ import pytest
 from rich.console import Console
 
 from sim.errors import InputError
-from sim.metrics import EXIT_REASONS, MEMBER_COLUMNS, MEMBER_TYPES, SERIES_COLUMNS, summarize
-from sim.outputs import DATA_FILES, prepare_out_dir, summary_table, write_run
-from sim.plots import FIGURE_FILES, plot_run
-from sim.scenario import load_scenario
+from sim.experiments.folders import prepare_out_dir
+from sim.model.metrics import EXIT_REASONS, MEMBER_COLUMNS, MEMBER_TYPES, SERIES_COLUMNS, summarize
+from sim.model.scenario import load_scenario
+from sim.presentation.plots import FIGURE_FILES, plot_run
+from sim.presentation.run_folder import DATA_FILES, write_run
+from sim.presentation.tables import summary_table
 
 ROOT = Path(__file__).resolve().parent.parent
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -270,7 +273,7 @@ forked_here = pytest.mark.filterwarnings("ignore:This process .* is multi-thread
 
 @needs_fork
 def test_cli_run_draws_in_a_figure_process_the_same_figures_as_in_process(tmp_path: Path) -> None:
-    from sim.runner import simulate
+    from sim.model.runner import simulate
 
     scenario_file, out = "scenarios/bni_chapter.yaml", tmp_path / "cli"
     process = subprocess.run([sys.executable, "-m", "sim", "run", scenario_file, "--seed", "2", "--set", "years=2",
@@ -287,7 +290,7 @@ def test_cli_run_draws_in_a_figure_process_the_same_figures_as_in_process(tmp_pa
 @needs_fork
 @forked_here
 def test_figure_process_failure_is_reported_not_lost(tmp_path: Path) -> None:
-    from sim.figure_process import FigureProcess
+    from sim.presentation.figure_process import FigureProcess
 
     process = FigureProcess()
     process.draw("not a series", None, tmp_path, "broken")
@@ -298,7 +301,7 @@ def test_figure_process_failure_is_reported_not_lost(tmp_path: Path) -> None:
 @needs_fork
 @forked_here
 def test_figure_process_closed_unused_leaves_no_child() -> None:
-    from sim.figure_process import FigureProcess
+    from sim.presentation.figure_process import FigureProcess
 
     process = FigureProcess()
     process.close()
@@ -306,7 +309,7 @@ def test_figure_process_closed_unused_leaves_no_child() -> None:
 
 
 def test_csv_files_are_what_pandas_to_csv_writes(tmp_path: Path, scenario) -> None:
-    """sim.outputs writes CSV without pandas; the bytes are pandas' (missing values, text with commas)."""
+    """sim.experiments.folders writes CSV without pandas; the bytes are pandas' (missing values, text with commas)."""
     series, members = make_run(seed=6)
     members = members.assign(member_type=members["member_type"].where(members.index != 3, "a, quoted \"type\""))
     members.loc[2, "roi"] = np.nan

@@ -15,17 +15,17 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from sim.cli import app
+from sim import compare
 from sim.errors import InputError
-from sim.experiment import (
-    CRN_COLUMN,
+from sim.experiments.experiment import (
     ExperimentInterrupted,
     _difference_precision_met,
-    compare,
-    crn_variance_ratio,
     load_experiment,
     statistics_table,
 )
+from sim.experiments.spec import CRN_COLUMN
+from sim.experiments.statistics import crn_variance_ratio
+from sim.interfaces.cli import app
 
 ROOT = Path(__file__).resolve().parent.parent
 BNI = ROOT / "scenarios" / "bni_chapter.yaml"

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim import metrics
-from sim.reference import ReferenceClubModel
-from sim.scenario import load_scenario
+from sim.model import metrics
+from sim.model.scenario import load_scenario
+from sim.reference.club import ReferenceClubModel
 
 
 def run(seed: int = 1, years: int = 2, **sections) -> ReferenceClubModel:

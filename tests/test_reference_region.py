@@ -1,4 +1,4 @@
-"""The plain-Mesa reference region (sim/reference_region.py) on its own: the rules of ODD 7.8.
+"""The plain-Mesa reference region (sim/reference/region.py) on its own: the rules of ODD 7.8.
 
 Whole runs check the accounts and what a region of one club is; the rules are checked on a small
 hand-set region (two clubs of two members, professions chosen, needs only for chosen professions,
@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim import metrics
-from sim.reference import ReferenceClubModel
-from sim.reference_region import ReferenceRegionModel
+from sim.model import metrics
+from sim.reference.club import ReferenceClubModel
+from sim.reference.region import ReferenceRegionModel
 
 REGION = {"years": 2, "club": {"capacity": 20}, "region": {"clubs": 3}}
 

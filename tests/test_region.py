@@ -15,12 +15,13 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from sim.cli import app
 from sim.errors import InputError
-from sim.region import RegionEngine
-from sim.runner import simulate
-from sim.scenario import load_config
-from sim.state import S_CROSS_BUSINESS, weak_ties_of
+from sim.interfaces.cli import app
+from sim.kernels.layout import S_CROSS_BUSINESS
+from sim.model.region import RegionEngine
+from sim.model.runner import simulate
+from sim.model.scenario import load_config
+from sim.model.state import weak_ties_of
 
 pytestmark = pytest.mark.usefixtures("numba_ready")
 
@@ -258,7 +259,7 @@ def test_bad_region_file_exits_2_with_one_line(tmp_path: Path) -> None:
 
 
 def test_the_mesa_model_refuses_a_region() -> None:
-    from sim.model import ClubModel
+    from sim.model.club import ClubModel
 
     with pytest.raises(InputError) as err:
         ClubModel(BNI, seed=1, **{"region.clubs": 2})
@@ -266,7 +267,7 @@ def test_the_mesa_model_refuses_a_region() -> None:
 
 
 def test_experiments_replicate_the_whole_region(tmp_path: Path) -> None:
-    from sim.experiment import compare
+    from sim import compare
 
     experiment = tmp_path / "regions.yaml"
     sets = ", ".join(f"{key}: {value}" for key, value in SMALL.items() if key != "region.clubs")
@@ -283,7 +284,7 @@ def test_experiments_replicate_the_whole_region(tmp_path: Path) -> None:
 def test_validate_names_the_region_and_the_web_page_lists_only_single_clubs() -> None:
     result = runner.invoke(app, ["validate", str(ROOT / "scenarios" / "region_calvados.yaml")])
     assert result.exit_code == 0 and "region of 12 clubs and 350 founding members" in result.output
-    from sim.app import available_scenarios
+    from sim.interfaces.app import available_scenarios
 
     names = available_scenarios()
     assert "bni_chapter" in names and "region_calvados" not in names and "bni_world_2017" not in names

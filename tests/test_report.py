@@ -1,4 +1,4 @@
-"""`clubsim report DIR` (`sim.report`): one self-contained HTML file from a run, compare or sweep folder.
+"""`clubsim report DIR` (`sim.presentation.report`): one self-contained HTML file from a run, compare or sweep folder.
 
 The folders are made by the real commands on short horizons (`--set years=2`); the HTML is parsed
 to check what a reader gets: tables with the folder's numbers, every figure embedded byte for byte,
@@ -17,10 +17,9 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from sim.cli import app
-from sim.metric_registry import format_estimate, is_percent_metric
-from sim.outputs import format_value
-from sim.report import REPORT_FILE, build_report
+from sim.interfaces.cli import app
+from sim.model.metric_registry import format_estimate, format_value, is_percent_metric
+from sim.presentation.report import REPORT_FILE, build_report
 
 ROOT = Path(__file__).resolve().parent.parent
 BNI = ROOT / "scenarios" / "bni_chapter.yaml"

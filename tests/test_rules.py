@@ -14,11 +14,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim import metrics
-from sim.engine import ClubEngine
-from sim.model import ClubModel
-from sim.runner import RunResult, simulate
-from sim.scenario import load_config
+from sim.model import metrics
+from sim.model.club import ClubModel
+from sim.model.engine import ClubEngine
+from sim.model.runner import RunResult, simulate
+from sim.model.scenario import load_config
 
 pytestmark = pytest.mark.usefixtures("numba_ready")
 

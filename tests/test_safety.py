@@ -26,9 +26,10 @@ import pytest
 from typer.testing import CliRunner
 
 import sim
-from sim.cli import app
+from sim import compare
 from sim.errors import InputError
-from sim.experiment import ExperimentInterrupted, compare, load_experiment
+from sim.experiments.experiment import ExperimentInterrupted, load_experiment
+from sim.interfaces.cli import app
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "scenarios"
@@ -36,7 +37,7 @@ BNI = SCENARIOS / "bni_chapter.yaml"
 BNI_OPEN = SCENARIOS / "bni_open.yaml"
 PRICING = ROOT / "experiments" / "pricing.yaml"
 CLUBSIM = [sys.executable, "-m", "sim"]
-MANIFEST, PARTS, LOCK_FILE = "manifest.json", "parts", ".clubsim.lock"  # as sim.outputs names them
+MANIFEST, PARTS, LOCK_FILE = "manifest.json", "parts", ".clubsim.lock"  # as sim.experiments.folders names them
 SHORT = ["--set", "years=1"]
 
 runner = CliRunner()
@@ -197,7 +198,7 @@ def test_a_scenario_name_set_to_a_path_is_refused(tmp_path, monkeypatch):
 
 # --------------------------------------------------------------------------- 3. one writer at a time
 
-# another clubsim holding the folder, as sim.outputs.FolderLock holds it: flock, and who holds it
+# another clubsim holding the folder, as sim.experiments.folders.FolderLock holds it: flock, and who holds it
 HOLD_LOCK = """
 import fcntl, json, os, socket, sys, time
 fd = os.open(os.path.join(sys.argv[1], ".clubsim.lock"), os.O_RDWR | os.O_CREAT, 0o644)
@@ -228,7 +229,7 @@ def test_a_second_writer_is_refused_naming_the_holder_and_a_dead_holders_lock_is
 
 
 def test_the_lock_holds_in_this_process_too_and_is_released(tmp_path):
-    from sim.outputs import FolderLock
+    from sim.experiments.folders import FolderLock
 
     out = tmp_path / "out"
     lock = FolderLock(out)
@@ -274,26 +275,26 @@ def test_a_run_cut_by_a_full_disk_is_one_line_and_its_folder_is_never_read_as_va
 
 
 def test_a_compare_cut_by_a_full_disk_is_one_line_naming_the_part_and_resumes(tmp_path, monkeypatch):
-    import sim.experiment
+    import sim.experiments.experiment
 
     path = write_experiment(tmp_path)
     out = tmp_path / "out"
-    real = sim.experiment.write_bytes
+    real = sim.experiments.experiment.write_bytes
     written: list[Path] = []
 
     def no_space(target: Path, data: bytes) -> Path:
         if written:
-            raise sim.experiment.OutputError(target, None, "cannot write: no space left on device")
+            raise sim.experiments.experiment.OutputError(target, None, "cannot write: no space left on device")
         written.append(target)
         return real(target, data)
 
-    monkeypatch.setattr(sim.experiment, "PART_ROWS", 2)
-    monkeypatch.setattr(sim.experiment, "write_bytes", no_space)
+    monkeypatch.setattr(sim.experiments.experiment, "PART_ROWS", 2)
+    monkeypatch.setattr(sim.experiments.experiment, "write_bytes", no_space)
     line = one_error_line(clubsim("compare", path, "--workers", 1, "--no-figures", "--out", out),
                           "cannot write: no space left on device", f"{out / PARTS}/part-00001-")
     assert "Traceback" not in line
     assert json.loads((out / MANIFEST).read_text())["status"] == "failed"
-    monkeypatch.setattr(sim.experiment, "write_bytes", real)
+    monkeypatch.setattr(sim.experiments.experiment, "write_bytes", real)
     whole = tmp_path / "whole"
     ok("compare", path, "--workers", 1, "--no-figures", "--out", whole, "-q")
     ok("compare", path, "--workers", 1, "--no-figures", "--resume", out, "-q")
@@ -551,8 +552,8 @@ def test_report_refuses_a_listed_figure_replaced_by_a_link(tmp_path):
 
 
 def test_outputs_names_the_figures_plots_draws():
-    from sim.outputs import RUN_CLUBS_FIGURE, RUN_FIGURES
-    from sim.plots import CLUBS_FIGURE, FIGURE_FILES
+    from sim.presentation.plots import CLUBS_FIGURE, FIGURE_FILES
+    from sim.presentation.run_folder import RUN_CLUBS_FIGURE, RUN_FIGURES
 
     assert (RUN_FIGURES, RUN_CLUBS_FIGURE) == (FIGURE_FILES, CLUBS_FIGURE)
 

@@ -1,4 +1,4 @@
-"""Ranking and selection (`sim.selection`, `clubsim select-best`): KN keeps its promise and saves runs.
+"""Ranking and selection (`sim.experiments.selection`, `clubsim select-best`): KN keeps its promise and saves runs.
 
 The guarantee is tested where it can be counted: on synthetic systems with known means and
 correlated normal noise (common random numbers), over 1,000 macro-replications, in pure numpy.
@@ -15,10 +15,10 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from sim.cli import app
 from sim.errors import InputError
-from sim.experiment import ExperimentInterrupted, load_experiment
-from sim.selection import Selection, fixed_sample_size, kn_constants, kn_select, select_best
+from sim.experiments.experiment import ExperimentInterrupted, load_experiment
+from sim.experiments.selection import Selection, fixed_sample_size, kn_constants, kn_select, select_best
+from sim.interfaces.cli import app
 
 ROOT = Path(__file__).resolve().parent.parent
 BNI = ROOT / "scenarios" / "bni_chapter.yaml"

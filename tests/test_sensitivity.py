@@ -1,4 +1,4 @@
-"""Sensitivity analysis (`sim.sensitivity`, `clubsim sensitivity`): the experiment file, SALib's Morris
+"""Sensitivity analysis (`sim.experiments.sensitivity`, `clubsim sensitivity`): the experiment file, SALib's Morris
 and Sobol' designs on replications under common random numbers, the ranked table and the figure.
 
 A parameter the scenario never reads (interview hours in a club without an interview) must have no
@@ -15,9 +15,9 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from sim.cli import app
 from sim.errors import InputError
-from sim.sensitivity import analyse, load_sensitivity, sample_points
+from sim.experiments.sensitivity import analyse, load_sensitivity, sample_points
+from sim.interfaces.cli import app
 
 ROOT = Path(__file__).resolve().parent.parent
 BNI = ROOT / "scenarios" / "bni_chapter.yaml"

@@ -10,9 +10,9 @@ import pickle
 
 import pytest
 
-from sim.mesa_scenario import ClubScenario
-from sim.model import ClubModel
-from sim.scenario import ScenarioConfig, load_scenario
+from sim.model.club import ClubModel
+from sim.model.mesa_scenario import ClubScenario
+from sim.model.scenario import ScenarioConfig, load_scenario
 
 pytestmark = pytest.mark.usefixtures("numba_ready")
 

@@ -1,4 +1,4 @@
-"""Stylized facts (`sim.stylized`, `clubsim validate-model`) on the calibrated BNI chapter.
+"""Stylized facts (`sim.experiments.stylized`, `clubsim validate-model`) on the calibrated BNI chapter.
 
 Every fact must hold with 95 % confidence over 200 replications per variant (common random numbers),
 and must fail once the mechanism behind it is switched off: a fact that held either way would say
@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from sim.cli import app
 from sim.errors import InputError
-from sim.stylized import FACT_NAMES, check_facts
+from sim.experiments.stylized import FACT_NAMES, check_facts
+from sim.interfaces.cli import app
 
 ROOT = Path(__file__).resolve().parent.parent
 BNI = ROOT / "scenarios" / "bni_chapter.yaml"

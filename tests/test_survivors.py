@@ -16,18 +16,11 @@ import pandas as pd
 import pytest
 from rich.console import Console
 
-from sim.cli import comparison_table, metric_header, sweep_table
-from sim.experiment import (
-    COMPARISON_FILE,
-    METRIC_BOUNDS,
-    SURVIVOR_METRICS,
-    SWEEP_FILE,
-    compare,
-    load_experiment,
-    metric_ci,
-    statistics_table,
-    sweep,
-)
+from sim import compare, sweep
+from sim.experiments.experiment import COMPARISON_FILE, SWEEP_FILE, load_experiment, statistics_table
+from sim.experiments.spec import METRIC_BOUNDS, SURVIVOR_METRICS
+from sim.experiments.statistics import metric_ci
+from sim.interfaces.cli import comparison_table, metric_header, sweep_table
 
 ROOT = Path(__file__).resolve().parent.parent
 BNI = ROOT / "scenarios" / "bni_chapter.yaml"

@@ -14,8 +14,8 @@ from rich.cells import cell_len
 from rich.console import Console
 from typer.testing import CliRunner
 
-from sim.cli import app
-from sim.tables import Cell, Column, Grid, Row, rich_tables
+from sim.interfaces.cli import app
+from sim.presentation.tables import Cell, Column, Grid, Row, rich_tables
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "experiments" / "exclusivity_vs_complementarity.yaml"  # what `make demo` compares

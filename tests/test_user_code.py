@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from sim.backends import GUARD_HINT, run_tasks, shutdown_pool
 from sim.errors import InputError
+from sim.experiments.backends import GUARD_HINT, run_tasks, shutdown_pool
 
 ROOT = Path(__file__).resolve().parent.parent
 

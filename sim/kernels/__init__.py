@@ -1,9 +1,9 @@
 """The numba kernels of the weekly process, one module per phase of docs/ODD.md.
 
-Kernels are small pure functions over the arrays of `sim.state`; they take the
+Kernels are small pure functions over the arrays of `sim.model.state`, indexed as `layout` says; they take the
 run's `np.random.Generator` as an argument, so a run stays a pure function of
 (scenario, seed). `week.run_weeks` chains the phases for the Monte Carlo fast
-path; `sim.model.ClubModel.step` calls the same phases one by one.
+path; `sim.model.club.ClubModel.step` calls the same phases one by one.
 
 Numba's on-disk cache (`cache=True`) is invalidated only when a function's own
 file changes, not when a kernel it calls (in another file) does: a stale
@@ -22,7 +22,7 @@ import numpy
 def _kernel_cache_dir() -> Path:
     package = Path(__file__).resolve().parent
     digest = hashlib.sha256(numpy.__version__.encode())  # numba's draws, and `draws.INLINE_PCG64`, follow numpy
-    for source in sorted([*package.glob("*.py"), package.parent / "state.py"]):
+    for source in sorted(package.glob("*.py")):  # layout.py too: its codes are frozen into the kernels
         digest.update(source.name.encode())
         digest.update(source.read_bytes())
     root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")

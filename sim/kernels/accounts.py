@@ -1,8 +1,8 @@
 """Phase 7 (docs/ODD.md 7.5): fees due, social value of strong ties, perceived value."""
 
 from sim.kernels import helper, kernel
+from sim.kernels.layout import S_FEES
 from sim.kernels.membership import current_slots
-from sim.state import S_FEES
 
 
 @helper

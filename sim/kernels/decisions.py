@@ -5,8 +5,8 @@ import numpy as np
 from sim.kernels import helper, kernel
 from sim.kernels.accounts import month_of
 from sim.kernels.draws import uniform
+from sim.kernels.layout import EXOGENOUS, LEFT
 from sim.kernels.membership import current_slots, perceived_roi, remove_member, sigmoid
-from sim.state import EXOGENOUS, LEFT
 
 
 @helper

@@ -11,8 +11,8 @@ import numpy as np
 
 from sim.kernels import kernel
 from sim.kernels.draws import uniform
+from sim.kernels.layout import HUNTER, S_DIRECT_SALES, W_OTHERS
 from sim.kernels.membership import attending_slots, current_slots, image_factor, random_index
-from sim.state import HUNTER, S_DIRECT_SALES, W_OTHERS
 
 
 @kernel

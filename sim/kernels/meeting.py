@@ -4,8 +4,7 @@ import numpy as np
 
 from sim.kernels import inlined, kernel
 from sim.kernels.draws import uniform
-from sim.kernels.membership import attending_slots, current_slots, draw_candidate, perceived_roi, random_index, sigmoid
-from sim.state import (
+from sim.kernels.layout import (
     HUNTER,
     MAX_VISITORS_PER_MEETING,
     N_CANDIDATES,
@@ -19,6 +18,7 @@ from sim.state import (
     W_SATISFACTION,
     W_SPHERE,
 )
+from sim.kernels.membership import attending_slots, current_slots, draw_candidate, perceived_roi, random_index, sigmoid
 
 
 @kernel

@@ -7,7 +7,7 @@ import numpy as np
 
 from sim.kernels import helper, inlined, kernel
 from sim.kernels.draws import uniform
-from sim.state import (
+from sim.kernels.layout import (
     COMPLEMENTARITY,
     EXCLUSIVITY,
     FOUNDING_WEEK,

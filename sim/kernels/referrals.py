@@ -19,8 +19,7 @@ import numpy as np
 
 from sim.kernels import helper, kernel
 from sim.kernels.draws import uniform
-from sim.kernels.membership import image_factor, random_index
-from sim.state import (
+from sim.kernels.layout import (
     COMPLEMENTARITY,
     HELD_WEIGHT,
     HOLDINGS_CHANGED,
@@ -33,6 +32,7 @@ from sim.state import (
     S_REFERRALS,
     S_SPHERE_REFERRALS,
 )
+from sim.kernels.membership import image_factor, random_index
 
 
 @helper

@@ -15,11 +15,7 @@ import numpy as np
 from sim.kernels import entry, helper, kernel
 from sim.kernels.borrowed import borrowed
 from sim.kernels.draws import uniform
-from sim.kernels.meeting import is_meeting_week
-from sim.kernels.membership import admit, random_index
-from sim.kernels.rules import has_place_for, pays_and_passes_interview
-from sim.kernels.week import close_week, meet_and_refer, room_for_a_week, settle_and_decide
-from sim.state import (
+from sim.kernels.layout import (
     CLOSED,
     N_REFUSED,
     RECIPROCATOR,
@@ -30,6 +26,10 @@ from sim.state import (
     S_REFERRALS,
     S_SPHERE_REFERRALS,
 )
+from sim.kernels.meeting import is_meeting_week
+from sim.kernels.membership import admit, random_index
+from sim.kernels.rules import has_place_for, pays_and_passes_interview
+from sim.kernels.week import close_week, meet_and_refer, room_for_a_week, settle_and_decide
 
 
 @helper

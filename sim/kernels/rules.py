@@ -4,8 +4,7 @@ import numpy as np
 
 from sim.kernels import helper, inlined, kernel
 from sim.kernels.draws import uniform
-from sim.kernels.membership import admit, composition_allows, copy_candidate, current_slots, remove_member
-from sim.state import (
+from sim.kernels.layout import (
     CLOSED,
     DISSOLVED,
     EXPELLED_ABSENCE,
@@ -15,6 +14,7 @@ from sim.state import (
     N_MEMBERS,
     N_REFUSED,
 )
+from sim.kernels.membership import admit, composition_allows, copy_candidate, current_slots, remove_member
 
 
 @inlined

@@ -5,11 +5,7 @@ from sim.kernels.accounts import settle_accounts
 from sim.kernels.borrowed import borrowed
 from sim.kernels.decisions import members_decide
 from sim.kernels.hunting import hunt
-from sim.kernels.meeting import hold_meeting, is_meeting_week
-from sim.kernels.referrals import pass_referrals
-from sim.kernels.rules import apply_club_rules
-from sim.kernels.ties import decay_ties
-from sim.state import (
+from sim.kernels.layout import (
     CLOSED,
     N_HUNTERS,
     N_MEMBERS,
@@ -20,6 +16,10 @@ from sim.state import (
     S_MEMBERS,
     S_WEEK,
 )
+from sim.kernels.meeting import hold_meeting, is_meeting_week
+from sim.kernels.referrals import pass_referrals
+from sim.kernels.rules import apply_club_rules
+from sim.kernels.ties import decay_ties
 
 
 @helper

@@ -1,0 +1,443 @@
+"""Scenario discovery: under which conditions the club does not control an outcome happens, and which policy
+holds up across them. `discover` replicates an experiment's `uncertainties:` (a Latin hypercube) under every
+policy, finds PRIM boxes (EMA Workbench) and CART leaves for the outcome, and scores each policy's robustness.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from sim.errors import InputError
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from sim.experiments.experiment import Experiment, SweepResult
+
+BOXES_FILE = "boxes.csv"
+CART_FILE = "cart.csv"
+ROBUSTNESS_FILE = "robustness.csv"
+DISCOVERY_FILE = "discovery.json"
+FIGURE_FILE = "discovery.png"
+DISCOVERY_FILES = (BOXES_FILE, CART_FILE, ROBUSTNESS_FILE, DISCOVERY_FILE, FIGURE_FILE)
+EXAMPLES = "e.g. 'survived == False' or 'roi_mean < 0'"
+POLICY_COLUMN = "policy"
+DEFAULT_MASS_MIN = 0.05
+DEFAULT_MIN_COVERAGE = 0.5
+INSTALL_HINT = "needs the EMA Workbench and scikit-learn: pip install 'clubsim[discover]'"
+
+
+# --------------------------------------------------------------------------- expressions
+
+
+def _one_line(text: object) -> str:
+    return " ".join(str(text).split())
+
+
+def evaluate(frame: pd.DataFrame, expression: str, option: str, what: str) -> np.ndarray:
+    """`expression` (pandas eval syntax: `survived == False`, `roi_mean < 0 and members_final >= 20`) on each
+    row of `frame`: a boolean per row. InputError (one line) if it cannot be evaluated or is not a yes/no."""
+    text = expression.strip()
+    if not text:
+        raise InputError(option, None, f"missing: an expression over the {what}'s columns ({EXAMPLES})")
+    if "\n" in text or "\r" in text:
+        raise InputError(option, repr(expression), "must be one line")
+    try:
+        result = frame.eval(text, engine="python")
+    except Exception as err:  # pandas raises many kinds (SyntaxError, UndefinedVariableError, TypeError...)
+        message = _one_line(err) or type(err).__name__
+        known = ", ".join(c for c in frame.columns if c not in ("seed", "point", "replication"))
+        raise InputError(option, repr(expression), f"cannot be evaluated on each {what}: {message}; "
+                                                   f"columns: {known}") from None
+    if not isinstance(result, pd.Series) or result.dtype != bool or len(result) != len(frame):
+        raise InputError(option, repr(expression), f"must be true or false for each {what} ({EXAMPLES})")
+    return result.to_numpy(dtype=bool)
+
+
+def _dummy(columns: Sequence[str], booleans: Sequence[str]) -> pd.DataFrame:
+    return pd.DataFrame({c: ([True, False] if c in booleans else [1.0, 2.0]) for c in columns})
+
+
+def check_expressions(experiment: Experiment, outcome: str, requirement: str | None) -> None:
+    """Fail on a bad outcome or requirement before anything runs: both are tried on stand-in rows."""
+    from sim.experiments.experiment import METRIC_COLUMNS
+
+    parameters = list(experiment.sweep.parameters) if experiment.sweep is not None else []
+    rows = _dummy(["point", "replication", "seed", *parameters, *METRIC_COLUMNS], ["survived"])
+    rows[POLICY_COLUMN] = ["a", "b"]
+    evaluate(rows, outcome, "--outcome", "replication")
+    if requirement is not None:
+        means = _dummy([*parameters, *METRIC_COLUMNS], [])
+        means[POLICY_COLUMN] = ["a", "b"]
+        evaluate(means, requirement, "--requirement", "condition")
+
+
+# --------------------------------------------------------------------------- PRIM and CART
+
+
+def _import_ema() -> tuple[Any, Any]:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "ipyparallel not installed", and similar notices
+            from ema_workbench.analysis import cart, prim
+    except ImportError:
+        raise InputError("discover", None, INSTALL_HINT) from None
+    return prim, cart
+
+
+def _limits(lims: pd.DataFrame, full: pd.DataFrame, x: pd.DataFrame) -> dict[str, Any]:
+    """A box's limits as flat columns: `<parameter>_low`, `<parameter>_high` for numbers, `<parameter>_in`
+    (names joined by |) for categories; and `restricted`, the parameters the box narrows."""
+    row: dict[str, Any] = {}
+    restricted = []
+    for column in x.columns:
+        low, high = lims[column].iloc[0], lims[column].iloc[1]
+        if isinstance(low, (set, frozenset)):
+            row[f"{column}_in"] = "|".join(sorted(map(str, low)))
+            narrowed = set(low) != set(full[column].iloc[0])
+        else:
+            row[f"{column}_low"], row[f"{column}_high"] = float(low), float(high)
+            narrowed = not (math.isclose(float(low), float(full[column].iloc[0]))
+                            and math.isclose(float(high), float(full[column].iloc[1])))
+        if narrowed:
+            restricted.append(column)
+    row["restricted"] = " ".join(restricted)
+    return row
+
+
+def prim_boxes(x: pd.DataFrame, y: np.ndarray, *, mass_min: float = DEFAULT_MASS_MIN) -> pd.DataFrame:
+    """PRIM's peeling trajectory (Friedman & Fisher 1999, as the EMA Workbench runs it): one row per box, from
+    the whole sampled space (box 0) to the smallest, with `coverage` (share of the cases of interest inside),
+    `density` (share of the box's cases that are of interest), `mass` (share of all cases inside), `res_dim`
+    (parameters restricted) and the limits. Empty when the outcome never or always happens."""
+    y = np.asarray(y, bool)
+    if not y.any() or y.all():
+        return pd.DataFrame(columns=["box", "coverage", "density", "mass", "res_dim", "restricted"])
+    prim, _cart = _import_ema()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        box = prim.Prim(x, y, mass_min=mass_min).find_box()
+    if box is None:
+        return pd.DataFrame(columns=["box", "coverage", "density", "mass", "res_dim", "restricted"])
+    trajectory = box.peeling_trajectory.reset_index(drop=True)
+    full = box.box_lims[0]
+    rows = []
+    for i, step in trajectory.iterrows():
+        rows.append({"box": int(i), "coverage": float(step["coverage"]), "density": float(step["density"]),
+                     "mass": float(step["mass"]), "res_dim": int(step["res_dim"]),
+                     **_limits(box.box_lims[int(i)], full, x)})
+    return pd.DataFrame(rows)
+
+
+def choose_box(boxes: pd.DataFrame, min_coverage: float = DEFAULT_MIN_COVERAGE) -> int | None:
+    """The densest box that still holds at least `min_coverage` of the cases of interest (ties: the larger)."""
+    if boxes.empty:
+        return None
+    eligible = boxes[boxes["coverage"] >= min_coverage]
+    if eligible.empty:
+        eligible = boxes.iloc[:1]
+    best = eligible[eligible["density"] == eligible["density"].max()]
+    return int(best["box"].iloc[0])
+
+
+def cart_boxes(x: pd.DataFrame, y: np.ndarray, *, mass_min: float = DEFAULT_MASS_MIN) -> pd.DataFrame:
+    """CART's leaves (a classification tree, EMA Workbench over scikit-learn) as boxes: coverage, density,
+    mass, res_dim and limits, densest first."""
+    y = np.asarray(y, bool)
+    columns = ["leaf", "coverage", "density", "mass", "res_dim"]
+    if not y.any() or y.all():
+        return pd.DataFrame(columns=columns)
+    _prim, cart = _import_ema()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tree = cart.CART(x, y, mass_min=mass_min)
+        tree.build_tree()
+        stats = tree.stats_to_dataframe()
+        limits = tree.boxes_to_dataframe()
+    rows = []
+    for i, (name, stat) in enumerate(stats.iterrows()):
+        row: dict[str, Any] = {"leaf": i + 1, "coverage": float(stat["coverage"]),
+                               "density": float(stat["density"]), "mass": float(stat["mass"]),
+                               "res_dim": int(stat["res dim"])}
+        for parameter in limits.index:
+            low, high = limits.loc[parameter, (name, "min")], limits.loc[parameter, (name, "max")]
+            if isinstance(low, (set, frozenset)):
+                row[f"{parameter}_in"] = "|".join(sorted(map(str, low)))
+            else:
+                row[f"{parameter}_low"], row[f"{parameter}_high"] = float(low), float(high)
+        rows.append(row)
+    return pd.DataFrame(rows).sort_values(["density", "mass"], ascending=False, kind="stable").reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- robustness
+
+
+def condition_means(replications: pd.DataFrame, parameters: Sequence[str]) -> pd.DataFrame:
+    """One row per (condition, policy): the swept values and every metric's mean over its replications
+    (yes/no metrics as shares)."""
+    from sim.experiments.experiment import METRIC_COLUMNS
+
+    metrics = [c for c in METRIC_COLUMNS if c in replications.columns]
+    values = replications[metrics].astype(float)
+    frame = pd.concat([replications[["point", POLICY_COLUMN, *parameters]], values], axis=1)
+    means = frame.groupby(["point", POLICY_COLUMN], sort=False)[metrics].mean()
+    firsts = frame.groupby(["point", POLICY_COLUMN], sort=False)[list(parameters)].first()
+    return pd.concat([firsts, means], axis=1).reset_index()
+
+
+def robustness(means: pd.DataFrame, policies: Sequence[str], key_metric: str, maximize: bool,
+               requirement: str | None) -> pd.DataFrame:
+    """Per policy, over the sampled conditions: the share in which it meets `requirement` (on its means
+    there), the key metric's mean, its regret (how far it falls short of the best policy in that condition:
+    mean and worst) and the share of conditions in which it is the best."""
+    table = means.copy()
+    table["met"] = evaluate(table, requirement, "--requirement", "condition") if requirement else np.nan
+    key = table.pivot(index="point", columns=POLICY_COLUMN, values=key_metric)[list(policies)]
+    best = key.max(axis=1) if maximize else key.min(axis=1)
+    regret = (best.to_numpy()[:, None] - key.to_numpy()) * (1 if maximize else -1)
+    rows = []
+    for j, policy in enumerate(policies):
+        mine = table[table[POLICY_COLUMN] == policy]
+        r = regret[:, j]
+        finite = r[np.isfinite(r)]
+        rows.append({
+            "policy": policy,
+            "conditions": len(mine),
+            "requirement_met": float(mine["met"].astype(float).mean()) if requirement else math.nan,
+            f"{key_metric}_mean": float(key[policy].mean()),
+            "regret_mean": float(finite.mean()) if len(finite) else math.nan,
+            "regret_max": float(finite.max()) if len(finite) else math.nan,
+            "best_share": float(np.mean(finite == 0.0)) if len(finite) else math.nan,
+        })
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------- the figure
+
+
+def discovery_figure(boxes: pd.DataFrame, chosen: int | None, x: pd.DataFrame, outcome: str) -> Figure:
+    """Left: PRIM's coverage-density trade-off (colour: parameters restricted), the chosen box circled.
+    Right: the chosen box's limits on each parameter, as a share of its sampled range."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(11, 4.5), layout="constrained")
+    left, right = figure.subplots(1, 2, width_ratios=[1, 1.2])
+    figure.suptitle(f"Scenario discovery: {outcome}")
+    if boxes.empty or chosen is None:
+        for ax in (left, right):
+            ax.text(0.5, 0.5, "the outcome never or always happens: no box", ha="center", va="center")
+            ax.set_axis_off()
+        return figure
+    points = left.scatter(boxes["coverage"], boxes["density"], c=boxes["res_dim"], cmap="viridis", s=18)
+    figure.colorbar(points, ax=left, label="parameters restricted")
+    pick = boxes[boxes["box"] == chosen].iloc[0]
+    left.scatter([pick["coverage"]], [pick["density"]], s=140, facecolors="none", edgecolors="red", linewidths=1.5)
+    left.annotate(f"box {chosen}", (pick["coverage"], pick["density"]), textcoords="offset points", xytext=(6, -12),
+                  color="red")
+    left.set(xlabel="coverage", ylabel="density", title="PRIM trade-off (peeling trajectory)",
+             xlim=(0, 1.02), ylim=(0, 1.02))
+    left.grid(alpha=0.3)
+    numeric = [c for c in x.columns if f"{c}_low" in boxes.columns]
+    for i, column in enumerate(numeric):
+        low, high = float(x[column].min()), float(x[column].max())
+        span = (high - low) or 1.0
+        a, b = (pick[f"{column}_low"] - low) / span, (pick[f"{column}_high"] - low) / span
+        narrowed = column in str(pick["restricted"]).split()
+        right.barh(i, max(b - a, 0.005), left=a, color="tab:red" if narrowed else "tab:gray",
+                   alpha=0.8 if narrowed else 0.3)
+        right.text(1.01, i, f"{pick[f'{column}_low']:.4g} – {pick[f'{column}_high']:.4g}", va="center", fontsize=8)
+    right.set_yticks(range(len(numeric)), numeric, fontsize=8)
+    right.set_xlim(0, 1)
+    categorical = [c for c in x.columns if f"{c}_in" in boxes.columns]
+    title = f"box {chosen}: coverage {pick['coverage']:.0%}, density {pick['density']:.0%}"
+    if categorical:
+        title += "\n" + "; ".join(f"{c} in {{{pick[f'{c}_in'].replace('|', ', ')}}}" for c in categorical)
+    right.set(xlabel="share of the sampled range", title=title)
+    return figure
+
+
+# --------------------------------------------------------------------------- running it
+
+
+@dataclass
+class DiscoveryResult:
+    """What `discover` found: the replications (`sweep`), the outcome per replication, PRIM's boxes (the
+    trade-off curve, `chosen` the box picked), CART's leaves and each policy's robustness."""
+
+    sweep: SweepResult
+    outcome: str
+    requirement: str | None
+    y: np.ndarray
+    x: pd.DataFrame
+    boxes: pd.DataFrame
+    chosen: int | None
+    cart: pd.DataFrame
+    robustness: pd.DataFrame
+    out_dir: Path | None = None
+    files: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def experiment(self) -> Experiment:
+        return self.sweep.experiment
+
+    @property
+    def base_rate(self) -> float:
+        return float(self.y.mean()) if len(self.y) else math.nan
+
+    @property
+    def box(self) -> pd.Series | None:
+        if self.chosen is None:
+            return None
+        return self.boxes[self.boxes["box"] == self.chosen].iloc[0]
+
+    def summary(self) -> dict[str, Any]:
+        """discovery.json's content."""
+        box = self.box
+        return {
+            "outcome": self.outcome,
+            "requirement": self.requirement,
+            "cases": int(len(self.y)),
+            "cases_of_interest": int(self.y.sum()),
+            "base_rate": self.base_rate,
+            "parameters": list(self.x.columns),
+            "chosen_box": None if box is None else {
+                k: (v.item() if hasattr(v, "item") else v) for k, v in box.to_dict().items()},
+            "key_metric": self.experiment.key_metric,
+            "direction": self.experiment.key_metric_direction,
+        }
+
+    def plot(self) -> dict[str, Figure]:
+        return {FIGURE_FILE: discovery_figure(self.boxes, self.chosen, self.x, self.outcome)}
+
+
+def discover(
+    experiment: Experiment | str | Path,
+    outcome: str,
+    *,
+    requirement: str | None = None,
+    policy: str | None = None,
+    mass_min: float = DEFAULT_MASS_MIN,
+    min_coverage: float = DEFAULT_MIN_COVERAGE,
+    runs: int | None = None,
+    seed: int | None = None,
+    backend: str = "local",
+    workers: int | None = None,
+    scheduler: str | None = None,
+    out: str | Path | None = None,
+    resume: bool = False,
+    progress: Any = False,
+    command: str | Sequence[str] | None = None,
+    stop_after: int | None = None,
+) -> DiscoveryResult:
+    """Scenario discovery over an experiment with `uncertainties:` (or any sweep): replicate every sampled
+    condition under every policy (`sim.experiments.experiment.sweep`, common random numbers), evaluate `outcome` on
+    each replication (pandas eval: `survived == False`, `roi_mean < 0`), and find where it happens: PRIM
+    boxes (the trade-off curve; `chosen`: the densest with coverage >= `min_coverage`) and CART leaves,
+    over the uncertainties and, with several policies, the policy (`policy=` keeps one). Robustness:
+    per policy, the share of conditions where `requirement` holds on its means there, and its regret
+    on the key metric against the best policy in each condition.
+
+    `out`: the sweep's files, plus boxes.csv, cart.csv, robustness.csv, discovery.json and discovery.png
+    (listed in the manifest); `resume=True` continues an interrupted run. Other arguments as `sweep`.
+    """
+    from sim.experiments.experiment import load_experiment, sweep
+
+    if not isinstance(experiment, (str, Path)):
+        loaded = experiment
+    else:
+        loaded = load_experiment(experiment)
+    if loaded.sweep is None:
+        raise InputError(loaded.source, "uncertainties", "missing: scenario discovery samples conditions; add "
+                                                         "uncertainties: {samples: N, parameters: {dotted.key: "
+                                                         "{low: ..., high: ...}}}")
+    if policy is not None and policy not in loaded.policies:
+        raise InputError("--policy", repr(policy), f"not a policy; policies: {', '.join(loaded.policies)}")
+    if not 0 < mass_min < 1:
+        raise InputError("--mass-min", None, f"must be between 0 and 1 (exclusive), got {mass_min:g}")
+    if not 0 < min_coverage <= 1:
+        raise InputError("--min-coverage", None, f"must be in (0, 1], got {min_coverage:g}")
+    check_expressions(loaded, outcome, requirement)
+    _import_ema()  # a missing extra fails here, before anything runs
+
+    if resume and out is not None and (Path(out).expanduser() / "manifest.json").is_file():
+        _forget(Path(out).expanduser())
+    result = sweep(loaded, runs, seed=seed, backend=backend, workers=workers, scheduler=scheduler, out=out,
+                   resume=resume, progress=progress, figures=False, command=command, stop_after=stop_after)
+    experiment_ = result.experiment
+    parameters = list(experiment_.sweep.parameters) if experiment_.sweep is not None else []
+    replications = result.replications
+    if policy is not None:
+        replications = replications[replications[POLICY_COLUMN] == policy].reset_index(drop=True)
+    y = evaluate(replications, outcome, "--outcome", "replication")
+    x = replications[parameters].copy()
+    several = policy is None and len(experiment_.policies) > 1
+    if several:
+        x[POLICY_COLUMN] = pd.Categorical(replications[POLICY_COLUMN], categories=list(experiment_.policies))
+    boxes = prim_boxes(x, y, mass_min=mass_min)
+    chosen = choose_box(boxes, min_coverage)
+    leaves = cart_boxes(x, y, mass_min=mass_min)
+    means = condition_means(result.replications, parameters)
+    scores = robustness(means, experiment_.policy_names, experiment_.key_metric,
+                        experiment_.key_metric_direction == "max", requirement)
+    found = DiscoveryResult(result, outcome, requirement, y, x, boxes, chosen, leaves, scores, result.out_dir)
+    if result.out_dir is not None:
+        found.files = _write(found, Path(result.out_dir))
+    return found
+
+
+def _forget(out_dir: Path) -> None:
+    """Before resuming: remove an earlier discovery's files and unlist them, so that the sweep's manifest,
+    rewritten as it resumes, leaves no file behind that clubsim no longer owns."""
+    from sim.experiments.folders import OutputFolder, listed_files
+
+    with OutputFolder(out_dir, "--resume") as folder:
+        manifest = dict(folder.previous or {})
+        listed = listed_files(manifest)
+        mine = [name for name in DISCOVERY_FILES if name in listed]
+        if not mine:
+            return
+        folder.remove(mine)
+        manifest["files"] = [name for name in listed if name not in mine]
+        manifest.pop("discovery", None)
+        folder.write_manifest(manifest)
+
+
+def _write(found: DiscoveryResult, out_dir: Path) -> dict[str, Path]:
+    """Add the discovery's files to the sweep's folder, and to its manifest."""
+    from sim.experiments.experiment import FLOAT_FORMAT
+    from sim.experiments.folders import MANIFEST, OutputFolder, listed_files, save_figures
+
+    def csv(frame: pd.DataFrame) -> str:
+        return frame.to_csv(index=False, float_format=FLOAT_FORMAT, lineterminator="\n")
+
+    with OutputFolder(out_dir) as folder:
+        files = {
+            BOXES_FILE: folder.write_text(BOXES_FILE, csv(found.boxes)),
+            CART_FILE: folder.write_text(CART_FILE, csv(found.cart)),
+            ROBUSTNESS_FILE: folder.write_text(ROBUSTNESS_FILE, csv(found.robustness)),
+            DISCOVERY_FILE: folder.write_text(DISCOVERY_FILE, json.dumps(found.summary(), indent=2) + "\n"),
+        }
+        staging = folder.staging()
+        try:
+            files.update(folder.adopt(save_figures(found.plot(), staging).values()))
+        finally:
+            folder.discard(staging)
+        manifest = dict(folder.previous or {})
+        manifest["files"] = sorted({*listed_files(manifest), *files, MANIFEST})
+        manifest["discovery"] = {"outcome": found.outcome, "requirement": found.requirement,
+                                 "chosen_box": found.chosen}
+        folder.write_manifest(manifest)
+    return files
+
+
+__all__ = ["DiscoveryResult", "cart_boxes", "check_expressions", "choose_box", "condition_means", "discover",
+           "discovery_figure", "evaluate", "prim_boxes", "robustness"]

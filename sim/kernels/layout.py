@@ -1,0 +1,52 @@
+"""The layout of the state arrays, as the kernels index them: member types, exit reasons, composition codes,
+the club's counters and totals, the scratch rows and the weekly series' columns.
+
+`sim.model.state` builds the arrays from a scenario; the kernels read them by these codes and indexes, so the
+layout lives with the kernels (the layer below the model: tests/test_layers.py). numba freezes these globals
+into the compiled kernels, which is why `sim.kernels` hashes this file with the kernels' sources.
+"""
+
+import numpy as np
+
+# Member types and exit reasons, as stored in the arrays. Codes passed to kernels are numpy
+# integers, not Python ints: numba compiles a separate copy of a kernel for each literal int.
+GIVER, RECIPROCATOR, HUNTER = np.int64(0), np.int64(1), np.int64(2)
+TYPE_NAMES = ("giver", "reciprocator", "hunter")
+ACTIVE, LEFT, EXPELLED_ABSENCE, EXPELLED_CONTRIBUTION, EXOGENOUS, DISSOLVED = (np.int64(code) for code in range(6))
+NO_SECTOR = np.int64(-1)  # a candidate drawn from the whole market
+FOUNDING_WEEK = np.int64(0)
+EXIT_NAMES = ("active", "left", "expelled_absence", "expelled_contribution", "exogenous", "dissolved")
+COMPOSITION_CODES = {"exclusivity": 0, "complementarity": 1, "open": 2}
+EXCLUSIVITY, COMPLEMENTARITY, OPEN = 0, 1, 2
+
+NEVER = -(10**9)  # the week of an absence or referral that never happened
+NEVER_AGAIN = np.int64(10**12)  # a delay (weeks) that never ends
+MAX_VISITORS_PER_MEETING = 256  # a Poisson draw above this is capped (far beyond any plausible mean)
+
+# Club.counters
+N_MEMBERS, NEXT_ID, CLOSED, N_HUNTERS, N_HELD, HOLDINGS_CHANGED, N_CANDIDATES, N_GIVERS, N_REFUSED = range(9)
+N_COUNTERS = 9  # N_REFUSED: applicants refused for capacity or composition this week, kept for a region's transfers
+# Club.totals
+NEED_RATE, HELD_WEIGHT = 0, 1  # the club's rate of needs that may become referrals; demand weight held
+N_TOTALS = 2
+# Slots.work_index and Slots.work_value rows
+W_PRESENT, W_ATTENDEES, W_OTHERS, W_IS_HUNTER, W_SPHERE = range(5)
+N_WORK_INDEX = 5
+W_GROWTH, W_HUNTER_GROWTH, W_SATISFACTION = range(3)
+N_WORK_VALUE = 3
+
+# weekly series columns (week_stats and the series matrix), named as in sim.model.metrics.SERIES_COLUMNS
+SERIES_FIELDS = (
+    "week", "meeting", "members", "joins", "exits_left", "exits_expelled_absence",
+    "exits_expelled_contribution", "exits_exogenous", "exits_dissolved", "exits",
+    "visitors", "applicants", "referrals", "deals", "business", "direct_sales",
+    "attendance_rate", "mean_tie", "hunter_share", "fees_collected",
+    "cross_club_referrals", "cross_club_business", "sphere_referrals",
+)
+(
+    S_WEEK, S_MEETING, S_MEMBERS, S_JOINS, S_EXITS_LEFT, S_EXITS_ABSENCE, S_EXITS_CONTRIBUTION,
+    S_EXITS_EXOGENOUS, S_EXITS_DISSOLVED, S_EXITS, S_VISITORS, S_APPLICANTS, S_REFERRALS, S_DEALS,
+    S_BUSINESS, S_DIRECT_SALES, S_ATTENDANCE_RATE, S_MEAN_TIE, S_HUNTER_SHARE, S_FEES,
+    S_CROSS_REFERRALS, S_CROSS_BUSINESS, S_SPHERE_REFERRALS,
+) = range(len(SERIES_FIELDS))
+N_SERIES = len(SERIES_FIELDS)

@@ -1,0 +1,590 @@
+"""The arrays that hold a club: parameters, market, members, slots and counters.
+
+The numba engine keeps no Python objects in its hot loops: a run is a few
+named tuples of numpy arrays and scalars, built here from a validated
+scenario, passed to the kernels of `sim.kernels`, and read back by
+`sim.model.club` and `sim.model.metrics`. Members have two indexes: a `member_id`
+(every member ever; accounts and attributes) and a `slot` (current members
+only; ties are a slot x slot matrix so their size is bounded by capacity).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, get_type_hints
+
+import numpy as np
+
+from sim.kernels.layout import (
+    COMPLEMENTARITY,
+    COMPOSITION_CODES,
+    EXCLUSIVITY,
+    MAX_VISITORS_PER_MEETING,
+    N_COUNTERS,
+    N_SERIES,
+    N_TOTALS,
+    N_WORK_INDEX,
+    N_WORK_VALUE,
+    NEVER,
+    NEVER_AGAIN,
+)
+from sim.model.market import Market
+from sim.model.scenario import ScenarioConfig
+
+
+class Params(NamedTuple):
+    """Every scenario parameter the kernels read (see docs/ODD.md).
+
+    Declared as a NamedTuple for its field list and types; the kernels get it as a
+    numpy record (`as_record`), which numba passes by pointer: a 70-field tuple would
+    be passed field by field to every kernel, and compile much slower.
+    """
+
+    weeks: int
+    meetings_per_year: int
+    hours_per_meeting: float
+    capacity: int
+    min_viable_size: int
+    annual_fee: float
+    entry_fee: float
+    monthly_billing: bool
+    composition: int
+    max_per_profession: int
+    max_per_sector: int
+    team_work: float
+    interview: bool
+    interview_accuracy: float
+    false_rejection: float
+    committee_hours: float
+    attendance_rule: bool
+    max_absences: int
+    absence_window: int
+    contribution_rule: bool
+    min_referrals: int
+    contribution_window: int
+    visitors_per_meeting: float
+    satisfaction_weight: float
+    own_sector_share: float
+    application_rate: float
+    share_giver: float
+    share_reciprocator: float
+    needs_median: float
+    needs_sigma: float
+    margin_low: float
+    margin_high: float
+    hourly_value_median: float
+    hourly_value_sigma: float
+    attendance_alpha: float
+    attendance_beta: float
+    propensity_giver: float
+    propensity_reciprocator: float
+    propensity_hunter: float
+    promised_business: float
+    expected_business_sigma: float
+    wtp_share: float
+    expectation_realism: float
+    patience_median: float
+    patience_sigma: float
+    tie_initial: float
+    co_attendance_growth: float
+    one_to_one_growth: float
+    hunter_growth_factor: float
+    reciprocity_growth: float
+    tie_decay: float
+    strong_threshold: float
+    attention_span: float
+    sphere_one_to_one: float
+    pass_floor: float
+    conversion_min: float
+    conversion_max: float
+    reciprocity_prior: float
+    reciprocity_saturation: float
+    reciprocity_credit_weeks: int
+    image_window: int
+    image_penalty: float
+    sale_probability: float
+    trust_loss: float
+    gossip: float
+    habit_gain: float
+    habit_loss: float
+    value_smoothing: float
+    social_value_per_strong_tie: float
+    expectation_learning: float
+    renewal_steepness: float
+    renewal_base_leave: float
+    exogenous_weekly: float
+    fatigue: float
+    entry_fee_commitment: float
+    own_sector_boost: float
+    sector_synergy: float
+    deal_value_sigma: float
+
+
+def _record_dtype(fields: dict[str, type]) -> np.dtype:
+    numpy_types = {float: np.float64, int: np.int64, bool: np.bool_}
+    return np.dtype([(name, numpy_types.get(kind, kind)) for name, kind in fields.items()], align=True)
+
+
+PARAMS_DTYPE = _record_dtype(get_type_hints(Params))
+
+
+def as_record(params: Params) -> np.record:
+    """The parameters as one numpy record (attribute access in numba and in plain Python)."""
+    return np.rec.array([tuple(params)], dtype=PARAMS_DTYPE)[0]
+
+
+class MarketArrays(NamedTuple):
+    profession_sector: np.ndarray   # int64[P]
+    demand_weight: np.ndarray       # float64[P]
+    deal_median: np.ndarray         # float64[P]
+    need_total: np.ndarray          # float64[S]: total need weight seen by a member of sector s
+    sector_professions: np.ndarray  # int64[S, K]: professions of each sector, padded with -1
+    sector_size: np.ndarray         # int64[S]
+    sector_need_cdf: np.ndarray     # float64[S, K]: cumulative demand weights inside each sector
+
+
+MEMBER_FIELDS: dict[str, type] = {
+    # attributes, drawn when the member is created
+    "member_type": np.int64, "profession": np.int64, "sector": np.int64, "founder": np.bool_,
+    "needs_per_week": np.float64, "margin": np.float64, "hourly_value": np.float64,
+    "referral_propensity": np.float64, "willingness_to_pay": np.float64, "patience": np.float64,
+    # membership
+    "join_week": np.int64, "exit_week": np.int64, "exit_reason": np.int64, "slot": np.int64,
+    # accounts
+    "business_received": np.float64, "business_given": np.float64, "referrals_given": np.int64,
+    "referrals_received": np.int64, "deals_received": np.int64, "direct_sales": np.float64,
+    "social_value": np.float64, "fees_paid": np.float64, "hours": np.float64, "time_cost": np.float64,
+}
+MEMBER_DTYPE = _record_dtype(MEMBER_FIELDS)
+
+CANDIDATE_FIELDS: dict[str, type] = {
+    "member_type": np.int64, "profession": np.int64, "sector": np.int64,
+    "needs_per_week": np.float64, "margin": np.float64, "hourly_value": np.float64,
+    "referral_propensity": np.float64, "willingness_to_pay": np.float64, "patience": np.float64,
+    "attendance_habit": np.float64, "expectation": np.float64, "exogenous_delay": np.int64,
+}
+CANDIDATE_DTYPE = _record_dtype(CANDIDATE_FIELDS)
+
+
+class Slots(NamedTuple):
+    """Current members, indexed by slot (0..capacity-1)."""
+
+    member: np.ndarray              # int64[C]: member_id in the slot, -1 if free
+    tie: np.ndarray                 # float64[C, C]: tie[i, j] = i's trust in j
+    tie_ceiling: np.ndarray         # float64[C, C]: the most tie[i, j] can grow to (1 until j sells to i)
+    received_from: np.ndarray       # int32[C, C]: referrals i received from j
+    attendance_habit: np.ndarray
+    expectation: np.ndarray
+    perceived_gain: np.ndarray
+    perceived_cost: np.ndarray
+    attending: np.ndarray           # bool[C]: attends this week's meeting
+    week_gain: np.ndarray           # float64[C]: business + direct sales value this week, EUR
+    week_time_cost: np.ndarray      # float64[C]: time cost this week, EUR
+    absence_weeks: np.ndarray       # int32[C, max_absences+1]: ring of the latest absences
+    absences: np.ndarray            # int64[C]: absences ever (ring position)
+    referral_weeks: np.ndarray      # int32[C, min_referrals]: ring of the latest referrals given
+    referrals: np.ndarray           # int64[C]: referrals given ever (ring position)
+    exogenous_exit_week: np.ndarray  # int64[C]: week of the member's exogenous exit (drawn at joining)
+    reputation: np.ndarray          # float64[C]: how the club sees its selling (1 until word of sales spreads)
+    # scratch rows reused every week instead of allocating (an allocation costs more than a phase's
+    # arithmetic); a region's clubs share one pair, as they run one after the other
+    work_index: np.ndarray          # int64[N_WORK_INDEX, >= C]: present, attendees, others, is_hunter
+    work_value: np.ndarray          # float64[N_WORK_VALUE, >= C]: growth, hunter_growth, satisfaction
+
+
+class Club(NamedTuple):
+    """Club-level counters, the holders of each profession, and the referral phase's sampling tables."""
+
+    counters: np.ndarray            # int64[N_COUNTERS], see the indexes below
+    totals: np.ndarray              # float64[N_TOTALS], see the indexes below
+    profession_count: np.ndarray    # int64[P]: current members per profession
+    profession_holders: np.ndarray  # int64[P, H]: their slots (first profession_count[p] valid; H = holder_width)
+    sector_count: np.ndarray        # int64[S]
+    # held professions (first counters[N_HELD] valid), grouped by sector, and their alias tables
+    held_professions: np.ndarray    # int64[P]
+    held_weight: np.ndarray         # float64[P]: their demand weights
+    held_threshold: np.ndarray      # float64[P]: alias table over all held professions ...
+    held_alias: np.ndarray          # int64[P]:   ... by demand weight
+    sector_held_start: np.ndarray   # int64[S + 1]: where each sector's held professions start
+    sector_held_weight: np.ndarray  # float64[S]: demand weight held in each sector
+    sector_held_threshold: np.ndarray  # float64[P]: one alias table per sector's segment
+    sector_held_alias: np.ndarray      # int64[P]
+    held_need_share: np.ndarray     # float64[S]: share of a sector's client needs that name a held profession
+    # members' rates of needs that may become referrals (first counters[N_GIVERS] valid)
+    giver_slots: np.ndarray         # int64[C]
+    giver_rate: np.ndarray          # float64[C]: needs/week x held share x propensity
+    giver_threshold: np.ndarray     # float64[C]: alias table over giver_slots by rate
+    giver_alias: np.ndarray         # int64[C]
+    alias_scaled: np.ndarray        # float64[max(P, C)]: scratch of the alias-table builder
+    alias_small: np.ndarray         # int64[max(P, C)]
+    alias_large: np.ndarray         # int64[max(P, C)]
+    week_stats: np.ndarray          # float64[N_SERIES]: this week's series row being built
+
+
+def make_params(config: ScenarioConfig) -> np.record:
+    """The kernels' parameter record of a scenario."""
+    return as_record(_params(config))
+
+
+def _params(config: ScenarioConfig) -> Params:
+    club, pop, ties, refs, beh = config.club, config.population, config.ties, config.referrals, config.behaviour
+    concentration = pop.attendance_concentration
+    return Params(
+        weeks=config.weeks,
+        meetings_per_year=club.meetings_per_year,
+        hours_per_meeting=club.meeting_hours + club.travel_hours + club.one_to_one_hours,
+        capacity=club.capacity,
+        min_viable_size=club.min_viable_size,
+        annual_fee=club.fees.annual,
+        entry_fee=club.fees.entry,
+        monthly_billing=club.fees.billing == "monthly",
+        composition=COMPOSITION_CODES[club.composition.policy],
+        max_per_profession=club.composition.max_per_profession,
+        max_per_sector=club.composition.max_per_sector,
+        team_work=club.composition.team_work,
+        interview=club.selection.policy == "interview",
+        interview_accuracy=club.selection.accuracy,
+        false_rejection=club.selection.false_rejection,
+        committee_hours=club.selection.committee_hours,
+        attendance_rule=club.attendance_rule.enabled,
+        max_absences=club.attendance_rule.max_absences,
+        absence_window=club.attendance_rule.window_weeks,
+        contribution_rule=club.contribution_rule.enabled,
+        min_referrals=club.contribution_rule.min_referrals,
+        contribution_window=club.contribution_rule.window_weeks,
+        visitors_per_meeting=club.recruitment.visitors_per_meeting,
+        satisfaction_weight=club.recruitment.satisfaction_weight,
+        own_sector_share=club.recruitment.own_sector_share,
+        application_rate=club.recruitment.application_rate,
+        share_giver=pop.shares.giver,
+        share_reciprocator=pop.shares.reciprocator,
+        needs_median=pop.needs_per_week_median,
+        needs_sigma=pop.needs_per_week_sigma,
+        margin_low=pop.margin_low,
+        margin_high=pop.margin_high,
+        hourly_value_median=pop.hourly_value_median,
+        hourly_value_sigma=pop.hourly_value_sigma,
+        attendance_alpha=pop.attendance_mean * concentration,
+        attendance_beta=(1.0 - pop.attendance_mean) * concentration,
+        propensity_giver=pop.referral_propensity.giver,
+        propensity_reciprocator=pop.referral_propensity.reciprocator,
+        propensity_hunter=pop.referral_propensity.hunter,
+        promised_business=pop.promised_business,
+        expected_business_sigma=pop.expected_business_sigma,
+        wtp_share=pop.willingness_to_pay_share,
+        expectation_realism=pop.expectation_realism,
+        patience_median=pop.patience_median_years,
+        patience_sigma=pop.patience_sigma,
+        tie_initial=ties.initial,
+        co_attendance_growth=ties.co_attendance_growth,
+        one_to_one_growth=ties.one_to_one_growth,
+        hunter_growth_factor=ties.hunter_growth_factor,
+        reciprocity_growth=ties.reciprocity_growth,
+        tie_decay=ties.decay,
+        strong_threshold=ties.strong_threshold,
+        attention_span=ties.attention_span,
+        sphere_one_to_one=ties.sphere_one_to_one,
+        pass_floor=refs.pass_floor,
+        conversion_min=refs.conversion_min,
+        conversion_max=refs.conversion_max,
+        reciprocity_prior=refs.reciprocity_prior,
+        reciprocity_saturation=refs.reciprocity_saturation,
+        reciprocity_credit_weeks=refs.reciprocity_credit_weeks,
+        image_window=refs.image_window,
+        image_penalty=refs.image_penalty,
+        sale_probability=config.hunting.sale_probability,
+        trust_loss=config.hunting.trust_loss,
+        gossip=config.hunting.gossip,
+        habit_gain=beh.habit_gain,
+        habit_loss=beh.habit_loss,
+        value_smoothing=beh.value_smoothing,
+        social_value_per_strong_tie=beh.social_value_per_strong_tie,
+        expectation_learning=beh.expectation_learning,
+        renewal_steepness=beh.renewal_steepness,
+        renewal_base_leave=beh.renewal_base_leave,
+        exogenous_weekly=1.0 - (1.0 - beh.exogenous_exit_rate) ** (1.0 / 52.0),
+        fatigue=beh.fatigue,
+        entry_fee_commitment=beh.entry_fee_commitment,
+        own_sector_boost=config.market.own_sector_boost,
+        sector_synergy=config.market.sector_synergy,
+        deal_value_sigma=config.market.deal_value_sigma,
+    )
+
+
+def make_market_arrays(market: Market, own_sector_boost: float) -> MarketArrays:
+    sector, weight = market.sector.astype(np.int64), market.demand_weight.astype(np.float64)
+    sectors = market.sectors
+    boost = np.where(sector[np.newaxis, :] == np.arange(sectors)[:, np.newaxis], own_sector_boost, 1.0)
+    need_total = (weight * boost).sum(axis=1)  # all needs a member of each sector sees, own sector boosted
+    sector_size = np.bincount(sector, minlength=sectors).astype(np.int64)
+    order = np.argsort(sector, kind="stable")  # professions grouped by sector, in profession order
+    rank = np.arange(len(order)) - (np.cumsum(sector_size) - sector_size)[sector[order]]
+    width = max(1, int(sector_size.max(initial=0)))
+    sector_professions = np.full((sectors, width), -1, dtype=np.int64)
+    sector_professions[sector[order], rank] = order
+    weights = np.zeros((sectors, width))
+    weights[sector[order], rank] = weight[order]
+    sector_need_cdf = np.cumsum(weights, axis=1)  # carried flat past each sector's last profession
+    return MarketArrays(
+        profession_sector=sector,
+        demand_weight=weight,
+        deal_median=market.deal_median.astype(np.float64),
+        need_total=need_total,
+        sector_professions=sector_professions,
+        sector_size=sector_size,
+        sector_need_cdf=sector_need_cdf,
+    )
+
+
+def allocate_members(size: int) -> np.recarray:
+    """Records of every member ever, indexed by member_id: attributes, membership, accounts."""
+    members = np.zeros(size, dtype=MEMBER_DTYPE).view(np.recarray)
+    members.exit_week[:] = -1
+    members.slot[:] = -1
+    return members
+
+
+def grow_members(members: np.recarray, size: int) -> np.recarray:
+    bigger = allocate_members(size)
+    bigger[: len(members)] = members
+    return bigger
+
+
+def allocate_work(capacity: int) -> tuple[np.ndarray, np.ndarray]:
+    """Scratch rows for `Slots.work_index` and `Slots.work_value`, for clubs of up to `capacity` members."""
+    return np.zeros((N_WORK_INDEX, capacity), dtype=np.int64), np.zeros((N_WORK_VALUE, capacity))
+
+
+def allocate_slots(params: np.record, member: np.ndarray | None = None, week_gain: np.ndarray | None = None,
+                   work: tuple[np.ndarray, np.ndarray] | None = None) -> Slots:
+    """A club's slots; `member` and `week_gain` may be given (a region's views into its own arrays), and
+    `work` (a region's scratch rows, shared by its clubs)."""
+    c = params.capacity
+    work_index, work_value = allocate_work(c) if work is None else work
+    if member is None:
+        member = np.empty(c, dtype=np.int64)
+    if week_gain is None:
+        week_gain = np.empty(c)
+    member[:] = -1
+    week_gain[:] = 0.0
+    return Slots(
+        member=member,
+        tie=np.zeros((c, c)),
+        tie_ceiling=np.ones((c, c)),
+        received_from=np.zeros((c, c), dtype=np.int32),  # int32 where int64 is not needed: memory, at world scale
+        attendance_habit=np.zeros(c),
+        expectation=np.zeros(c),
+        perceived_gain=np.zeros(c),
+        perceived_cost=np.zeros(c),
+        attending=np.zeros(c, dtype=np.bool_),
+        week_gain=week_gain,
+        week_time_cost=np.zeros(c),
+        absence_weeks=np.full((c, params.max_absences + 1), NEVER, dtype=np.int32),
+        absences=np.zeros(c, dtype=np.int64),
+        referral_weeks=np.full((c, params.min_referrals), NEVER, dtype=np.int32),
+        referrals=np.zeros(c, dtype=np.int64),
+        exogenous_exit_week=np.full(c, NEVER_AGAIN, dtype=np.int64),
+        reputation=np.ones(c),
+        work_index=work_index,
+        work_value=work_value,
+    )
+
+
+def allocate_candidates() -> np.recarray:
+    """This week's applicants, not yet members (club.counters[N_CANDIDATES] of them)."""
+    return np.zeros(MAX_VISITORS_PER_MEETING, dtype=CANDIDATE_DTYPE).view(np.recarray)
+
+
+def holder_width(params: np.record) -> int:
+    """Most members one profession can have under the composition policy."""
+    if params.composition == EXCLUSIVITY:
+        return 1
+    if params.composition == COMPLEMENTARITY:
+        return min(params.max_per_profession, params.capacity)
+    return params.capacity
+
+
+def member_records_for(params: np.record, founders: int) -> int:
+    """Member records to allocate: the founders and two weeks of joins (at most `capacity` a week)."""
+    return founders + 2 * params.capacity
+
+
+def allocate_club(params: np.record, market: MarketArrays, week_stats: np.ndarray | None = None) -> Club:
+    """A club's counters and tables; `week_stats` may be given (a region's view into its own array)."""
+    professions, sectors, capacity = len(market.profession_sector), len(market.sector_size), params.capacity
+    scratch = max(professions, capacity)
+    if week_stats is None:
+        week_stats = np.empty(N_SERIES)
+    week_stats[:] = 0.0
+    return Club(
+        counters=np.zeros(N_COUNTERS, dtype=np.int64),
+        totals=np.zeros(N_TOTALS),
+        profession_count=np.zeros(professions, dtype=np.int64),
+        profession_holders=np.full((professions, holder_width(params)), -1, dtype=np.int64),
+        sector_count=np.zeros(sectors, dtype=np.int64),
+        held_professions=np.zeros(professions, dtype=np.int64),
+        held_weight=np.zeros(professions),
+        held_threshold=np.zeros(professions),
+        held_alias=np.zeros(professions, dtype=np.int64),
+        sector_held_start=np.zeros(sectors + 1, dtype=np.int64),
+        sector_held_weight=np.zeros(sectors),
+        sector_held_threshold=np.zeros(professions),
+        sector_held_alias=np.zeros(professions, dtype=np.int64),
+        held_need_share=np.zeros(sectors),
+        giver_slots=np.zeros(capacity, dtype=np.int64),
+        giver_rate=np.zeros(capacity),
+        giver_threshold=np.zeros(capacity),
+        giver_alias=np.zeros(capacity, dtype=np.int64),
+        alias_scaled=np.zeros(scratch),
+        alias_small=np.zeros(scratch, dtype=np.int64),
+        alias_large=np.zeros(scratch, dtype=np.int64),
+        week_stats=week_stats,
+    )
+
+
+# --------------------------------------------------------------------------- regions (docs/ODD.md 7.8)
+
+
+class WeakTies(NamedTuple):
+    """A club's members' weak ties to members of other clubs, K entries per slot (the region holds
+    them for all clubs, `Region.weak_*`; `RegionEngine.W` shows one club's rows as these views).
+
+    Weak ties are mutual: both ends hold an entry with the same strength and week, and an
+    entry ends on both sides at once (replaced, or one end exits). A row belongs to the member
+    whose id is in `owner`; an entry is free when `club` is -1.
+    """
+
+    owner: np.ndarray     # int64[C]: member id whose weak ties the row holds, -1 none
+    club: np.ndarray      # int32[C, K]: the other member's club, -1 for a free entry
+    member: np.ndarray    # int32[C, K]: its member id in that club
+    slot: np.ndarray      # int32[C, K]: its slot there
+    profession: np.ndarray  # int32[C, K]: its profession
+    strength: np.ndarray  # float64[C, K]: strength at the last refresh
+    week: np.ndarray      # int32[C, K]: week of the last refresh (decay is applied when read)
+
+
+class RegionParams(NamedTuple):
+    area_size: int
+    interclub_events_per_year: int
+    event_hours: float
+    contacts_per_event: int
+    weak_tie_initial: float
+    second_circle: bool
+    transfer_share: float
+
+
+REGION_PARAMS_DTYPE = _record_dtype(get_type_hints(RegionParams))
+
+
+def make_region_params(config: ScenarioConfig) -> np.record:
+    region = config.region
+    params = RegionParams(
+        area_size=region.area_size,
+        interclub_events_per_year=region.interclub_events_per_year,
+        event_hours=region.event_hours,
+        contacts_per_event=region.contacts_per_event,
+        weak_tie_initial=region.weak_tie_initial,
+        second_circle=region.second_circle,
+        transfer_share=region.transfer_share,
+    )
+    return np.rec.array([tuple(params)], dtype=REGION_PARAMS_DTYPE)[0]
+
+
+class Region(NamedTuple):
+    """A region's clubs at a glance, all clubs' slots and weak ties, the event's attendees, and
+    the bridged professions of one club at a time.
+
+    Fetching a club's tuples from the typed lists costs a reference-count update per array they
+    hold, so what the region reads of other clubs is here: each club's slots are rows
+    slot_start[c]..slot_start[c+1]-1 of the region's per-slot arrays, and a club's
+    `Slots.member`, `Slots.week_gain` and `Club.week_stats` are views into the region's arrays.
+    """
+
+    open: np.ndarray            # bool[clubs]: the club has not closed (as of its last phase 9)
+    refused: np.ndarray         # int64[clubs]: applicants it refused this week for capacity or composition
+    slot_start: np.ndarray      # int64[clubs + 1]: club c's slots are rows slot_start[c]..slot_start[c+1]-1
+    slot_member: np.ndarray     # int64[rows]: Slots.member of every club
+    week_gain: np.ndarray       # float64[rows]: Slots.week_gain of every club
+    week_stats: np.ndarray      # float64[clubs, N_SERIES]: Club.week_stats of every club
+    keep_power: np.ndarray      # float64[weeks + 1]: (1 - tie decay)^age, a weak tie's decay after age weeks
+    # weak ties (docs/ODD.md 7.8), K entries per row; see WeakTies for the fields
+    weak_owner: np.ndarray      # int64[rows]
+    weak_club: np.ndarray       # int32[rows, K]
+    weak_member: np.ndarray     # int32[rows, K]
+    weak_slot: np.ndarray       # int32[rows, K]
+    weak_profession: np.ndarray  # int32[rows, K]
+    weak_strength: np.ndarray   # float64[rows, K]
+    weak_week: np.ndarray       # int32[rows, K]
+    attendee_club: np.ndarray   # int64[sum of capacities]
+    attendee_slot: np.ndarray   # int64[sum of capacities]
+    attendee_start: np.ndarray  # int64[clubs + 1]: each club's attendees start here
+    stamp: np.ndarray           # int64[1]: the current marking round of bridge_mark
+    bridge_mark: np.ndarray     # int64[P]: round in which a profession was last found bridged
+    bridged: np.ndarray         # int64[P]: this club's bridged professions (unheld, reached by a weak tie)
+    bridged_index: np.ndarray   # int64[P]: a bridged profession's position in `bridged`
+    sector_weight: np.ndarray   # float64[S]: their demand weight by sector
+    by_sector: np.ndarray       # int64[P]: positions in `bridged`, grouped by sector ...
+    by_sector_start: np.ndarray  # int64[S + 1]: ... sector s's from by_sector_start[s]
+    sector_cursor: np.ndarray   # int64[S]: scratch of the grouping
+    by_sector_cdf: np.ndarray   # float64[P]: cumulative demand weight along by_sector
+    giver_cdf: np.ndarray       # float64[max capacity]: cumulative second-circle need rates by slot
+    # this club's weak ties to holders of bridged professions, grouped by profession
+    strongest: np.ndarray       # float64[1]: the strongest of them this week
+    bridge_start: np.ndarray    # int64[P + 1]: bridged profession b's entries are bridge_*[start[b]:start[b+1]]
+    bridge_slot: np.ndarray     # int64[max capacity x K]: the club member k holding the weak tie
+    bridge_club: np.ndarray     # int64[max capacity x K]: the holder h's club ...
+    bridge_member: np.ndarray   # int64[max capacity x K]: ... member id ...
+    bridge_holder_slot: np.ndarray  # int64[max capacity x K]: ... and slot
+    bridge_strength: np.ndarray  # float64[max capacity x K]: the weak tie's strength this week
+    entry_profession: np.ndarray  # int64[max capacity x K]: scratch of the grouping
+
+
+def allocate_region(capacities: list[int], market: MarketArrays, per_member: int, weeks: int) -> Region:
+    professions, sectors = len(market.profession_sector), len(market.sector_size)
+    total = int(sum(capacities))
+    entries = max(capacities) * per_member
+    rows = (total, per_member)
+    return Region(
+        open=np.ones(len(capacities), dtype=np.bool_),
+        refused=np.zeros(len(capacities), dtype=np.int64),
+        slot_start=np.concatenate([[0], np.cumsum(capacities)]).astype(np.int64),
+        slot_member=np.full(total, -1, dtype=np.int64),
+        week_gain=np.zeros(total),
+        week_stats=np.zeros((len(capacities), N_SERIES)),
+        keep_power=np.zeros(weeks + 1),
+        weak_owner=np.full(total, -1, dtype=np.int64),
+        weak_club=np.full(rows, -1, dtype=np.int32),
+        weak_member=np.full(rows, -1, dtype=np.int32),
+        weak_slot=np.full(rows, -1, dtype=np.int32),
+        weak_profession=np.full(rows, -1, dtype=np.int32),
+        weak_strength=np.zeros(rows),
+        weak_week=np.zeros(rows, dtype=np.int32),
+        attendee_club=np.zeros(total, dtype=np.int64),
+        attendee_slot=np.zeros(total, dtype=np.int64),
+        attendee_start=np.zeros(len(capacities) + 1, dtype=np.int64),
+        stamp=np.zeros(1, dtype=np.int64),
+        bridge_mark=np.zeros(professions, dtype=np.int64),
+        bridged=np.zeros(professions, dtype=np.int64),
+        bridged_index=np.zeros(professions, dtype=np.int64),
+        sector_weight=np.zeros(sectors),
+        by_sector=np.zeros(professions, dtype=np.int64),
+        by_sector_start=np.zeros(sectors + 1, dtype=np.int64),
+        sector_cursor=np.zeros(sectors, dtype=np.int64),
+        by_sector_cdf=np.zeros(professions),
+        giver_cdf=np.zeros(max(capacities)),
+        strongest=np.zeros(1),
+        bridge_start=np.zeros(professions + 1, dtype=np.int64),
+        bridge_slot=np.zeros(entries, dtype=np.int64),
+        bridge_club=np.zeros(entries, dtype=np.int64),
+        bridge_member=np.zeros(entries, dtype=np.int64),
+        bridge_holder_slot=np.zeros(entries, dtype=np.int64),
+        bridge_strength=np.zeros(entries),
+        entry_profession=np.zeros(entries, dtype=np.int64),
+    )
+
+
+def weak_ties_of(region: Region, c: int) -> WeakTies:
+    """Club c's rows of the region's weak ties (views)."""
+    rows = slice(region.slot_start[c], region.slot_start[c + 1])
+    return WeakTies(owner=region.weak_owner[rows], club=region.weak_club[rows], member=region.weak_member[rows],
+                    slot=region.weak_slot[rows], profession=region.weak_profession[rows],
+                    strength=region.weak_strength[rows], week=region.weak_week[rows])

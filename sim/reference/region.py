@@ -1,0 +1,261 @@
+"""The plain-Mesa reference engine of a region (docs/ODD.md section 7.8): several clubs sharing one
+market, one generator and one pool of candidates, meeting at interclub events.
+
+It owns the region's week only: the order of ODD 7.8, areas, interclub events, weak ties (each a
+`WeakTie` object held by both its members, in a dict of entries keyed by member), second-circle
+referrals and transfers of refused applicants. Each club is a `ReferenceClubModel`
+(`sim/reference/club.py`) run phase by phase; metrics live in `sim/model/metrics.py`. It is the docking
+reference of the numba region engine, so it writes the rules the plain way and shares none of that
+engine's shortcuts: every weak tie's strength is computed from its last refresh, a member's client
+needs are all drawn (Poisson, 7.2) and those for professions its club does not hold look for
+bridges, one by one, with no thinning.
+
+Readings of ODD 7.8 where the text leaves a choice:
+- the second-circle needs are drawn in the second-circle phase, independently of the needs met
+  inside the club in phase 2; only those naming a profession the club does not hold are used, so
+  together they are one Poisson stream of needs split by whether the club holds the profession;
+- an applicant who tries another club and is refused there tries no third club, and is not
+  counted in that club's `visitors` or `applicants` (it joins, if it does, as one of its `joins`);
+- a club that closes in phase 9 still hands over the applicants it refused that week.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mesa
+import numpy as np
+import pandas as pd
+
+from sim.model import metrics
+from sim.model.scenario import ClubScenario, ScenarioConfig, load_scenario
+from sim.reference.club import (
+    DEFAULT_SCENARIO,
+    RECIPROCATOR,
+    Member,
+    ReferenceClubModel,
+    RunsWeekByWeek,
+    draw_index,
+    grow,
+    is_calendar_week,
+)
+
+
+def is_current(member: Member) -> bool:
+    """Still a member of its club."""
+    return member.exit_reason == metrics.ACTIVE
+
+
+@dataclass(eq=False)
+class WeakTie:
+    """A mutual weak tie between two members of different clubs: one strength, as refreshed in `week`."""
+
+    ends: tuple[Member, Member]
+    strength: float
+    week: int
+
+    def other(self, member: Member) -> Member:
+        return self.ends[1] if self.ends[0] is member else self.ends[0]
+
+    def value(self, week: int, keep: float) -> float:
+        """Its strength in week `week`: it decays like ties, by `keep` = 1 - ties.decay a week."""
+        return self.strength * keep ** (week - self.week)
+
+
+Bridge = tuple[Member, float]  # (h, t): a holder h in another club, and the giver's trust t in the bridge to h
+
+
+class ReferenceRegionModel(RunsWeekByWeek, mesa.Model):
+    """The clubs of a region, week by week in the order of ODD 7.8."""
+
+    def __init__(
+        self,
+        scenario: str | Path | Mapping[str, Any] | ScenarioConfig | ClubScenario = DEFAULT_SCENARIO,
+        seed: int | None = None,
+        *,
+        rng: int | None = None,
+        **overrides: Any,
+    ) -> None:
+        if seed is not None and rng is not None and seed != rng:
+            raise ValueError("pass either seed or rng, not two different values")
+        seed = rng if rng is not None else seed
+        super().__init__(scenario=load_scenario(scenario, overrides, rng=seed))
+        config: ScenarioConfig = self.scenario.config
+        self.region = config.region
+        named_clubs = config.region_clubs()
+        self.club_names: list[str] = [name for name, _ in named_clubs]
+        # The first club draws the market from the run's generator and is founded from it exactly as a
+        # single club; the region and the other clubs share that generator (ODD 7.8 initialisation:
+        # market first, then the clubs in order). So a region of one club is the single-club model.
+        first = ReferenceClubModel(config.model_copy(update={"club": named_clubs[0][1]}), rng=seed)
+        self.rng = first.rng
+        self.market = first.market
+        self.clubs: list[ReferenceClubModel] = [first] + [
+            ReferenceClubModel(config.model_copy(update={"club": club}), rng=self.rng, market=self.market)
+            for _, club in named_clubs[1:]
+        ]
+        self.week = 0
+        self.keep = 1.0 - config.ties.decay
+        self.weak_ties: dict[Member, list[WeakTie | None]] = {}  # each member's K entries, None when free
+        n = len(self.clubs)
+        size = self.region.area_size if 0 < self.region.area_size < n else n
+        # each club's area: consecutive clubs, `area_size` at a time (the last area may be smaller)
+        self.area: list[list[int]] = [list(range(c - c % size, min(c - c % size + size, n))) for c in range(n)]
+
+    @property
+    def is_region(self) -> bool:
+        return len(self.clubs) > 1
+
+    # ------------------------------------------------------------------ the week
+
+    def step(self) -> None:
+        """One week of the region, in the order of ODD 7.8 (nothing of 7.8 happens with one club)."""
+        for club in self.clubs:
+            club.phases_1_to_6()
+        if self.is_region:
+            if is_calendar_week(self.week, self.region.interclub_events_per_year):
+                self.hold_interclub_event()
+            if self.region.second_circle:
+                for club in self.clubs:
+                    self.pass_second_circle_referrals(club)
+        for club in self.clubs:
+            club.phases_7_to_9()
+        if self.is_region:
+            self.transfer_refused_applicants()
+            self.end_leavers_weak_ties()
+        for club in self.clubs:
+            club.end_week()
+        self.week += 1
+        if self.week >= self.scenario.config.weeks:
+            self.running = False
+
+    # ------------------------------------------------------------------ interclub events and weak ties
+
+    def hold_interclub_event(self) -> None:
+        """Members of every open club attend by habit; each meets contacts from the other clubs of its area."""
+        region = self.region
+        attendees = [[m for m in club.members if self.rng.random() < m.attendance_habit] for club in self.clubs]
+        for group in attendees:
+            for member in group:
+                member.spend_hours(region.event_hours)  # an event is not the club's meeting: habits stay
+        for c, group in enumerate(attendees):
+            others = [m for d in self.area[c] if d != c for m in attendees[d]]
+            if not others:
+                continue
+            for member in group:
+                for _ in range(region.contacts_per_event):
+                    self.meet(member, others[int(self.rng.integers(len(others)))])
+
+    def meet(self, member: Member, other: Member) -> None:
+        """Their weak tie grows by weak_tie_initial from its current strength; a new one starts at 0."""
+        tie = next((t for t in self.weak_ties.get(member, ()) if t is not None and t.other(member) is other), None)
+        if tie is None:
+            tie = WeakTie((member, other), 0.0, self.week)
+            for end in tie.ends:
+                entries = self.weak_ties.setdefault(end, [None] * self.region.weak_ties_per_member)
+                entries[self.free_entry(end)] = tie
+        tie.strength = grow(tie.value(self.week, self.keep), self.region.weak_tie_initial)
+        tie.week = self.week
+
+    def free_entry(self, member: Member) -> int:
+        """A free entry of member's weak ties; if none, its weakest tie (the first such) ends for both."""
+        entries = self.weak_ties[member]
+        if None in entries:
+            return entries.index(None)
+        strengths = [tie.value(self.week, self.keep) for tie in entries]  # type: ignore[union-attr]
+        weakest = strengths.index(min(strengths))
+        self.end_weak_tie(entries[weakest])  # type: ignore[arg-type]
+        return weakest
+
+    def end_weak_tie(self, tie: WeakTie) -> None:
+        for end in tie.ends:
+            entries = self.weak_ties[end]
+            entries[entries.index(tie)] = None
+
+    def end_leavers_weak_ties(self) -> None:
+        """A member who left its club this week: its weak ties end for both sides."""
+        for member in [m for m in self.weak_ties if not is_current(m)]:
+            for tie in self.weak_ties[member]:
+                if tie is not None:
+                    self.end_weak_tie(tie)
+            del self.weak_ties[member]
+
+    def weak_ties_of(self, member: Member) -> list[tuple[Member, float]]:
+        """(other, current strength) of member's weak ties."""
+        return [(t.other(member), t.value(self.week, self.keep)) for t in self.weak_ties.get(member, ()) if t]
+
+    # ------------------------------------------------------------------ second-circle referrals
+
+    def pass_second_circle_referrals(self, club: ReferenceClubModel) -> None:
+        """Needs for professions the club does not hold leave it through bridges (k, h)."""
+        if club.closed:
+            return
+        strong = self.scenario.config.ties.strong_threshold
+        held = np.zeros(self.market.professions, dtype=bool)
+        held[[m.profession for m in club.members]] = True
+        # the club's weak ties to holders of professions it does not hold, by profession: (k, h, w_kh)
+        reach: dict[int, list[tuple[Member, Member, float]]] = {}
+        for k in club.members:
+            for holder, strength in self.weak_ties_of(k):
+                if not held[holder.profession]:
+                    reach.setdefault(holder.profession, []).append((k, holder, strength))
+        for member in club.members:
+            needs = member.need_professions()
+            unheld = needs[~held[needs]]  # a held profession's need was met inside the club (7.2)
+            passed_on = unheld[self.rng.random(len(unheld)) < member.referral_propensity]
+            for profession in passed_on.tolist():
+                # trust in a bridge: tau_ik x w_kh, tau_ii = 1, tau_ik = tie[i][k] when strong
+                bridges = [(h, w if k is member else member.ties[k] * w) for k, h, w in reach.get(profession, ())
+                           if k is member or member.ties[k] >= strong]
+                if bridges:
+                    self.refer_across(member, profession, bridges)
+
+    def refer_across(self, giver: Member, profession: int, bridges: list[Bridge]) -> None:
+        """A need that left the giver's club: bridge, decision, deal (ODD 7.8 steps 2-5)."""
+        refs = self.scenario.config.referrals
+        if len(bridges) > 1:
+            receiver, trust = bridges[draw_index(np.cumsum([t for _, t in bridges]), self.rng.random())]
+        else:
+            receiver, trust = bridges[0]
+        # a stranger two steps away gets no pass floor; it has given the giver nothing: a reciprocator
+        # credits it the prior only
+        reciprocity = (min(1.0, refs.reciprocity_prior / refs.reciprocity_saturation)
+                       if giver.member_type == RECIPROCATOR else 1.0)
+        if self.rng.random() >= trust * reciprocity:
+            return
+        receiving_club = receiver.model
+        giver.book_referral(receiver)
+        receiving_club.tally["cross_club_referrals"] += 1
+        if self.rng.random() >= refs.conversion_min + (refs.conversion_max - refs.conversion_min) * trust:
+            return
+        value = receiving_club.deal_value(profession)
+        giver.book_deal(receiver, value)
+        receiving_club.tally["cross_club_business"] += value
+
+    # ------------------------------------------------------------------ transfers
+
+    def transfer_refused_applicants(self) -> None:
+        """Applicants refused for capacity or composition may try one other club of the area, drawn uniformly."""
+        share = self.region.transfer_share
+        for c, club in enumerate(self.clubs):
+            others = [d for d in self.area[c] if d != c]
+            for candidate in club.refused if others else ():  # in arrival order
+                if self.rng.random() >= share:
+                    continue
+                target = self.clubs[others[int(self.rng.integers(len(others)))]]
+                if not target.closed:
+                    target.screen(candidate)  # capacity, composition, fee, interview (7.7 rules 1-4)
+            club.refused = []
+
+    # ------------------------------------------------------------------ observation
+
+    def club_series_frames(self) -> list[pd.DataFrame]:
+        """Each club's weekly series (columns `sim.model.metrics.SERIES_COLUMNS`), in club order."""
+        return [club.series_frame() for club in self.clubs]
+
+    def club_members_frames(self) -> list[pd.DataFrame]:
+        """Each club's member table (columns `sim.model.metrics.MEMBER_COLUMNS`), in club order."""
+        return [club.members_frame() for club in self.clubs]
