@@ -8,16 +8,10 @@ and the experiment API run in this process: same scenario, settings and seeds, s
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+from app_server import running_app
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -38,12 +32,6 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not 
 # --------------------------------------------------------------------------- fixtures
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def start_scenario(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("app") / f"{START}.yaml"
@@ -54,36 +42,8 @@ def start_scenario(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def app_url(start_scenario, tmp_path_factory):
     """`clubsim app` on a free loopback port; stopped (its whole process group) after the module."""
-    port = free_port()
-    log_path = tmp_path_factory.mktemp("app-log") / "server.log"
-    with open(log_path, "wb") as log:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "sim", "app", str(start_scenario), "--host", "127.0.0.1", "--port", str(port),
-             "--no-open"], stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=ROOT)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        deadline = time.monotonic() + SERVER_START_SECONDS
-        while True:
-            if server.poll() is not None:
-                pytest.fail(f"clubsim app exited with {server.returncode}:\n{log_path.read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(url, timeout=5) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"clubsim app did not answer on {url}:\n{log_path.read_text()[-3000:]}")
-            time.sleep(0.5)
-        yield url
-    finally:
-        if server.poll() is None:
-            os.killpg(server.pid, signal.SIGTERM)
-            try:
-                server.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(server.pid, signal.SIGKILL)
-                server.wait(timeout=15)
+    with running_app(tmp_path_factory.mktemp("app-log") / "server.log", [start_scenario]) as port:
+        yield f"http://127.0.0.1:{port}/"
 
 
 @pytest.fixture(scope="module")

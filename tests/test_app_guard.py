@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -19,6 +18,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from app_server import free_port, running_app
 
 solara = pytest.importorskip("solara", reason="the app's extras are not installed")
 ipyvuetify = pytest.importorskip("ipyvuetify")
@@ -88,41 +88,12 @@ def test_a_form_posted_from_another_origin_is_refused():
 # --------------------------------------------------------------------------- the real server
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def app_port(tmp_path_factory):
     """`clubsim app` on a free loopback port, stopped (its process group) after the module."""
-    port = _free_port()
     log_path = tmp_path_factory.mktemp("app-guard") / "server.log"
-    with open(log_path, "wb") as log:
-        server = subprocess.Popen([sys.executable, "-m", "sim", "app", "--host", "127.0.0.1", "--port", str(port),
-                                   "--no-open"], stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=ROOT)
-    try:
-        deadline = time.monotonic() + SERVER_START_SECONDS
-        while True:
-            if server.poll() is not None:
-                pytest.fail(f"clubsim app exited with {server.returncode}:\n{log_path.read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"clubsim app did not answer:\n{log_path.read_text()[-3000:]}")
-                time.sleep(0.5)
+    with running_app(log_path) as port:
         yield port, log_path
-    finally:
-        if server.poll() is None:
-            os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait(timeout=15)
 
 
 def _status(port: int, request: str) -> int:
@@ -205,7 +176,7 @@ def test_a_click_on_a_disabled_button_starts_nothing_when_the_settings_are_refus
 
 @pytest.mark.parametrize("name", ["evil.example:80", "a,b", "", "x y", "http://club.example"])
 def test_a_malformed_allowed_host_is_refused_in_one_line(name):
-    done = subprocess.run([sys.executable, "-m", "sim", "app", "--no-open", "--port", str(_free_port()),
+    done = subprocess.run([sys.executable, "-m", "sim", "app", "--no-open", "--port", str(free_port()),
                            "--allow-host", name], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert done.returncode == 2 and "--allow-host" in done.stderr and len(done.stderr.strip().splitlines()) == 1
 
