@@ -19,7 +19,6 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
 ROOT = Path(__file__).resolve().parent.parent
 BNI = ROOT / "scenarios" / "bni_chapter.yaml"
 START = "bni_3_years"
-SERVER_START_SECONDS = 120
 RUN_SECONDS = 90
 NEW_FEE = 2000
 

@@ -27,7 +27,6 @@ from sim.interfaces import app as web  # noqa: E402
 from sim.interfaces.app_server import HostOriginGuard, allowed_hosts  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-SERVER_START_SECONDS = 120
 PAGE = "127.0.0.1:8765"
 
 
