@@ -6,9 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from sim.kernels.draws import root_seed, stream_generator, uniform
+from sim.kernels.layout import CLUB_STREAMS, R_CANDIDATES
 from sim.model import metrics
+from sim.model.engine import ClubEngine
+from sim.model.market import make_market
 from sim.model.scenario import load_scenario
-from sim.reference.club import ReferenceClubModel
+from sim.reference.club import ClubDraws, ReferenceClubModel
 
 
 def run(seed: int = 1, years: int = 2, **sections) -> ReferenceClubModel:
@@ -131,3 +135,91 @@ def test_club_closes_below_minimum_size():
 def test_monthly_meetings_calendar():
     model = run(seed=9, years=1, club={"meetings_per_year": 12})
     assert model.series_frame()["meeting"].sum() == 12
+
+
+# --------------------------------------------------------------------------- random streams
+
+
+def stream_states(model: ReferenceClubModel) -> dict[str, dict]:
+    """Each random process's generator state, by process name."""
+    return {name: generator.bit_generator.state for name, generator in model.draws._asdict().items()}
+
+
+def test_each_process_draws_the_stream_of_its_name():
+    """For one seed, Mesa's generator builds the market, then draws the root (as the numba engine does), and
+    process k's numbers are stream_generator(root, (0, k))'s: the founders the first candidates of it."""
+    seed = 21
+    config = load_scenario({"years": 1}).config
+    run_generator = np.random.default_rng(seed)
+    market = make_market(config.market, run_generator)
+    root = root_seed(run_generator)
+    model = ReferenceClubModel(config, seed=seed)
+    assert ClubDraws._fields == CLUB_STREAMS
+    assert model.root == root and model.club_index == 0
+    np.testing.assert_array_equal(model.market.deal_median, market.deal_median)
+    for k, name in enumerate(CLUB_STREAMS):
+        if name != "candidates":  # founding used it
+            np.testing.assert_array_equal(getattr(model.draws, name).random(5),
+                                          stream_generator(root, (0, k)).random(5))
+    replay = ReferenceClubModel(config, seed=seed)
+    replay.draws = replay.draws._replace(candidates=stream_generator(root, (0, R_CANDIDATES)))
+    first_candidate, first_founder = replay.draw_candidate(), model.all_members[0]
+    assert all(getattr(first_founder, trait) == value for trait, value in vars(first_candidate).items())
+
+
+def test_both_engines_give_each_process_the_same_numbers():
+    seed = 22
+    config = load_scenario({"years": 1}).config
+    numba_club = ClubEngine(config, np.random.default_rng(seed))
+    model = ReferenceClubModel(config, seed=seed)
+    assert model.root == numba_club.root_seed
+    for k, name in enumerate(CLUB_STREAMS):
+        if k != R_CANDIDATES:  # both engines founded their club from it, with different numbers of draws
+            stream = numba_club.club.streams[k].copy()
+            assert [uniform(stream) for _ in range(3)] == getattr(model.draws, name).random(3).tolist(), name
+
+
+RECRUITING = {"visitors_per_meeting": 10.0, "application_rate": 1.0}  # applicants every meeting
+
+
+@pytest.mark.parametrize("base, change, changed, in_step", [
+    # the interview draws in phase 9 only (screening): every other process is in step after week 0
+    ({"club": {"recruitment": RECRUITING}},
+     {"club": {"recruitment": RECRUITING, "selection": {"policy": "interview"}}},
+     "screening", set(CLUB_STREAMS) - {"screening"}),
+    # sphere one-to-ones draw more in the meeting; visitors and candidates come after it in the week, and the
+    # decisions and admissions do not depend on ties in week 0 (the referrals and hunting do)
+    ({"ties": {"sphere_one_to_one": 0.0}, "club": {"recruitment": RECRUITING}},
+     {"ties": {"sphere_one_to_one": 1.0}, "club": {"recruitment": RECRUITING}},
+     "one_to_ones", {"attendance", "visitors", "candidates", "decisions", "screening", "second_circle"}),
+])
+def test_a_process_that_draws_more_leaves_the_others_in_step(base, change, changed, in_step):
+    """Common random numbers: the week is the same but for one process's number of draws, and no other
+    process's numbers move (with one generator for all, every later draw would shift)."""
+    runs = []
+    for sections in (base, change):
+        model = ReferenceClubModel(load_scenario({"years": 1, **sections}), seed=5)
+        model.step()
+        runs.append(model)
+    a, b = (stream_states(model) for model in runs)
+    assert a[changed] != b[changed]  # the change did change its process's number of draws
+    assert {name for name in CLUB_STREAMS if a[name] == b[name]} >= in_step
+    first_week = [model.series_frame().loc[0, ["visitors", "applicants"]].tolist() for model in runs]
+    assert first_week[0] == first_week[1]
+
+
+def test_the_founders_attend_alike_whoever_the_interview_let_in():
+    """The interview of week 0 changes who joins, not the founders' attendance draws of week 1: they come
+    first in the attendance stream (members attend in joining order) in both runs."""
+    runs = []
+    for selection in ("none", "interview"):
+        model = ReferenceClubModel(load_scenario({"years": 1, "club": {"recruitment": RECRUITING,
+                                                                       "selection": {"policy": selection}}}), seed=5)
+        model.run_to(2)
+        runs.append(model)
+    open_club, interviewing = runs
+    assert open_club.series_frame()["joins"][0] != interviewing.series_frame()["joins"][0]  # the interview refused
+    founders = [[m for m in model.all_members if m.founder] for model in runs]
+    for a, b in zip(*founders, strict=True):
+        assert (a.attendance_habit, list(a.absences), a.profession) == (b.attendance_habit, list(b.absences),
+                                                                        b.profession)

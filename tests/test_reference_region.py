@@ -11,9 +11,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from sim.kernels.draws import REGION_KEY, root_seed
+from sim.kernels.layout import CLUB_STREAMS, REGION_STREAMS
 from sim.model import metrics
+from sim.model.market import make_market
 from sim.reference.club import ReferenceClubModel
-from sim.reference.region import ReferenceRegionModel
+from sim.reference.region import ReferenceRegionModel, RegionDraws
 
 REGION = {"years": 2, "club": {"capacity": 20}, "region": {"clubs": 3}}
 
@@ -69,6 +72,47 @@ def test_a_region_of_one_club_is_the_single_club_model_draw_for_draw():
     club.run()
     pd.testing.assert_frame_equal(region.club_series_frames()[0], club.series_frame())
     pd.testing.assert_frame_equal(region.club_members_frames()[0], club.members_frame())
+
+
+def test_each_club_and_the_region_draw_from_their_own_streams():
+    """As in the numba region engine: the run's generator builds the market and draws one root; club c's
+    process k draws from stream (c, k) of it, the region's own process k from (REGION_KEY, k)."""
+    model = ReferenceRegionModel({**REGION, "years": 1}, rng=4)
+    run_generator = np.random.default_rng(4)
+    make_market(model.scenario.config.market, run_generator)
+    root = root_seed(run_generator)
+    assert model.root == root and RegionDraws._fields == REGION_STREAMS
+    assert stream_keys(model.draws) == {name: (root, (REGION_KEY, k)) for k, name in enumerate(REGION_STREAMS)}
+    for c, club in enumerate(model.clubs):
+        assert club.root == root and club.club_index == c and club.market is model.market
+        assert stream_keys(club.draws) == {name: (root, (c, k)) for k, name in enumerate(CLUB_STREAMS)}
+
+
+def stream_keys(draws) -> dict[str, tuple[int, tuple[int, ...]]]:
+    """(root, spawn key) of each process's generator, by process name."""
+    return {name: (generator.bit_generator.seed_seq.entropy, generator.bit_generator.seed_seq.spawn_key)
+            for name, generator in draws._asdict().items()}
+
+
+def test_a_transfer_s_interview_leaves_the_receiving_club_s_draws_in_step():
+    """Common random numbers: transfers (their interview included) draw from the region's transfers stream
+    only, so with or without them every club's processes draw the same numbers in week 0."""
+    runs = []
+    for share in (0.0, 1.0):
+        model = ReferenceRegionModel({"years": 1, "club": {"founders": 10, "selection": {"policy": "interview"}},
+                                      "region": {"transfer_share": share, "clubs": [
+                                          {"name": "full", "club": {"capacity": 10, "recruitment": {
+                                              "visitors_per_meeting": 10.0, "application_rate": 1.0}}},
+                                          {"name": "open", "club": {"recruitment": {"visitors_per_meeting": 0.0}}},
+                                      ]}}, rng=2)
+        model.step()
+        runs.append(model)
+    without, transferring = runs
+    assert len(transferring.clubs[1].members) > len(without.clubs[1].members)  # transfers passed the interview
+    assert without.draws.transfers.bit_generator.state != transferring.draws.transfers.bit_generator.state
+    for a, b in zip(without.clubs, transferring.clubs, strict=True):
+        for name in CLUB_STREAMS:
+            assert getattr(a.draws, name).bit_generator.state == getattr(b.draws, name).bit_generator.state, name
 
 
 def test_club_groups_keep_their_own_rules():
@@ -130,6 +174,7 @@ def test_a_need_leaves_the_club_only_for_a_profession_it_does_not_hold():
     model = hand_set()
     (a0, a1), (b1, b2) = (club.members for club in model.clubs)
     needs_only_for(model, 1, 2)  # 1 is held in both clubs, 2 only by b2
+    a0.needs_per_week = 4.0  # half for 2, passed with trust 0.3: about 36 referrals to b2 in 60 weeks
     model.meet(a0, b1)
     model.meet(a0, b2)
     for _ in range(60):

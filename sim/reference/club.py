@@ -4,9 +4,19 @@ It owns the weekly process only: `Member` agents with one method per ODD phase, 
 reciprocity credits in dicts keyed by member, Python loops. The scenario schema lives in
 `sim/model/scenario.py`, the market in `sim/model/market.py` and every metric in `sim/model/metrics.py`. It is the
 docking reference of the numba engine (`tests/test_docking.py` compares their distributions),
-so it follows the ODD rule by rule and adds nothing. Every draw comes from the model's seeded
-generators (`self.rng`, and `self.random` for Mesa's shuffles), so a run is a pure function of
-(scenario, seed).
+so it follows the ODD rule by rule and adds nothing.
+
+Random numbers. Mesa's seeded generator (`self.rng`) builds the market and then draws the root
+of the club's random streams (`sim.kernels.draws.root_seed`); every later draw, founding included,
+comes from the generator of its own random process (`self.draws`, one field per name of
+`sim.kernels.layout.CLUB_STREAMS`: attendance, one-to-ones, visitors, candidates, needs, hunting,
+decisions, screening, second circle): process k's is `stream_generator(root, (club_index, k))`.
+Those are the numba engine's streams: for one seed both engines build the same market, draw the
+same root and give each process the same uniform numbers (they spend them differently, so their
+runs still differ). Two scenarios run on one seed then draw each process's numbers in step
+however far their clubs diverge elsewhere (common random numbers, Law, *Simulation Modeling and
+Analysis*, ch. 11). Mesa's `self.random` is not used: shuffles are permutations drawn from the
+process's own generator. A run is a pure function of (scenario, seed).
 
 Readings of the ODD where the text leaves a choice (the numba engine reads it the same way):
 - an exiting member is removed at once (ODD 3): it takes no further part from that moment, so a
@@ -20,10 +30,11 @@ Readings of the ODD where the text leaves a choice (the numba engine reads it th
 - the closing check runs at the end of every week, meeting week or not;
 - after closing, weeks are still recorded (no meeting, zero members, attendance rate carried).
 
-A club of a region (`sim/reference/region.py`, ODD 7.8) is this model with three hooks: it may
-share its market and generator with the other clubs (`market=`, and a Generator as `rng=`), its
-week splits into `phases_1_to_6`, `phases_7_to_9` and `end_week` (`step` runs the three), and it
-keeps the applicants it refused for capacity or composition (`refused`) for the region's transfers.
+A club of a region (`sim/reference/region.py`, ODD 7.8) is this model with three hooks: it takes
+the region's market and the root of the region's streams with its index in the region (`market=`,
+`root=`, `club_index=`: club c's process k draws from stream (c, k)), its week splits into
+`phases_1_to_6`, `phases_7_to_9` and `end_week` (`step` runs the three), and it keeps the
+applicants it refused for capacity or composition (`refused`) for the region's transfers.
 """
 
 from __future__ import annotations
@@ -33,12 +44,14 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import mesa
 import numpy as np
 import pandas as pd
 
+from sim.kernels.draws import root_seed, stream_generator
+from sim.kernels.layout import CLUB_STREAMS
 from sim.model import metrics
 from sim.model.market import Market, make_market
 from sim.model.scenario import MEMBER_TYPES, ClubScenario, ScenarioConfig, load_scenario
@@ -91,6 +104,25 @@ class Candidate:
     willingness_to_pay: float
     expectation: float
     patience: float
+
+
+class ClubDraws(NamedTuple):
+    """A club's random processes, one numpy Generator each, in the order of `CLUB_STREAMS`."""
+
+    attendance: np.random.Generator     # who attends a meeting
+    one_to_ones: np.random.Generator    # the order and partners of one-to-ones
+    visitors: np.random.Generator       # how many visitors, who invited them, own sector or not, who applies
+    candidates: np.random.Generator     # every trait of a drawn candidate, founders included
+    needs: np.random.Generator          # the referral phase: needs, receivers, passes, deals, follow-ons
+    hunting: np.random.Generator        # hunters' sales and their values
+    decisions: np.random.Generator      # members' exits: exogenous, and at renewal
+    screening: np.random.Generator      # the interview
+    second_circle: np.random.Generator  # in a region: the club's needs that leave it (ODD 7.8)
+
+    @classmethod
+    def of(cls, root: int, club_index: int) -> ClubDraws:
+        """Club `club_index`'s process k draws from stream (club_index, k) of `root`, as in the numba engine."""
+        return cls(**{name: stream_generator(root, (club_index, k)) for k, name in enumerate(CLUB_STREAMS)})
 
 
 class Member(mesa.Agent):
@@ -151,7 +183,7 @@ class Member(mesa.Agent):
 
     def attend(self) -> bool:
         behaviour = self.model.scenario.behaviour
-        if self.rng.random() < self.attendance_habit:
+        if self.model.draws.attendance.random() < self.attendance_habit:
             self.attendance_habit += behaviour.habit_gain * (1.0 - self.attendance_habit)
             self.spend_hours(self.model.meeting_time)
             return True
@@ -176,14 +208,15 @@ class Member(mesa.Agent):
     # ------------------------------------------------------------------ 7.2 referrals and deals
 
     def client_needs(self) -> list[tuple[Member, int]]:
-        """This week's client needs, as (member, profession)."""
-        return [(self, int(p)) for p in self.need_professions()]
+        """This week's client needs, as (member, profession), drawn by the referral phase."""
+        return [(self, int(p)) for p in self.need_professions(self.model.draws.needs)]
 
-    def need_professions(self) -> np.ndarray:
-        """The professions of Poisson(needs_per_week) client needs, drawn by (boosted) demand weight."""
-        n = self.rng.poisson(self.needs_per_week)
+    def need_professions(self, rng: np.random.Generator) -> np.ndarray:
+        """The professions of Poisson(needs_per_week) client needs, drawn by (boosted) demand weight from `rng`
+        (the referral phase's, or in a region the second circle's)."""
+        n = rng.poisson(self.needs_per_week)
         cdf = self.model.need_cdf[self.sector]
-        drawn = np.searchsorted(cdf, self.rng.random(n) * cdf[-1], side="right")
+        drawn = np.searchsorted(cdf, rng.random(n) * cdf[-1], side="right")
         return np.minimum(drawn, len(cdf) - 1)
 
     def meet_need_and_follow_ons(self, need: int) -> None:
@@ -196,6 +229,7 @@ class Member(mesa.Agent):
         """Refer one client need of profession p, to `teammate` if it is a team follow-on (ODD 7.2 team
         work); returns the follow-on (receiver, profession, teammate or None), if any."""
         model, refs = self.model, self.model.scenario.referrals
+        rng = model.draws.needs
         lost = None, -1, None
         joint = teammate is not None
         if joint:
@@ -218,22 +252,22 @@ class Member(mesa.Agent):
                 reciprocity = 1.0
             p_pass = (self.referral_propensity * (refs.pass_floor + (1.0 - refs.pass_floor) * tie) * reciprocity
                       * receiver.image())
-        if self.rng.random() >= p_pass:
+        if rng.random() >= p_pass:
             return lost
         self.book_referral(receiver)
         receiver.received_from[self] = receiver.received_from.get(self, 0) + 1
-        if not joint and self.rng.random() >= refs.conversion_min + (refs.conversion_max - refs.conversion_min) * tie:
+        if not joint and rng.random() >= refs.conversion_min + (refs.conversion_max - refs.conversion_min) * tie:
             return lost  # a joint deal converts: the client already works with the team
-        self.book_deal(receiver, model.deal_value(p))
+        self.book_deal(receiver, model.deal_value(p, rng))
         receiver.grow_tie(self, model.scenario.ties.reciprocity_growth)
-        if self.rng.random() < model.scenario.market.sector_synergy:
+        if rng.random() < model.scenario.market.sector_synergy:
             sector = int(model.market.sector[p])
             composition = model.scenario.club.composition
             if (composition.policy == "complementarity" and composition.team_work > 0.0
-                    and self.rng.random() < composition.team_work):
+                    and rng.random() < composition.team_work):
                 mate = receiver.draw_teammate(sector)
                 return (receiver, mate.profession, mate) if mate is not None else lost
-            return receiver, model.draw_profession_in(sector), None
+            return receiver, model.draw_profession_in(sector, rng), None
         return lost
 
     def draw_teammate(self, sector: int) -> Member | None:
@@ -247,9 +281,10 @@ class Member(mesa.Agent):
                 teams.append((int(q), mates))
         if not teams:
             return None
+        rng = model.draws.needs
         cdf = np.cumsum([model.market.demand_weight[q] for q, _ in teams])
-        _, mates = teams[draw_index(cdf, self.rng.random())]
-        return mates[draw_index(np.cumsum([self.ties[h] for h in mates]), self.rng.random())]
+        _, mates = teams[draw_index(cdf, rng.random())]
+        return mates[draw_index(np.cumsum([self.ties[h] for h in mates]), rng.random())]
 
     def book_referral(self, receiver: Member) -> None:
         """A referral I passed: my referrals given (and referral weeks), the receiver's, its club's tally."""
@@ -274,21 +309,22 @@ class Member(mesa.Agent):
         """Competition: a holder drawn in proportion to my tie to it (uniformly if all ties are 0)."""
         if len(holders) == 1:
             return holders[0]
+        rng = self.model.draws.needs
         cdf = np.cumsum([self.ties[h] for h in holders])
         if cdf[-1] <= 0.0:
-            return holders[int(self.rng.integers(len(holders)))]
-        return holders[draw_index(cdf, self.rng.random())]
+            return holders[int(rng.integers(len(holders)))]
+        return holders[draw_index(cdf, rng.random())]
 
     # ------------------------------------------------------------------ 7.3 hunting
 
     def hunt(self, attendees: list[Member]) -> None:
         """ODD 7.3: each other attendee buys as much as it trusts me, and as my image allows."""
-        hunting = self.model.scenario.hunting
+        hunting, rng = self.model.scenario.hunting, self.model.draws.hunting
         image = self.image()
         for other in attendees:
-            if other is not self and self.rng.random() < (hunting.sale_probability * other.ties[self] * image
-                                                          * self.reputation):
-                value = self.model.deal_value(self.profession)
+            if other is not self and rng.random() < (hunting.sale_probability * other.ties[self] * image
+                                                     * self.reputation):
+                value = self.model.deal_value(self.profession, rng)
                 self.direct_sales += value
                 self.week_revenue += value
                 self.model.tally["direct_sales"] += value
@@ -320,7 +356,10 @@ class Member(mesa.Agent):
 
     def decide(self) -> None:
         model, behaviour = self.model, self.model.scenario.behaviour
-        if self.rng.random() < model.weekly_exit_probability:
+        rng = model.draws.decisions
+        # ODD 7.6's weekly exogenous exit is a decision here; the numba engine draws the same geometric
+        # delay once, with the candidate's traits (its candidates stream)
+        if rng.random() < model.weekly_exit_probability:
             self.exit("exogenous")
             return
         t = self.tenure()
@@ -334,7 +373,7 @@ class Member(mesa.Agent):
         if model.monthly:
             p_leave = 1.0 - (1.0 - p_leave) ** (1.0 / 12.0)
             learning /= 12.0
-        if self.rng.random() < p_leave:
+        if rng.random() < p_leave:
             self.exit("left")
         else:
             self.expectation += learning * (self.roi_perceived - self.expectation)
@@ -385,9 +424,14 @@ class ReferenceClubModel(RunsWeekByWeek, mesa.Model):
         *,
         rng: int | np.random.Generator | None = None,
         market: Market | None = None,
+        root: int | None = None,
+        club_index: int = 0,
         **overrides: Any,
     ) -> None:
-        """`rng` may be a region's shared Generator (Mesa uses it as is) and `market` the region's market."""
+        """`rng` may be a region's shared Generator (Mesa uses it as is), `market` the region's market, `root`
+        the root of the region's streams and `club_index` the club's index in the region (its streams are
+        (club_index, k) of `root`). Without `market`, the club draws it from its generator; without `root`,
+        it draws the root from that generator after the market, as the numba engine does."""
         if seed is not None and rng is not None and seed != rng:
             raise ValueError("pass either seed or rng, not two different values")
         # the seed goes to Mesa through the scenario, which Mesa binds as model.scenario
@@ -395,6 +439,10 @@ class ReferenceClubModel(RunsWeekByWeek, mesa.Model):
         sc = self.scenario
         club = sc.club
         self.market = market if market is not None else make_market(sc.market, self.rng)
+        # Mesa's generator has done its work: every later draw comes from a process's own stream
+        self.root = root if root is not None else root_seed(self.rng)
+        self.club_index = club_index
+        self.draws = ClubDraws.of(self.root, club_index)
         self.meeting_time = club.meeting_hours + club.travel_hours + club.one_to_one_hours  # H
         self.meetings_per_week = club.meetings_per_year / 52.0
         self.monthly = club.fees.billing == "monthly"
@@ -442,8 +490,9 @@ class ReferenceClubModel(RunsWeekByWeek, mesa.Model):
                 self.admit(candidate, founder=True)
 
     def draw_candidate(self, sector: int | None = None) -> Candidate:
-        """ODD 7 'Candidate': profession uniform over all professions, or over `sector`'s."""
-        pop, rng = self.scenario.population, self.rng
+        """ODD 7 'Candidate': profession uniform over all professions, or over `sector`'s (a founder's or a
+        visitor's traits: the candidates process)."""
+        pop, rng = self.scenario.population, self.draws.candidates
         member_type = draw_index(self.type_cdf, rng.random())
         if sector is None:
             profession = int(rng.integers(self.market.professions))
@@ -474,12 +523,13 @@ class ReferenceClubModel(RunsWeekByWeek, mesa.Model):
             + self.scenario.behaviour.entry_fee_commitment * fees.entry / 1000.0,
         )
 
-    def deal_value(self, profession: int) -> float:
+    def deal_value(self, profession: int, rng: np.random.Generator) -> float:
+        """A deal's value, drawn from `rng`: the process that made the deal (a referral, a sale, the second circle)."""
         return float(self.market.deal_median[profession]) * math.exp(
-            self.rng.normal(0.0, self.scenario.market.deal_value_sigma))
+            rng.normal(0.0, self.scenario.market.deal_value_sigma))
 
-    def draw_profession_in(self, sector: int) -> int:
-        return int(self.sector_professions[sector][draw_index(self.sector_cdf[sector], self.rng.random())])
+    def draw_profession_in(self, sector: int, rng: np.random.Generator) -> int:
+        return int(self.sector_professions[sector][draw_index(self.sector_cdf[sector], rng.random())])
 
     # ------------------------------------------------------------------ calendar and billing
 
@@ -521,12 +571,15 @@ class ReferenceClubModel(RunsWeekByWeek, mesa.Model):
         self.tally["joins"] += 1
         return member
 
-    def screen(self, candidate: Candidate) -> str | None:
+    def screen(self, candidate: Candidate, rng: np.random.Generator | None = None) -> str | None:
         """ODD 7.7 admissions: capacity, composition, willingness to pay, then selection.
 
-        Returns why the candidate was refused ("capacity", "composition", "fee", "interview"), None if admitted.
+        The interview draws from `rng`: the club's screening process by default, the region's transfers for
+        an applicant another club refused (as in the numba engine). Returns why the candidate was refused
+        ("capacity", "composition", "fee", "interview"), None if admitted.
         """
         club = self.scenario.club
+        rng = self.draws.screening if rng is None else rng
         if len(self.members) >= club.capacity:
             return "capacity"
         if not self.composition_allows(candidate):
@@ -540,7 +593,7 @@ class ReferenceClubModel(RunsWeekByWeek, mesa.Model):
                 for member in self.members:
                     member.spend_hours(share)
             p_reject = selection.accuracy if candidate.member_type == HUNTER else selection.false_rejection
-            if self.rng.random() < p_reject:
+            if rng.random() < p_reject:
                 return "interview"
         self.admit(candidate)
         return None
@@ -604,15 +657,16 @@ class ReferenceClubModel(RunsWeekByWeek, mesa.Model):
         # intimacy: each attendee, in random order, has a one-to-one with another attendee, in its contact
         # sphere (own sector) with probability sphere_one_to_one when one attends
         if n > 1:
-            for k in self.rng.permutation(n):
+            rng = self.draws.one_to_ones
+            for k in rng.permutation(n):
                 i = attendees[k]
                 j = None
-                if ties.sphere_one_to_one > 0.0 and self.rng.random() < ties.sphere_one_to_one:
+                if ties.sphere_one_to_one > 0.0 and rng.random() < ties.sphere_one_to_one:
                     sphere = [a for a in attendees if a is not i and a.sector == i.sector]
                     if sphere:
-                        j = sphere[int(self.rng.integers(len(sphere)))]
+                        j = sphere[int(rng.integers(len(sphere)))]
                 if j is None:
-                    other = int(self.rng.integers(n - 1))
+                    other = int(rng.integers(n - 1))
                     j = attendees[other + (other >= k)]
                 g = ties.one_to_one_growth * self.affinity(i, j)
                 i.grow_tie(j, g)
@@ -624,7 +678,7 @@ class ReferenceClubModel(RunsWeekByWeek, mesa.Model):
         return self.scenario.ties.hunter_growth_factor if i.is_hunter or j.is_hunter else 1.0
 
     def invite_visitors(self) -> None:
-        recruitment = self.scenario.club.recruitment
+        recruitment, rng = self.scenario.club.recruitment, self.draws.visitors
         self.applicants = []
         if not self.members:
             return
@@ -632,19 +686,20 @@ class ReferenceClubModel(RunsWeekByWeek, mesa.Model):
         satisfaction = np.cumsum([m.satisfaction() for m in self.members])
         weight = recruitment.satisfaction_weight
         appeal = 1.0 - weight + weight * satisfaction[-1] / len(self.members)
-        visitors = min(int(self.rng.poisson(recruitment.visitors_per_meeting * appeal)), MAX_VISITORS)
+        visitors = min(int(rng.poisson(recruitment.visitors_per_meeting * appeal)), MAX_VISITORS)
         self.tally["visitors"] += visitors
         for _ in range(visitors):
-            if self.rng.random() >= recruitment.application_rate:
+            if rng.random() >= recruitment.application_rate:
                 continue
-            inviter = self.members[draw_index(satisfaction, self.rng.random())]
-            own_sector = self.rng.random() < recruitment.own_sector_share
+            inviter = self.members[draw_index(satisfaction, rng.random())]
+            own_sector = rng.random() < recruitment.own_sector_share
+            # the applicant's traits are the candidates process's, whatever the visitors drew
             self.applicants.append(self.draw_candidate(inviter.sector if own_sector else None))
         self.tally["applicants"] += len(self.applicants)
 
     def pass_referrals(self) -> None:
         needs = [need for member in self.members for need in member.client_needs()]
-        for k in self.rng.permutation(len(needs)):  # the club's needs, met one at a time in random order
+        for k in self.draws.needs.permutation(len(needs)):  # the club's needs, met one at a time in random order
             member, profession = needs[k]
             member.meet_need_and_follow_ons(profession)
 
@@ -662,7 +717,11 @@ class ReferenceClubModel(RunsWeekByWeek, mesa.Model):
         self.agents.do("settle")
 
     def members_decide(self) -> None:
-        self.agents.shuffle_do("decide")  # a member only ever removes itself, in its own turn
+        # Mesa's shuffle_do would shuffle with the model's shared `random`: the order is the decisions
+        # process's draw instead. A member only ever removes itself, in its own turn.
+        deciders = list(self.members)
+        for k in self.draws.decisions.permutation(len(deciders)):
+            deciders[k].decide()
 
     def apply_club_rules(self, meeting: bool) -> None:
         if meeting:

@@ -1,5 +1,5 @@
 """The plain-Mesa reference engine of a region (docs/ODD.md section 7.8): several clubs sharing one
-market, one generator and one pool of candidates, meeting at interclub events.
+market and one pool of candidates, meeting at interclub events.
 
 It owns the region's week only: the order of ODD 7.8, areas, interclub events, weak ties (each a
 `WeakTie` object held by both its members, in a dict of entries keyed by member), second-circle
@@ -9,6 +9,15 @@ reference of the numba region engine, so it writes the rules the plain way and s
 engine's shortcuts: every weak tie's strength is computed from its last refresh, a member's client
 needs are all drawn (Poisson, 7.2) and those for professions its club does not hold look for
 bridges, one by one, with no thinning.
+
+Random numbers, as in the numba region engine: the region's generator builds the market and draws
+one root (`sim.kernels.draws.root_seed`); club c's process k draws from stream (c, k) of that root
+(`ReferenceClubModel.draws`), founding included, and the region's own processes from streams
+(REGION_KEY, k) (`self.draws`: the interclub events, and the transfers of refused applicants with
+the receiving club's interview). A club's second-circle referrals draw from that club's own
+second-circle stream, the deal's value included. So with one club the region is the single-club
+model draw for draw, and a region's processes draw their numbers in step across scenarios run on
+one seed (common random numbers).
 
 Readings of ODD 7.8 where the text leaves a choice:
 - the second-circle needs are drawn in the second-circle phase, independently of the needs met
@@ -24,13 +33,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import mesa
 import numpy as np
 import pandas as pd
 
+from sim.kernels.draws import REGION_KEY, root_seed, stream_generator
+from sim.kernels.layout import REGION_STREAMS
 from sim.model import metrics
+from sim.model.market import make_market
 from sim.model.scenario import ClubScenario, ScenarioConfig, load_scenario
 from sim.reference.club import (
     DEFAULT_SCENARIO,
@@ -65,6 +77,18 @@ class WeakTie:
         return self.strength * keep ** (week - self.week)
 
 
+class RegionDraws(NamedTuple):
+    """The region's own random processes, one numpy Generator each, in the order of `REGION_STREAMS`."""
+
+    events: np.random.Generator     # who attends an interclub event, whom each attendee meets
+    transfers: np.random.Generator  # which refused applicants try another club, which one, its interview
+
+    @classmethod
+    def of(cls, root: int) -> RegionDraws:
+        """Process k draws from stream (REGION_KEY, k) of `root`, as in the numba region engine."""
+        return cls(**{name: stream_generator(root, (REGION_KEY, k)) for k, name in enumerate(REGION_STREAMS)})
+
+
 Bridge = tuple[Member, float]  # (h, t): a holder h in another club, and the giver's trust t in the bridge to h
 
 
@@ -87,15 +111,16 @@ class ReferenceRegionModel(RunsWeekByWeek, mesa.Model):
         self.region = config.region
         named_clubs = config.region_clubs()
         self.club_names: list[str] = [name for name, _ in named_clubs]
-        # The first club draws the market from the run's generator and is founded from it exactly as a
-        # single club; the region and the other clubs share that generator (ODD 7.8 initialisation:
-        # market first, then the clubs in order). So a region of one club is the single-club model.
-        first = ReferenceClubModel(config.model_copy(update={"club": named_clubs[0][1]}), rng=seed)
-        self.rng = first.rng
-        self.market = first.market
-        self.clubs: list[ReferenceClubModel] = [first] + [
-            ReferenceClubModel(config.model_copy(update={"club": club}), rng=self.rng, market=self.market)
-            for _, club in named_clubs[1:]
+        # ODD 7.8 initialisation: the market first, then the root of every random stream, both from the
+        # run's generator as a single club draws them; then the clubs in order, each founded from its
+        # own candidates stream. So a region of one club is the single-club model.
+        self.market = make_market(config.market, self.rng)
+        self.root = root_seed(self.rng)
+        self.draws = RegionDraws.of(self.root)
+        self.clubs: list[ReferenceClubModel] = [
+            ReferenceClubModel(config.model_copy(update={"club": club}), rng=self.rng, market=self.market,
+                               root=self.root, club_index=c)
+            for c, (_, club) in enumerate(named_clubs)
         ]
         self.week = 0
         self.keep = 1.0 - config.ties.decay
@@ -136,8 +161,8 @@ class ReferenceRegionModel(RunsWeekByWeek, mesa.Model):
 
     def hold_interclub_event(self) -> None:
         """Members of every open club attend by habit; each meets contacts from the other clubs of its area."""
-        region = self.region
-        attendees = [[m for m in club.members if self.rng.random() < m.attendance_habit] for club in self.clubs]
+        region, rng = self.region, self.draws.events
+        attendees = [[m for m in club.members if rng.random() < m.attendance_habit] for club in self.clubs]
         for group in attendees:
             for member in group:
                 member.spend_hours(region.event_hours)  # an event is not the club's meeting: habits stay
@@ -147,7 +172,7 @@ class ReferenceRegionModel(RunsWeekByWeek, mesa.Model):
                 continue
             for member in group:
                 for _ in range(region.contacts_per_event):
-                    self.meet(member, others[int(self.rng.integers(len(others)))])
+                    self.meet(member, others[int(rng.integers(len(others)))])
 
     def meet(self, member: Member, other: Member) -> None:
         """Their weak tie grows by weak_tie_initial from its current strength; a new one starts at 0."""
@@ -193,7 +218,7 @@ class ReferenceRegionModel(RunsWeekByWeek, mesa.Model):
         """Needs for professions the club does not hold leave it through bridges (k, h)."""
         if club.closed:
             return
-        strong = self.scenario.config.ties.strong_threshold
+        strong, rng = self.scenario.config.ties.strong_threshold, club.draws.second_circle
         held = np.zeros(self.market.professions, dtype=bool)
         held[[m.profession for m in club.members]] = True
         # the club's weak ties to holders of professions it does not hold, by profession: (k, h, w_kh)
@@ -203,9 +228,9 @@ class ReferenceRegionModel(RunsWeekByWeek, mesa.Model):
                 if not held[holder.profession]:
                     reach.setdefault(holder.profession, []).append((k, holder, strength))
         for member in club.members:
-            needs = member.need_professions()
+            needs = member.need_professions(rng)
             unheld = needs[~held[needs]]  # a held profession's need was met inside the club (7.2)
-            passed_on = unheld[self.rng.random(len(unheld)) < member.referral_propensity]
+            passed_on = unheld[rng.random(len(unheld)) < member.referral_propensity]
             for profession in passed_on.tolist():
                 # trust in a bridge: tau_ik x w_kh, tau_ii = 1, tau_ik = tie[i][k] when strong
                 bridges = [(h, w if k is member else member.ties[k] * w) for k, h, w in reach.get(profession, ())
@@ -214,24 +239,25 @@ class ReferenceRegionModel(RunsWeekByWeek, mesa.Model):
                     self.refer_across(member, profession, bridges)
 
     def refer_across(self, giver: Member, profession: int, bridges: list[Bridge]) -> None:
-        """A need that left the giver's club: bridge, decision, deal (ODD 7.8 steps 2-5)."""
-        refs = self.scenario.config.referrals
+        """A need that left the giver's club: bridge, decision, deal (ODD 7.8 steps 2-5), drawn from the giver's
+        club's second-circle stream."""
+        refs, rng = self.scenario.config.referrals, giver.model.draws.second_circle
         if len(bridges) > 1:
-            receiver, trust = bridges[draw_index(np.cumsum([t for _, t in bridges]), self.rng.random())]
+            receiver, trust = bridges[draw_index(np.cumsum([t for _, t in bridges]), rng.random())]
         else:
             receiver, trust = bridges[0]
         # a stranger two steps away gets no pass floor; it has given the giver nothing: a reciprocator
         # credits it the prior only
         reciprocity = (min(1.0, refs.reciprocity_prior / refs.reciprocity_saturation)
                        if giver.member_type == RECIPROCATOR else 1.0)
-        if self.rng.random() >= trust * reciprocity:
+        if rng.random() >= trust * reciprocity:
             return
         receiving_club = receiver.model
         giver.book_referral(receiver)
         receiving_club.tally["cross_club_referrals"] += 1
-        if self.rng.random() >= refs.conversion_min + (refs.conversion_max - refs.conversion_min) * trust:
+        if rng.random() >= refs.conversion_min + (refs.conversion_max - refs.conversion_min) * trust:
             return
-        value = receiving_club.deal_value(profession)
+        value = receiving_club.deal_value(profession, rng)
         giver.book_deal(receiver, value)
         receiving_club.tally["cross_club_business"] += value
 
@@ -239,15 +265,17 @@ class ReferenceRegionModel(RunsWeekByWeek, mesa.Model):
 
     def transfer_refused_applicants(self) -> None:
         """Applicants refused for capacity or composition may try one other club of the area, drawn uniformly."""
-        share = self.region.transfer_share
+        share, rng = self.region.transfer_share, self.draws.transfers
         for c, club in enumerate(self.clubs):
             others = [d for d in self.area[c] if d != c]
             for candidate in club.refused if others else ():  # in arrival order
-                if self.rng.random() >= share:
+                if rng.random() >= share:
                     continue
-                target = self.clubs[others[int(self.rng.integers(len(others)))]]
+                target = self.clubs[others[int(rng.integers(len(others)))]]
                 if not target.closed:
-                    target.screen(candidate)  # capacity, composition, fee, interview (7.7 rules 1-4)
+                    # capacity, composition, fee, interview (7.7 rules 1-4); the interview is the transfer's
+                    # draw, so the receiving club's own screening stays in step
+                    target.screen(candidate, rng)
             club.refused = []
 
     # ------------------------------------------------------------------ observation
