@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from sim.experiments.experiment import ComparisonResult, Experiment, SweepResult
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _EXPORTS = {
     "load_scenario": "sim.model.scenario",

@@ -18,8 +18,8 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from sim.kernels.borrowed import borrowed
-from sim.kernels.draws import INLINE_PCG64, native_state_layout, require_pcg64, uniform
-from sim.kernels.layout import N_HELD
+from sim.kernels.draws import INLINE_PCG64, make_streams, native_state_layout, require_pcg64, uniform
+from sim.kernels.layout import N_CLUB_STREAMS, N_HELD
 from sim.kernels.membership import random_index, shuffled
 from sim.kernels.referrals import build_alias_table, draw_alias, draw_held_need, index_held_professions
 from sim.kernels.week import row_sum
@@ -112,7 +112,7 @@ def test_held_needs_follow_the_boosted_demand_weights_of_held_professions() -> N
     params = make_params(config)
     market = make_market(config.market, np.random.default_rng(1))
     arrays = make_market_arrays(market, config.market.own_sector_boost)
-    club = allocate_club(params, arrays)
+    club = allocate_club(params, arrays, make_streams(1, (0,), N_CLUB_STREAMS))
     held = [0, 5, 17, 40, 41, 99]
     club.profession_count[held] = 1
     call_index_held_professions(params, arrays, club)
@@ -314,6 +314,7 @@ from sim.model.runner import simulate
 
 for scenario in {SCENARIOS}:
     simulate(scenario, 5)
+simulate({SCENARIOS}[-1], 5, threads=2)  # a region's week phase by phase, on a thread pool
 model = ClubModel({STEPPED}, rng=5)
 for _ in range(60):
     model.step()
@@ -343,5 +344,6 @@ def test_numba_removes_no_write_to_the_state(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout.strip().splitlines()[-1])
     # the pass was watched as the kernels compiled (not loaded from a cache, not renamed by a new numba)
-    assert {"run_weeks", "run_region_weeks", "hold_meeting", "pass_referrals", "members_decide"} <= set(report["seen"])
+    assert {"run_weeks", "run_region_weeks", "hold_meeting", "pass_referrals", "members_decide",
+            "lane_second_circle", "region_deliver_entry"} <= set(report["seen"])
     assert report["removed"] == []

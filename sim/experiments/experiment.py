@@ -578,6 +578,13 @@ def _read_manifest(out_dir: Path, kind: str) -> dict[str, Any]:
 
 
 def _check_same_experiment(out_dir: Path, manifest: Mapping[str, Any], experiment: Experiment) -> None:
+    from sim.model.runner import RESULTS_FORMAT
+
+    written_by = manifest.get("results_format", 1)  # manifests before the format was recorded: 1
+    if written_by != RESULTS_FORMAT:
+        raise InputError(out_dir, "--resume", f"holds replications of results format {written_by}, and this clubsim "
+                         f"gives format {RESULTS_FORMAT} (other numbers for the same seeds); run it again into "
+                         "another folder")
     theirs, ours = manifest.get("resolved") or {}, experiment.fingerprint()
     if theirs == ours:
         return

@@ -489,8 +489,11 @@ def command_text(command: str | Sequence[str] | None) -> str | None:
 
 def provenance(command: str | Sequence[str] | None) -> dict[str, Any]:
     """What every manifest records about how it was made: versions, command line, time (UTC, seconds)."""
+    from sim.model.runner import RESULTS_FORMAT
+
     return {
         "versions": versions(),
+        "results_format": RESULTS_FORMAT,
         "command": command_text(command),
         "created": datetime.now(UTC).replace(microsecond=0).isoformat(),
     }

@@ -340,6 +340,12 @@ def run(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="print only the output folder")] = False,
     max_memory: MaxMemoryOpt = None,
     fmt: FormatOpt = "table",
+    threads: Annotated[
+        int | None,
+        typer.Option("--threads", min=1, metavar="N", show_default=False,
+                     help="threads for a region's clubs (the results do not depend on it) "
+                          "[default: the usable cores, at most one per 100 clubs]"),
+    ] = None,
 ) -> None:
     """Run one scenario and write summary.json, timeseries.csv, members.csv, manifest.json and figures."""
     with _reported_errors(), ExitStack() as cleanup:
@@ -377,7 +383,7 @@ def run(
         note = " (the first numba run compiles the kernels)" if engine == "numba" else ""
         if config.is_region:  # minutes at world scale: a bar counting weeks
             with _progress_bar(quiet, f"{config.name}, seed {seed}{note}", unit="weeks") as progress:
-                result = simulate(club_scenario, seed, engine, progress=progress)
+                result = simulate(club_scenario, seed, engine, progress=progress, threads=threads)
         elif not quiet and status.is_terminal:
             with status.status(f"simulating {config.name}, {config.years} years, seed {seed}{note}..."):
                 result = simulate(club_scenario, seed, engine)

@@ -5,7 +5,7 @@ import numpy as np
 from sim.kernels import helper, kernel
 from sim.kernels.accounts import month_of
 from sim.kernels.draws import uniform
-from sim.kernels.layout import EXOGENOUS, LEFT
+from sim.kernels.layout import EXOGENOUS, LEFT, R_DECISIONS
 from sim.kernels.membership import current_slots, perceived_roi, remove_member, sigmoid
 
 
@@ -26,8 +26,9 @@ def leave_probability(p, expectation, roi, tenure_years, patience):
 
 
 @kernel
-def members_decide(rng, p, members, slots, club, week):
+def members_decide(p, members, slots, club, week):
     """Each member's exit is its own decision, so members decide in slot order."""
+    rng = club.streams[R_DECISIONS]
     present = current_slots(slots)
     member, exogenous_exit_week, expectation = slots.member, slots.exogenous_exit_week, slots.expectation
     perceived_gain, perceived_cost = slots.perceived_gain, slots.perceived_cost

@@ -168,3 +168,21 @@ def binomial(rng, n, p):
             u -= probability
             probability *= (n - count + 1) * ratio / count
     return n - count if mirrored else count
+
+
+@helper
+def poisson_by_inversion(rng, lam):
+    """Poisson(lam) from exactly one uniform, by sequential search of the cumulative distribution (inversion):
+    two runs whose means differ a little draw nearly the same count and stay in step after it (common random
+    numbers). Its cost grows with lam: for the few visitors of a meeting, not for large means."""
+    if not lam > 0.0:
+        return np.int64(0)
+    u = uniform(rng)
+    k = 0
+    probability = np.exp(-lam)
+    cumulative = probability
+    while u > cumulative and probability > 0.0:
+        k += 1
+        probability *= lam / k
+        cumulative += probability
+    return np.int64(k)

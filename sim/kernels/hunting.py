@@ -10,13 +10,15 @@ offer instead of one per pair.
 import numpy as np
 
 from sim.kernels import kernel
+from sim.kernels.distributions import binomial, standard_normal
 from sim.kernels.draws import uniform
-from sim.kernels.layout import HUNTER, S_DIRECT_SALES, W_OTHERS
+from sim.kernels.layout import HUNTER, R_HUNTING, S_DIRECT_SALES, W_OTHERS
 from sim.kernels.membership import attending_slots, current_slots, image_factor, random_index
 
 
 @kernel
-def hunt(rng, p, market, members, slots, club, week):
+def hunt(p, market, members, slots, club, week):
+    rng = club.streams[R_HUNTING]
     attendees = attending_slots(slots, current_slots(slots))
     member, tie, ceiling, reputation = slots.member, slots.tie, slots.tie_ceiling, slots.reputation
     week_gain, stats = slots.week_gain, club.week_stats
@@ -32,14 +34,14 @@ def hunt(rng, p, market, members, slots, club, week):
                 n_others += 1
         others = others_row[:n_others]
         image = image_factor(p, slots.referral_weeks, slots.referrals, members[m].join_week, h, week)
-        offers = rng.binomial(len(others), p.sale_probability)
+        offers = binomial(rng, len(others), p.sale_probability)
         for k in range(offers):  # partial Fisher-Yates: the first `offers` of a random order
             pick = k + random_index(rng, len(others) - k)
             others[k], others[pick] = others[pick], others[k]
             buyer = others[k]
             if uniform(rng) >= tie[buyer, h] * image * reputation[h]:
                 continue  # nobody buys from a member it does not trust
-            value = market.deal_median[members[m].profession] * np.exp(p.deal_value_sigma * rng.standard_normal())
+            value = market.deal_median[members[m].profession] * np.exp(p.deal_value_sigma * standard_normal(rng))
             members[m].direct_sales += value
             week_gain[h] += value
             stats[S_DIRECT_SALES] += value

@@ -50,3 +50,18 @@ SERIES_FIELDS = (
     S_CROSS_REFERRALS, S_CROSS_BUSINESS, S_SPHERE_REFERRALS,
 ) = range(len(SERIES_FIELDS))
 N_SERIES = len(SERIES_FIELDS)
+
+# Random streams (`sim.kernels.draws`): one per random process, so that two runs on one seed draw each
+# process's numbers in step however far they diverge elsewhere. Club.streams rows:
+CLUB_STREAMS = ("attendance", "one_to_ones", "visitors", "candidates", "needs", "hunting", "decisions", "screening",
+                "second_circle")
+(R_ATTENDANCE, R_ONE_TO_ONES, R_VISITORS, R_CANDIDATES, R_NEEDS, R_HUNTING, R_DECISIONS, R_SCREENING,
+ R_SECOND_CIRCLE) = range(len(CLUB_STREAMS))
+N_CLUB_STREAMS = len(CLUB_STREAMS)
+# Region.streams rows: interclub events (who attends, whom they meet) and transfers of refused applicants
+REGION_STREAMS = ("events", "transfers")
+R_EVENTS, R_TRANSFERS = range(len(REGION_STREAMS))
+N_REGION_STREAMS = len(REGION_STREAMS)
+# Lane.out_kind bits of a second-circle referral posted to another club: converted to a deal; within the
+# giver's own sector (its contact sphere)
+OUT_DEAL, OUT_SPHERE = 1, 2

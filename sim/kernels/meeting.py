@@ -3,11 +3,16 @@
 import numpy as np
 
 from sim.kernels import inlined, kernel
-from sim.kernels.draws import uniform
+from sim.kernels.distributions import poisson_by_inversion
+from sim.kernels.draws import rekey, uniform
 from sim.kernels.layout import (
     HUNTER,
     MAX_VISITORS_PER_MEETING,
     N_CANDIDATES,
+    R_ATTENDANCE,
+    R_CANDIDATES,
+    R_ONE_TO_ONES,
+    R_VISITORS,
     S_APPLICANTS,
     S_ATTENDANCE_RATE,
     S_MEETING,
@@ -138,9 +143,13 @@ def hold_one_to_ones(rng, p, members, slots, attendees, is_hunter):
 
 
 @inlined
-def invite_visitors(rng, p, market, members, slots, club, cand, present):
+def invite_visitors(rng, p, market, members, slots, club, cand, present, week):
     """The chapter brings visitors in proportion to its members' mean satisfaction, each invited by a
-    member in proportion to its own; some visitors apply (screened in apply_club_rules)."""
+    member in proportion to its own; some visitors apply (screened in apply_club_rules).
+
+    For common random numbers, the number of visitors takes one uniform (inversion), and the v-th visitor
+    of a week is drawn from the candidates stream keyed on (week, v): two runs on one seed see the same
+    people visit, whoever their members are."""
     cumulative = slots.work_value[W_SATISFACTION, :len(present)]  # members' satisfaction, summed in slot order
     perceived_gain, perceived_cost, expectation = slots.perceived_gain, slots.perceived_cost, slots.expectation
     total = 0.0
@@ -152,28 +161,30 @@ def invite_visitors(rng, p, market, members, slots, club, cand, present):
     visitors = 0
     if len(present) > 0:
         appeal = 1.0 - p.satisfaction_weight + p.satisfaction_weight * total / len(present)
-        visitors = min(rng.poisson(p.visitors_per_meeting * appeal), MAX_VISITORS_PER_MEETING)
+        visitors = min(poisson_by_inversion(rng, p.visitors_per_meeting * appeal), MAX_VISITORS_PER_MEETING)
     club.week_stats[S_VISITORS] += visitors
     applicants = 0
-    for _ in range(visitors):
+    for visitor in range(visitors):
         pick = min(np.searchsorted(cumulative, uniform(rng) * total, side="right"), len(present) - 1)
         inviter = present[pick]
         sector_hint = -1
         if uniform(rng) < p.own_sector_share:
             sector_hint = members[slots.member[inviter]].sector
         if uniform(rng) < p.application_rate:
-            draw_candidate(rng, p, market, cand, applicants, sector_hint)
+            rekey(club.streams, club.stream_key, R_CANDIDATES, week, 1 + visitor)
+            draw_candidate(club.streams[R_CANDIDATES], p, market, cand, applicants, sector_hint)
             applicants += 1
     club.counters[N_CANDIDATES] = applicants
     club.week_stats[S_APPLICANTS] += applicants
 
 
 @kernel
-def hold_meeting(rng, p, market, members, slots, club, cand, week):
+def hold_meeting(p, market, members, slots, club, cand, week):
     present = current_slots(slots)  # nobody joins or leaves during the meeting
-    take_attendance(rng, p, members, slots, club, present, week)
+    streams = club.streams
+    take_attendance(streams[R_ATTENDANCE], p, members, slots, club, present, week)
     attendees = attending_slots(slots, present)
     is_hunter = hunter_slots(members, slots)
     grow_co_attendance_ties(p, slots, attendees, is_hunter)
-    hold_one_to_ones(rng, p, members, slots, attendees, is_hunter)
-    invite_visitors(rng, p, market, members, slots, club, cand, present)
+    hold_one_to_ones(streams[R_ONE_TO_ONES], p, members, slots, attendees, is_hunter)
+    invite_visitors(streams[R_VISITORS], p, market, members, slots, club, cand, present, week)

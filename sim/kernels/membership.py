@@ -6,6 +6,7 @@ Shared by founding (docs/ODD.md section 5), visitors (7.1) and club rules (7.7).
 import numpy as np
 
 from sim.kernels import helper, inlined, kernel
+from sim.kernels.distributions import beta, standard_normal
 from sim.kernels.draws import uniform
 from sim.kernels.layout import (
     COMPLEMENTARITY,
@@ -20,6 +21,7 @@ from sim.kernels.layout import (
     NEVER_AGAIN,
     NEXT_ID,
     NO_SECTOR,
+    R_CANDIDATES,
     RECIPROCATOR,
     S_EXITS,
     S_EXITS_LEFT,
@@ -47,20 +49,20 @@ def draw_candidate(rng, p, market, cand, k, sector_hint):
     cand.member_type[k] = member_type
     cand.profession[k] = profession
     cand.sector[k] = market.profession_sector[profession]
-    cand.needs_per_week[k] = p.needs_median * np.exp(p.needs_sigma * rng.standard_normal())
+    cand.needs_per_week[k] = p.needs_median * np.exp(p.needs_sigma * standard_normal(rng))
     cand.margin[k] = p.margin_low + (p.margin_high - p.margin_low) * uniform(rng)
-    cand.hourly_value[k] = p.hourly_value_median * np.exp(p.hourly_value_sigma * rng.standard_normal())
-    cand.attendance_habit[k] = rng.beta(p.attendance_alpha, p.attendance_beta)
+    cand.hourly_value[k] = p.hourly_value_median * np.exp(p.hourly_value_sigma * standard_normal(rng))
+    cand.attendance_habit[k] = beta(rng, p.attendance_alpha, p.attendance_beta)
     if member_type == GIVER:
         cand.referral_propensity[k] = p.propensity_giver
     elif member_type == RECIPROCATOR:
         cand.referral_propensity[k] = p.propensity_reciprocator
     else:
         cand.referral_propensity[k] = p.propensity_hunter
-    optimism = np.exp(p.expected_business_sigma * rng.standard_normal())
+    optimism = np.exp(p.expected_business_sigma * standard_normal(rng))
     cand.willingness_to_pay[k], cand.expectation[k] = expected_value(
         p, cand.needs_per_week[k], cand.margin[k], cand.hourly_value[k], optimism)
-    cand.patience[k] = (p.patience_median * np.exp(p.patience_sigma * rng.standard_normal())
+    cand.patience[k] = (p.patience_median * np.exp(p.patience_sigma * standard_normal(rng))
                         + p.entry_fee_commitment * p.entry_fee / 1000.0)
     cand.exogenous_delay[k] = exogenous_delay(rng, p.exogenous_weekly)
 
@@ -289,8 +291,9 @@ def sigmoid(x):
 
 
 @kernel
-def found_club(rng, p, founders, members, slots, club, cand, market):
+def found_club(p, founders, members, slots, club, cand, market):
     """Draw candidates until `founders` are admitted under the composition policy alone."""
+    rng = club.streams[R_CANDIDATES]
     attempts = 0
     row, founder = np.int64(0), np.bool_(True)
     while club.counters[N_MEMBERS] < founders and attempts < 1000 * founders:

@@ -18,6 +18,7 @@ than the work itself in a loop run hundreds of times a week.
 import numpy as np
 
 from sim.kernels import helper, kernel
+from sim.kernels.distributions import poisson, standard_normal
 from sim.kernels.draws import uniform
 from sim.kernels.layout import (
     COMPLEMENTARITY,
@@ -26,6 +27,7 @@ from sim.kernels.layout import (
     N_GIVERS,
     N_HELD,
     NEED_RATE,
+    R_NEEDS,
     RECIPROCATOR,
     S_BUSINESS,
     S_DEALS,
@@ -272,7 +274,7 @@ def draw_held_need(rng, own_sector_boost, club, sector):
 
 
 @kernel
-def pass_referrals(rng, p, market, members, slots, club, week):
+def pass_referrals(p, market, members, slots, club, week):
     if club.counters[HOLDINGS_CHANGED]:
         index_held_professions(p, market, club)
         index_need_rates(members, slots, club)
@@ -288,7 +290,8 @@ def pass_referrals(rng, p, market, members, slots, club, week):
     giver_slots, giver_threshold, giver_alias = club.giver_slots, club.giver_threshold, club.giver_alias
     stats = club.week_stats
     ring = referral_weeks.shape[1]
-    for _ in range(rng.poisson(club.totals[NEED_RATE])):
+    rng = club.streams[R_NEEDS]
+    for _ in range(poisson(rng, club.totals[NEED_RATE])):
         i = giver_slots[draw_alias(rng, giver_threshold, giver_alias, 0, n_givers)]
         profession = draw_held_need(rng, p.own_sector_boost, club, members[member[i]].sector)
         propensity_kept = True  # the first giver's propensity thinned its needs already
@@ -326,7 +329,7 @@ def pass_referrals(rng, p, market, members, slots, club, week):
 
             if not joint and uniform(rng) >= p.conversion_min + (p.conversion_max - p.conversion_min) * tie[i, j]:
                 break  # a joint deal converts: the client already works with the team
-            value = market.deal_median[profession] * np.exp(p.deal_value_sigma * rng.standard_normal())
+            value = market.deal_median[profession] * np.exp(p.deal_value_sigma * standard_normal(rng))
             members[receiver].business_received += value
             members[giver].business_given += value
             members[receiver].deals_received += 1

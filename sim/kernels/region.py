@@ -10,14 +10,21 @@ costs a reference-count update per array in it. A weak tie names its other end a
 member id, slot) and decays lazily: its strength is computed from its last refresh when read.
 """
 
+import numba
 import numpy as np
 
 from sim.kernels import entry, helper, kernel
 from sim.kernels.borrowed import borrowed
-from sim.kernels.draws import uniform
+from sim.kernels.distributions import poisson, standard_normal
+from sim.kernels.draws import rekey, uniform
 from sim.kernels.layout import (
     CLOSED,
     N_REFUSED,
+    OUT_DEAL,
+    OUT_SPHERE,
+    R_EVENTS,
+    R_SECOND_CIRCLE,
+    R_TRANSFERS,
     RECIPROCATOR,
     S_BUSINESS,
     S_CROSS_BUSINESS,
@@ -129,8 +136,9 @@ def area_of(rp, c, clubs):
 
 
 @helper
-def interclub_event(rng, rp, P, M, S, region, week):
+def interclub_event(rp, P, M, S, region, week):
     """Members attend with their habit; each attendee meets attendees of other clubs."""
+    rng = region.streams[R_EVENTS]
     n = 0
     clubs = len(region.open)
     for c in range(clubs):
@@ -166,26 +174,26 @@ def interclub_event(rng, rp, P, M, S, region, week):
 
 
 @helper
-def index_bridges(club, market, region, c, week):
+def index_bridges(club, market, region, lane, c, week):
     """Group club c's weak ties to holders of professions it does not hold by profession
     ("bridged"), with their strength this week. Returns the number of bridged professions.
 
     Every array is bound before the loops: a helper taking the region's tuple, or a tuple field
     read inside a loop, costs a reference-count update per array, far more than an entry's work.
     """
-    region.stamp[0] += 1
-    stamp = region.stamp[0]
+    lane.stamp[0] += 1
+    stamp = lane.stamp[0]
     first_row, last_row = region.slot_start[c], region.slot_start[c + 1]
     slot_member, weak_club, weak_member, weak_slot = region.slot_member, region.weak_club, region.weak_member, \
         region.weak_slot
     weak_profession, strength_at_refresh, weak_week, keep_power = region.weak_profession, region.weak_strength, \
         region.weak_week, region.keep_power
-    bridge_slot, bridge_club, bridge_member = region.bridge_slot, region.bridge_club, region.bridge_member
-    bridge_holder_slot, bridge_strength = region.bridge_holder_slot, region.bridge_strength
+    bridge_slot, bridge_club, bridge_member = lane.bridge_slot, lane.bridge_club, lane.bridge_member
+    bridge_holder_slot, bridge_strength = lane.bridge_holder_slot, lane.bridge_strength
     entries = weak_club.shape[1]
     profession_count = club.profession_count
-    mark, bridged, bridged_index = region.bridge_mark, region.bridged, region.bridged_index
-    bridge_start = region.bridge_start
+    mark, bridged, bridged_index = lane.bridge_mark, lane.bridged, lane.bridged_index
+    bridge_start = lane.bridge_start
     n_bridged = 0
     for r in range(first_row, last_row):
         if slot_member[r] < 0:
@@ -202,7 +210,7 @@ def index_bridges(club, market, region, c, week):
                 n_bridged += 1
             bridge_start[bridged_index[profession] + 1] += 1
     bridge_start[0] = 0
-    next_entry = region.entry_profession
+    next_entry = lane.entry_profession
     for b in range(n_bridged):
         bridge_start[b + 1] += bridge_start[b]
         next_entry[b] = bridge_start[b]  # each profession's next free entry
@@ -222,10 +230,9 @@ def index_bridges(club, market, region, c, week):
             bridge_holder_slot[at] = weak_slot[r, e]
             bridge_strength[at] = strength_at_refresh[r, e] * keep_power[week - weak_week[r, e]]  # decayed to this week
             strongest = max(strongest, bridge_strength[at])
-    region.strongest[0] = strongest
-    group_by_sector(market.profession_sector, market.demand_weight, region.bridged, region.by_sector,
-                    region.by_sector_start, region.by_sector_cdf, region.sector_cursor, region.sector_weight,
-                    n_bridged)
+    lane.strongest[0] = strongest
+    group_by_sector(market.profession_sector, market.demand_weight, lane.bridged, lane.by_sector,
+                    lane.by_sector_start, lane.by_sector_cdf, lane.sector_cursor, lane.sector_weight, n_bridged)
     return n_bridged
 
 
@@ -298,26 +305,32 @@ def bridge_trust(tie, bridge_slot, bridge_strength, i, at, strong_threshold):
 
 
 @helper
-def second_circle_referrals(rng, P, market, M, S, C, region, c, week):
-    """Needs for professions club c lacks, passed through a bridge (k, h) to a holder in another club."""
+def second_circle_referrals(P, market, M, S, C, region, lane, c, week):
+    """Needs for professions club c lacks, passed through a bridge (k, h) to a holder in another club.
+
+    The giver's side is booked here; the receiver's is posted to the lane's outbox (`deliver_outbox`).
+    Returns False, with nothing drawn, when the outbox has no room for this week's draws: deliver, then
+    call again.
+    """
     p, members, slots, club = P[c], M[c], S[c], C[c]
-    n_bridged = index_bridges(club, market, region, c, week)
+    rng = club.streams[R_SECOND_CIRCLE]
+    n_bridged = index_bridges(club, market, region, lane, c, week)
     if n_bridged == 0:
-        return
+        return True
     bridged_weight = 0.0
-    for k in range(len(region.sector_weight)):
-        bridged_weight += region.sector_weight[k]
+    for k in range(len(lane.sector_weight)):
+        bridged_weight += lane.sector_weight[k]
     boost = p.own_sector_boost
     # Thinning: only needs for bridged professions that i's propensity passes on, and only a share
     # `strongest` of them (no bridge's trust exceeds the strongest weak tie); a drawn need is then
     # passed with probability t / strongest, so that t remains the probability of passing it.
-    strongest = region.strongest[0]
-    member, sector_weight, need_total = slots.member, region.sector_weight, market.need_total
+    strongest = lane.strongest[0]
+    member, sector_weight, need_total = slots.member, lane.sector_weight, market.need_total
     member_sector, member_type, needs_per_week = members.sector, members.member_type, members.needs_per_week
     referral_propensity, referrals_given, business_given = members.referral_propensity, members.referrals_given, \
         members.business_given
     n_slots = len(member)  # free slots add nothing to the cumulative rates: never drawn
-    giver_cdf = region.giver_cdf[:n_slots]
+    giver_cdf = lane.giver_cdf[:n_slots]
     total = 0.0
     for s in range(n_slots):
         m = member[s]
@@ -327,17 +340,27 @@ def second_circle_referrals(rng, P, market, M, S, C, region, c, week):
             total += needs_per_week[m] * referral_propensity[m] * share * strongest
         giver_cdf[s] = total
     if total <= 0.0:
-        return
+        return True
+    saved = rng.copy()  # the stream as it was, if the outbox turns out too full for this week's needs
+    needs = poisson(rng, total)
+    used = lane.out_used[0]
+    if used + needs > len(lane.out_club):
+        if used == 0:
+            raise ValueError("a club's second-circle needs exceed an empty outbox (Lane.out_club)")
+        rng[:] = saved
+        return False
     referral_weeks, referrals = slots.referral_weeks, slots.referrals
     ring = referral_weeks.shape[1]
     tie, strong_threshold = slots.tie, p.strong_threshold
-    bridged, bridge_slot, bridge_strength = region.bridged, region.bridge_slot, region.bridge_strength
-    bridge_start, bridged_index = region.bridge_start, region.bridged_index
-    bridge_club, bridge_member, bridge_holder_slot = region.bridge_club, region.bridge_member, region.bridge_holder_slot
+    bridged, bridge_slot, bridge_strength = lane.bridged, lane.bridge_slot, lane.bridge_strength
+    bridge_start, bridged_index = lane.bridge_start, lane.bridged_index
+    bridge_club, bridge_member, bridge_holder_slot = lane.bridge_club, lane.bridge_member, lane.bridge_holder_slot
     deal_median = market.deal_median
-    by_sector, by_sector_start, by_sector_cdf = region.by_sector, region.by_sector_start, region.by_sector_cdf
-    week_stats, week_gain, slot_start = region.week_stats, region.week_gain, region.slot_start
-    for _ in range(rng.poisson(total)):
+    by_sector, by_sector_start, by_sector_cdf = lane.by_sector, lane.by_sector_start, lane.by_sector_cdf
+    slot_start = region.slot_start
+    out_club, out_member, out_row, out_value, out_kind = lane.out_club, lane.out_member, lane.out_row, \
+        lane.out_value, lane.out_kind
+    for _ in range(needs):
         i = min(bisect_right(giver_cdf, 0, n_slots, uniform(rng) * total), n_slots - 1)
         giver = member[i]
         sector = member_sector[giver]
@@ -360,7 +383,7 @@ def second_circle_referrals(rng, P, market, M, S, C, region, c, week):
                 chosen = at
                 break
             pick -= trust
-        other_club, receiver = bridge_club[chosen], bridge_member[chosen]
+        other_club = bridge_club[chosen]
 
         probability = trust / strongest
         if member_type[giver] == RECIPROCATOR:
@@ -370,27 +393,50 @@ def second_circle_referrals(rng, P, market, M, S, C, region, c, week):
         referrals_given[giver] += 1
         referral_weeks[i, referrals[i] % ring] = week
         referrals[i] += 1
+        out_club[used] = other_club
+        out_member[used] = bridge_member[chosen]
+        out_row[used] = slot_start[other_club] + bridge_holder_slot[chosen]
+        out_value[used] = 0.0
+        out_kind[used] = OUT_SPHERE if sector == market.profession_sector[profession] else 0
+        used += 1
+        if uniform(rng) >= p.conversion_min + (p.conversion_max - p.conversion_min) * trust:
+            continue
+        value = deal_median[profession] * np.exp(p.deal_value_sigma * standard_normal(rng))
+        business_given[giver] += value
+        out_value[used - 1] = value
+        out_kind[used - 1] |= OUT_DEAL
+    lane.out_used[0] = used
+    return True
+
+
+@helper
+def deliver_outbox(M, region, lane):
+    """The receiving side of the lane's posted second-circle referrals, in the order they were passed."""
+    week_stats, week_gain = region.week_stats, region.week_gain
+    for k in range(lane.out_used[0]):
+        other_club, receiver, kind = lane.out_club[k], lane.out_member[k], lane.out_kind[k]
         receivers = M[other_club]
         receivers.referrals_received[receiver] += 1
         week_stats[other_club, S_REFERRALS] += 1  # the other club's Club.week_stats
         week_stats[other_club, S_CROSS_REFERRALS] += 1
-        if sector == market.profession_sector[profession]:
+        if kind & OUT_SPHERE:
             week_stats[other_club, S_SPHERE_REFERRALS] += 1
-        if uniform(rng) >= p.conversion_min + (p.conversion_max - p.conversion_min) * trust:
-            continue
-        value = deal_median[profession] * np.exp(p.deal_value_sigma * rng.standard_normal())
-        receivers.business_received[receiver] += value
-        receivers.deals_received[receiver] += 1
-        week_gain[slot_start[other_club] + bridge_holder_slot[chosen]] += value  # its Slots.week_gain
-        business_given[giver] += value
-        week_stats[other_club, S_DEALS] += 1
-        week_stats[other_club, S_BUSINESS] += value
-        week_stats[other_club, S_CROSS_BUSINESS] += value
+        if kind & OUT_DEAL:
+            value = lane.out_value[k]
+            receivers.business_received[receiver] += value
+            receivers.deals_received[receiver] += 1
+            week_gain[lane.out_row[k]] += value  # its Slots.week_gain
+            week_stats[other_club, S_DEALS] += 1
+            week_stats[other_club, S_BUSINESS] += value
+            week_stats[other_club, S_CROSS_BUSINESS] += value
+    lane.out_used[0] = 0
 
 
 @helper
-def transfer_refused(rng, rp, P, M, S, C, K, region, c, week):
-    """Club c's applicants refused for capacity or composition try one other club of its area."""
+def transfer_refused(rp, P, M, S, C, K, region, c, week):
+    """Club c's applicants refused for capacity or composition try one other club of its area (drawing from
+    the region's transfer stream, for the other club's interview too)."""
+    rng = region.streams[R_TRANSFERS]
     refused = region.refused[c]
     first, last = area_of(rp, c, len(C))
     if last - first < 2:
@@ -425,53 +471,158 @@ def clubs_without_room(P, M, C):
     return np.flatnonzero(short)
 
 
-@entry
-def run_region_weeks(rng, rp, P, market, M, S, C, K, SE, region, start, stop):
-    """Weeks start..stop-1 of a region; returns the first week not run (early when a club's
-    member records run out: the caller grows them and calls again).
+# A region's week, in the order of docs/ODD.md 7.8. The club phases (`clubs_*`) touch only their own
+# clubs and draw from their own streams, so a region runs them on several threads, each over a lane of
+# consecutive clubs; the region phases (`region_*`) connect clubs and run on one thread. `run_region_weeks`
+# runs whole weeks on one thread; the `lane_*`/`region_*_entry` kernels let the engine run each phase of
+# a week on a thread pool (`sim.model.region`). Both run the same phases in the same order on the same
+# streams, so the results do not depend on the number of threads.
 
-    Each loop fetches a club's tuples once: fetching one from a typed list costs a reference-count
-    update per array it holds, and a region of small clubs spends much of its week on it.
-    """
-    rng = borrowed(rng)
+
+@kernel
+def clubs_meet_and_refer(P, market, M, S, C, K, region, first, last, week):
+    """Phases 1-6 of clubs first..last-1."""
+    for c in range(first, last):
+        if region.open[c]:
+            p = P[c]
+            meeting = is_meeting_week(week, p.meetings_per_year)
+            meet_and_refer(p, market, borrowed(M[c]), borrowed(S[c]), borrowed(C[c]), borrowed(K[c]), week,
+                           meeting)
+
+
+@kernel
+def clubs_second_circle(P, market, M, S, C, region, lane, first, last, week):
+    """Second-circle needs of clubs first..last-1, posted to the lane's outbox; returns the first club not
+    drawn (last, unless the outbox filled up)."""
+    for c in range(first, last):
+        if region.open[c] and not second_circle_referrals(P, market, M, S, C, region, lane, c, week):
+            return c
+    return last
+
+
+@kernel
+def clubs_settle_and_decide(P, M, S, C, K, region, first, last, week):
+    """Phases 7-9 of clubs first..last-1, and whether each is still open."""
+    for c in range(first, last):
+        club = borrowed(C[c])
+        if region.open[c]:
+            p = P[c]
+            meeting = is_meeting_week(week, p.meetings_per_year)
+            settle_and_decide(p, borrowed(M[c]), borrowed(S[c]), club, borrowed(K[c]), week, meeting)
+            region.open[c] = club.counters[CLOSED] == 0
+        region.refused[c] = club.counters[N_REFUSED]
+        club.counters[N_REFUSED] = 0
+
+
+@kernel
+def clubs_close_week(P, M, S, C, SE, first, last, week):
+    """The series row of clubs first..last-1; whether their member records hold another week's joins."""
+    room = True
+    for c in range(first, last):
+        club = borrowed(C[c])
+        close_week(borrowed(S[c]), club, borrowed(SE[c]), week)
+        room = room and room_for_a_week(P[c], M[c], club)
+    return room
+
+
+@kernel
+def region_meet(rp, P, M, S, region, week):
+    """The region's streams restart for this week (as each club's, `week.restart_streams`); the interclub
+    event, in its weeks."""
+    for process in range(len(region.streams)):
+        rekey(region.streams, region.stream_key, process, week, 0)
+    if rp.interclub_events_per_year > 0 and is_meeting_week(week, rp.interclub_events_per_year):
+        interclub_event(rp, P, M, S, region, week)
+
+
+@kernel
+def region_deliver(P, market, M, S, C, region, L, lane_next, week):
+    """Every lane's outbox delivered, lane by lane; a lane whose outbox filled up before its last club is
+    finished here, delivering as it goes, before the next lane's outbox: the receivers' sums are added in
+    club order whatever the lanes."""
+    for t in range(len(L)):
+        lane = L[t]
+        deliver_outbox(M, region, lane)
+        c = lane_next[t]
+        while c < lane.first[1]:
+            c = clubs_second_circle(P, market, M, S, C, region, lane, c, lane.first[1], week)
+            deliver_outbox(M, region, lane)
+
+
+@kernel
+def region_transfer_and_untie(rp, P, M, S, C, K, region, week):
+    """Refused applicants' transfers; the weak ties of this week's leavers end."""
+    clubs = len(C)
+    if rp.transfer_share > 0.0:
+        for c in range(clubs):
+            if region.refused[c] > 0:
+                transfer_refused(rp, P, M, S, C, K, region, c, week)
+    for c in range(clubs):
+        end_leavers_weak_ties(region, c)
+
+
+@entry
+def run_region_weeks(rp, P, market, M, S, C, K, SE, region, L, start, stop):
+    """Weeks start..stop-1 of a region on one thread; returns the first week not run (early when a club's
+    member records run out: the caller grows them and calls again)."""
     market = borrowed(market)
     region = borrowed(region)
     clubs = len(C)
+    lane_next = np.zeros(len(L), dtype=np.int64)
     if not region_has_room(P, M, C):
         return start
     for week in range(start, stop):
-        for c in range(clubs):
-            if region.open[c]:
-                p = P[c]
-                meeting = is_meeting_week(week, p.meetings_per_year)
-                meet_and_refer(rng, p, market, borrowed(M[c]), borrowed(S[c]), borrowed(C[c]), borrowed(K[c]), week,
-                               meeting)
-        if rp.interclub_events_per_year > 0 and is_meeting_week(week, rp.interclub_events_per_year):
-            interclub_event(rng, rp, P, M, S, region, week)
+        clubs_meet_and_refer(P, market, M, S, C, K, region, 0, clubs, week)
+        region_meet(rp, P, M, S, region, week)
         if rp.second_circle:
-            for c in range(clubs):
-                if region.open[c]:
-                    second_circle_referrals(rng, P, market, M, S, C, region, c, week)
-        for c in range(clubs):
-            club = borrowed(C[c])
-            if region.open[c]:
-                p = P[c]
-                meeting = is_meeting_week(week, p.meetings_per_year)
-                settle_and_decide(rng, p, borrowed(M[c]), borrowed(S[c]), club, borrowed(K[c]), week, meeting)
-                region.open[c] = club.counters[CLOSED] == 0
-            region.refused[c] = club.counters[N_REFUSED]
-            club.counters[N_REFUSED] = 0
-        if rp.transfer_share > 0.0:
-            for c in range(clubs):
-                if region.refused[c] > 0:
-                    transfer_refused(rng, rp, P, M, S, C, K, region, c, week)
-        room = True
-        for c in range(clubs):
-            slots = borrowed(S[c])
-            club = borrowed(C[c])
-            end_leavers_weak_ties(region, c)
-            close_week(slots, club, borrowed(SE[c]), week)
-            room = room and room_for_a_week(P[c], M[c], club)
-        if not room:
+            for t in range(len(L)):
+                lane = L[t]
+                lane_next[t] = clubs_second_circle(P, market, M, S, C, region, lane, lane.first[0], lane.first[1],
+                                                   week)
+            region_deliver(P, market, M, S, C, region, L, lane_next, week)
+        clubs_settle_and_decide(P, M, S, C, K, region, 0, clubs, week)
+        region_transfer_and_untie(rp, P, M, S, C, K, region, week)
+        if not clubs_close_week(P, M, S, C, SE, 0, clubs, week):
             return week + 1
     return stop
+
+
+# The same phases, one call each, for a thread pool: nogil, so that lanes run at once.
+threaded = numba.njit(cache=True, nogil=True)
+
+
+@threaded
+def lane_meet_and_refer(P, market, M, S, C, K, region, first, last, week):
+    clubs_meet_and_refer(P, borrowed(market), M, S, C, K, borrowed(region), first, last, week)
+
+
+@threaded
+def lane_second_circle(P, market, M, S, C, region, lane, week):
+    lane = borrowed(lane)
+    return clubs_second_circle(P, borrowed(market), M, S, C, borrowed(region), lane, lane.first[0], lane.first[1],
+                               week)
+
+
+@threaded
+def lane_settle_and_decide(P, M, S, C, K, region, first, last, week):
+    clubs_settle_and_decide(P, M, S, C, K, borrowed(region), first, last, week)
+
+
+@threaded
+def lane_close_week(P, M, S, C, SE, first, last, week):
+    return clubs_close_week(P, M, S, C, SE, first, last, week)
+
+
+@threaded
+def region_meet_entry(rp, P, M, S, region, week):
+    region_meet(rp, P, M, S, borrowed(region), week)
+
+
+@threaded
+def region_deliver_entry(P, market, M, S, C, region, L, lane_next, week):
+    region_deliver(P, borrowed(market), M, S, C, borrowed(region), L, lane_next, week)
+
+
+@threaded
+def region_transfer_and_untie_entry(rp, P, M, S, C, K, region, week):
+    region_transfer_and_untie(rp, P, M, S, C, K, borrowed(region), week)

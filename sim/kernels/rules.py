@@ -13,6 +13,7 @@ from sim.kernels.layout import (
     N_CANDIDATES,
     N_MEMBERS,
     N_REFUSED,
+    R_SCREENING,
 )
 from sim.kernels.membership import admit, composition_allows, copy_candidate, current_slots, remove_member
 
@@ -99,8 +100,8 @@ def close_if_too_small(p, members, slots, club, week):
 
 
 @kernel
-def apply_club_rules(rng, p, members, slots, club, cand, week, meeting):
+def apply_club_rules(p, members, slots, club, cand, week, meeting):
     if meeting:
         enforce_rules(p, members, slots, club, week)
-        screen_applicants(rng, p, members, slots, club, cand, week)
+        screen_applicants(club.streams[R_SCREENING], p, members, slots, club, cand, week)
     close_if_too_small(p, members, slots, club, week)

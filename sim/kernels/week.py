@@ -4,9 +4,11 @@ from sim.kernels import entry, helper, inlined, kernel
 from sim.kernels.accounts import settle_accounts
 from sim.kernels.borrowed import borrowed
 from sim.kernels.decisions import members_decide
+from sim.kernels.draws import rekey
 from sim.kernels.hunting import hunt
 from sim.kernels.layout import (
     CLOSED,
+    N_CLUB_STREAMS,
     N_HUNTERS,
     N_MEMBERS,
     NEXT_ID,
@@ -58,31 +60,40 @@ def close_week(slots, club, series, week):
             stats[k] = 0.0
 
 
+@kernel
+def restart_streams(club, week):
+    """Each random process of the club restarts at its stream for this week (`draws.rekey`): two runs on one
+    seed draw in step again from each week on, however far they diverged the week before."""
+    for process in range(N_CLUB_STREAMS):
+        rekey(club.streams, club.stream_key, process, week, 0)
+
+
 @inlined
-def meet_and_refer(rng, p, market, members, slots, club, cand, week, meeting):
+def meet_and_refer(p, market, members, slots, club, cand, week, meeting):
     """Phases 1-6: meeting, referrals and deals, hunting, ties decay."""
+    restart_streams(club, week)
     if meeting:
-        hold_meeting(rng, p, market, members, slots, club, cand, week)
-    pass_referrals(rng, p, market, members, slots, club, week)
+        hold_meeting(p, market, members, slots, club, cand, week)
+    pass_referrals(p, market, members, slots, club, week)
     if meeting:
-        hunt(rng, p, market, members, slots, club, week)
+        hunt(p, market, members, slots, club, week)
     decay_ties(p, slots)
 
 
 @inlined
-def settle_and_decide(rng, p, members, slots, club, cand, week, meeting):
+def settle_and_decide(p, members, slots, club, cand, week, meeting):
     """Phases 7-9: accounts, members decide, club rules."""
     settle_accounts(p, members, slots, club, week)
-    members_decide(rng, p, members, slots, club, week)
-    apply_club_rules(rng, p, members, slots, club, cand, week, meeting)
+    members_decide(p, members, slots, club, week)
+    apply_club_rules(p, members, slots, club, cand, week, meeting)
 
 
 @kernel
-def step_week(rng, p, market, members, slots, club, cand, series, week):
+def step_week(p, market, members, slots, club, cand, series, week):
     if club.counters[CLOSED] == 0:
         meeting = is_meeting_week(week, p.meetings_per_year)
-        meet_and_refer(rng, p, market, members, slots, club, cand, week, meeting)
-        settle_and_decide(rng, p, members, slots, club, cand, week, meeting)
+        meet_and_refer(p, market, members, slots, club, cand, week, meeting)
+        settle_and_decide(p, members, slots, club, cand, week, meeting)
     close_week(slots, club, series, week)
 
 
@@ -93,13 +104,12 @@ def room_for_a_week(p, members, club):
 
 
 @entry
-def run_weeks(rng, p, market, members, slots, club, cand, series, start, stop):
+def run_weeks(p, market, members, slots, club, cand, series, start, stop):
     """Weeks start..stop-1; returns the first week not run (early when member records run out).
 
     The state is borrowed (`sim.kernels.borrowed`): the engine holds it for the whole call.
     """
-    rng = borrowed(rng)  # one per line: unpacking a tuple of them hides that each aliases an argument
-    market = borrowed(market)
+    market = borrowed(market)  # one per line: unpacking a tuple of them hides that each aliases an argument
     members = borrowed(members)
     slots = borrowed(slots)
     club = borrowed(club)
@@ -108,5 +118,5 @@ def run_weeks(rng, p, market, members, slots, club, cand, series, start, stop):
     for week in range(start, stop):
         if not room_for_a_week(p, members, club):
             return week
-        step_week(rng, p, market, members, slots, club, cand, series, week)
+        step_week(p, market, members, slots, club, cand, series, week)
     return stop

@@ -93,6 +93,7 @@ class ClubModel(mesa.Model):
     def step(self) -> None:
         if not self.engine.closed:
             meeting = self.engine.is_meeting_week()
+            self.engine.restart_streams()  # each random process at its stream for this week
             if meeting:
                 self.hold_meeting()       # attendance, co-attendance ties, one-to-ones, visitors
             self.pass_referrals()         # needs -> referral decisions -> deals -> synergy

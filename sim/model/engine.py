@@ -14,15 +14,23 @@ import numpy as np
 
 from sim.kernels.accounts import settle_accounts
 from sim.kernels.decisions import members_decide
-from sim.kernels.draws import require_pcg64
+from sim.kernels.draws import require_pcg64, root_seed
 from sim.kernels.hunting import hunt
-from sim.kernels.layout import CLOSED, EXIT_NAMES, N_MEMBERS, N_SERIES, NEXT_ID, SERIES_FIELDS, TYPE_NAMES
+from sim.kernels.layout import (
+    CLOSED,
+    EXIT_NAMES,
+    N_MEMBERS,
+    N_SERIES,
+    NEXT_ID,
+    SERIES_FIELDS,
+    TYPE_NAMES,
+)
 from sim.kernels.meeting import hold_meeting, is_meeting_week
 from sim.kernels.membership import found_club
 from sim.kernels.referrals import pass_referrals
 from sim.kernels.rules import apply_club_rules
 from sim.kernels.ties import decay_ties
-from sim.kernels.week import close_week, room_for_a_week, run_weeks
+from sim.kernels.week import close_week, restart_streams, room_for_a_week, run_weeks
 from sim.model.market import Market, make_market
 from sim.model.metrics import MEMBER_COLUMNS, ROI_INPUTS, SERIES_COLUMNS, roi
 from sim.model.scenario import ScenarioConfig
@@ -50,27 +58,33 @@ FLOAT_SERIES = frozenset({"business", "direct_sales", "attendance_rate", "mean_t
 
 
 class ClubEngine:
-    """One club's arrays and generator; week-by-week phases or a whole run."""
+    """One club's arrays and random streams; week-by-week phases or a whole run.
+
+    The run's generator builds the market, then gives the root of the club's streams
+    (`sim.kernels.draws`): the club is club 0 of that root, and each random process draws from its own
+    stream (`Club.streams`).
+    """
 
     @property
     def rng(self) -> np.random.Generator:
-        """The run's generator (read-only: the kernels draw from PCG64 only, checked when the engine is built)."""
+        """The run's generator (read-only: it built the market and drew the streams' root)."""
         return self._rng
 
     def __init__(self, config: ScenarioConfig, rng: np.random.Generator):
         self.config = config
         self._rng = require_pcg64(rng)
         self.market: Market = make_market(config.market, rng)
+        self.root_seed = root_seed(rng)
         self.params = make_params(config)
         self.market_arrays = make_market_arrays(self.market, config.market.own_sector_boost)
         self.members = allocate_members(member_records_for(self.params, config.club.founders))
         self.slots = allocate_slots(self.params)
-        self.club = allocate_club(self.params, self.market_arrays)
+        self.club = allocate_club(self.params, self.market_arrays, self.root_seed)
         self.candidates = allocate_candidates()
         self.series = np.zeros((config.weeks, N_SERIES))
         self.week = 0
         found_club(
-            rng, self.params, config.club.founders, self.members, self.slots, self.club,
+            self.params, config.club.founders, self.members, self.slots, self.club,
             self.candidates, self.market_arrays,
         )
 
@@ -101,16 +115,19 @@ class ClubEngine:
     def is_meeting_week(self) -> bool:
         return not self.closed and bool(is_meeting_week(self.week, self.params.meetings_per_year))
 
+    def restart_streams(self) -> None:
+        restart_streams(self.club, self.week)
+
     def hold_meeting(self) -> None:
         self._make_room()
-        hold_meeting(self.rng, self.params, self.market_arrays, self.members, self.slots, self.club,
+        hold_meeting(self.params, self.market_arrays, self.members, self.slots, self.club,
                      self.candidates, self.week)
 
     def pass_referrals(self) -> None:
-        pass_referrals(self.rng, self.params, self.market_arrays, self.members, self.slots, self.club, self.week)
+        pass_referrals(self.params, self.market_arrays, self.members, self.slots, self.club, self.week)
 
     def hunt(self) -> None:
-        hunt(self.rng, self.params, self.market_arrays, self.members, self.slots, self.club, self.week)
+        hunt(self.params, self.market_arrays, self.members, self.slots, self.club, self.week)
 
     def decay_ties(self) -> None:
         decay_ties(self.params, self.slots)
@@ -119,10 +136,10 @@ class ClubEngine:
         settle_accounts(self.params, self.members, self.slots, self.club, self.week)
 
     def members_decide(self) -> None:
-        members_decide(self.rng, self.params, self.members, self.slots, self.club, self.week)
+        members_decide(self.params, self.members, self.slots, self.club, self.week)
 
     def apply_club_rules(self, meeting: bool) -> None:
-        apply_club_rules(self.rng, self.params, self.members, self.slots, self.club, self.candidates,
+        apply_club_rules(self.params, self.members, self.slots, self.club, self.candidates,
                          self.week, meeting)
 
     def close_week(self) -> None:
@@ -137,7 +154,7 @@ class ClubEngine:
         while self.week < stop:
             self._make_room()
             self.week = int(
-                run_weeks(self.rng, self.params, self.market_arrays, self.members, self.slots, self.club,
+                run_weeks(self.params, self.market_arrays, self.members, self.slots, self.club,
                           self.candidates, self.series, self.week, stop)
             )
 

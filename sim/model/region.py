@@ -1,33 +1,52 @@
 """The numba engine for a region of clubs (docs/ODD.md 7.8): builds the clubs, runs, reads results.
 
-`RegionEngine` holds one market and one generator for the whole region, each club's
-single-club arrays (`sim.model.state`) in numba typed lists, and the region's own arrays (all
-clubs' slots and weak ties, `sim.model.state.Region`); `sim.kernels.region.run_region_weeks`
-walks them week by week. Results come back per club (the
+`RegionEngine` holds one market for the whole region, each club's single-club arrays and random
+streams (`sim.model.state`) in numba typed lists, the region's own arrays (all clubs' slots and
+weak ties, `sim.model.state.Region`) and one `Lane` per thread. On one thread
+`sim.kernels.region.run_region_weeks` walks whole weeks; on several, each phase of a week runs its
+lanes of clubs on a thread pool (numba releases the GIL), and the region's phases in between run on
+one. Results are identical whatever the number of threads. Results come back per club (the
 same series and member columns as a single club); `sim.model.metrics.region_series` and
 `sim.model.runner` add them up for the region.
 """
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 from numba.typed import List
 
-from sim.kernels.draws import require_pcg64
+from sim.kernels.draws import require_pcg64, root_seed
 from sim.kernels.layout import N_MEMBERS, N_SERIES, NEXT_ID
 from sim.kernels.membership import found_club
-from sim.kernels.region import clubs_without_room, region_has_room, run_region_weeks, tabulate_decay
+from sim.kernels.region import (
+    clubs_without_room,
+    lane_close_week,
+    lane_meet_and_refer,
+    lane_second_circle,
+    lane_settle_and_decide,
+    region_deliver_entry,
+    region_has_room,
+    region_meet_entry,
+    region_transfer_and_untie_entry,
+    run_region_weeks,
+    tabulate_decay,
+)
 from sim.model.engine import members_columns, series_columns
 from sim.model.market import Market, make_market
 from sim.model.scenario import ScenarioConfig
 from sim.model.state import (
     allocate_candidates,
     allocate_club,
+    allocate_lane,
     allocate_members,
     allocate_region,
     allocate_slots,
     allocate_work,
     grow_members,
+    lane_bounds,
     make_market_arrays,
     make_params,
     make_region_params,
@@ -35,30 +54,52 @@ from sim.model.state import (
     weak_ties_of,
 )
 
+CLUBS_PER_THREAD = 100  # by default, a region gets a thread per this many clubs (up to the usable cores)
+
+
+def usable_cores() -> int:
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def default_threads(clubs: int) -> int:
+    """The usable cores, but no more than one per CLUBS_PER_THREAD clubs: a small region's week is too short
+    to share."""
+    return max(1, min(usable_cores(), clubs // CLUBS_PER_THREAD))
+
 
 class RegionEngine:
-    """A region's clubs in typed lists, one generator; runs all weeks inside numba."""
+    """A region's clubs in typed lists, each with its own random streams; runs weeks inside numba, on
+    `threads` threads (default: `default_threads`; at most one per club)."""
 
     @property
     def rng(self) -> np.random.Generator:
         """The run's generator (read-only: the kernels draw from PCG64 only, checked when the engine is built)."""
         return self._rng
 
-    def __init__(self, config: ScenarioConfig, rng: np.random.Generator):
+    def __init__(self, config: ScenarioConfig, rng: np.random.Generator, threads: int | None = None):
         self.config = config
+        if threads is not None and threads < 1:
+            raise ValueError(f"threads must be >= 1, not {threads}")
         self._rng = require_pcg64(rng)
         self.market: Market = make_market(config.market, rng)
+        self.root_seed = root_seed(rng)  # club c draws from streams (c, process) of this root, the region from its own
         self.market_arrays = make_market_arrays(self.market, config.market.own_sector_boost)
         self.region_params = make_region_params(config)
         clubs = config.region_clubs()
         self.club_names = [name for name, _ in clubs]
         params_of: dict[int, np.record] = {}  # clubs of one group share their parameter record
         self.P, self.M, self.S, self.C, self.K, self.SE = (List() for _ in range(6))
-        region = allocate_region([spec.capacity for _, spec in clubs], self.market_arrays,
-                                 config.region.weak_ties_per_member, config.weeks)
+        capacities = [spec.capacity for _, spec in clubs]
+        region = allocate_region(capacities, config.region.weak_ties_per_member, config.weeks, self.root_seed)
         tabulate_decay(region.keep_power, config.ties.decay)
-        work = allocate_work(max(spec.capacity for _, spec in clubs))  # clubs run one after another
+        self.lanes = lane_bounds(capacities, threads or default_threads(len(capacities)))
+        self.L = List(allocate_lane(first, last, capacities, self.market_arrays, config.region.weak_ties_per_member)
+                      for first, last in self.lanes)
+        lane_of = np.repeat(np.arange(len(self.lanes)), [last - first for first, last in self.lanes])
+        works = [allocate_work(max(capacities)) for _ in self.lanes]  # scratch: the clubs of a lane run in turn
         for c, (_, spec) in enumerate(clubs):
+            work = works[lane_of[c]]
             if id(spec) not in params_of:
                 params_of[id(spec)] = make_params(config.model_copy(update={"club": spec}))
             params = params_of[id(spec)]
@@ -66,9 +107,9 @@ class RegionEngine:
             members = allocate_members(member_records_for(params, spec.founders))
             slots = allocate_slots(params, member=region.slot_member[rows], week_gain=region.week_gain[rows],
                                    work=work)
-            club = allocate_club(params, self.market_arrays, week_stats=region.week_stats[c])
+            club = allocate_club(params, self.market_arrays, self.root_seed, c, week_stats=region.week_stats[c])
             candidates = allocate_candidates()
-            found_club(rng, params, spec.founders, members, slots, club, candidates, self.market_arrays)
+            found_club(params, spec.founders, members, slots, club, candidates, self.market_arrays)
             region.weak_owner[rows] = slots.member  # the founders own their (empty) rows
             self.P.append(params)
             self.M.append(members)
@@ -94,17 +135,50 @@ class RegionEngine:
     def member_count(self) -> int:
         return int(sum(club.counters[N_MEMBERS] for club in self.C))
 
+    @property
+    def threads(self) -> int:
+        return len(self.lanes)
+
     def run_to(self, stop: int | None = None) -> None:
         """Run weeks up to `stop` (default: the horizon) inside numba."""
         stop = self.config.weeks if stop is None else min(stop, self.config.weeks)
         assert stop < len(self.region.keep_power)  # the kernels read decay at ages up to stop - 1, unchecked
+        if self.threads > 1:
+            with ThreadPoolExecutor(self.threads, thread_name_prefix="clubsim-lane") as pool:
+                while self.week < stop:
+                    if not region_has_room(self.P, self.M, self.C):
+                        self._make_room()
+                    self.week = self._run_week_threaded(pool)
+            return
         while self.week < stop:
             if not region_has_room(self.P, self.M, self.C):
                 self._make_room()
             self.week = int(
-                run_region_weeks(self.rng, self.region_params, self.P, self.market_arrays, self.M, self.S,
-                                 self.C, self.K, self.SE, self.region, self.week, stop)
+                run_region_weeks(self.region_params, self.P, self.market_arrays, self.M, self.S,
+                                 self.C, self.K, self.SE, self.region, self.L, self.week, stop)
             )
+
+    def _run_week_threaded(self, pool: ThreadPoolExecutor) -> int:
+        """One week, `run_region_weeks`' phases in its order: the club phases lane by lane on the pool."""
+        rp, P, market, M, S, C, K, SE, region, L = (self.region_params, self.P, self.market_arrays, self.M,
+                                                     self.S, self.C, self.K, self.SE, self.region, self.L)
+        week = self.week
+
+        def each_lane(kernel, args) -> list:
+            futures = [pool.submit(kernel, *args(t, first, last)) for t, (first, last) in enumerate(self.lanes)]
+            return [future.result() for future in futures]
+
+        each_lane(lane_meet_and_refer, lambda t, first, last: (P, market, M, S, C, K, region, first, last, week))
+        region_meet_entry(rp, P, M, S, region, week)
+        if rp.second_circle:
+            lane_next = np.array(each_lane(lane_second_circle,
+                                           lambda t, first, last: (P, market, M, S, C, region, L[t], week)),
+                                 dtype=np.int64)
+            region_deliver_entry(P, market, M, S, C, region, L, lane_next, week)
+        each_lane(lane_settle_and_decide, lambda t, first, last: (P, M, S, C, K, region, first, last, week))
+        region_transfer_and_untie_entry(rp, P, M, S, C, K, region, week)
+        each_lane(lane_close_week, lambda t, first, last: (P, M, S, C, SE, first, last, week))
+        return week + 1
 
     def _make_room(self) -> None:
         # only the clubs found short are touched: reading a typed list from Python costs ~10 us an item

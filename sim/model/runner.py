@@ -27,6 +27,10 @@ WeeksDone = Callable[[int, int], None]  # progress: (weeks simulated, weeks in a
 # with a progress callback, a run goes on in steps of this many weeks: a region's week takes up to
 # 40 ms at world scale, a club's 15 us (and each call into numba costs it 20-100 us)
 REGION_PROGRESS_WEEKS, CLUB_PROGRESS_WEEKS = 4, 52
+# The version of what a (scenario, seed) gives, recorded in every manifest: runs of another version are
+# other numbers, and an experiment is not resumed across versions. 2 (clubsim 0.2): one random stream per
+# process and club (`sim.kernels.draws`) instead of one per run.
+RESULTS_FORMAT = 2
 
 
 def _run_reporting_progress(engine: Any, weeks: int, progress: WeeksDone | None, step: int) -> None:
@@ -104,15 +108,18 @@ def simulate(
     engine: Engine = "numba",
     overrides: Mapping[str, Any] | None = None,
     progress: WeeksDone | None = None,
+    threads: int | None = None,
 ) -> RunResult:
     """One run; `progress(weeks done, weeks)` is called as it goes, if given (a region takes minutes).
 
-    `seed` is an integer >= 0 (`check_seed`): a run is a pure function of (scenario, seed, engine)."""
+    `seed` is an integer >= 0 (`check_seed`): a run is a pure function of (scenario, seed, engine).
+    `threads`: a region's numba engine runs its clubs on that many threads (default: the usable cores,
+    one per `sim.model.region.CLUBS_PER_THREAD` clubs); the results are the same for any number."""
     seed = check_seed(seed)
     loaded = load_config(scenario, overrides)
     weeks = loaded.config.weeks
     if loaded.config.is_region:
-        return _simulate_region(loaded, seed, engine, progress)
+        return _simulate_region(loaded, seed, engine, progress, threads)
     if engine == "numba":
         from sim.model.engine import ClubEngine
 
@@ -165,13 +172,16 @@ def run_metrics(
             if isinstance(value, int | float | np.number | np.bool_)}
 
 
-def region_tables(config: ScenarioConfig, seed: int, engine: Engine = "numba", progress: WeeksDone | None = None
-                  ) -> tuple[list[str], list[dict[str, np.ndarray]], list[dict[str, np.ndarray]]]:
+Columns = dict[str, np.ndarray]
+
+
+def region_tables(config: ScenarioConfig, seed: int, engine: Engine = "numba", progress: WeeksDone | None = None,
+                  threads: int | None = None) -> tuple[list[str], list[Columns], list[Columns]]:
     """One run of a region: its clubs' names, weekly series and member tables, by column."""
     if engine == "numba":
         from sim.model.region import RegionEngine
 
-        region = RegionEngine(config, np.random.default_rng(seed))
+        region = RegionEngine(config, np.random.default_rng(seed), threads=threads)
         _run_reporting_progress(region, config.weeks, progress, REGION_PROGRESS_WEEKS)
         names = region.club_names
         return (names, [region.club_series_columns(c) for c in range(len(names))],
@@ -187,9 +197,10 @@ def region_tables(config: ScenarioConfig, seed: int, engine: Engine = "numba", p
     raise ValueError(f"unknown engine {engine!r}; use one of {ENGINES}")
 
 
-def _simulate_region(loaded: LoadedScenario, seed: int, engine: Engine, progress: WeeksDone | None) -> RunResult:
+def _simulate_region(loaded: LoadedScenario, seed: int, engine: Engine, progress: WeeksDone | None,
+                     threads: int | None) -> RunResult:
     """A region: per-club results from either engine, added up by `sim.model.metrics.summarize_region`."""
-    names, club_series, club_members = region_tables(loaded.config, seed, engine, progress)
+    names, club_series, club_members = region_tables(loaded.config, seed, engine, progress, threads)
     series, members, summary = summarize_region(club_series, club_members, names)
     return RunResult(loaded, seed, engine, series, members, summary, names, club_series)
 

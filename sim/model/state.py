@@ -14,12 +14,15 @@ from typing import NamedTuple, get_type_hints
 
 import numpy as np
 
+from sim.kernels.draws import REGION_KEY, make_streams, stream_key
 from sim.kernels.layout import (
     COMPLEMENTARITY,
     COMPOSITION_CODES,
     EXCLUSIVITY,
     MAX_VISITORS_PER_MEETING,
+    N_CLUB_STREAMS,
     N_COUNTERS,
+    N_REGION_STREAMS,
     N_SERIES,
     N_TOTALS,
     N_WORK_INDEX,
@@ -218,6 +221,8 @@ class Club(NamedTuple):
     alias_small: np.ndarray         # int64[max(P, C)]
     alias_large: np.ndarray         # int64[max(P, C)]
     week_stats: np.ndarray          # float64[N_SERIES]: this week's series row being built
+    streams: np.ndarray             # uint64[N_CLUB_STREAMS, STREAM_WORDS]: one random stream per process
+    stream_key: np.ndarray          # uint64[2]: (root, club), the key of its streams (`draws.rekey`)
 
 
 def make_params(config: ScenarioConfig) -> np.record:
@@ -408,8 +413,11 @@ def member_records_for(params: np.record, founders: int) -> int:
     return founders + 2 * params.capacity
 
 
-def allocate_club(params: np.record, market: MarketArrays, week_stats: np.ndarray | None = None) -> Club:
-    """A club's counters and tables; `week_stats` may be given (a region's view into its own array)."""
+def allocate_club(params: np.record, market: MarketArrays, root: int, club_index: int = 0,
+                  week_stats: np.ndarray | None = None) -> Club:
+    """A club's counters and tables, and its random streams: those of club `club_index` of the run's `root`
+    (`sim.kernels.draws`), as they are before week 0; `week_stats` may be given (a region's view into its own
+    array)."""
     professions, sectors, capacity = len(market.profession_sector), len(market.sector_size), params.capacity
     scratch = max(professions, capacity)
     if week_stats is None:
@@ -438,6 +446,8 @@ def allocate_club(params: np.record, market: MarketArrays, week_stats: np.ndarra
         alias_small=np.zeros(scratch, dtype=np.int64),
         alias_large=np.zeros(scratch, dtype=np.int64),
         week_stats=week_stats,
+        streams=make_streams(root, club_index, N_CLUB_STREAMS),
+        stream_key=stream_key(root, club_index),
     )
 
 
@@ -490,8 +500,7 @@ def make_region_params(config: ScenarioConfig) -> np.record:
 
 
 class Region(NamedTuple):
-    """A region's clubs at a glance, all clubs' slots and weak ties, the event's attendees, and
-    the bridged professions of one club at a time.
+    """A region's clubs at a glance, all clubs' slots and weak ties, and the event's attendees.
 
     Fetching a club's tuples from the typed lists costs a reference-count update per array they
     hold, so what the region reads of other clubs is here: each club's slots are rows
@@ -517,6 +526,21 @@ class Region(NamedTuple):
     attendee_club: np.ndarray   # int64[sum of capacities]
     attendee_slot: np.ndarray   # int64[sum of capacities]
     attendee_start: np.ndarray  # int64[clubs + 1]: each club's attendees start here
+    streams: np.ndarray         # uint64[N_REGION_STREAMS, STREAM_WORDS]: the region's own random streams
+    stream_key: np.ndarray      # uint64[2]: (root, REGION_KEY), their key (`draws.rekey`)
+
+
+class Lane(NamedTuple):
+    """What one thread of a region needs for the clubs it runs (a lane: clubs first..last-1): the bridged
+    professions of one club at a time, and the outbox of its clubs' second-circle referrals.
+
+    A club's second-circle referrals reach members of other clubs, which may be running on another
+    thread: their effects on the receiving side are posted to the lane's outbox and delivered after
+    every lane has drawn, lane by lane in club order, so that each receiver's sums are added in the same
+    order whatever the number of threads.
+    """
+
+    first: np.ndarray           # int64[2]: the lane's clubs are first[0]..first[1]-1
     stamp: np.ndarray           # int64[1]: the current marking round of bridge_mark
     bridge_mark: np.ndarray     # int64[P]: round in which a profession was last found bridged
     bridged: np.ndarray         # int64[P]: this club's bridged professions (unheld, reached by a weak tie)
@@ -536,12 +560,22 @@ class Region(NamedTuple):
     bridge_holder_slot: np.ndarray  # int64[max capacity x K]: ... and slot
     bridge_strength: np.ndarray  # float64[max capacity x K]: the weak tie's strength this week
     entry_profession: np.ndarray  # int64[max capacity x K]: scratch of the grouping
+    # the outbox: referrals passed to other clubs, not yet delivered (first out_used[0] entries)
+    out_used: np.ndarray        # int64[1]
+    out_club: np.ndarray        # int64[outbox]: the receiver's club ...
+    out_member: np.ndarray      # int64[outbox]: ... member id ...
+    out_row: np.ndarray         # int64[outbox]: ... and row of the region's slots
+    out_value: np.ndarray       # float64[outbox]: the deal's value (0 when the referral was not converted)
+    out_kind: np.ndarray        # int64[outbox]: layout.OUT_DEAL | layout.OUT_SPHERE bits
 
 
-def allocate_region(capacities: list[int], market: MarketArrays, per_member: int, weeks: int) -> Region:
-    professions, sectors = len(market.profession_sector), len(market.sector_size)
+MIN_OUTBOX = 4096  # entries; a lane's outbox is delivered whenever a club's draws would not fit
+
+
+def allocate_region(capacities: list[int], per_member: int, weeks: int, root: int) -> Region:
+    """The region's arrays for clubs of these capacities, with its own random streams (N_REGION_STREAMS) of the
+    run's `root`."""
     total = int(sum(capacities))
-    entries = max(capacities) * per_member
     rows = (total, per_member)
     return Region(
         open=np.ones(len(capacities), dtype=np.bool_),
@@ -561,6 +595,29 @@ def allocate_region(capacities: list[int], market: MarketArrays, per_member: int
         attendee_club=np.zeros(total, dtype=np.int64),
         attendee_slot=np.zeros(total, dtype=np.int64),
         attendee_start=np.zeros(len(capacities) + 1, dtype=np.int64),
+        streams=make_streams(root, REGION_KEY, N_REGION_STREAMS),
+        stream_key=stream_key(root, REGION_KEY),
+    )
+
+
+def lane_bounds(capacities: list[int], lanes: int) -> list[tuple[int, int]]:
+    """Clubs split into `lanes` runs of consecutive clubs with about equal total capacity (one per thread)."""
+    lanes = max(1, min(lanes, len(capacities)))
+    cumulative = np.cumsum(capacities)
+    cuts = [0] + [int(np.searchsorted(cumulative, cumulative[-1] * k / lanes, side="left")) + 1
+                  for k in range(1, lanes)] + [len(capacities)]
+    cuts = [min(max(cut, 0), len(capacities)) for cut in cuts]
+    bounds = [(cuts[k], cuts[k + 1]) for k in range(lanes)]
+    return [(first, last) for first, last in bounds if last > first]
+
+
+def allocate_lane(first: int, last: int, capacities: list[int], market: MarketArrays, per_member: int) -> Lane:
+    """The scratch and outbox of a thread running clubs first..last-1."""
+    professions, sectors = len(market.profession_sector), len(market.sector_size)
+    entries = max(capacities) * per_member
+    outbox = max(MIN_OUTBOX, 16 * int(sum(capacities[first:last])))
+    return Lane(
+        first=np.array([first, last], dtype=np.int64),
         stamp=np.zeros(1, dtype=np.int64),
         bridge_mark=np.zeros(professions, dtype=np.int64),
         bridged=np.zeros(professions, dtype=np.int64),
@@ -579,6 +636,12 @@ def allocate_region(capacities: list[int], market: MarketArrays, per_member: int
         bridge_holder_slot=np.zeros(entries, dtype=np.int64),
         bridge_strength=np.zeros(entries),
         entry_profession=np.zeros(entries, dtype=np.int64),
+        out_used=np.zeros(1, dtype=np.int64),
+        out_club=np.zeros(outbox, dtype=np.int64),
+        out_member=np.zeros(outbox, dtype=np.int64),
+        out_row=np.zeros(outbox, dtype=np.int64),
+        out_value=np.zeros(outbox),
+        out_kind=np.zeros(outbox, dtype=np.int64),
     )
 
 
