@@ -40,7 +40,8 @@ A and B over the pairs (and over the surviving ones), quantiles of A - B over al
 surviving ones and those where exactly one club closed, the share of the sum of squared deviations
 of A - B that those last pairs hold (`variance_share_one_closed`), and comparison.csv's own
 `crn_variance_ratio` for the metric (the same figure, from `compare`'s statistics table).
-`targets` is empty (no issue sets one yet); `machine` names the CPU (`bench.py`).
+`targets` judges `crn_variance_reduction` and `seconds_to_decide` against issue 20's (`bench.py`);
+`machine` names the CPU.
 """
 
 from __future__ import annotations
@@ -222,7 +223,18 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=None,
                         help="experiment seed of both contrasts (default: the shipped experiment's)")
     args = parser.parse_args()
+    report = measure(args)
+    report["targets"] = targets(report)
+    report["machine"] = machine()
+    if args.json:
+        print(json.dumps(report))
+    else:
+        for key, value in report.items():
+            print(f"{key:45s} {value}")
 
+
+def measure(args: argparse.Namespace) -> dict[str, Any]:
+    """The report's figures (every key above but `targets` and `machine`), rounded."""
     from sim.experiments.experiment import compare
 
     with tempfile.TemporaryDirectory() as folder:
@@ -278,14 +290,7 @@ def main() -> None:
         "simulated_s": simulated_s,
         "contrasts": contrasts,
     })
-    report = _round(report)
-    report["targets"] = targets({})
-    report["machine"] = machine()
-    if args.json:
-        print(json.dumps(report))
-    else:
-        for key, value in report.items():
-            print(f"{key:45s} {value}")
+    return _round(report)
 
 
 if __name__ == "__main__":

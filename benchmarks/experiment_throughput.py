@@ -9,7 +9,10 @@ warm-up (numba kernels loaded; the local pool, kept between calls, started: `loc
 `*_wall_s` is the whole call; the Dask one includes starting its LocalCluster, which every call
 without a scheduler address does. `per_core` is the local pool's rate divided by its workers, or by the
 usable cores if there are fewer.
-`targets` says whether `per_core` meets its target; `machine` names the CPU (`bench.py`).
+The common-random-numbers figures of `crn.py` (`crn_variance_reduction`, `seconds_to_decide` and theirs) are
+measured too, unless `--skip-crn`: see that script for what they mean.
+`targets` says whether `per_core`, `crn_variance_reduction` and `seconds_to_decide` meet their targets;
+`machine` names the CPU (`bench.py`).
 """
 
 from __future__ import annotations
@@ -49,6 +52,8 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--runs", type=int, default=200, help="replications per measurement (default 200)")
     parser.add_argument("--workers", type=int, default=2, help="workers of the local pool and Dask (default 2)")
+    parser.add_argument("--skip-crn", action="store_true", help="do not measure common random numbers (crn.py)")
+    parser.add_argument("--crn-runs", type=int, default=400, help="paired replications per CRN contrast (default 400)")
     args = parser.parse_args()
 
     from sim.experiments.experiment import compare, scenario_experiment
@@ -76,7 +81,13 @@ def main() -> None:
         "runs": args.runs,
         "workers": args.workers,
     }
-    result["targets"] = targets({"per_core": per_core})
+    if not args.skip_crn:
+        from crn import measure as measure_crn  # this folder's own module
+
+        crn = measure_crn(argparse.Namespace(runs=args.crn_runs, workers=args.workers, timing_runs=100,
+                                              bootstrap=2000, seed=None))
+        result.update({key: value for key, value in crn.items() if key != "contrasts"})
+    result["targets"] = targets({**result, "per_core": per_core})
     result["machine"] = host
     if args.json:
         print(json.dumps(result))
