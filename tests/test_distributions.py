@@ -23,7 +23,7 @@ from numba import njit
 from numba.core.errors import TypingError
 from scipy import stats
 
-from sim.kernels.distributions import beta, binomial, poisson, standard_gamma, standard_normal
+from sim.kernels.distributions import beta, binomial, poisson, poisson_by_inversion, standard_gamma, standard_normal
 from sim.kernels.draws import uniform
 
 TESTS = Path(__file__).resolve().parent
@@ -259,3 +259,21 @@ def test_plain_python_draws_the_same_numbers() -> None:
     jitted_rows = draw_rows(np.random.default_rng(seed), rows)
     assert np.array_equal(python_rows[:, INTEGER_COLUMNS], jitted_rows[:, INTEGER_COLUMNS])
     np.testing.assert_allclose(python_rows, jitted_rows, rtol=1e-12, atol=0.0)
+
+
+@njit
+def sample_poisson_by_inversion(rng, lam, size):
+    out = np.empty(size, np.int64)
+    for i in range(size):
+        out[i] = poisson_by_inversion(rng, lam)
+    return out
+
+
+@pytest.mark.parametrize("lam", [0.5, 3.0, 6.0, 30.0])
+def test_poisson_by_inversion_fits_and_takes_one_uniform(lam: float) -> None:
+    assert_discrete_fits(sample_poisson_by_inversion(np.random.default_rng(21), lam, SAMPLES), stats.poisson(lam))
+    rng, twin = np.random.default_rng(5), np.random.default_rng(5)
+    sample_poisson_by_inversion(rng, lam, 100)
+    twin.random(100)  # one uniform a draw: the stream is where 100 uniforms leave it
+    assert rng.random() == twin.random()
+    assert sample_poisson_by_inversion(np.random.default_rng(1), 0.0, 3).tolist() == [0, 0, 0]

@@ -370,6 +370,20 @@ def test_resume_refuses_a_folder_of_another_experiment(tmp_path: Path) -> None:
         compare(experiment, out=tmp_path, resume=True)
 
 
+def test_resume_refuses_replications_of_another_results_format(tmp_path: Path) -> None:
+    """A folder written before the random streams changed (results format 1: no `results_format` in its
+    manifest) holds other numbers for the same seeds: resuming it would mix them."""
+    experiment = load_experiment(write_experiment(tmp_path, TWO_POLICIES))
+    out = tmp_path / "out"
+    compare(experiment, 2, workers=1, out=out, figures=False)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["results_format"] == 2
+    del manifest["results_format"]
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(InputError, match="results format 1, and this clubsim gives format 2"):
+        compare(experiment, 3, workers=1, out=out, resume=True, figures=False)
+
+
 def test_compare_scenarios_names_policies_by_stem_with_the_first_as_baseline() -> None:
     result = compare_scenarios([BNI, SCENARIOS / "bni_no_selection.yaml"], 3, overrides=SHORT, workers=1,
                                figures=False)

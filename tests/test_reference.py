@@ -8,6 +8,7 @@ import pytest
 
 from sim.kernels.draws import root_seed, stream_generator, uniform
 from sim.kernels.layout import CLUB_STREAMS, R_CANDIDATES
+from sim.kernels.week import restart_streams
 from sim.model import metrics
 from sim.model.engine import ClubEngine
 from sim.model.market import make_market
@@ -147,7 +148,8 @@ def stream_states(model: ReferenceClubModel) -> dict[str, dict]:
 
 def test_each_process_draws_the_stream_of_its_name():
     """For one seed, Mesa's generator builds the market, then draws the root (as the numba engine does), and
-    process k's numbers are stream_generator(root, (0, k))'s: the founders the first candidates of it."""
+    process k's numbers are stream_generator(root, 0, k)'s (keyed on FOUNDING): the founders the first
+    candidates of it."""
     seed = 21
     config = load_scenario({"years": 1}).config
     run_generator = np.random.default_rng(seed)
@@ -160,9 +162,9 @@ def test_each_process_draws_the_stream_of_its_name():
     for k, name in enumerate(CLUB_STREAMS):
         if name != "candidates":  # founding used it
             np.testing.assert_array_equal(getattr(model.draws, name).random(5),
-                                          stream_generator(root, (0, k)).random(5))
+                                          stream_generator(root, 0, k).random(5))
     replay = ReferenceClubModel(config, seed=seed)
-    replay.draws = replay.draws._replace(candidates=stream_generator(root, (0, R_CANDIDATES)))
+    replay.draws = replay.draws._replace(candidates=stream_generator(root, 0, R_CANDIDATES))
     first_candidate, first_founder = replay.draw_candidate(), model.all_members[0]
     assert all(getattr(first_founder, trait) == value for trait, value in vars(first_candidate).items())
 
@@ -177,6 +179,13 @@ def test_both_engines_give_each_process_the_same_numbers():
         if k != R_CANDIDATES:  # both engines founded their club from it, with different numbers of draws
             stream = numba_club.club.streams[k].copy()
             assert [uniform(stream) for _ in range(3)] == getattr(model.draws, name).random(3).tolist(), name
+    # and after each engine's weekly restart (the numba kernel's `rekey`, the reference's `rekey_generator`)
+    restart_streams(numba_club.club, 7)
+    model.week = 7
+    model.restart_streams()
+    for k, name in enumerate(CLUB_STREAMS):
+        stream = numba_club.club.streams[k].copy()
+        assert [uniform(stream) for _ in range(3)] == getattr(model.draws, name).random(3).tolist(), name
 
 
 RECRUITING = {"visitors_per_meeting": 10.0, "application_rate": 1.0}  # applicants every meeting
@@ -210,11 +219,11 @@ def test_a_process_that_draws_more_leaves_the_others_in_step(base, change, chang
 
 def test_the_founders_attend_alike_whoever_the_interview_let_in():
     """The interview of week 0 changes who joins, not the founders' attendance draws of week 1: they come
-    first in the attendance stream (members attend in joining order) in both runs."""
+    first in the attendance stream, restarted at (1, 0), (members attend in joining order) in both runs."""
     runs = []
     for selection in ("none", "interview"):
         model = ReferenceClubModel(load_scenario({"years": 1, "club": {"recruitment": RECRUITING,
-                                                                       "selection": {"policy": selection}}}), seed=5)
+                                                                       "selection": {"policy": selection}}}), seed=2)
         model.run_to(2)
         runs.append(model)
     open_club, interviewing = runs
@@ -223,3 +232,88 @@ def test_the_founders_attend_alike_whoever_the_interview_let_in():
     for a, b in zip(*founders, strict=True):
         assert (a.attendance_habit, list(a.absences), a.profession) == (b.attendance_habit, list(b.absences),
                                                                         b.profession)
+
+
+def record_at_meeting(model: ReferenceClubModel) -> dict[int, dict[str, dict]]:
+    """Each process's generator state as each meeting starts (after the weekly restart), by week."""
+    states: dict[int, dict[str, dict]] = {}
+    hold_meeting = model.hold_meeting
+
+    def recording() -> None:
+        states[model.week] = stream_states(model)
+        hold_meeting()
+
+    model.hold_meeting = recording
+    return states
+
+
+def test_every_process_restarts_at_its_stream_each_week():
+    """Common random numbers from week to week: two runs on one seed whose fees differ admit different
+    applicants (willingness to pay) and then lose, expel and interview different members, so their processes
+    draw different amounts of numbers; at the start of week w each process is nonetheless at its stream keyed
+    on (w, 0) in both (without the weekly restart it would be wherever the weeks before left it)."""
+    week = 20
+    runs = []
+    for annual in (960.0, 2400.0):
+        model = ReferenceClubModel(load_scenario({"years": 1, "club": {
+            "fees": {"annual": annual}, "recruitment": RECRUITING, "selection": {"policy": "interview"}}}), seed=5)
+        at_meeting = record_at_meeting(model)
+        model.run_to(week)
+        before = stream_states(model)  # as week w - 1 left them
+        model.run_to(week + 1)
+        runs.append((model, before, at_meeting[week]))
+    (a, before_a, at_a), (b, before_b, at_b) = runs
+    assert a.root == b.root
+    assert a.series_frame()["members"].tolist() != b.series_frame()["members"].tolist()  # the clubs diverged
+    assert before_a != before_b  # and so did their draws in week w - 1: without the restart they would start w apart
+    expected = {name: stream_generator(a.root, 0, k, week).bit_generator.state for k, name in enumerate(CLUB_STREAMS)}
+    assert at_a == at_b == expected
+
+
+def test_the_v_th_visitor_who_applies_is_the_same_person_in_both_runs():
+    """Common random numbers in recruitment: visitor v of week w, if it applies, is drawn from the candidates
+    stream keyed on (w, 1 + v) (checked on the generator's state as each applicant is drawn), so two runs on
+    one seed whose clubs differ (the composition policy: other members, other satisfaction, other inviters)
+    see the same people apply in the same order. An applicant of its inviter's sector takes a profession of
+    that sector, so when the inviters' sectors differ that applicant differs; the next ones of its week, at
+    their own keys, do not."""
+    weeks, recruitment = 40, {"visitors_per_meeting": 6.0, "application_rate": 0.5, "own_sector_share": 0.5}
+    runs = []
+    for policy in ("exclusivity", "open"):
+        model = ReferenceClubModel(load_scenario({"years": 1, "club": {
+            "recruitment": recruitment, "composition": {"policy": policy}}}), seed=9)
+        applicants: list[tuple[int, int | None, dict, object]] = []  # (week, sector hint, candidates state, traits)
+        draw_candidate = model.draw_candidate  # the founders are drawn: every later candidate is an applicant
+
+        def recording(sector=None, model=model, applicants=applicants, draw_candidate=draw_candidate):
+            state = model.draws.candidates.bit_generator.state
+            candidate = draw_candidate(sector)
+            applicants.append((model.week, sector, state, candidate))
+            return candidate
+
+        model.draw_candidate = recording
+        model.run_to(weeks)
+        runs.append((model, applicants))
+    (a, applicants_a), (b, applicants_b) = runs
+    assert a.series_frame()["members"].tolist() != b.series_frame()["members"].tolist()
+    keys = {stream_generator(a.root, 0, R_CANDIDATES, week, 1 + v).bit_generator.state["state"]["state"]: (week, v)
+            for week in range(weeks) for v in range(64)}
+    same = differ = same_after_a_difference = 0
+    for week in range(weeks):
+        first = [x for x in applicants_a if x[0] == week]
+        second = [x for x in applicants_b if x[0] == week]
+        # every applicant drew from the key of one visitor of its week, in increasing order
+        for applicants in (first, second):
+            visitors = [keys[state["state"]["state"]] for _, _, state, _ in applicants]
+            assert all(w == week for w, _ in visitors) and visitors == sorted(set(visitors))
+        differed = False
+        for (_, hint_a, state_a, traits_a), (_, hint_b, state_b, traits_b) in zip(first, second, strict=False):
+            assert state_a == state_b  # the i-th applicant of the week is the same visitor in both runs
+            if hint_a == hint_b:  # any sector (None) in both, or one sector
+                assert traits_a == traits_b
+                same += 1
+                same_after_a_difference += differed
+            else:
+                differ += 1
+                differed = True
+    assert same >= 30 and same_after_a_difference > 0, (same, differ, same_after_a_difference)

@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim.kernels.draws import REGION_KEY, root_seed
-from sim.kernels.layout import CLUB_STREAMS, REGION_STREAMS
+from sim.kernels.draws import REGION_KEY, root_seed, stream_generator
+from sim.kernels.layout import CLUB_STREAMS, R_CANDIDATES, REGION_STREAMS
 from sim.model import metrics
 from sim.model.market import make_market
 from sim.reference.club import ReferenceClubModel
@@ -76,22 +76,68 @@ def test_a_region_of_one_club_is_the_single_club_model_draw_for_draw():
 
 def test_each_club_and_the_region_draw_from_their_own_streams():
     """As in the numba region engine: the run's generator builds the market and draws one root; club c's
-    process k draws from stream (c, k) of it, the region's own process k from (REGION_KEY, k)."""
+    process k draws from stream (root, c, k), the region's own process k from (root, REGION_KEY, k), all at
+    their founding key (FOUNDING, 0) when the region is built (the founders are the first candidates)."""
     model = ReferenceRegionModel({**REGION, "years": 1}, rng=4)
     run_generator = np.random.default_rng(4)
     make_market(model.scenario.config.market, run_generator)
     root = root_seed(run_generator)
     assert model.root == root and RegionDraws._fields == REGION_STREAMS
-    assert stream_keys(model.draws) == {name: (root, (REGION_KEY, k)) for k, name in enumerate(REGION_STREAMS)}
+    assert stream_states(model.draws) == {name: stream_generator(root, REGION_KEY, k).bit_generator.state
+                                          for k, name in enumerate(REGION_STREAMS)}
     for c, club in enumerate(model.clubs):
         assert club.root == root and club.club_index == c and club.market is model.market
-        assert stream_keys(club.draws) == {name: (root, (c, k)) for k, name in enumerate(CLUB_STREAMS)}
+        states = stream_states(club.draws)
+        for k, name in enumerate(CLUB_STREAMS):
+            if k != R_CANDIDATES:  # founding drew from it
+                assert states[name] == stream_generator(root, c, k).bit_generator.state, (c, name)
+        club.draws = club.draws._replace(candidates=stream_generator(root, c, R_CANDIDATES))
+        first_candidate, first_founder = club.draw_candidate(), club.all_members[0]
+        assert all(getattr(first_founder, trait) == value for trait, value in vars(first_candidate).items())
 
 
-def stream_keys(draws) -> dict[str, tuple[int, tuple[int, ...]]]:
-    """(root, spawn key) of each process's generator, by process name."""
-    return {name: (generator.bit_generator.seed_seq.entropy, generator.bit_generator.seed_seq.spawn_key)
-            for name, generator in draws._asdict().items()}
+def stream_states(draws) -> dict[str, dict]:
+    """Each process's generator state, by process name."""
+    return {name: generator.bit_generator.state for name, generator in draws._asdict().items()}
+
+
+def test_the_region_s_processes_restart_each_week():
+    """Common random numbers from week to week, as the numba engine's `region_meet`: with or without
+    transfers the region's transfers process draws different amounts of numbers, yet at the interclub event
+    of week w both runs' processes are at their streams keyed on (w, 0), as are each open club's processes at
+    its meeting."""
+    week, runs = 6, []
+    for share in (0.0, 1.0):
+        model = ReferenceRegionModel({"years": 1, "club": {"capacity": 12, "recruitment": {
+            "visitors_per_meeting": 8.0, "application_rate": 1.0}}, "region": {
+            "clubs": 3, "interclub_events_per_year": 52, "transfer_share": share}}, rng=6)
+        at_event, at_meeting = {}, {}
+        hold_interclub_event = model.hold_interclub_event
+
+        def recording(model=model, at_event=at_event, hold_interclub_event=hold_interclub_event):
+            at_event[model.week] = stream_states(model.draws)
+            hold_interclub_event()
+
+        model.hold_interclub_event = recording
+        for club in model.clubs:
+            hold_meeting = club.hold_meeting
+
+            def recording_club(club=club, hold_meeting=hold_meeting, at_meeting=at_meeting):
+                at_meeting[club.club_index, club.week] = stream_states(club.draws)
+                hold_meeting()
+
+            club.hold_meeting = recording_club
+        model.run_to(week)
+        before = stream_states(model.draws)  # as week w - 1 left them
+        model.run_to(week + 1)
+        runs.append((model, before, at_event[week], at_meeting))
+    (a, before_a, event_a, meeting_a), (b, before_b, event_b, meeting_b) = runs
+    assert before_a["transfers"] != before_b["transfers"]  # the transfers drew in week w - 1
+    assert event_a == event_b == {name: stream_generator(a.root, REGION_KEY, k, week).bit_generator.state
+                                  for k, name in enumerate(REGION_STREAMS)}
+    for c in range(3):
+        assert meeting_a[c, week] == meeting_b[c, week] == {
+            name: stream_generator(a.root, c, k, week).bit_generator.state for k, name in enumerate(CLUB_STREAMS)}
 
 
 def test_a_transfer_s_interview_leaves_the_receiving_club_s_draws_in_step():

@@ -203,6 +203,41 @@ def test_a_region_is_a_pure_function_of_scenario_and_seed() -> None:
     assert simulate(BNI, 7, overrides=SMALL).summary != first.summary
 
 
+def _region_bytes(engine: RegionEngine) -> bytes:
+    """Every club's series and member records, as bytes."""
+    return b"".join(series.tobytes() for series in engine.SE) + b"".join(
+        members[:int(club.counters[1])].tobytes() for members, club in zip(engine.M, engine.C, strict=True))
+
+
+def test_a_region_gives_the_same_bytes_on_any_number_of_threads() -> None:
+    """Lanes of clubs on a thread pool, their second-circle referrals delivered through outboxes: the same
+    series and member records to the byte for 1, 2 and 3 threads, and for an outbox so small that it is
+    delivered many times a week (the lane resumes where it stopped)."""
+    config = load_config(BNI, {**SMALL, "region.clubs": 7, "region.interclub_events_per_year": 12,
+                               "region.transfer_share": 0.5}).config
+    runs = []
+    for threads, outbox in ((1, None), (2, None), (3, None), (2, 160)):
+        engine = RegionEngine(config, np.random.default_rng(11), threads=threads, outbox=outbox)
+        engine.run_to()
+        assert engine.threads == threads
+        runs.append(_region_bytes(engine))
+    assert sum(float(series[:, S_CROSS_BUSINESS].sum()) for series in engine.SE) > 0  # the outboxes carried deals
+    assert all(run == runs[0] for run in runs[1:])
+
+
+def test_clubsim_run_threads_changes_nothing_but_the_time(tmp_path: Path) -> None:
+    summaries = []
+    for threads in ("1", "2"):
+        out = tmp_path / f"threads-{threads}"
+        result = runner.invoke(app, ["run", str(BNI), "--set", "years=2", "--set", "region.clubs=4", "--threads",
+                                     threads, "--no-figures", "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        summaries.append((out / "summary.json").read_text())
+    assert summaries[0] == summaries[1]
+    refused = runner.invoke(app, ["run", str(BNI), "--threads", "0", "--out", str(tmp_path / "zero")])
+    assert refused.exit_code == 2 and "--threads" in refused.output
+
+
 @pytest.mark.parametrize("engine", ["numba", "python"])
 @pytest.mark.parametrize("clubs", [3, 1])
 def test_progress_reports_weeks_and_leaves_the_run_unchanged(engine: str, clubs: int) -> None:

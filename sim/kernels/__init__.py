@@ -1,8 +1,8 @@
 """The numba kernels of the weekly process, one module per phase of docs/ODD.md.
 
-Kernels are small pure functions over the arrays of `sim.model.state`, indexed as `layout` says; they take the
-run's `np.random.Generator` as an argument, so a run stays a pure function of
-(scenario, seed). `week.run_weeks` chains the phases for the Monte Carlo fast
+Kernels are small pure functions over the arrays of `sim.model.state`, indexed as `layout` says; they draw from
+the club's random streams (`draws`), held in its arrays, so a run stays a pure function of (scenario, seed).
+`week.run_weeks` chains the phases for the Monte Carlo fast
 path; `sim.model.club.ClubModel.step` calls the same phases one by one.
 
 Numba's on-disk cache (`cache=True`) is invalidated only when a function's own

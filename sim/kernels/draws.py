@@ -1,6 +1,7 @@
-"""Uniform draws in the kernels: numpy's PCG64 step compiled into the kernel, the same stream.
+"""Random streams and uniform draws in the kernels: numpy's PCG64 step compiled into the kernel.
 
-`uniform(rng)` is `rng.random()`, number for number. Numba's `Generator.random` calls numpy's
+The kernels draw from the streams described below; `uniform` also takes a numpy Generator (tests,
+tools). On a Generator, `uniform(rng)` is `rng.random()`, number for number. Numba's `Generator.random` calls numpy's
 PCG64 through a function pointer (5.7 ns a draw here); `uniform` does the same 128-bit LCG step
 and XSL-RR output inline, on the same state in numpy's memory (2 ns). Both read and write that
 one state, so `uniform`, numba's other draws (`standard_normal`, `poisson`, ...) and numpy's own
@@ -21,14 +22,16 @@ Random streams. The kernels draw from *streams*, not from one generator: a strea
 four uint64 words holding a PCG64 state and increment as two native 128-bit integers, and each
 club has one stream per random process (`layout.CLUB_STREAMS`: attendance, one-to-ones,
 visitors, candidates, needs, hunting, decisions, screening, second circle), a region one per
-region-level process (`layout.REGION_STREAMS`). Stream k of club c is numpy's
-`PCG64(SeedSequence(root, spawn_key=(c, k)))`, so `uniform(stream)` gives exactly the numbers
-of `stream_generator(root, (c, k)).random()` (the reference engine draws from those generators).
-Two policies run on the same seed then draw each process's numbers in step, club by club,
-however far their clubs diverge elsewhere (common random numbers, Law, *Simulation Modeling
-and Analysis*, ch. 11), and a region's clubs can run on separate threads with results that do
-not depend on the thread count. The stream's layout is ours, so its 128-bit step needs no
-check of numpy's build; the non-uniform draws built on it are `sim.kernels.distributions`.
+region-level process (`layout.REGION_STREAMS`). A stream starts at a *key*, (root, club,
+process, week, index), hashed with SplitMix64 into its words (`stream_words`, and `rekey` in the
+kernels): any stream of any week is found without drawing the ones before it. Each week every
+process of a club restarts at its key for that week (`sim.kernels.week.restart_streams`), so two
+policies run on one seed draw each process's numbers in step again every week, however far their
+clubs diverged (common random numbers, Law, *Simulation Modeling and Analysis*, ch. 11), and a
+region's clubs can run on separate threads with results that do not depend on the thread count.
+`uniform(stream)` gives the numbers of numpy's `Generator.random()` on the same state
+(`stream_generator`, which the reference engine draws from); the non-uniform draws built on it
+are `sim.kernels.distributions`.
 """
 
 import ctypes

@@ -1,6 +1,6 @@
 """The numba engine's state holder: builds the arrays, runs phases or whole runs, reads results.
 
-`ClubEngine` owns one club's arrays (`sim.model.state`) and the run's generator.
+`ClubEngine` owns one club's arrays (`sim.model.state`), its random streams among them.
 `ClubModel` (Mesa) calls its phase methods week by week; `simulate` calls
 `run_to` for the Monte Carlo fast path, which runs every week inside one
 numba call. Both call the same kernels, so both give identical results.

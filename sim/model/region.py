@@ -74,10 +74,11 @@ class RegionEngine:
 
     @property
     def rng(self) -> np.random.Generator:
-        """The run's generator (read-only: the kernels draw from PCG64 only, checked when the engine is built)."""
+        """The run's generator (read-only: it built the market and drew the streams' root)."""
         return self._rng
 
-    def __init__(self, config: ScenarioConfig, rng: np.random.Generator, threads: int | None = None):
+    def __init__(self, config: ScenarioConfig, rng: np.random.Generator, threads: int | None = None,
+                 outbox: int | None = None):
         self.config = config
         if threads is not None and threads < 1:
             raise ValueError(f"threads must be >= 1, not {threads}")
@@ -94,8 +95,8 @@ class RegionEngine:
         region = allocate_region(capacities, config.region.weak_ties_per_member, config.weeks, self.root_seed)
         tabulate_decay(region.keep_power, config.ties.decay)
         self.lanes = lane_bounds(capacities, threads or default_threads(len(capacities)))
-        self.L = List(allocate_lane(first, last, capacities, self.market_arrays, config.region.weak_ties_per_member)
-                      for first, last in self.lanes)
+        self.L = List(allocate_lane(first, last, capacities, self.market_arrays, config.region.weak_ties_per_member,
+                                    outbox) for first, last in self.lanes)
         lane_of = np.repeat(np.arange(len(self.lanes)), [last - first for first, last in self.lanes])
         works = [allocate_work(max(capacities)) for _ in self.lanes]  # scratch: the clubs of a lane run in turn
         for c, (_, spec) in enumerate(clubs):

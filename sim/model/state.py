@@ -611,11 +611,14 @@ def lane_bounds(capacities: list[int], lanes: int) -> list[tuple[int, int]]:
     return [(first, last) for first, last in bounds if last > first]
 
 
-def allocate_lane(first: int, last: int, capacities: list[int], market: MarketArrays, per_member: int) -> Lane:
-    """The scratch and outbox of a thread running clubs first..last-1."""
+def allocate_lane(first: int, last: int, capacities: list[int], market: MarketArrays, per_member: int,
+                  outbox: int | None = None) -> Lane:
+    """The scratch and outbox of a thread running clubs first..last-1 (an outbox of `outbox` entries; by default
+    16 a member seat, and at least MIN_OUTBOX: it is delivered whenever a club's draws would not fit)."""
     professions, sectors = len(market.profession_sector), len(market.sector_size)
     entries = max(capacities) * per_member
-    outbox = max(MIN_OUTBOX, 16 * int(sum(capacities[first:last])))
+    if outbox is None:
+        outbox = max(MIN_OUTBOX, 16 * int(sum(capacities[first:last])))
     return Lane(
         first=np.array([first, last], dtype=np.int64),
         stamp=np.zeros(1, dtype=np.int64),

@@ -10,13 +10,26 @@ Random numbers. Mesa's seeded generator (`self.rng`) builds the market and then 
 of the club's random streams (`sim.kernels.draws.root_seed`); every later draw, founding included,
 comes from the generator of its own random process (`self.draws`, one field per name of
 `sim.kernels.layout.CLUB_STREAMS`: attendance, one-to-ones, visitors, candidates, needs, hunting,
-decisions, screening, second circle): process k's is `stream_generator(root, (club_index, k))`.
-Those are the numba engine's streams: for one seed both engines build the same market, draw the
-same root and give each process the same uniform numbers (they spend them differently, so their
-runs still differ). Two scenarios run on one seed then draw each process's numbers in step
-however far their clubs diverge elsewhere (common random numbers, Law, *Simulation Modeling and
-Analysis*, ch. 11). Mesa's `self.random` is not used: shuffles are permutations drawn from the
-process's own generator. A run is a pure function of (scenario, seed).
+decisions, screening, second circle). Process k's generator is set to a stream keyed by
+(root, club_index, k, week, index) (`sim.kernels.draws.stream_generator` and `rekey_generator`,
+a SplitMix64 hash of the key): at (FOUNDING, 0) when the club is founded, and at (w, 0) at the
+start of every week w in which the club is open (`restart_streams`, before the meeting); the
+v-th visitor of a meeting who applies (v counts every visitor, those who do not apply too) has
+its traits drawn from the candidates stream at (w, 1 + v). The number of visitors is drawn by
+inversion from exactly one uniform (`poisson_by_inversion`).
+
+Why: common random numbers (Law, *Simulation Modeling and Analysis*, ch. 11). Two scenarios run
+on one seed should differ by their policy, not by their luck. One generator per process keeps a
+process's numbers from shifting when another process draws more; the weekly restart puts every
+process back in step at the start of each week however many numbers it drew the week before (a
+club that admitted one member more draws one attendance number more, once); the per-visitor key
+lets the same people visit both clubs whoever their members are, and the one-uniform count lets
+two runs whose chapters are a little more or less appealing draw nearly the same number of
+visitors. These are the numba engine's streams, keyed and restarted at the same points: for one
+seed both engines build the same market, draw the same root and give each process the same
+uniform numbers each week (they spend them differently, so their runs still differ). Mesa's
+`self.random` is not used: shuffles are permutations drawn from the process's own generator. A
+run is a pure function of (scenario, seed).
 
 Readings of the ODD where the text leaves a choice (the numba engine reads it the same way):
 - an exiting member is removed at once (ODD 3): it takes no further part from that moment, so a
@@ -32,7 +45,7 @@ Readings of the ODD where the text leaves a choice (the numba engine reads it th
 
 A club of a region (`sim/reference/region.py`, ODD 7.8) is this model with three hooks: it takes
 the region's market and the root of the region's streams with its index in the region (`market=`,
-`root=`, `club_index=`: club c's process k draws from stream (c, k)), its week splits into
+`root=`, `club_index=`: club c's process k draws from the streams of (c, k)), its week splits into
 `phases_1_to_6`, `phases_7_to_9` and `end_week` (`step` runs the three), and it keeps the
 applicants it refused for capacity or composition (`refused`) for the region's transfers.
 """
@@ -50,8 +63,8 @@ import mesa
 import numpy as np
 import pandas as pd
 
-from sim.kernels.draws import root_seed, stream_generator
-from sim.kernels.layout import CLUB_STREAMS
+from sim.kernels.draws import rekey_generator, root_seed, stream_generator
+from sim.kernels.layout import CLUB_STREAMS, R_CANDIDATES
 from sim.model import metrics
 from sim.model.market import Market, make_market
 from sim.model.scenario import MEMBER_TYPES, ClubScenario, ScenarioConfig, load_scenario
@@ -83,6 +96,24 @@ def is_calendar_week(w: int, per_year: int) -> bool:
     return w == 0 or (w * per_year) // 52 > ((w - 1) * per_year) // 52
 
 
+def poisson_by_inversion(rng: np.random.Generator, lam: float) -> int:
+    """Poisson(lam) from exactly one uniform of `rng`, by sequential search of the cumulative distribution
+    (inversion; none is drawn when lam <= 0, as in `sim.kernels.distributions.poisson_by_inversion`). Two runs
+    whose means differ a little draw nearly the same count from the same uniform (common random numbers),
+    where numpy's `poisson` would take a varying number of uniforms and map them differently."""
+    if not lam > 0.0:
+        return 0
+    u = rng.random()
+    k = 0
+    probability = math.exp(-lam)
+    cumulative = probability
+    while u > cumulative and probability > 0.0:
+        k += 1
+        probability *= lam / k
+        cumulative += probability
+    return k
+
+
 def draw_index(weights_cdf: np.ndarray, u: float) -> int:
     """Index drawn in proportion to the weights whose cumulative sum is `weights_cdf`, with u ~ U(0, 1)."""
     # side="right" never returns an item of zero weight; min() guards u * total rounding up to total
@@ -107,12 +138,13 @@ class Candidate:
 
 
 class ClubDraws(NamedTuple):
-    """A club's random processes, one numpy Generator each, in the order of `CLUB_STREAMS`."""
+    """A club's random processes, one numpy Generator each, in the order of `CLUB_STREAMS`; each is moved to
+    another key of its stream (`rekey_generator`) rather than replaced."""
 
     attendance: np.random.Generator     # who attends a meeting
     one_to_ones: np.random.Generator    # the order and partners of one-to-ones
     visitors: np.random.Generator       # how many visitors, who invited them, own sector or not, who applies
-    candidates: np.random.Generator     # every trait of a drawn candidate, founders included
+    candidates: np.random.Generator     # every trait of a drawn candidate, founders included (a visitor's: its key)
     needs: np.random.Generator          # the referral phase: needs, receivers, passes, deals, follow-ons
     hunting: np.random.Generator        # hunters' sales and their values
     decisions: np.random.Generator      # members' exits: exogenous, and at renewal
@@ -121,8 +153,15 @@ class ClubDraws(NamedTuple):
 
     @classmethod
     def of(cls, root: int, club_index: int) -> ClubDraws:
-        """Club `club_index`'s process k draws from stream (club_index, k) of `root`, as in the numba engine."""
-        return cls(**{name: stream_generator(root, (club_index, k)) for k, name in enumerate(CLUB_STREAMS)})
+        """Club `club_index`'s process k at its founding stream, (root, club_index, k) keyed on (FOUNDING, 0), as
+        in the numba engine (`make_streams`)."""
+        return cls(**{name: stream_generator(root, club_index, k) for k, name in enumerate(CLUB_STREAMS)})
+
+    def restart(self, root: int, club_index: int, week: int) -> None:
+        """Every process at the start of its stream for `week`, keyed on (week, 0), as the numba engine's
+        `restart_streams`: whatever each drew before, the processes are in step again across runs."""
+        for k, generator in enumerate(self):
+            rekey_generator(generator, root, club_index, k, week, 0)
 
 
 class Member(mesa.Agent):
@@ -429,9 +468,9 @@ class ReferenceClubModel(RunsWeekByWeek, mesa.Model):
         **overrides: Any,
     ) -> None:
         """`rng` may be a region's shared Generator (Mesa uses it as is), `market` the region's market, `root`
-        the root of the region's streams and `club_index` the club's index in the region (its streams are
-        (club_index, k) of `root`). Without `market`, the club draws it from its generator; without `root`,
-        it draws the root from that generator after the market, as the numba engine does."""
+        the root of the region's streams and `club_index` the club's index in the region (process k draws from
+        the streams of (root, club_index, k)). Without `market`, the club draws it from its generator; without
+        `root`, it draws the root from that generator after the market, as the numba engine does."""
         if seed is not None and rng is not None and seed != rng:
             raise ValueError("pass either seed or rng, not two different values")
         # the seed goes to Mesa through the scenario, which Mesa binds as model.scenario
@@ -481,7 +520,8 @@ class ReferenceClubModel(RunsWeekByWeek, mesa.Model):
 
     def _found_club(self) -> None:
         founders = self.scenario.club.founders
-        # if the composition policy leaves too little room, the club starts smaller
+        # if the composition policy leaves too little room, the club starts smaller; the founders are the
+        # candidates stream's first draws, at its founding key
         for _ in range(MAX_DRAWS_PER_FOUNDER * founders):
             if len(self.members) >= founders:
                 break
@@ -491,7 +531,7 @@ class ReferenceClubModel(RunsWeekByWeek, mesa.Model):
 
     def draw_candidate(self, sector: int | None = None) -> Candidate:
         """ODD 7 'Candidate': profession uniform over all professions, or over `sector`'s (a founder's or a
-        visitor's traits: the candidates process)."""
+        visitor's traits: the candidates process, at the key its caller set)."""
         pop, rng = self.scenario.population, self.draws.candidates
         member_type = draw_index(self.type_cdf, rng.random())
         if sector is None:
@@ -616,9 +656,11 @@ class ReferenceClubModel(RunsWeekByWeek, mesa.Model):
         self.end_week()
 
     def phases_1_to_6(self) -> None:
-        """Meeting, referrals and deals, hunting, ties decay."""
+        """Meeting, referrals and deals, hunting, ties decay; an open club's processes first restart at their
+        streams for this week (common random numbers)."""
         self.meeting = not self.closed and self.is_meeting_week(self.week)
         if not self.closed:
+            self.restart_streams()
             if self.meeting:
                 self.hold_meeting()
             self.pass_referrals()
@@ -642,6 +684,12 @@ class ReferenceClubModel(RunsWeekByWeek, mesa.Model):
         self.tally = self._new_tally()
         if self.week >= self.scenario.config.weeks:
             self.running = False
+
+    def restart_streams(self) -> None:
+        """Each random process restarts at its stream for this week, keyed on (week, 0) (`ClubDraws.restart`):
+        two runs on one seed draw in step again from the start of each week, however far they diverged in the
+        weeks before (a member more is an attendance number more, a refusal a screening number less)."""
+        self.draws.restart(self.root, self.club_index, self.week)
 
     def hold_meeting(self) -> None:
         ties = self.scenario.ties
@@ -678,6 +726,15 @@ class ReferenceClubModel(RunsWeekByWeek, mesa.Model):
         return self.scenario.ties.hunter_growth_factor if i.is_hunter or j.is_hunter else 1.0
 
     def invite_visitors(self) -> None:
+        """The chapter brings visitors in proportion to its members' mean satisfaction, each invited by a
+        member in proportion to its own; some visitors apply (screened in phase 9).
+
+        For common random numbers, the number of visitors takes one uniform of the visitors process
+        (`poisson_by_inversion`), and the traits of visitor v (v = 0, 1, ... counts every visitor of the
+        meeting, those who do not apply too) are drawn from the candidates stream keyed on (week, 1 + v): two
+        runs on one seed see the same people visit and apply, in the same order, whoever their members are
+        (unless the applicant takes its inviter's sector, and the inviters differ).
+        """
         recruitment, rng = self.scenario.club.recruitment, self.draws.visitors
         self.applicants = []
         if not self.members:
@@ -686,14 +743,16 @@ class ReferenceClubModel(RunsWeekByWeek, mesa.Model):
         satisfaction = np.cumsum([m.satisfaction() for m in self.members])
         weight = recruitment.satisfaction_weight
         appeal = 1.0 - weight + weight * satisfaction[-1] / len(self.members)
-        visitors = min(int(rng.poisson(recruitment.visitors_per_meeting * appeal)), MAX_VISITORS)
+        visitors = min(poisson_by_inversion(rng, recruitment.visitors_per_meeting * appeal), MAX_VISITORS)
         self.tally["visitors"] += visitors
-        for _ in range(visitors):
+        for visitor in range(visitors):
             if rng.random() >= recruitment.application_rate:
                 continue
             inviter = self.members[draw_index(satisfaction, rng.random())]
             own_sector = rng.random() < recruitment.own_sector_share
-            # the applicant's traits are the candidates process's, whatever the visitors drew
+            # the applicant's traits are the candidates process's at this visitor's own key, whatever the
+            # visitors drew and whoever applied before it
+            rekey_generator(self.draws.candidates, self.root, self.club_index, R_CANDIDATES, self.week, 1 + visitor)
             self.applicants.append(self.draw_candidate(inviter.sector if own_sector else None))
         self.tally["applicants"] += len(self.applicants)
 

@@ -11,13 +11,16 @@ needs are all drawn (Poisson, 7.2) and those for professions its club does not h
 bridges, one by one, with no thinning.
 
 Random numbers, as in the numba region engine: the region's generator builds the market and draws
-one root (`sim.kernels.draws.root_seed`); club c's process k draws from stream (c, k) of that root
-(`ReferenceClubModel.draws`), founding included, and the region's own processes from streams
-(REGION_KEY, k) (`self.draws`: the interclub events, and the transfers of refused applicants with
-the receiving club's interview). A club's second-circle referrals draw from that club's own
-second-circle stream, the deal's value included. So with one club the region is the single-club
-model draw for draw, and a region's processes draw their numbers in step across scenarios run on
-one seed (common random numbers).
+one root (`sim.kernels.draws.root_seed`); club c's process k draws from the streams of (root, c, k)
+(`ReferenceClubModel.draws`), founding included, restarted at (week, 0) at the start of each week
+the club is open, and the region's own processes from the streams of (root, REGION_KEY, k)
+(`self.draws`: the interclub events, and the transfers of refused applicants with the receiving
+club's interview), at (FOUNDING, 0) when the region is built and restarted at (week, 0) every week
+after the clubs' phases 1-6, before the interclub event (the numba engine's `region_meet`). A
+club's second-circle referrals draw from that club's own second-circle stream, the deal's value
+included. So with one club the region is the single-club model draw for draw, and a region's
+processes draw their numbers in step across scenarios run on one seed, and again from the start of
+each week however far the runs diverged before it (common random numbers).
 
 Readings of ODD 7.8 where the text leaves a choice:
 - the second-circle needs are drawn in the second-circle phase, independently of the needs met
@@ -39,7 +42,7 @@ import mesa
 import numpy as np
 import pandas as pd
 
-from sim.kernels.draws import REGION_KEY, root_seed, stream_generator
+from sim.kernels.draws import REGION_KEY, rekey_generator, root_seed, stream_generator
 from sim.kernels.layout import REGION_STREAMS
 from sim.model import metrics
 from sim.model.market import make_market
@@ -78,15 +81,22 @@ class WeakTie:
 
 
 class RegionDraws(NamedTuple):
-    """The region's own random processes, one numpy Generator each, in the order of `REGION_STREAMS`."""
+    """The region's own random processes, one numpy Generator each, in the order of `REGION_STREAMS`; each is
+    moved to another key of its stream (`rekey_generator`) rather than replaced."""
 
     events: np.random.Generator     # who attends an interclub event, whom each attendee meets
     transfers: np.random.Generator  # which refused applicants try another club, which one, its interview
 
     @classmethod
     def of(cls, root: int) -> RegionDraws:
-        """Process k draws from stream (REGION_KEY, k) of `root`, as in the numba region engine."""
-        return cls(**{name: stream_generator(root, (REGION_KEY, k)) for k, name in enumerate(REGION_STREAMS)})
+        """Process k at its stream (root, REGION_KEY, k) keyed on (FOUNDING, 0), as in the numba region engine."""
+        return cls(**{name: stream_generator(root, REGION_KEY, k) for k, name in enumerate(REGION_STREAMS)})
+
+    def restart(self, root: int, week: int) -> None:
+        """Every process at the start of its stream for `week`, keyed on (week, 0): the region's draws are in
+        step again across runs each week, however many events and transfers each drew before."""
+        for k, generator in enumerate(self):
+            rekey_generator(generator, root, REGION_KEY, k, week, 0)
 
 
 Bridge = tuple[Member, float]  # (h, t): a holder h in another club, and the giver's trust t in the bridge to h
@@ -139,7 +149,9 @@ class ReferenceRegionModel(RunsWeekByWeek, mesa.Model):
     def step(self) -> None:
         """One week of the region, in the order of ODD 7.8 (nothing of 7.8 happens with one club)."""
         for club in self.clubs:
-            club.phases_1_to_6()
+            club.phases_1_to_6()  # each open club's processes restart at (week, 0) first
+        # the region's processes restart at (week, 0) every week, as the numba engine's `region_meet`
+        self.draws.restart(self.root, self.week)
         if self.is_region:
             if is_calendar_week(self.week, self.region.interclub_events_per_year):
                 self.hold_interclub_event()
