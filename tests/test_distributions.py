@@ -269,7 +269,7 @@ def sample_poisson_by_inversion(rng, lam, size):
     return out
 
 
-@pytest.mark.parametrize("lam", [0.5, 3.0, 6.0, 30.0])
+@pytest.mark.parametrize("lam", [0.5, 3.0, 6.0, 30.0, 1000.0])
 def test_poisson_by_inversion_fits_and_takes_one_uniform(lam: float) -> None:
     assert_discrete_fits(sample_poisson_by_inversion(np.random.default_rng(21), lam, SAMPLES), stats.poisson(lam))
     rng, twin = np.random.default_rng(5), np.random.default_rng(5)

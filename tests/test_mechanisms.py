@@ -400,7 +400,7 @@ def test_an_entry_fee_commits_members(engine):
 
     def first_year_leavers(commitment: float) -> int:
         return _left(members(run(engine, DECIDING, entry, {"behaviour": {"entry_fee_commitment": commitment}},
-                                 seeds=range(1, 6))))
+                                 seeds=range(1, 11))))  # about 0.4 on 40 seeds in both engines
 
     assert first_year_leavers(5.0) < 0.5 * first_year_leavers(0.0)
 

@@ -174,15 +174,20 @@ def binomial(rng, n, p):
 def poisson_by_inversion(rng, lam):
     """Poisson(lam) from exactly one uniform, by sequential search of the cumulative distribution (inversion):
     two runs whose means differ a little draw nearly the same count and stay in step after it (common random
-    numbers). Its cost grows with lam: for the few visitors of a meeting, not for large means."""
+    numbers). The probabilities are stepped in log space, p(k) = exp(-lam + k log lam - log k!), so that a
+    large mean (exp(-lam) is 0 from about 745) still finds its count; the cost grows with lam: for the few
+    visitors of a meeting, not for large means."""
     if not lam > 0.0:
         return np.int64(0)
     u = uniform(rng)
+    log_lam = np.log(lam)
     k = 0
-    probability = np.exp(-lam)
+    log_probability = -lam
+    probability = np.exp(log_probability)
     cumulative = probability
-    while u > cumulative and probability > 0.0:
+    while u > cumulative and (k < lam or probability > 0.0):
         k += 1
-        probability *= lam / k
+        log_probability += log_lam - np.log(k)
+        probability = np.exp(log_probability)
         cumulative += probability
     return np.int64(k)

@@ -104,12 +104,15 @@ def poisson_by_inversion(rng: np.random.Generator, lam: float) -> int:
     if not lam > 0.0:
         return 0
     u = rng.random()
+    log_lam = math.log(lam)
     k = 0
-    probability = math.exp(-lam)
+    log_probability = -lam  # in log space, as the kernel: exp(-lam) is 0 from about 745
+    probability = math.exp(log_probability)
     cumulative = probability
-    while u > cumulative and probability > 0.0:
+    while u > cumulative and (k < lam or probability > 0.0):
         k += 1
-        probability *= lam / k
+        log_probability += log_lam - math.log(k)
+        probability = math.exp(log_probability)
         cumulative += probability
     return k
 
