@@ -86,7 +86,10 @@ def main() -> None:
 
         crn = measure_crn(argparse.Namespace(runs=args.crn_runs, workers=args.workers, timing_runs=100,
                                               bootstrap=2000, seed=None))
-        result.update({key: value for key, value in crn.items() if key != "contrasts"})
+        renamed = {"runs": "crn_runs", "timing_runs": "crn_timing_runs", "seed": "crn_seed",
+                   "simulated_s": "crn_simulated_s"}  # this report's own runs and workers stay
+        result.update({renamed.get(key, key): value for key, value in crn.items()
+                       if key not in ("contrasts", "workers")})
     result["targets"] = targets({**result, "per_core": per_core})
     result["machine"] = host
     if args.json:
