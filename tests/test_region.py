@@ -323,3 +323,31 @@ def test_validate_names_the_region_and_the_web_page_lists_only_single_clubs() ->
 
     names = available_scenarios()
     assert "bni_chapter" in names and "region_calvados" not in names and "bni_world_2017" not in names
+
+
+REGION_HASH = """
+import hashlib, numpy as np
+from sim.model.scenario import load_config
+from sim.model.region import RegionEngine
+config = load_config({bni!r}, {{"years": 1, "club.founders": 15, "region.clubs": 3,
+                                "region.interclub_events_per_year": 12}}).config
+engine = RegionEngine(config, np.random.default_rng(2), threads={threads})
+engine.run_to()
+print(hashlib.sha256(b"".join(series.tobytes() for series in engine.SE)).hexdigest())
+"""
+
+
+def test_the_threaded_region_runs_as_plain_python_with_the_same_numbers() -> None:
+    """NUMBA_DISABLE_JIT=1 (debugging) runs the region's kernels, lanes and outboxes as Python: the same
+    series to the byte as the compiled region."""
+    import os
+    import subprocess
+    import sys
+
+    def digest(threads: int, disable_jit: bool) -> str:
+        env = {**os.environ, "NUMBA_DISABLE_JIT": "1" if disable_jit else "0"}
+        done = subprocess.run([sys.executable, "-c", REGION_HASH.format(bni=str(BNI), threads=threads)], env=env,
+                              capture_output=True, text=True, check=True)
+        return done.stdout.strip()
+
+    assert digest(2, True) == digest(1, False)
