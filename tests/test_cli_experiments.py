@@ -152,7 +152,7 @@ def test_compare_table_shows_every_metric_and_marks_significant_differences(comp
     console = Console(record=True, width=400, color_system=None)
     console.print(comparison_table(result))
     text = console.export_text()
-    assert "+5,000 *" in text
+    assert "+5,000 *" in text, text
     open_diff = stats[(stats["policy"] == "open") & (stats["metric"] == "business_per_member_year")].iloc[0]
     assert open_diff["significant"]
     narrow = Console(record=True, width=100, color_system=None)
@@ -165,6 +165,7 @@ def test_estimates_are_rounded_to_three_significant_digits() -> None:
     assert format_estimate(0.25, 0.231, 0.269, percent=True) == "25.0 [23.1; 26.9]"
     assert format_estimate(-6050.0, -8870.0, -3240.0, sign=True) == "-6,050 [-8,870; -3,240]"
     assert format_estimate(1.0, 1.0, 1.0, percent=True) == "100"  # no sampling error: no interval
+    assert format_estimate(5000.0, 4999.999999999999, 5000.000000000001, sign=True) == "+5,000"  # rounding only
     assert format_estimate(0.0, 0.0, 0.0, sign=True) == "0"
     assert format_estimate(float("nan")) == "—"
 

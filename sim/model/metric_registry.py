@@ -292,8 +292,8 @@ def estimate(mean: Any, low: Any = None, high: Any = None, *, percent: bool = Fa
     factor = scale if scale is not None else (100.0 if percent else 1.0)
     m = float(mean) * factor
     ci = [float(v) * factor for v in (low, high)] if finite(low) and finite(high) else []
-    if ci and ci[0] == ci[1]:  # no sampling error (e.g. every run survived): the value alone
-        ci = []
+    if ci and ci[1] - ci[0] <= 1e-9 * max(1.0, abs(m)):  # no sampling error (every run survived, a constant
+        ci = []                                              # difference up to rounding): the value alone
     places = _places([m, *ci])
     if ci and ci[1] > ci[0]:  # and at least one significant digit of the CI's half-width
         places = min(max(places, -math.floor(math.log10((ci[1] - ci[0]) / 2))), max(places, 0) + 3)
