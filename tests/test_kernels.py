@@ -18,8 +18,8 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from sim.kernels.borrowed import borrowed
-from sim.kernels.draws import INLINE_PCG64, make_streams, native_state_layout, require_pcg64, uniform
-from sim.kernels.layout import N_CLUB_STREAMS, N_HELD
+from sim.kernels.draws import INLINE_PCG64, native_state_layout, require_pcg64, uniform
+from sim.kernels.layout import N_HELD
 from sim.kernels.membership import random_index, shuffled
 from sim.kernels.referrals import build_alias_table, draw_alias, draw_held_need, index_held_professions
 from sim.kernels.week import row_sum
@@ -112,7 +112,7 @@ def test_held_needs_follow_the_boosted_demand_weights_of_held_professions() -> N
     params = make_params(config)
     market = make_market(config.market, np.random.default_rng(1))
     arrays = make_market_arrays(market, config.market.own_sector_boost)
-    club = allocate_club(params, arrays, make_streams(1, (0,), N_CLUB_STREAMS))
+    club = allocate_club(params, arrays, root=1)
     held = [0, 5, 17, 40, 41, 99]
     club.profession_count[held] = 1
     call_index_held_professions(params, arrays, club)
