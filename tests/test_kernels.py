@@ -345,5 +345,5 @@ def test_numba_removes_no_write_to_the_state(tmp_path: Path) -> None:
     report = json.loads(done.stdout.strip().splitlines()[-1])
     # the pass was watched as the kernels compiled (not loaded from a cache, not renamed by a new numba)
     assert {"run_weeks", "run_region_weeks", "hold_meeting", "pass_referrals", "members_decide",
-            "lane_second_circle", "region_deliver_entry"} <= set(report["seen"])
+            "lane_meet_and_refer", "lane_settle_and_decide"} <= set(report["seen"])  # the threaded region too
     assert report["removed"] == []
