@@ -38,7 +38,7 @@ policies:
   no_visitors: {{club.recruitment.visitors_per_meeting: 0}}
 metrics: [{", ".join(METRICS)}]
 runs: 12
-seed: 11
+seed: 12
 """
 
 

@@ -435,12 +435,15 @@ def comparison_report(result: ComparisonResult) -> Report:
     )
     records: list[dict[str, Any]] = []
     delta = f"  Δ vs {baseline}"
+    partial: dict[str, dict[int, list[str]]] = {}  # a metric some runs have no value of: label -> n -> policies
 
     def add_metric(name: str) -> None:
         entry = metric(name)
         means, diffs = [], []
         for policy in order:
             row = stats.get((policy, name))
+            if row is not None and name in experiment.metrics and 0 < int(row["n"]) < result.runs:
+                partial.setdefault(entry.label, {}).setdefault(int(row["n"]), []).append(policy)
             found = None if row is None else metric_estimate(name, row["mean"], row["ci_low"], row["ci_high"])
             means.append(Cell.of(found))
             record: dict[str, Any] = {"policy": policy, "metric": name, "label": entry.label, "unit": entry.unit,
@@ -472,6 +475,10 @@ def comparison_report(result: ComparisonResult) -> Report:
             grid.rows.append(Row([delta], pair_cells, end_section=True, dim=True, short="  Δ"))
         for name in survivors:
             add_metric(name)
+    for label, by_count in partial.items():  # a mean over fewer runs than the title says is named
+        grid.caption += "\n" + f"{label}: " + "; ".join(
+            f"over {n:,} of {result.runs:,} runs for {', '.join(names)}" for n, names in sorted(by_count.items())) \
+            + " (the other runs have no value)"
     records.sort(key=lambda r: order.index(r["policy"]))
     meta = {"title": grid.title, "experiment": experiment.name, "runs": result.runs, "baseline": baseline,
             "policies": order}
