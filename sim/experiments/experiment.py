@@ -131,7 +131,8 @@ def _simulate_columns(config: ScenarioConfig, seed: int, engine: str) -> tuple[A
         from sim.model.metrics import region_members, region_series
         from sim.model.runner import region_tables
 
-        names, club_series, club_members = region_tables(config, seed, engine)
+        # one thread: the experiment's workers already share the cores (the results do not depend on it)
+        names, club_series, club_members = region_tables(config, seed, engine, threads=1)
         return region_series(club_series), region_members(club_members, names)
     if engine == "numba":
         from sim.model.engine import ClubEngine
