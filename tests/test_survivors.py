@@ -225,3 +225,16 @@ def test_new_metrics_have_bounds() -> None:
 def test_survivors_headers_name_the_metric_and_the_subset() -> None:
     assert metric_header("business_per_member_year_survivors") == "business / member-year (EUR), survivors"
     assert metric_header("sphere_share") == "referrals in the sphere (%)"
+
+
+def test_a_club_its_members_all_left_did_not_survive() -> None:
+    """A club with no minimum size never closes, so no member is dissolved; emptied by its members' own exits
+    (every member leaves within weeks, no visitor comes), it still did not survive."""
+    from sim.model.runner import simulate
+
+    result = simulate(BNI, 1, overrides={"years": 2, "club.min_viable_size": 0,
+                                         "club.recruitment.visitors_per_meeting": 0,
+                                         "behaviour.exogenous_exit_rate": 0.999})
+    assert result.summary["members_final"] == 0
+    assert result.summary["exits_by_reason"]["dissolved"] == 0
+    assert result.summary["survived"] is False

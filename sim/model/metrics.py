@@ -170,7 +170,8 @@ def summarize(series: Columns, members: Columns) -> dict[str, Any]:
         "share_positive_roi": float((roi > 0).mean()) if len(roi) else None,
         "hunter_share_final": float(column(series, "hunter_share")[-1]),
         "fee_income_total": float(column(series, "fees_collected").sum()),
-        "survived": bool(exits_by_reason["dissolved"] == 0),
+        # closed (its last members dissolved), or emptied by its members' own exits with no one left to dissolve
+        "survived": bool(exits_by_reason["dissolved"] == 0 and members_weekly[-1] > 0),
         # referrals given inside the giver's sector (its contact sphere), of all referrals
         "sphere_share": float(column(series, "sphere_referrals").sum()) / referrals
         if referrals > 0 and "sphere_referrals" in series else None,
