@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from sim.errors import InputError
 from sim.interfaces.cli import app
-from sim.kernels.layout import S_CROSS_BUSINESS
+from sim.kernels.layout import NEXT_ID, S_CROSS_BUSINESS
 from sim.model.region import RegionEngine
 from sim.model.runner import simulate
 from sim.model.scenario import load_config
@@ -206,7 +206,7 @@ def test_a_region_is_a_pure_function_of_scenario_and_seed() -> None:
 def _region_bytes(engine: RegionEngine) -> bytes:
     """Every club's series and member records, as bytes."""
     return b"".join(series.tobytes() for series in engine.SE) + b"".join(
-        members[:int(club.counters[1])].tobytes() for members, club in zip(engine.M, engine.C, strict=True))
+        members[:int(club.counters[NEXT_ID])].tobytes() for members, club in zip(engine.M, engine.C, strict=True))
 
 
 def test_a_region_gives_the_same_bytes_on_any_number_of_threads() -> None:

@@ -341,13 +341,15 @@ def second_circle_referrals(P, market, M, S, C, region, lane, c, week):
         giver_cdf[s] = total
     if total <= 0.0:
         return True
-    saved = rng.copy()  # the stream as it was, if the outbox turns out too full for this week's needs
+    # the stream as it was, if the outbox turns out too full for this week's needs (words, not a copied array:
+    # no allocation in a club's week)
+    word_0, word_1, word_2, word_3 = rng[0], rng[1], rng[2], rng[3]
     needs = poisson(rng, total)
     used = lane.out_used[0]
     if used + needs > len(lane.out_club):
         if used == 0:
             raise ValueError("a club's second-circle needs exceed an empty outbox (Lane.out_club)")
-        rng[:] = saved
+        rng[0], rng[1], rng[2], rng[3] = word_0, word_1, word_2, word_3
         return False
     referral_weeks, referrals = slots.referral_weeks, slots.referrals
     ring = referral_weeks.shape[1]

@@ -145,11 +145,13 @@ class RegionEngine:
         stop = self.config.weeks if stop is None else min(stop, self.config.weeks)
         assert stop < len(self.region.keep_power)  # the kernels read decay at ages up to stop - 1, unchecked
         if self.threads > 1:
+            room = region_has_room(self.P, self.M, self.C)
             with ThreadPoolExecutor(self.threads, thread_name_prefix="clubsim-lane") as pool:
                 while self.week < stop:
-                    if not region_has_room(self.P, self.M, self.C):
+                    if not room:
                         self._make_room()
-                    self.week = self._run_week_threaded(pool)
+                    room = self._run_week_threaded(pool)
+                    self.week += 1
             return
         while self.week < stop:
             if not region_has_room(self.P, self.M, self.C):
@@ -159,8 +161,9 @@ class RegionEngine:
                                  self.C, self.K, self.SE, self.region, self.L, self.week, stop)
             )
 
-    def _run_week_threaded(self, pool: ThreadPoolExecutor) -> int:
-        """One week, `run_region_weeks`' phases in its order: the club phases lane by lane on the pool."""
+    def _run_week_threaded(self, pool: ThreadPoolExecutor) -> bool:
+        """One week, `run_region_weeks`' phases in its order: the club phases lane by lane on the pool. Returns
+        whether every club's member records hold another week's joins (each lane checks its own clubs)."""
         rp, P, market, M, S, C, K, SE, region, L = (self.region_params, self.P, self.market_arrays, self.M,
                                                      self.S, self.C, self.K, self.SE, self.region, self.L)
         week = self.week
@@ -178,8 +181,7 @@ class RegionEngine:
             region_deliver_entry(P, market, M, S, C, region, L, lane_next, week)
         each_lane(lane_settle_and_decide, lambda t, first, last: (P, M, S, C, K, region, first, last, week))
         region_transfer_and_untie_entry(rp, P, M, S, C, K, region, week)
-        each_lane(lane_close_week, lambda t, first, last: (P, M, S, C, SE, first, last, week))
-        return week + 1
+        return all(each_lane(lane_close_week, lambda t, first, last: (P, M, S, C, SE, first, last, week)))
 
     def _make_room(self) -> None:
         # only the clubs found short are touched: reading a typed list from Python costs ~10 us an item
