@@ -42,7 +42,8 @@ def row_sum(matrix, i):
 
 @kernel
 def close_week(slots, club, series, week):
-    """Write this week's row of the series and start the next one."""
+    """Write this week's row of the series and start the next one. The series holds all weeks, or (a
+    region streaming its outputs, `sim.model.region`) a ring of the last weeks not yet written out."""
     stats = club.week_stats
     n = club.counters[N_MEMBERS]
     tie, member = slots.tie, slots.member
@@ -54,8 +55,9 @@ def close_week(slots, club, series, week):
     stats[S_MEMBERS] = n
     stats[S_MEAN_TIE] = total / (n * (n - 1)) if n > 1 else 0.0
     stats[S_HUNTER_SHARE] = club.counters[N_HUNTERS] / n if n > 0 else 0.0
+    row = week % series.shape[0]
     for k in range(len(stats)):  # element-wise: slice assignment costs seconds of compile time
-        series[week, k] = stats[k]
+        series[row, k] = stats[k]
         if k != S_ATTENDANCE_RATE:  # carried until the next meeting
             stats[k] = 0.0
 
