@@ -538,20 +538,6 @@ def region_meet(rp, P, M, S, region, week):
 
 
 @kernel
-def region_deliver(P, market, M, S, C, region, L, lane_next, week):
-    """Every lane's outbox delivered, lane by lane; a lane whose outbox filled up before its last club is
-    finished here, delivering as it goes, before the next lane's outbox: the receivers' sums are added in
-    club order whatever the lanes."""
-    for t in range(len(L)):
-        lane = L[t]
-        deliver_outbox(M, region, lane)
-        c = lane_next[t]
-        while c < lane.first[1]:
-            c = clubs_second_circle(P, market, M, S, C, region, lane, c, lane.first[1], week)
-            deliver_outbox(M, region, lane)
-
-
-@kernel
 def region_transfer_and_untie(rp, P, M, S, C, K, region, week):
     """Refused applicants' transfers; the weak ties of this week's leavers end."""
     clubs = len(C)
@@ -563,68 +549,79 @@ def region_transfer_and_untie(rp, P, M, S, C, K, region, week):
         end_leavers_weak_ties(region, c)
 
 
+# The phases of a region's week, one call each: `run_region_weeks` calls them in turn on one thread, and the
+# engine (`sim.model.region`) calls the same compiled functions from a thread pool, lane by lane (nogil, so that
+# lanes run at once). One compiled copy serves both paths: each borrows its state itself, since a caller that
+# borrowed would make its callee another signature, compiled again.
+phase = numba.njit(cache=True, nogil=True)
+
+
+@phase
+def lane_meet_and_refer(P, market, M, S, C, K, region, first, last, week):
+    clubs_meet_and_refer(P, borrowed(market), M, S, C, K, borrowed(region), first, last, week)
+
+
+@phase
+def lane_second_circle(P, market, M, S, C, region, lane, first, week):
+    """The lane's clubs from `first` on; returns the first club not drawn (its last + 1, unless its outbox
+    filled up)."""
+    lane = borrowed(lane)
+    return clubs_second_circle(P, borrowed(market), M, S, C, borrowed(region), lane, first, lane.first[1], week)
+
+
+@phase
+def lane_settle_and_decide(P, M, S, C, K, region, first, last, week):
+    clubs_settle_and_decide(P, M, S, C, K, borrowed(region), first, last, week)
+
+
+@phase
+def lane_close_week(P, M, S, C, SE, first, last, week):
+    return clubs_close_week(P, M, S, C, SE, first, last, week)
+
+
+@phase
+def region_meet_entry(rp, P, M, S, region, week):
+    region_meet(rp, P, M, S, borrowed(region), week)
+
+
+@phase
+def region_deliver_entry(P, market, M, S, C, region, L, lane_next, week):
+    """Every lane's outbox delivered, lane by lane; a lane whose outbox filled up before its last club is
+    finished here, delivering as it goes, before the next lane's outbox: the receivers' sums are added in
+    club order whatever the lanes."""
+    borrowed_region = borrowed(region)
+    for t in range(len(L)):
+        lane = L[t]
+        deliver_outbox(M, borrowed_region, borrowed(lane))
+        c = lane_next[t]
+        while c < lane.first[1]:
+            c = lane_second_circle(P, market, M, S, C, region, lane, c, week)
+            deliver_outbox(M, borrowed_region, borrowed(lane))
+
+
+@phase
+def region_transfer_and_untie_entry(rp, P, M, S, C, K, region, week):
+    region_transfer_and_untie(rp, P, M, S, C, K, borrowed(region), week)
+
+
 @entry
 def run_region_weeks(rp, P, market, M, S, C, K, SE, region, L, start, stop):
     """Weeks start..stop-1 of a region on one thread; returns the first week not run (early when a club's
     member records run out: the caller grows them and calls again)."""
-    market = borrowed(market)
-    region = borrowed(region)
     clubs = len(C)
     lane_next = np.zeros(len(L), dtype=np.int64)
     if not region_has_room(P, M, C):
         return start
     for week in range(start, stop):
-        clubs_meet_and_refer(P, market, M, S, C, K, region, 0, clubs, week)
-        region_meet(rp, P, M, S, region, week)
+        lane_meet_and_refer(P, market, M, S, C, K, region, 0, clubs, week)
+        region_meet_entry(rp, P, M, S, region, week)
         if rp.second_circle:
             for t in range(len(L)):
                 lane = L[t]
-                lane_next[t] = clubs_second_circle(P, market, M, S, C, region, lane, lane.first[0], lane.first[1],
-                                                   week)
-            region_deliver(P, market, M, S, C, region, L, lane_next, week)
-        clubs_settle_and_decide(P, M, S, C, K, region, 0, clubs, week)
-        region_transfer_and_untie(rp, P, M, S, C, K, region, week)
-        if not clubs_close_week(P, M, S, C, SE, 0, clubs, week):
+                lane_next[t] = lane_second_circle(P, market, M, S, C, region, lane, lane.first[0], week)
+            region_deliver_entry(P, market, M, S, C, region, L, lane_next, week)
+        lane_settle_and_decide(P, M, S, C, K, region, 0, clubs, week)
+        region_transfer_and_untie_entry(rp, P, M, S, C, K, region, week)
+        if not lane_close_week(P, M, S, C, SE, 0, clubs, week):
             return week + 1
     return stop
-
-
-# The same phases, one call each, for a thread pool: nogil, so that lanes run at once.
-threaded = numba.njit(cache=True, nogil=True)
-
-
-@threaded
-def lane_meet_and_refer(P, market, M, S, C, K, region, first, last, week):
-    clubs_meet_and_refer(P, borrowed(market), M, S, C, K, borrowed(region), first, last, week)
-
-
-@threaded
-def lane_second_circle(P, market, M, S, C, region, lane, week):
-    lane = borrowed(lane)
-    return clubs_second_circle(P, borrowed(market), M, S, C, borrowed(region), lane, lane.first[0], lane.first[1],
-                               week)
-
-
-@threaded
-def lane_settle_and_decide(P, M, S, C, K, region, first, last, week):
-    clubs_settle_and_decide(P, M, S, C, K, borrowed(region), first, last, week)
-
-
-@threaded
-def lane_close_week(P, M, S, C, SE, first, last, week):
-    return clubs_close_week(P, M, S, C, SE, first, last, week)
-
-
-@threaded
-def region_meet_entry(rp, P, M, S, region, week):
-    region_meet(rp, P, M, S, borrowed(region), week)
-
-
-@threaded
-def region_deliver_entry(P, market, M, S, C, region, L, lane_next, week):
-    region_deliver(P, borrowed(market), M, S, C, borrowed(region), L, lane_next, week)
-
-
-@threaded
-def region_transfer_and_untie_entry(rp, P, M, S, C, K, region, week):
-    region_transfer_and_untie(rp, P, M, S, C, K, borrowed(region), week)

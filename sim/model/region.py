@@ -176,7 +176,8 @@ class RegionEngine:
         region_meet_entry(rp, P, M, S, region, week)
         if rp.second_circle:
             lane_next = np.array(each_lane(lane_second_circle,
-                                           lambda t, first, last: (P, market, M, S, C, region, L[t], week)),
+                                           lambda t, first, last: (P, market, M, S, C, region, L[t], first,
+                                                                          week)),
                                  dtype=np.int64)
             region_deliver_entry(P, market, M, S, C, region, L, lane_next, week)
         each_lane(lane_settle_and_decide, lambda t, first, last: (P, M, S, C, K, region, first, last, week))
