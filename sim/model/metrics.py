@@ -8,7 +8,7 @@ Kaplan-Meier on right-censored tenures (`kaplan_meier`).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -210,22 +210,42 @@ def flatten_summary(summary: Mapping[str, Any]) -> dict[str, Any]:
     return flat
 
 
-def region_series(clubs: list[Columns]) -> dict[str, np.ndarray]:
+def _sum_dtype(dtype: np.dtype) -> np.dtype:
+    """The type numpy's sum adds values of `dtype` in (bools and small integers widen to 64 bits)."""
+    return np.zeros(0, dtype).sum().dtype
+
+
+def region_series(clubs: Iterable[Columns]) -> dict[str, np.ndarray]:
     """A region's weekly series from its clubs' (same weeks): counts and money add up; `meeting`
     is 1 when any club met; attendance rate, mean tie and hunters' share are means over the
-    clubs weighted by their members that week."""
-    first = clubs[0]
-    region: dict[str, np.ndarray] = {"week": np.asarray(first["week"])}
-    members = np.sum([np.asarray(club["members"]) for club in clubs], axis=0)
+    clubs weighted by their members that week.
+
+    One pass over the clubs (a streaming region reads each club's series from disk once), adding
+    them up in club order, first club first: the same bits as numpy's sum over a stack of them."""
+    totals: dict[str, np.ndarray] = {}
+    for club in clubs:
+        members = np.asarray(club["members"])
+        if not totals:
+            totals["week"] = np.asarray(club["week"])
+        for name in SERIES_COLUMNS[1:]:
+            values = np.asarray(club[name])
+            if name in _REGION_MEANS:
+                values = values * members
+            if name not in totals:  # numpy's sum adds small integers as int64
+                totals[name] = values.astype(values.dtype if name == "meeting" else _sum_dtype(values.dtype))
+            elif name == "meeting":
+                np.maximum(totals[name], values, out=totals[name])
+            else:
+                totals[name] += values
+    if not totals:
+        raise ValueError("a region has at least one club")
+    members = totals["members"]
+    region: dict[str, np.ndarray] = {"week": totals["week"]}
     for name in SERIES_COLUMNS[1:]:
-        values = [np.asarray(club[name]) for club in clubs]
-        if name == "meeting":
-            region[name] = np.max(values, axis=0)
-        elif name in _REGION_MEANS:
-            weighted = np.sum([v * np.asarray(club["members"]) for v, club in zip(values, clubs, strict=True)], axis=0)
-            region[name] = np.divide(weighted, members, out=np.zeros(len(members)), where=members > 0)
+        if name in _REGION_MEANS:
+            region[name] = np.divide(totals[name], members, out=np.zeros(len(members)), where=members > 0)
         else:
-            region[name] = np.sum(values, axis=0)
+            region[name] = totals[name]
     return region
 
 
