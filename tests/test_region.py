@@ -13,11 +13,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from numba import njit
 from typer.testing import CliRunner
 
 from sim.errors import InputError
 from sim.interfaces.cli import app
 from sim.kernels.layout import NEXT_ID, S_CROSS_BUSINESS
+from sim.kernels.region import index_bridges
 from sim.model.region import RegionEngine
 from sim.model.runner import simulate
 from sim.model.scenario import load_config
@@ -223,6 +225,55 @@ def test_a_region_gives_the_same_bytes_on_any_number_of_threads() -> None:
         runs.append(_region_bytes(engine))
     assert sum(float(series[:, S_CROSS_BUSINESS].sum()) for series in engine.SE) > 0  # the outboxes carried deals
     assert all(run == runs[0] for run in runs[1:])
+
+
+@njit
+def _rebuild_bridges(club, market, region, lane, c):
+    index_bridges(club, market, region, lane, c)
+
+
+BRIDGE_ARRAYS = ("bridged", "bridge_start", "bridge_row", "bridge_column", "by_sector", "by_sector_cdf")
+
+
+def _bridge_index(region, c: int) -> dict[str, np.ndarray]:
+    """Club c's part of the region's bridge index (its bridged professions, bridges and sector grouping)."""
+    entries = region.weak_club.shape[1]
+    base, n = int(region.slot_start[c]) * entries, int(region.n_bridged[c])
+    bridges = int(region.bridge_start[base + c + n])
+    index = {"bridged": region.bridged[base:base + n], "bridge_start": region.bridge_start[base + c:base + c + n + 1],
+             "bridge_row": region.bridge_row[base:base + bridges],
+             "bridge_column": region.bridge_column[base:base + bridges],
+             "by_sector": region.by_sector[base:base + n], "by_sector_cdf": region.by_sector_cdf[base:base + n],
+             "by_sector_start": region.by_sector_start[c], "sector_weight": region.sector_weight[c]}
+    return {name: array.copy() for name, array in index.items()}
+
+
+def test_a_clubs_bridge_index_is_kept_between_weeks_and_equals_a_rebuilt_one() -> None:
+    """The bridge index is rebuilt only when a club's weak ties or members change (interclub events, joins,
+    exits, untying): in most club-weeks it is kept, and a kept index is always the one a rebuild would give."""
+    config = load_config(BNI, {**SMALL, "region.clubs": 6, "region.interclub_events_per_year": 12}).config
+    engine = RegionEngine(config, np.random.default_rng(4), threads=1)
+    kept = checked = 0
+    while not engine.finished:
+        engine.run_to(engine.week + 1)
+        region = engine.region
+        for c in range(len(engine.C)):
+            if not region.open[c] or region.bridges_stale[c]:
+                continue  # rebuilt at its next second circle
+            kept += 1
+            before = _bridge_index(region, c)
+            scratch = region._replace(**{name: getattr(region, name).copy() for name in
+                                         (*BRIDGE_ARRAYS, "by_sector_start", "sector_weight", "n_bridged",
+                                          "bridges_stale")})
+            _rebuild_bridges(engine.C[c], engine.market_arrays, scratch, engine.L[0], c)
+            rebuilt = _bridge_index(scratch, c)
+            assert scratch.n_bridged[c] == region.n_bridged[c]
+            for name, array in before.items():
+                np.testing.assert_array_equal(array, rebuilt[name], err_msg=f"club {c}, week {engine.week}: {name}")
+            checked += int(region.n_bridged[c] > 0)
+    open_club_weeks = config.weeks * len(engine.C)
+    assert checked > 0.2 * open_club_weeks  # kept indexes that bridge something were compared
+    assert kept > 0.4 * open_club_weeks  # most weeks keep the index
 
 
 def test_clubsim_run_threads_changes_nothing_but_the_time(tmp_path: Path) -> None:

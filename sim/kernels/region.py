@@ -67,6 +67,8 @@ def end_weak_tie(region, c, r, e):
     weak_club, weak_slot, weak_member = region.weak_club, region.weak_slot, region.weak_member
     s = r - region.slot_start[c]
     other = region.slot_start[weak_club[r, e]] + weak_slot[r, e]
+    region.bridges_stale[c] = True
+    region.bridges_stale[weak_club[r, e]] = True
     for f in range(weak_club.shape[1]):
         if weak_club[other, f] == c and weak_slot[other, f] == s and weak_member[other, f] == region.weak_owner[r]:
             weak_club[other, f] = -1
@@ -104,6 +106,8 @@ def meet_at_event(M, region, c, s, c2, s2, growth, week):
         region.weak_profession[r, e] = M[c2].profession[m2]
         region.weak_club[r2, e2], region.weak_member[r2, e2], region.weak_slot[r2, e2] = c, m, s
         region.weak_profession[r2, e2] = M[c].profession[m]
+        region.bridges_stale[c] = True  # a new bridge, maybe; a refreshed one is read at its new strength
+        region.bridges_stale[c2] = True
     strength = current + growth * (1.0 - current)
     region.weak_strength[r, e] = strength
     region.weak_week[r, e] = week
@@ -119,6 +123,7 @@ def end_leavers_weak_ties(region, c):
     for r in range(region.slot_start[c], region.slot_start[c + 1]):
         if owner[r] == member[r]:
             continue
+        region.bridges_stale[c] = True  # its holdings changed, and with them which professions it bridges
         if owner[r] >= 0:
             for e in range(weak_club.shape[1]):
                 if weak_club[r, e] >= 0:
@@ -174,9 +179,20 @@ def interclub_event(rp, P, M, S, region, week):
 
 
 @helper
-def index_bridges(club, market, region, lane, c, week):
-    """Group club c's weak ties to holders of professions it does not hold by profession
-    ("bridged"), with their strength this week. Returns the number of bridged professions.
+def members_changed(region, c):
+    """Whether a member joined or left club c since its last week ended (`end_leavers_weak_ties` records
+    each row's member then): its holdings may have changed this week."""
+    owner, member = region.weak_owner, region.slot_member
+    for r in range(region.slot_start[c], region.slot_start[c + 1]):
+        if owner[r] != member[r]:
+            return True
+    return False
+
+
+@helper
+def index_bridges(club, market, region, lane, c):
+    """Rebuild club c's bridge index (`Region.bridged` ...): its weak ties to holders of professions it does
+    not hold ("bridged"), grouped by profession, and those professions grouped by sector.
 
     Every array is bound before the loops: a helper taking the region's tuple, or a tuple field
     read inside a loop, costs a reference-count update per array, far more than an entry's work.
@@ -184,16 +200,13 @@ def index_bridges(club, market, region, lane, c, week):
     lane.stamp[0] += 1
     stamp = lane.stamp[0]
     first_row, last_row = region.slot_start[c], region.slot_start[c + 1]
-    slot_member, weak_club, weak_member, weak_slot = region.slot_member, region.weak_club, region.weak_member, \
-        region.weak_slot
-    weak_profession, strength_at_refresh, weak_week, keep_power = region.weak_profession, region.weak_strength, \
-        region.weak_week, region.keep_power
-    bridge_slot, bridge_club, bridge_member = lane.bridge_slot, lane.bridge_club, lane.bridge_member
-    bridge_holder_slot, bridge_strength = lane.bridge_holder_slot, lane.bridge_strength
+    slot_member, weak_club, weak_profession = region.slot_member, region.weak_club, region.weak_profession
     entries = weak_club.shape[1]
+    base = first_row * entries  # club c's part of the per-bridge arrays
+    bridged, bridge_row, bridge_column = region.bridged[base:], region.bridge_row[base:], region.bridge_column[base:]
+    bridge_start = region.bridge_start[base + c:]
     profession_count = club.profession_count
-    mark, bridged, bridged_index = lane.bridge_mark, lane.bridged, lane.bridged_index
-    bridge_start = lane.bridge_start
+    mark, bridged_index = lane.bridge_mark, lane.bridged_index
     n_bridged = 0
     for r in range(first_row, last_row):
         if slot_member[r] < 0:
@@ -210,11 +223,10 @@ def index_bridges(club, market, region, lane, c, week):
                 n_bridged += 1
             bridge_start[bridged_index[profession] + 1] += 1
     bridge_start[0] = 0
-    next_entry = lane.entry_profession
+    next_bridge = lane.next_bridge
     for b in range(n_bridged):
         bridge_start[b + 1] += bridge_start[b]
-        next_entry[b] = bridge_start[b]  # each profession's next free entry
-    strongest = 0.0
+        next_bridge[b] = bridge_start[b]  # each profession's next free entry
     for r in range(first_row, last_row):
         if slot_member[r] < 0:
             continue
@@ -222,18 +234,15 @@ def index_bridges(club, market, region, lane, c, week):
             if weak_club[r, e] < 0 or profession_count[weak_profession[r, e]] > 0:
                 continue  # the first pass's test, written out: as a helper it cost this region week 10 %
             b = bridged_index[weak_profession[r, e]]
-            at = next_entry[b]
-            next_entry[b] = at + 1
-            bridge_slot[at] = r - first_row
-            bridge_club[at] = weak_club[r, e]
-            bridge_member[at] = weak_member[r, e]
-            bridge_holder_slot[at] = weak_slot[r, e]
-            bridge_strength[at] = strength_at_refresh[r, e] * keep_power[week - weak_week[r, e]]  # decayed to this week
-            strongest = max(strongest, bridge_strength[at])
-    lane.strongest[0] = strongest
-    group_by_sector(market.profession_sector, market.demand_weight, lane.bridged, lane.by_sector,
-                    lane.by_sector_start, lane.by_sector_cdf, lane.sector_cursor, lane.sector_weight, n_bridged)
-    return n_bridged
+            at = next_bridge[b]
+            next_bridge[b] = at + 1
+            bridge_row[at] = r
+            bridge_column[at] = e
+    group_by_sector(market.profession_sector, market.demand_weight, bridged, region.by_sector[base:],
+                    region.by_sector_start[c], region.by_sector_cdf[base:], lane.sector_cursor,
+                    region.sector_weight[c], n_bridged)
+    region.n_bridged[c] = n_bridged
+    region.bridges_stale[c] = False
 
 
 @helper
@@ -264,6 +273,23 @@ def group_by_sector(profession_sector, demand_weight, bridged, by_sector, start,
 
 
 @helper
+def bridge_strengths(region, bridge_strength, c, week):
+    """Club c's bridges' weak ties decayed to this week, into `bridge_strength` (in index order); returns
+    the strongest. Their decay is lazy (`weak_strength`): the index stays valid as they weaken."""
+    entries = region.weak_club.shape[1]
+    base = region.slot_start[c] * entries
+    bridge_start = region.bridge_start[base + c:]
+    bridge_row, bridge_column = region.bridge_row[base:], region.bridge_column[base:]
+    strength_at_refresh, weak_week, keep_power = region.weak_strength, region.weak_week, region.keep_power
+    strongest = 0.0
+    for at in range(bridge_start[region.n_bridged[c]]):
+        r, e = bridge_row[at], bridge_column[at]
+        bridge_strength[at] = strength_at_refresh[r, e] * keep_power[week - weak_week[r, e]]
+        strongest = max(strongest, bridge_strength[at])
+    return strongest
+
+
+@helper
 def bisect_right(values, first, last, x):
     """The first k in first..last-1 with values[k] > x (values ascending), or last: numpy's
     searchsorted(side="right"), without its call and slice in a per-need loop."""
@@ -277,10 +303,10 @@ def bisect_right(values, first, last, x):
 
 
 @helper
-def draw_bridged_need(u, bridged_weight, boost, sector, bridged, by_sector, by_sector_start, by_sector_cdf,
-                      n_bridged):
-    """The bridged profession at u (uniform on bridged_weight + (boost - 1) x the sector's): by demand
-    weight among all of them, or (the own-sector boost) among those of the member's sector."""
+def draw_bridged_need(u, bridged_weight, boost, sector, by_sector, by_sector_start, by_sector_cdf, n_bridged):
+    """The bridged profession at u (uniform on bridged_weight + (boost - 1) x the sector's), as its position in
+    the club's `bridged`: by demand weight among all of them, or (the own-sector boost) among those of the
+    member's sector."""
     if u < bridged_weight:
         first, last, target = 0, n_bridged, u
     else:
@@ -288,15 +314,15 @@ def draw_bridged_need(u, bridged_weight, boost, sector, bridged, by_sector, by_s
         below = by_sector_cdf[first - 1] if first > 0 else 0.0
         target = below + (u - bridged_weight) / (boost - 1.0)
     position = bisect_right(by_sector_cdf, first, last, target)
-    return bridged[by_sector[min(position, last - 1)]]
+    return by_sector[min(position, last - 1)]
 
 
 @helper
-def bridge_trust(tie, bridge_slot, bridge_strength, i, at, strong_threshold):
-    """Giver i's trust in bridge entry `at`: trust in the bridge's member k (1 if k is i, tie[i][k]
-    if that is strong, else 0) x k's weak tie, from this week's bridge index: the per-need loop reads
+def bridge_trust(tie, bridge_row, bridge_strength, first_row, i, at, strong_threshold):
+    """Giver i's trust in bridge `at`: trust in the bridge's member k (1 if k is i, tie[i][k]
+    if that is strong, else 0) x k's weak tie, from the club's bridge index: the per-need loop reads
     no other club's tuple (an item of a numba typed list costs far more than an array read)."""
-    k = bridge_slot[at]
+    k = bridge_row[at] - first_row
     if k == i:
         return bridge_strength[at]
     if tie[i, k] < strong_threshold:
@@ -312,20 +338,33 @@ def second_circle_referrals(P, market, M, S, C, region, lane, c, week):
     Returns False, with nothing drawn, when the outbox has no room for this week's draws: deliver, then
     call again.
     """
-    p, members, slots, club = P[c], M[c], S[c], C[c]
+    p = P[c]
+    members = borrowed(M[c])
+    slots = borrowed(S[c])
+    club = borrowed(C[c])
     rng = club.streams[R_SECOND_CIRCLE]
-    n_bridged = index_bridges(club, market, region, lane, c, week)
+    if region.bridges_stale[c] or members_changed(region, c):
+        index_bridges(club, market, region, lane, c)
+    n_bridged = region.n_bridged[c]
     if n_bridged == 0:
         return True
+    entries = region.weak_club.shape[1]
+    first_row = region.slot_start[c]
+    base = first_row * entries
+    bridged, bridge_row, bridge_column = region.bridged[base:], region.bridge_row[base:], region.bridge_column[base:]
+    bridge_start = region.bridge_start[base + c:]
+    by_sector, by_sector_cdf = region.by_sector[base:], region.by_sector_cdf[base:]
+    by_sector_start, sector_weight = region.by_sector_start[c], region.sector_weight[c]
+    bridge_strength = lane.bridge_strength
+    strongest = bridge_strengths(region, bridge_strength, c, week)
     bridged_weight = 0.0
-    for k in range(len(lane.sector_weight)):
-        bridged_weight += lane.sector_weight[k]
+    for k in range(len(sector_weight)):
+        bridged_weight += sector_weight[k]
     boost = p.own_sector_boost
     # Thinning: only needs for bridged professions that i's propensity passes on, and only a share
     # `strongest` of them (no bridge's trust exceeds the strongest weak tie); a drawn need is then
     # passed with probability t / strongest, so that t remains the probability of passing it.
-    strongest = lane.strongest[0]
-    member, sector_weight, need_total = slots.member, lane.sector_weight, market.need_total
+    member, need_total = slots.member, market.need_total
     member_sector, member_type, needs_per_week = members.sector, members.member_type, members.needs_per_week
     referral_propensity, referrals_given, business_given = members.referral_propensity, members.referrals_given, \
         members.business_given
@@ -354,11 +393,8 @@ def second_circle_referrals(P, market, M, S, C, region, lane, c, week):
     referral_weeks, referrals = slots.referral_weeks, slots.referrals
     ring = referral_weeks.shape[1]
     tie, strong_threshold = slots.tie, p.strong_threshold
-    bridged, bridge_slot, bridge_strength = lane.bridged, lane.bridge_slot, lane.bridge_strength
-    bridge_start, bridged_index = lane.bridge_start, lane.bridged_index
-    bridge_club, bridge_member, bridge_holder_slot = lane.bridge_club, lane.bridge_member, lane.bridge_holder_slot
+    weak_club, weak_member, weak_slot = region.weak_club, region.weak_member, region.weak_slot
     deal_median = market.deal_median
-    by_sector, by_sector_start, by_sector_cdf = lane.by_sector, lane.by_sector_start, lane.by_sector_cdf
     slot_start = region.slot_start
     out_club, out_member, out_row, out_value, out_kind = lane.out_club, lane.out_member, lane.out_row, \
         lane.out_value, lane.out_kind
@@ -367,25 +403,25 @@ def second_circle_referrals(P, market, M, S, C, region, lane, c, week):
         giver = member[i]
         sector = member_sector[giver]
         u = uniform(rng) * (bridged_weight + (boost - 1.0) * sector_weight[sector])
-        profession = draw_bridged_need(u, bridged_weight, boost, sector, bridged, by_sector, by_sector_start,
-                                       by_sector_cdf, n_bridged)
-        b = bridged_index[profession]
+        b = draw_bridged_need(u, bridged_weight, boost, sector, by_sector, by_sector_start, by_sector_cdf, n_bridged)
+        profession = bridged[b]
         first, last = bridge_start[b], bridge_start[b + 1]
 
         trust_total = 0.0
         for at in range(first, last):
-            trust_total += bridge_trust(tie, bridge_slot, bridge_strength, i, at, strong_threshold)
+            trust_total += bridge_trust(tie, bridge_row, bridge_strength, first_row, i, at, strong_threshold)
         if trust_total <= 0.0:
             continue  # no bridge open to i: the need is lost
         pick = uniform(rng) * trust_total
         chosen, trust = last - 1, 0.0  # the last bridge if rounding leaves pick past every one
         for at in range(first, last):
-            trust = bridge_trust(tie, bridge_slot, bridge_strength, i, at, strong_threshold)
+            trust = bridge_trust(tie, bridge_row, bridge_strength, first_row, i, at, strong_threshold)
             if pick < trust:
                 chosen = at
                 break
             pick -= trust
-        other_club = bridge_club[chosen]
+        r, e = bridge_row[chosen], bridge_column[chosen]
+        other_club = weak_club[r, e]
 
         probability = trust / strongest
         if member_type[giver] == RECIPROCATOR:
@@ -396,8 +432,8 @@ def second_circle_referrals(P, market, M, S, C, region, lane, c, week):
         referral_weeks[i, referrals[i] % ring] = week
         referrals[i] += 1
         out_club[used] = other_club
-        out_member[used] = bridge_member[chosen]
-        out_row[used] = slot_start[other_club] + bridge_holder_slot[chosen]
+        out_member[used] = weak_member[r, e]
+        out_row[used] = slot_start[other_club] + weak_slot[r, e]
         out_value[used] = 0.0
         out_kind[used] = OUT_SPHERE if sector == market.profession_sector[profession] else 0
         used += 1

@@ -92,7 +92,8 @@ class RegionEngine:
         params_of: dict[int, np.record] = {}  # clubs of one group share their parameter record
         self.P, self.M, self.S, self.C, self.K, self.SE = (List() for _ in range(6))
         capacities = [spec.capacity for _, spec in clubs]
-        region = allocate_region(capacities, config.region.weak_ties_per_member, config.weeks, self.root_seed)
+        region = allocate_region(capacities, config.region.weak_ties_per_member, config.weeks, self.root_seed,
+                                 len(self.market_arrays.sector_size))
         tabulate_decay(region.keep_power, config.ties.decay)
         self.lanes = lane_bounds(capacities, threads or default_threads(len(capacities)))
         self.L = List(allocate_lane(first, last, capacities, self.market_arrays, config.region.weak_ties_per_member,

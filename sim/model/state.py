@@ -528,6 +528,20 @@ class Region(NamedTuple):
     attendee_start: np.ndarray  # int64[clubs + 1]: each club's attendees start here
     streams: np.ndarray         # uint64[N_REGION_STREAMS, STREAM_WORDS]: the region's own random streams
     stream_key: np.ndarray      # uint64[2]: (root, REGION_KEY), their key (`draws.rekey`)
+    # Each club's bridge index (docs/ODD.md 7.8): its weak ties to holders of professions it does not hold
+    # ("bridged"), grouped by profession, kept between weeks and rebuilt only when the club's weak ties or
+    # members change. Club c's part of the per-entry arrays starts at slot_start[c] x K (bridge_start's at
+    # slot_start[c] x K + c): a club has at most capacity x K bridges, and as many bridged professions.
+    bridges_stale: np.ndarray   # bool[clubs]: its weak ties or members changed since its index was built
+    n_bridged: np.ndarray       # int64[clubs]: its number of bridged professions
+    bridged: np.ndarray         # int32[rows x K]: its bridged professions ...
+    bridge_start: np.ndarray    # int32[rows x K + clubs]: ... profession b's bridges are start[b]..start[b+1]-1 of:
+    bridge_row: np.ndarray      # int32[rows x K]: the bridge's weak tie: its row (the club's member k) ...
+    bridge_column: np.ndarray   # int8[rows x K]: ... and entry
+    by_sector: np.ndarray       # int32[rows x K]: positions in `bridged`, grouped by sector ...
+    by_sector_cdf: np.ndarray   # float64[rows x K]: ... with their cumulative demand weight
+    by_sector_start: np.ndarray  # int32[clubs, S + 1]: sector s's positions start at by_sector_start[c, s]
+    sector_weight: np.ndarray   # float64[clubs, S]: the demand weight of its bridged professions, by sector
 
 
 class Lane(NamedTuple):
@@ -541,25 +555,15 @@ class Lane(NamedTuple):
     """
 
     first: np.ndarray           # int64[2]: the lane's clubs are first[0]..first[1]-1
+    # scratch of a club's bridge index rebuild (`Region.bridged` ...)
     stamp: np.ndarray           # int64[1]: the current marking round of bridge_mark
     bridge_mark: np.ndarray     # int64[P]: round in which a profession was last found bridged
-    bridged: np.ndarray         # int64[P]: this club's bridged professions (unheld, reached by a weak tie)
-    bridged_index: np.ndarray   # int64[P]: a bridged profession's position in `bridged`
-    sector_weight: np.ndarray   # float64[S]: their demand weight by sector
-    by_sector: np.ndarray       # int64[P]: positions in `bridged`, grouped by sector ...
-    by_sector_start: np.ndarray  # int64[S + 1]: ... sector s's from by_sector_start[s]
-    sector_cursor: np.ndarray   # int64[S]: scratch of the grouping
-    by_sector_cdf: np.ndarray   # float64[P]: cumulative demand weight along by_sector
+    bridged_index: np.ndarray   # int64[P]: a bridged profession's position in the club's `bridged`
+    next_bridge: np.ndarray     # int64[max capacity x K]: each bridged profession's next free bridge
+    sector_cursor: np.ndarray   # int64[S]: each sector's next free place
+    # the club drawing this week
     giver_cdf: np.ndarray       # float64[max capacity]: cumulative second-circle need rates by slot
-    # this club's weak ties to holders of bridged professions, grouped by profession
-    strongest: np.ndarray       # float64[1]: the strongest of them this week
-    bridge_start: np.ndarray    # int64[P + 1]: bridged profession b's entries are bridge_*[start[b]:start[b+1]]
-    bridge_slot: np.ndarray     # int64[max capacity x K]: the club member k holding the weak tie
-    bridge_club: np.ndarray     # int64[max capacity x K]: the holder h's club ...
-    bridge_member: np.ndarray   # int64[max capacity x K]: ... member id ...
-    bridge_holder_slot: np.ndarray  # int64[max capacity x K]: ... and slot
-    bridge_strength: np.ndarray  # float64[max capacity x K]: the weak tie's strength this week
-    entry_profession: np.ndarray  # int64[max capacity x K]: scratch of the grouping
+    bridge_strength: np.ndarray  # float64[max capacity x K]: its bridges' strength this week
     # the outbox: referrals passed to other clubs, not yet delivered (first out_used[0] entries)
     out_used: np.ndarray        # int64[1]
     out_club: np.ndarray        # int64[outbox]: the receiver's club ...
@@ -572,11 +576,12 @@ class Lane(NamedTuple):
 MIN_OUTBOX = 4096  # entries; a lane's outbox is delivered whenever a club's draws would not fit
 
 
-def allocate_region(capacities: list[int], per_member: int, weeks: int, root: int) -> Region:
-    """The region's arrays for clubs of these capacities, with its own random streams (N_REGION_STREAMS) of the
-    run's `root`."""
+def allocate_region(capacities: list[int], per_member: int, weeks: int, root: int, sectors: int) -> Region:
+    """The region's arrays for clubs of these capacities (each member with `per_member` weak ties, in a market of
+    `sectors` sectors), with its own random streams (N_REGION_STREAMS) of the run's `root`."""
     total = int(sum(capacities))
     rows = (total, per_member)
+    entries = total * per_member
     return Region(
         open=np.ones(len(capacities), dtype=np.bool_),
         refused=np.zeros(len(capacities), dtype=np.int64),
@@ -597,6 +602,16 @@ def allocate_region(capacities: list[int], per_member: int, weeks: int, root: in
         attendee_start=np.zeros(len(capacities) + 1, dtype=np.int64),
         streams=make_streams(root, REGION_KEY, N_REGION_STREAMS),
         stream_key=stream_key(root, REGION_KEY),
+        bridges_stale=np.ones(len(capacities), dtype=np.bool_),
+        n_bridged=np.zeros(len(capacities), dtype=np.int64),
+        bridged=np.zeros(entries, dtype=np.int32),
+        bridge_start=np.zeros(entries + len(capacities), dtype=np.int32),
+        bridge_row=np.zeros(entries, dtype=np.int32),
+        bridge_column=np.zeros(entries, dtype=np.int8),
+        by_sector=np.zeros(entries, dtype=np.int32),
+        by_sector_cdf=np.zeros(entries),
+        by_sector_start=np.zeros((len(capacities), sectors + 1), dtype=np.int32),
+        sector_weight=np.zeros((len(capacities), sectors)),
     )
 
 
@@ -623,22 +638,11 @@ def allocate_lane(first: int, last: int, capacities: list[int], market: MarketAr
         first=np.array([first, last], dtype=np.int64),
         stamp=np.zeros(1, dtype=np.int64),
         bridge_mark=np.zeros(professions, dtype=np.int64),
-        bridged=np.zeros(professions, dtype=np.int64),
         bridged_index=np.zeros(professions, dtype=np.int64),
-        sector_weight=np.zeros(sectors),
-        by_sector=np.zeros(professions, dtype=np.int64),
-        by_sector_start=np.zeros(sectors + 1, dtype=np.int64),
+        next_bridge=np.zeros(entries, dtype=np.int64),
         sector_cursor=np.zeros(sectors, dtype=np.int64),
-        by_sector_cdf=np.zeros(professions),
         giver_cdf=np.zeros(max(capacities)),
-        strongest=np.zeros(1),
-        bridge_start=np.zeros(professions + 1, dtype=np.int64),
-        bridge_slot=np.zeros(entries, dtype=np.int64),
-        bridge_club=np.zeros(entries, dtype=np.int64),
-        bridge_member=np.zeros(entries, dtype=np.int64),
-        bridge_holder_slot=np.zeros(entries, dtype=np.int64),
         bridge_strength=np.zeros(entries),
-        entry_profession=np.zeros(entries, dtype=np.int64),
         out_used=np.zeros(1, dtype=np.int64),
         out_club=np.zeros(outbox, dtype=np.int64),
         out_member=np.zeros(outbox, dtype=np.int64),
