@@ -163,6 +163,15 @@ def test_paired_difference_uses_the_pairs():
     assert estimate(base, "x").low < 1.0
 
 
+def test_a_proportion_has_wilsons_interval_inside_0_and_1():
+    """1 chapter at capacity in 200: a t interval would start below 0 (it showed [-0.49; 1.49] %)."""
+    records = [{"at_capacity": float(k == 0), "survived": 1.0} for k in range(200)]
+    at_capacity, survived = estimate(records, "at_capacity"), estimate(records, "survived")
+    assert at_capacity.value == pytest.approx(0.005)
+    assert 0.0 < at_capacity.low < 0.005 < at_capacity.high < 0.03
+    assert survived.value == 1.0 and 0.97 < survived.low < 1.0 and survived.high == pytest.approx(1.0)
+
+
 def test_every_summary_metric_and_series_statistic_can_be_a_target():
     names = statistics()
     assert {"business_per_member_year", "members_final", "roi_giver", "exit_hazard_peak_year",

@@ -312,13 +312,31 @@ def check_statistic(name: str, source: str | Path | None, where: str, *, pooled:
     raise InputError(source, where, message)
 
 
+# statistics that are 1 or 0 in each replication: their mean is a proportion, with Wilson's interval
+PROPORTIONS = frozenset({"survived", "at_capacity"})
+
+
 def estimate(records: Sequence[Mapping[str, Any]], name: str) -> Estimate:
-    """The statistic over replications: mean and t CI, or for a pooled statistic its pooled value
-    and a bootstrap CI that resamples replications."""
+    """The statistic over replications: mean and t CI (Wilson's for a proportion, which never leaves
+    [0, 1]: a t interval of 1 chapter at capacity in 200 would start below 0), or for a pooled statistic
+    its pooled value and a bootstrap CI that resamples replications."""
     if name in _POOLED:
         columns, fn = _POOLED[name]
         return pooled_estimate(records, fn, columns)
+    if name in PROPORTIONS:
+        return _wilson_estimate(_column(records, name))
     return _t_estimate(_column(records, name))
+
+
+def _wilson_estimate(x: np.ndarray) -> Estimate:
+    from scipy import stats
+
+    x = x[np.isfinite(x)]
+    n = len(x)
+    if n == 0:
+        return Estimate(math.nan, math.nan, math.nan, 0)
+    interval = stats.binomtest(int(round(x.sum())), n).proportion_ci(confidence_level=0.95, method="wilson")
+    return Estimate(float(x.mean()), float(interval.low), float(interval.high), n)
 
 
 def paired_difference(
