@@ -124,7 +124,8 @@ class Task:
 
 
 def _simulate_columns(config: ScenarioConfig, seed: int, engine: str) -> tuple[Any, Any]:
-    """One run's weekly series and member table, by column (plain arrays on the numba engine: no pandas).
+    """One run's weekly series and member table, by column (plain arrays on the numba engine: no pandas), for a
+    region or the Python engine (a club on the numba engine needs no tables: `_club_replication`).
 
     A region's are the region's (its clubs added up, `sim.model.metrics.summarize_region`)."""
     if config.is_region:  # the region's tables only: a replication needs no per-club summaries
@@ -134,12 +135,6 @@ def _simulate_columns(config: ScenarioConfig, seed: int, engine: str) -> tuple[A
         # one thread: the experiment's workers already share the cores (the results do not depend on it)
         names, club_series, club_members = region_tables(config, seed, engine, threads=1)
         return region_series(club_series), region_members(club_members, names)
-    if engine == "numba":
-        from sim.model.engine import ClubEngine
-
-        club = ClubEngine(config, np.random.default_rng(seed))
-        club.run_to()
-        return club.series_columns(), club.members_columns()
     if engine == "python":
         from sim.reference.club import ReferenceClubModel
 
@@ -150,21 +145,52 @@ def _simulate_columns(config: ScenarioConfig, seed: int, engine: str) -> tuple[A
 
 
 _TYPE_CODES = {name: code for code, name in enumerate(MEMBER_TYPES)}
+# what a replication keeps of its run when asked to keep its series: the weekly members, and each member's tenure,
+# whether it was observed to end (not censored) and the member's type (a code of MEMBER_TYPES)
+Kept = dict[str, np.ndarray]
+
+
+def _club_replication(config: ScenarioConfig, seed: int, keep_series: bool) -> tuple[dict[str, Any], Kept]:
+    """A club's replication on the numba engine: its summary and kept series read from the engine's arrays,
+    without building its tables (`ClubEngine.summary`; the same values as `summarize` of them)."""
+    from sim.model.engine import ClubEngine
+
+    club = ClubEngine(config, np.random.default_rng(seed))
+    club.run_to()
+    kept: Kept = {}
+    if keep_series:
+        tenure, observed, member_type = club.tenures()
+        kept = {"members_weekly": club.weekly("members").astype(np.int32),
+                "tenure_years": tenure.astype(np.float32), "tenure_observed": observed,
+                "tenure_type": member_type.astype(np.int8)}
+    return club.summary(), kept
+
+
+def _replication_from_tables(config: ScenarioConfig, seed: int, engine: str, keep_series: bool
+                             ) -> tuple[dict[str, Any], Kept]:
+    """A replication's summary and kept series from its tables (a region, or the Python engine)."""
+    series, members = _simulate_columns(config, seed, engine)
+    kept: Kept = {}
+    if keep_series:
+        reason = np.asarray(members["exit_reason"])
+        kept = {"members_weekly": np.asarray(series["members"], np.int32),
+                "tenure_years": np.asarray(members["tenure_years"], np.float32),
+                "tenure_observed": (reason != "active") & (reason != "dissolved"),
+                "tenure_type": np.array([_TYPE_CODES.get(t, -1) for t in members["member_type"]], np.int8)}
+    return summarize(series, members), kept
 
 
 def run_replication(task: Task) -> dict[str, Any]:
     """Run one replication; returns its flat result row (ids, swept values, summary metrics, optional series)."""
-    series, members = _simulate_columns(task.config, task.seed, task.engine)
+    if task.engine == "numba" and not task.config.is_region:
+        summary, kept = _club_replication(task.config, task.seed, task.keep_series)
+    else:
+        summary, kept = _replication_from_tables(task.config, task.seed, task.engine, task.keep_series)
     row: dict[str, Any] = {"point": task.point, "policy": task.policy, "replication": task.replication,
                            "seed": task.seed}
     row.update(task.params)
-    row.update(flatten_summary(summarize(series, members)))
-    if task.keep_series:
-        reason = np.asarray(members["exit_reason"])
-        row["members_weekly"] = np.asarray(series["members"], np.int32)
-        row["tenure_years"] = np.asarray(members["tenure_years"], np.float32)
-        row["tenure_observed"] = (reason != "active") & (reason != "dissolved")
-        row["tenure_type"] = np.array([_TYPE_CODES.get(t, -1) for t in members["member_type"]], np.int8)
+    row.update(flatten_summary(summary))
+    row.update(kept)
     return row
 
 

@@ -30,6 +30,7 @@ from sim.kernels.layout import (
     NEVER,
     NEVER_AGAIN,
 )
+from sim.kernels.setup import founding_streams, sector_tables
 from sim.model.market import Market
 from sim.model.scenario import ScenarioConfig
 
@@ -128,6 +129,7 @@ def _record_dtype(fields: dict[str, type]) -> np.dtype:
 
 
 PARAMS_DTYPE = _record_dtype(get_type_hints(Params))
+PARAMS_RECORD = np.dtype((np.record, PARAMS_DTYPE))  # its items are records: attribute access, as the kernels'
 
 
 def as_record(params: Params) -> np.record:
@@ -225,9 +227,18 @@ class Club(NamedTuple):
     stream_key: np.ndarray          # uint64[2]: (root, club), the key of its streams (`draws.rekey`)
 
 
+# the last scenario's parameter record, as bytes: an experiment's worker runs one scenario many times, and
+# building the record costs more than copying its bytes (25 us against 4; numpy copies a record field by field)
+_last_params: tuple[ScenarioConfig, np.ndarray] | None = None
+
+
 def make_params(config: ScenarioConfig) -> np.record:
-    """The kernels' parameter record of a scenario."""
-    return as_record(_params(config))
+    """The kernels' parameter record of a scenario (a copy: a caller may change its own)."""
+    global _last_params
+    if _last_params is None or _last_params[0] is not config:  # a scenario is frozen: the same one, the same record
+        record = np.rec.array([tuple(_params(config))], dtype=PARAMS_DTYPE).view(np.ndarray)
+        _last_params = (config, record.view(np.uint8))
+    return _last_params[1].copy().view(PARAMS_RECORD)[0]
 
 
 def _params(config: ScenarioConfig) -> Params:
@@ -317,26 +328,17 @@ def _params(config: ScenarioConfig) -> Params:
 
 def make_market_arrays(market: Market, own_sector_boost: float) -> MarketArrays:
     sector, weight = market.sector.astype(np.int64), market.demand_weight.astype(np.float64)
-    sectors = market.sectors
-    boost = np.where(sector[np.newaxis, :] == np.arange(sectors)[:, np.newaxis], own_sector_boost, 1.0)
-    need_total = (weight * boost).sum(axis=1)  # all needs a member of each sector sees, own sector boosted
-    sector_size = np.bincount(sector, minlength=sectors).astype(np.int64)
-    order = np.argsort(sector, kind="stable")  # professions grouped by sector, in profession order
-    rank = np.arange(len(order)) - (np.cumsum(sector_size) - sector_size)[sector[order]]
-    width = max(1, int(sector_size.max(initial=0)))
-    sector_professions = np.full((sectors, width), -1, dtype=np.int64)
-    sector_professions[sector[order], rank] = order
-    weights = np.zeros((sectors, width))
-    weights[sector[order], rank] = weight[order]
-    sector_need_cdf = np.cumsum(weights, axis=1)  # carried flat past each sector's last profession
+    # the sector tables in numba: a dozen small numpy steps took 40-100 us of a replication's set-up
+    need_total, sector_size, sector_professions, sector_need_cdf = sector_tables(
+        sector, weight, market.sectors, float(own_sector_boost))
     return MarketArrays(
         profession_sector=sector,
         demand_weight=weight,
         deal_median=market.deal_median.astype(np.float64),
-        need_total=need_total,
-        sector_professions=sector_professions,
+        need_total=need_total,  # all needs a member of each sector sees, own sector boosted
+        sector_professions=sector_professions,  # professions grouped by sector, in profession order
         sector_size=sector_size,
-        sector_need_cdf=sector_need_cdf,
+        sector_need_cdf=sector_need_cdf,  # carried flat past each sector's last profession
     )
 
 
@@ -423,6 +425,7 @@ def allocate_club(params: np.record, market: MarketArrays, root: int, club_index
     if week_stats is None:
         week_stats = np.empty(N_SERIES)
     week_stats[:] = 0.0
+    key = stream_key(root, club_index)
     return Club(
         counters=np.zeros(N_COUNTERS, dtype=np.int64),
         totals=np.zeros(N_TOTALS),
@@ -446,8 +449,8 @@ def allocate_club(params: np.record, market: MarketArrays, root: int, club_index
         alias_small=np.zeros(scratch, dtype=np.int64),
         alias_large=np.zeros(scratch, dtype=np.int64),
         week_stats=week_stats,
-        streams=make_streams(root, club_index, N_CLUB_STREAMS),
-        stream_key=stream_key(root, club_index),
+        streams=founding_streams(key, N_CLUB_STREAMS),  # `make_streams`' words, hashed in numba: 70 us less a run
+        stream_key=key,
     )
 
 
