@@ -193,7 +193,7 @@ class ClubEngine:
     def tenures(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Each member's tenure in years, whether it ended in an exit of the member's own or the club's rules
         (not censored: still a member, or dissolved), and the member's type code (`MEMBER_TYPES`' order)."""
-        records = self.members[:self.members_ever].view(np.ndarray)
+        records = self.members.view(np.ndarray)[:self.members_ever]  # a recarray's slicing is Python
         exit_week, reason = records["exit_week"], records["exit_reason"]
         tenure = (np.where(exit_week >= 0, exit_week, self.week) - records["join_week"]) / 52.0
         return tenure, (reason != ACTIVE) & (reason != DISSOLVED), records["member_type"]
