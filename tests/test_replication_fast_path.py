@@ -23,6 +23,7 @@ from sim.kernels.setup import founding_streams, sector_tables
 from sim.kernels.summary import pairwise_sum
 from sim.model.engine import FLOAT_SERIES, ClubEngine, club_summary, members_columns, series_columns
 from sim.model.metrics import MEMBER_TYPES, flatten_summary, summarize
+from sim.model.runner import simulate
 from sim.model.scenario import load_config
 from sim.model.state import _params, allocate_members, as_record, make_params
 
@@ -212,3 +213,10 @@ def test_sector_tables_are_numpys_bit_for_bit() -> None:
         for table, expected in zip(got, sector_tables_in_numpy(sector, weight, sectors, boost), strict=True):
             assert table.dtype == expected.dtype and table.tobytes() == expected.tobytes() and \
                 table.shape == expected.shape, trial
+
+
+def test_simulate_gives_the_summary_of_its_tables() -> None:
+    """`simulate` (and so `run_metrics`) reads a club's summary from the engine: the one its tables give."""
+    for seed in range(4):
+        result = simulate(CHAPTER, seed, overrides={"years": 3, "club.fees.annual": 3000})
+        assert same(result.summary, summarize(result.series_columns, result.members_columns))
