@@ -380,7 +380,7 @@ REGION_HASH = """
 import hashlib, numpy as np
 from sim.model.scenario import load_config
 from sim.model.region import RegionEngine
-config = load_config({bni!r}, {{"years": 1, "club.founders": 15, "region.clubs": 3,
+config = load_config({bni!r}, {{"years": 1, "club.founders": 10, "region.clubs": 3,
                                 "region.interclub_events_per_year": 12}}).config
 engine = RegionEngine(config, np.random.default_rng(2), threads={threads})
 engine.run_to()
