@@ -19,7 +19,10 @@ series to the byte. `world_seconds_10y` is the shipped `bni_world_2017` scenario
 (9,000 chapters, 222,872 members) simulated for 10 years in a fresh process after
 compilation (building the region included), on `world_threads` threads (the
 default: the usable cores), and `world_bytes_per_member` that process's peak
-resident memory growth over the run divided by the scenario's members.
+resident memory growth over the run divided by the scenario's members, with the
+region's outputs streamed (`world_outputs`: its clubs' weekly series and the
+records of members who left written to temporary files as it runs, as
+`clubsim run` does from 1,000 clubs).
 
 `targets` says which of these figures meet the issues' targets; `machine` names the CPU
 (`bench.py`).
@@ -96,12 +99,13 @@ simulate({scenario!r}, seed=1, overrides={{"years": 1, "region.clubs": 3}})  # k
 config = load_config({world!r}).config
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 start = time.perf_counter()
-region = RegionEngine(config, np.random.default_rng(1))
+region = RegionEngine(config, np.random.default_rng(1), outputs="stream")
 region.run_to()
 seconds = time.perf_counter() - start
 after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 members = sum(spec.founders for _, spec in config.region_clubs())
-print(json.dumps({{"seconds": seconds, "bytes_per_member": (after - before) / members, "threads": region.threads}}))
+print(json.dumps({{"seconds": seconds, "bytes_per_member": (after - before) / members, "threads": region.threads,
+                  "outputs": region.outputs}}))
 """
 
 
@@ -203,6 +207,7 @@ def main() -> None:
         report["world_seconds_10y"] = round(world["seconds"], 1)
         report["world_bytes_per_member"] = round(world["bytes_per_member"])
         report["world_threads"] = world["threads"]
+        report["world_outputs"] = world["outputs"]
     report["targets"] = targets(figures)
     report["machine"] = machine()
     if args.json:

@@ -346,6 +346,13 @@ def run(
                      help="threads for a region's clubs (the results do not depend on it) "
                           "[default: the usable cores, at most one per 100 clubs]"),
     ] = None,
+    stream: Annotated[
+        bool | None,
+        typer.Option("--stream/--in-memory", show_default=False,
+                     help="a region's clubs' weekly series (numba engine): written to a temporary file in the "
+                          "output folder as it runs, or held in memory (the files are the same) [default: "
+                          "streamed from 1,000 clubs]"),
+    ] = None,
 ) -> None:
     """Run one scenario and write summary.json, timeseries.csv, members.csv, manifest.json and figures."""
     with _reported_errors(), ExitStack() as cleanup:
@@ -383,7 +390,9 @@ def run(
         note = " (the first numba run compiles the kernels)" if engine == "numba" else ""
         if config.is_region:  # minutes at world scale: a bar counting weeks
             with _progress_bar(quiet, f"{config.name}, seed {seed}{note}", unit="weeks") as progress:
-                result = simulate(club_scenario, seed, engine, progress=progress, threads=threads)
+                result = simulate(club_scenario, seed, engine, progress=progress, threads=threads,
+                                  outputs=None if stream is None else "stream" if stream else "memory",
+                                  spill_dir=out_dir)
         elif not quiet and status.is_terminal:
             with status.status(f"simulating {config.name}, {config.years} years, seed {seed}{note}..."):
                 result = simulate(club_scenario, seed, engine)

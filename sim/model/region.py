@@ -7,13 +7,18 @@ weak ties, `sim.model.state.Region`) and one `Lane` per thread. On one thread
 lanes of clubs on a thread pool (numba releases the GIL), and the region's phases in between run on
 one. Results are identical whatever the number of threads. Results come back per club (the
 same series and member columns as a single club); `sim.model.metrics.region_series` and
-`sim.model.runner` add them up for the region.
+`sim.model.runner` add them up for the region. With `outputs="stream"` each club's weekly series is a
+ring of a quarter's weeks, written out to a temporary file each time it fills, and the records of the
+members who left are written out too, their rows reused (`sim.model.streamed`): the same results,
+without holding every week of every club nor every member ever.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 from numba.typed import List
@@ -34,8 +39,10 @@ from sim.kernels.region import (
     run_region_weeks,
     tabulate_decay,
 )
+from sim.kernels.streaming import remap_weak_members
 from sim.model.engine import members_columns, series_columns
 from sim.model.market import Market, make_market
+from sim.model.runner import OUTPUTS
 from sim.model.scenario import ScenarioConfig
 from sim.model.state import (
     allocate_candidates,
@@ -53,6 +60,7 @@ from sim.model.state import (
     member_records_for,
     weak_ties_of,
 )
+from sim.model.streamed import STREAM_RING_WEEKS, MemberSpill, SeriesSpill, StreamedSeries
 
 CLUBS_PER_THREAD = 100  # by default, a region gets a thread per this many clubs (up to the usable cores)
 
@@ -70,7 +78,10 @@ def default_threads(clubs: int) -> int:
 
 class RegionEngine:
     """A region's clubs in typed lists, each with its own random streams; runs weeks inside numba, on
-    `threads` threads (default: `default_threads`; at most one per club)."""
+    `threads` threads (default: `default_threads`; at most one per club). `outputs="stream"` keeps the
+    clubs' weekly series in a temporary file in `spill_dir` (default: the system's temporary folder)
+    instead of memory, written every `STREAM_RING_WEEKS` weeks, and there too the records of the members
+    who left by then, whose rows are reused (`compact_members`; `sim.model.streamed`)."""
 
     @property
     def rng(self) -> np.random.Generator:
@@ -78,10 +89,12 @@ class RegionEngine:
         return self._rng
 
     def __init__(self, config: ScenarioConfig, rng: np.random.Generator, threads: int | None = None,
-                 outbox: int | None = None):
+                 outbox: int | None = None, outputs: str = "memory", spill_dir: str | Path | None = None):
         self.config = config
         if threads is not None and threads < 1:
             raise ValueError(f"threads must be >= 1, not {threads}")
+        if outputs not in OUTPUTS:
+            raise ValueError(f"unknown outputs {outputs!r}; use one of {OUTPUTS}")
         self._rng = require_pcg64(rng)
         self.market: Market = make_market(config.market, rng)
         self.root_seed = root_seed(rng)  # club c draws from streams (c, process) of this root, the region from its own
@@ -99,6 +112,13 @@ class RegionEngine:
         self.L = List(allocate_lane(first, last, capacities, self.market_arrays, config.region.weak_ties_per_member,
                                     outbox) for first, last in self.lanes)
         lane_of = np.repeat(np.arange(len(self.lanes)), [last - first for first, last in self.lanes])
+        # the weeks each club's series holds: all of them, or a ring that close_week fills at week % ring
+        self.ring = config.weeks if outputs == "memory" else max(1, min(STREAM_RING_WEEKS, config.weeks))
+        self.spill = SeriesSpill(len(clubs), self.ring, spill_dir) if outputs == "stream" else None
+        self._rings: list[np.ndarray] = []  # SE's arrays, read from Python without a typed list's ~10 us an item
+        self._records: list[np.ndarray] = []  # M's and C's counters, likewise
+        self._counters: list[np.ndarray] = []
+        self._capacities = capacities
         works = [allocate_work(max(capacities)) for _ in self.lanes]  # scratch: the clubs of a lane run in turn
         for c, (_, spec) in enumerate(clubs):
             work = works[lane_of[c]]
@@ -115,14 +135,22 @@ class RegionEngine:
             region.weak_owner[rows] = slots.member  # the founders own their (empty) rows
             self.P.append(params)
             self.M.append(members)
+            self._records.append(members)
+            self._counters.append(club.counters)
             self.S.append(slots)
             self.C.append(club)
             self.K.append(candidates)
             # float32: counts stay exact and money keeps 7 significant digits (a cent of a week's 100,000 EUR),
             # at half the memory of float64 (46 KB a club over 10 years instead of 91 KB)
-            self.SE.append(np.zeros((config.weeks, N_SERIES), dtype=np.float32))
+            self._rings.append(np.zeros((self.ring, N_SERIES), dtype=np.float32))
+            self.SE.append(self._rings[-1])
         self.region = region
         self.week = 0
+        self.member_spill = MemberSpill(self._records[0].dtype, len(clubs), spill_dir) if self.spill else None
+        # streaming, record i of club c holds member id live_ids[c][i] below len(live_ids[c]), and ever[c] + i -
+        # len(live_ids[c]) from there (ever[c]: the club's members ever at its last compaction)
+        self._live_ids = [np.zeros(0, dtype=np.int64) for _ in clubs]
+        self._ever = np.zeros(len(clubs), dtype=np.int64)
 
     @property
     def finished(self) -> bool:
@@ -141,10 +169,22 @@ class RegionEngine:
     def threads(self) -> int:
         return len(self.lanes)
 
+    @property
+    def outputs(self) -> str:
+        return "memory" if self.spill is None else "stream"
+
     def run_to(self, stop: int | None = None) -> None:
-        """Run weeks up to `stop` (default: the horizon) inside numba."""
+        """Run weeks up to `stop` (default: the horizon) inside numba; a streaming region writes its
+        series out each time its rings fill (its last weeks when its results are read)."""
         stop = self.config.weeks if stop is None else min(stop, self.config.weeks)
         assert stop < len(self.region.keep_power)  # the kernels read decay at ages up to stop - 1, unchecked
+        while self.week < stop:
+            self._run_weeks(min(stop, (self.week // self.ring + 1) * self.ring))  # not past a full ring
+            if self.spill is not None and self.week % self.ring == 0:
+                self.spill.write(self._rings, self.week)
+                self.compact_members()
+
+    def _run_weeks(self, stop: int) -> None:
         if self.threads > 1:
             room = region_has_room(self.P, self.M, self.C)
             with ThreadPoolExecutor(self.threads, thread_name_prefix="clubsim-lane") as pool:
@@ -188,13 +228,89 @@ class RegionEngine:
     def _make_room(self) -> None:
         # only the clubs found short are touched: reading a typed list from Python costs ~10 us an item
         for c in clubs_without_room(self.P, self.M, self.C):
-            members = self.M[c]
-            self.M[c] = grow_members(members, 2 * len(members.member_type))
+            members = self._records[c]
+            self._records[c] = self.M[c] = grow_members(members, 2 * len(members.member_type))
+
+    def _record_ids(self, c: int, n: int) -> np.ndarray:
+        """The member ids of club c's records 0..n-1."""
+        live = self._live_ids[c]
+        return np.concatenate([live[:n], self._ever[c] + np.arange(max(n - len(live), 0))])
+
+    def compact_members(self) -> None:
+        """Streaming, between weeks: in each club holding the records of half its capacity's worth of members
+        who left (or more), their records are written to the spill file (their weak ties ended with their
+        week), the others move up in their order, and every member index is renumbered (slots, weak ties'
+        owners and other ends); the club's records shrink to its members and two weeks of joins. Nothing
+        that draws or adds up depends on where a record is: a run is the same."""
+        region, clubs = self.region, len(self._records)
+        gone: list[np.ndarray] = []
+        gone_ids: list[np.ndarray] = []
+        new_index: list[np.ndarray] = []
+        offset = np.full(clubs, -1, dtype=np.int64)  # where club c's renumbering starts in `renumbered`, if any
+        at = 0
+        for c in range(clubs):
+            counters = self._counters[c]
+            n = int(counters[NEXT_ID])
+            # a club's records are renumbered every few years, not each quarter (70 us a club, 9 % of a run)
+            if 2 * (n - int(counters[N_MEMBERS])) < self._capacities[c]:
+                gone.append(self._records[c][:0].view(np.ndarray))
+                gone_ids.append(np.zeros(0, dtype=np.int64))
+                continue
+            records = self._records[c].view(np.ndarray)  # plain: fields read in C
+            left = records["exit_week"][:n] >= 0
+            ids = self._record_ids(c, n)
+            stay = ~left
+            kept = int(stay.sum())
+            gone.append(records[:n][left])
+            gone_ids.append(ids[left])
+            index = np.full(n, -1, dtype=np.int64)
+            index[stay] = np.arange(kept)
+            offset[c], at = at, at + n
+            new_index.append(index)
+            records[:kept] = records[:n][stay]
+            records[kept:n] = 0  # admit adds to a new member's zeroed accounts
+            counters[NEXT_ID] = kept
+            self._ever[c] += n - len(self._live_ids[c])
+            self._live_ids[c] = ids[stay]
+            rows = slice(region.slot_start[c], region.slot_start[c + 1])
+            for member in (region.slot_member[rows], region.weak_owner[rows]):
+                held = member >= 0
+                member[held] = index[member[held]]
+            size = kept + 2 * self._capacities[c]  # two weeks of joins, as a club's first records
+            if len(records) > size:
+                smaller = allocate_members(size)
+                smaller.view(np.ndarray)[:kept] = records[:kept]
+                self._records[c] = self.M[c] = smaller
+        self.member_spill.write(gone, gone_ids)
+        if new_index and remap_weak_members(region.weak_club, region.weak_member, offset, np.concatenate(new_index)):
+            raise AssertionError("a weak tie outlived its member")
 
     # ------------------------------------------------------------------ results
 
     def club_series_columns(self, c: int) -> dict[str, np.ndarray]:
-        return series_columns(self.SE[c], self.week)
+        if self.spill is None:
+            return series_columns(self._rings[c], self.week)
+        self.spill.write(self._rings, self.week)  # the weeks since the ring last filled
+        return series_columns(self.spill.club(c), self.week)
+
+    def clubs_series(self) -> Sequence[dict[str, np.ndarray]]:
+        """Every club's series by column: a list, or streaming, a sequence reading each from the spill file
+        when asked for (it holds the file, not the engine)."""
+        if self.spill is None:
+            return [self.club_series_columns(c) for c in range(len(self._rings))]
+        self.spill.write(self._rings, self.week)
+        return StreamedSeries(self.spill)
 
     def club_members_columns(self, c: int) -> dict[str, np.ndarray]:
-        return members_columns(self.M[c], int(self.C[c].counters[NEXT_ID]), self.week)
+        """Club c's members ever by column; streaming, those who left read back from the spill file and put
+        in member id order with those still in the club."""
+        n = int(self._counters[c][NEXT_ID])
+        if self.member_spill is None:
+            return members_columns(self._records[c], n, self.week)
+        gone, gone_ids = self.member_spill.club(c)
+        ids = np.concatenate([gone_ids, self._record_ids(c, n)])
+        order = np.argsort(ids, kind="stable")
+        if not np.array_equal(ids[order], np.arange(len(ids))):
+            raise AssertionError(f"club {c}'s member records lost track of their ids")
+        records = np.concatenate([gone, self._records[c][:n].view(np.ndarray)])[order]
+        return members_columns(records, len(records), self.week)

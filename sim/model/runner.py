@@ -8,7 +8,7 @@ summary.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -23,6 +23,12 @@ if TYPE_CHECKING:
 
 ENGINES = ("numba", "python")
 Engine = Literal["numba", "python"]
+# where a region's per-club weekly series go while it runs: "memory" (all weeks held), "stream" (a ring of
+# weeks, the rest in a temporary file: `sim.model.streamed`); None: "stream" from STREAM_CLUBS clubs on.
+# The results are the same to the byte either way.
+OUTPUTS = ("memory", "stream")
+Outputs = Literal["memory", "stream"]
+STREAM_CLUBS = 1000
 WeeksDone = Callable[[int, int], None]  # progress: (weeks simulated, weeks in all)
 # with a progress callback, a run goes on in steps of this many weeks: a region's week takes up to
 # 40 ms at world scale, a club's 15 us (and each call into numba costs it 20-100 us)
@@ -64,7 +70,8 @@ class RunResult:
     members_columns: dict[str, np.ndarray]
     summary: dict[str, Any]
     club_names: list[str] = field(default_factory=list)  # a region's clubs (empty for one club)
-    club_series_columns: list[dict[str, np.ndarray]] = field(default_factory=list, repr=False)
+    # a region's clubs' weekly series: a list, or (outputs streamed) a sequence reading each from disk
+    club_series_columns: Sequence[dict[str, np.ndarray]] = field(default_factory=list, repr=False)
     _frames: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
@@ -109,17 +116,22 @@ def simulate(
     overrides: Mapping[str, Any] | None = None,
     progress: WeeksDone | None = None,
     threads: int | None = None,
+    outputs: Outputs | None = None,
+    spill_dir: str | Path | None = None,
 ) -> RunResult:
     """One run; `progress(weeks done, weeks)` is called as it goes, if given (a region takes minutes).
 
     `seed` is an integer >= 0 (`check_seed`): a run is a pure function of (scenario, seed, engine).
     `threads`: a region's numba engine runs its clubs on that many threads (default: the usable cores,
-    one per `sim.model.region.CLUBS_PER_THREAD` clubs); the results are the same for any number."""
+    one per `sim.model.region.CLUBS_PER_THREAD` clubs); the results are the same for any number.
+    `outputs` (`OUTPUTS`; default: `region_outputs`): a region's numba engine holds its clubs' weekly
+    series in memory, or streams them to an unnamed temporary file in `spill_dir` (default: the system's
+    temporary folder) as it runs; the results are the same either way."""
     seed = check_seed(seed)
     loaded = load_config(scenario, overrides)
     weeks = loaded.config.weeks
     if loaded.config.is_region:
-        return _simulate_region(loaded, seed, engine, progress, threads)
+        return _simulate_region(loaded, seed, engine, progress, threads, outputs, spill_dir)
     if engine == "numba":
         from sim.model.engine import ClubEngine
 
@@ -176,17 +188,30 @@ def run_metrics(
 Columns = dict[str, np.ndarray]
 
 
+def region_outputs(config: ScenarioConfig, outputs: Outputs | None = None) -> Outputs:
+    """Where a region's clubs' weekly series go (`OUTPUTS`): as asked, or by default in memory below
+    STREAM_CLUBS clubs (a few MB) and streamed from there on (1.8 KB a member at world scale)."""
+    if outputs is None:
+        return "stream" if config.region.club_count >= STREAM_CLUBS else "memory"
+    if outputs not in OUTPUTS:
+        raise ValueError(f"unknown outputs {outputs!r}; use one of {OUTPUTS}")
+    return outputs
+
+
 def region_tables(config: ScenarioConfig, seed: int, engine: Engine = "numba", progress: WeeksDone | None = None,
-                  threads: int | None = None) -> tuple[list[str], list[Columns], list[Columns]]:
-    """One run of a region: its clubs' names, weekly series and member tables, by column."""
+                  threads: int | None = None, outputs: Outputs | None = None, spill_dir: str | Path | None = None
+                  ) -> tuple[list[str], Sequence[Columns], list[Columns]]:
+    """One run of a region: its clubs' names, weekly series and member tables, by column. The series are
+    a list, or with outputs streamed (`region_outputs`, numba engine) a sequence that reads each club's
+    from the run's temporary file when asked for (go through it once at a time: each item is read anew)."""
     if engine == "numba":
         from sim.model.region import RegionEngine
 
-        region = RegionEngine(config, np.random.default_rng(seed), threads=threads)
+        region = RegionEngine(config, np.random.default_rng(seed), threads=threads,
+                              outputs=region_outputs(config, outputs), spill_dir=spill_dir)
         _run_reporting_progress(region, config.weeks, progress, REGION_PROGRESS_WEEKS)
         names = region.club_names
-        return (names, [region.club_series_columns(c) for c in range(len(names))],
-                [region.club_members_columns(c) for c in range(len(names))])
+        return names, region.clubs_series(), [region.club_members_columns(c) for c in range(len(names))]
     if engine == "python":
         from sim.reference.region import ReferenceRegionModel
 
@@ -199,9 +224,10 @@ def region_tables(config: ScenarioConfig, seed: int, engine: Engine = "numba", p
 
 
 def _simulate_region(loaded: LoadedScenario, seed: int, engine: Engine, progress: WeeksDone | None,
-                     threads: int | None) -> RunResult:
+                     threads: int | None, outputs: Outputs | None, spill_dir: str | Path | None) -> RunResult:
     """A region: per-club results from either engine, added up by `sim.model.metrics.summarize_region`."""
-    names, club_series, club_members = region_tables(loaded.config, seed, engine, progress, threads)
+    names, club_series, club_members = region_tables(loaded.config, seed, engine, progress, threads, outputs,
+                                                     spill_dir)
     series, members, summary = summarize_region(club_series, club_members, names)
     return RunResult(loaded, seed, engine, series, members, summary, names, club_series)
 
