@@ -216,10 +216,8 @@ class RegionEngine:
         each_lane(lane_meet_and_refer, lambda t, first, last: (P, market, M, S, C, K, region, first, last, week))
         region_meet_entry(rp, P, M, S, region, week)
         if rp.second_circle:
-            lane_next = np.array(each_lane(lane_second_circle,
-                                           lambda t, first, last: (P, market, M, S, C, region, L[t], first,
-                                                                          week)),
-                                 dtype=np.int64)
+            second_circle_args = lambda t, first, last: (P, market, M, S, C, region, L[t], first, week)  # noqa: E731
+            lane_next = np.array(each_lane(lane_second_circle, second_circle_args), dtype=np.int64)
             region_deliver_entry(P, market, M, S, C, region, L, lane_next, week)
         each_lane(lane_settle_and_decide, lambda t, first, last: (P, M, S, C, K, region, first, last, week))
         region_transfer_and_untie_entry(rp, P, M, S, C, K, region, week)

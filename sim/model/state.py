@@ -548,8 +548,9 @@ class Region(NamedTuple):
 
 
 class Lane(NamedTuple):
-    """What one thread of a region needs for the clubs it runs (a lane: clubs first..last-1): the bridged
-    professions of one club at a time, and the outbox of its clubs' second-circle referrals.
+    """What one thread of a region needs for the clubs it runs (a lane: clubs first..last-1): scratch for
+    rebuilding one club's bridge index (kept in `Region`) and drawing its second-circle needs, and the
+    outbox of its clubs' second-circle referrals.
 
     A club's second-circle referrals reach members of other clubs, which may be running on another
     thread: their effects on the receiving side are posted to the lane's outbox and delivered after
