@@ -20,8 +20,8 @@ import pytest
 from naps import pool_left
 
 from sim import compare
-from sim.errors import InputError
-from sim.experiments.backends import run_tasks
+from sim.errors import BackendError, InputError
+from sim.experiments.backends import _batch_results, run_tasks
 from sim.experiments.experiment import load_experiment
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -165,6 +165,18 @@ def test_local_and_dask_backends_write_identical_replications(tmp_path: Path) ->
         assert (tmp_path / name / "replications.parquet").read_bytes() == reference, name
         pd.testing.assert_frame_equal(scalars(outputs[name].replications), scalars(outputs["local1"].replications))
         assert (tmp_path / name / "comparison.csv").read_text() == (tmp_path / "local1" / "comparison.csv").read_text()
+
+
+def test_a_batch_fetched_before_its_worker_died_is_kept_and_a_cancelled_one_fails() -> None:
+    """CI once failed here: the worker holding a finished batch was killed after the client had fetched its
+    results, the future's status turned "lost", and the good results were taken for a cancellation."""
+    from distributed.client import FutureCancelledError
+
+    assert _batch_results([1, 2], "running", "tcp://x:1") == [1, 2]
+    with pytest.raises(BackendError, match=r"cancelled the replications \(lost\)"):
+        _batch_results(FutureCancelledError("k", "lost"), "running", "tcp://x:1")
+    with pytest.raises(BackendError, match="went away"):
+        _batch_results(FutureCancelledError("k", "scheduler-connection-lost"), "closed", "tcp://x:1")
 
 
 def test_a_killed_dask_worker_does_not_change_the_result(tmp_path: Path) -> None:

@@ -552,6 +552,19 @@ def local_dask_cluster(workers: int | None = None) -> Iterator[str]:
         cluster.close()
 
 
+def _batch_results(results: Any, client_status: str, address: str) -> Any:
+    """A finished batch's results, as `as_completed(with_results=True)` gave them. Only an exception in their
+    place means the batch failed; the future's status may already say "lost" when its worker died after the
+    results were fetched, and the results are good."""
+    if isinstance(results, BaseException):
+        # cancelled: the client lost the scheduler (or someone cancelled our keys there)
+        if client_status != "running":
+            raise BackendError(f"the Dask scheduler at {address} went away")
+        raise BackendError(f"the Dask scheduler at {address} cancelled the replications "
+                           f"({getattr(results, 'reason', type(results).__name__)})")
+    return results
+
+
 def _run_dask(tasks: Sequence[Any], fn: Callable[[Any], Any], workers: int | None, scheduler: str | None,
               counter: _Counter) -> None:
     import dask
@@ -594,12 +607,7 @@ def _run_dask(tasks: Sequence[Any], fn: Callable[[Any], Any], workers: int | Non
                                        "the workers' logs (out of memory?)") from None
                 except OSError:
                     raise BackendError(gone) from None
-                if future.status != "finished" or isinstance(results, BaseException):
-                    # cancelled: the client lost the scheduler (or someone cancelled our keys there)
-                    raise BackendError(gone if client.status != "running" else
-                                       f"the Dask scheduler at {address} cancelled the replications "
-                                       f"({getattr(results, 'reason', future.status)})")
-                for result in results:
+                for result in _batch_results(results, client.status, address):
                     counter.add(result)
         finally:
             if futures and client.status == "running":
