@@ -75,6 +75,16 @@ def test_club_summary_is_summarize_of_the_tables(seed: int, n: int, weeks: int) 
     assert same(club_summary(series, records, n, weeks), reference)
 
 
+@pytest.mark.parametrize("n", [131, 702, 1751, 4000])
+def test_club_summary_sorts_long_member_records_as_numpy_does(n: int) -> None:
+    """The summary's own sort (Shell's, for the ROI median and Kaplan-Meier's order) on records longer than
+    its larger gaps: a club over many years, or a world's, holds thousands."""
+    for seed in range(3):
+        series, records = synthetic_club(np.random.default_rng(seed), n, 520)
+        reference = summarize(series_columns(series, 520), members_columns(records, n, 520))
+        assert same(club_summary(series, records, n, 520), reference), seed
+
+
 CASES = {
     "chapter of 40": ({**CHAPTER_40}, None),
     "chapter": ({}, None),

@@ -25,6 +25,7 @@ from sim.kernels.layout import (
 N_NUMBERS = 9
 ROI_BY_TYPE = (ROI_GIVER, ROI_RECIPROCATOR, ROI_HUNTER)  # in the order of layout.TYPE_NAMES
 PAIRWISE_BLOCK = 128  # numpy's PW_BLOCKSIZE: below it, eight running sums; above, the two halves' sums added
+SHELL_GAPS = np.array([1750, 701, 301, 132, 57, 23, 10, 4, 1])  # Ciura's gaps, with one more for long records
 
 
 @helper
@@ -65,6 +66,22 @@ def pairwise_sum(values):
 
 
 @helper
+def order_of(values):
+    """The indices that put `values` (finite) in ascending order: a Shell sort. Ties may come in any order,
+    which neither use here sees; numba's np.sort and np.argsort would add seconds to a cold compile."""
+    order = np.arange(len(values))
+    for gap in SHELL_GAPS:
+        for i in range(gap, len(values)):
+            moving = order[i]
+            j = i
+            while j >= gap and values[order[j - gap]] > values[moving]:
+                order[j] = order[j - gap]
+                j -= gap
+            order[j] = moving
+    return order
+
+
+@helper
 def median_tenure(tenure, observed):
     """Kaplan-Meier median tenure (`metrics.kaplan_meier`, `km_median`): the first tenure at which survival
     is at or below one half; NaN when it never is. `observed` False marks a censored tenure."""
@@ -74,7 +91,7 @@ def median_tenure(tenure, observed):
         exits += observed[i]
     if exits == 0:
         return np.nan
-    order = np.argsort(tenure)
+    order = order_of(tenure)
     survival = 1.0
     start = 0
     while start < n:
@@ -108,7 +125,7 @@ def visitors_per_meeting(series, weeks):
 @helper
 def mean_of(values):
     """`values.mean()`, bit for bit; NaN when empty."""
-    return pairwise_sum(values) / len(values) if len(values) > 0 else np.nan
+    return (0.0 + _pairwise(values)) / len(values) if len(values) > 0 else np.nan  # pairwise_sum
 
 
 @kernel
@@ -116,7 +133,7 @@ def club_summary(series, members, n, weeks, totals, numbers):
     """The numbers of `summarize` for a club's first `weeks` series rows and first `n` member records at
     week `weeks`: `totals[k]` is series column k's sum, `numbers` as indexed above."""
     for k in range(series.shape[1]):
-        totals[k] = pairwise_sum(series[:weeks, k])
+        totals[k] = 0.0 + _pairwise(series[:weeks, k])  # pairwise_sum, not inlined here
     numbers[VISITORS_PER_MEETING] = visitors_per_meeting(series, weeks)
 
     # tenure, its censoring, and first-year retention among members who joined a year before the end
@@ -152,5 +169,11 @@ def club_summary(series, members, n, weeks, totals, numbers):
                 by_type[count] = roi[i]
                 count += 1
         numbers[ROI_BY_TYPE[member_type]] = mean_of(by_type[:count])
-    ordered = np.sort(roi)  # np.median: the mean of the middle one or two
-    numbers[ROI_MEDIAN] = mean_of(ordered[(n - 1) // 2:n // 2 + 1]) if n > 0 else np.nan
+    # np.median: the mean of the middle one or two, added as `mean_of` adds them
+    order = order_of(roi)
+    if n == 0:
+        numbers[ROI_MEDIAN] = np.nan
+    elif n % 2 == 1:
+        numbers[ROI_MEDIAN] = 0.0 + (0.0 + roi[order[n // 2]])
+    else:
+        numbers[ROI_MEDIAN] = (0.0 + ((0.0 + roi[order[n // 2 - 1]]) + roi[order[n // 2]])) / 2
