@@ -6,7 +6,8 @@ the first problem of any of the project's pydantic schemas (scenario,
 experiment, targets, sensitivity) that way. `OutputError` is an output file
 that could not be written (disk full, no permission), worded the same way.
 A `BackendError` is a Dask cluster that stopped running replications (its
-scheduler went away, no workers for too long): one line, exit code 1.
+scheduler went away, no workers for too long): one line, exit code 1. A `WorkerFailure` carries back
+a worker's exception that could not be pickled.
 Every error here survives a pickle round trip, so a worker process can raise it.
 """
 
@@ -46,6 +47,21 @@ class OutputError(InputError):
 class BackendError(Exception):
     """The cluster that runs replications failed (not the user's input, not a bug of clubsim): one line,
     exit 1; an experiment keeps its finished replications and says how to resume."""
+
+
+class WorkerFailure(Exception):
+    """An exception a worker process raised that would not survive the trip back to the parent (it cannot
+    be pickled, or not rebuilt from its pickle): its type, message and the worker's traceback, as text. Without
+    it the local pool reports a crashed process, or a pickling error, instead of the failure. Unexpected:
+    exit 1."""
+
+    def __init__(self, kind: str, message: str, worker_traceback: str):
+        self.kind, self.message, self.worker_traceback = kind, message, worker_traceback
+        super().__init__(f"{kind}: {message}" if message else kind)
+        self.add_note(f"raised in a worker process:\n{worker_traceback}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.kind, self.message, self.worker_traceback))
 
 
 class Terminated(KeyboardInterrupt):

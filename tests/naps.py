@@ -31,3 +31,27 @@ def die(_task: int) -> int:
     import os
 
     os._exit(1)
+
+
+class _HoldsALock(Exception):
+    """An exception that cannot be pickled (it holds a lock)."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.lock = threading.Lock()
+
+
+class _TwoArguments(Exception):
+    """An exception that pickles but cannot be rebuilt from its pickle (Exception pickles as cls(*args))."""
+
+    def __init__(self, task: int, why: str):
+        super().__init__(f"task {task}: {why}")
+
+
+def fail_unpicklably(task: int) -> int:
+    """Task 3 raises an exception that cannot be pickled, task 5 one that cannot be unpickled."""
+    if task == 3:
+        raise _HoldsALock("task 3 holds a lock")
+    if task == 5:
+        raise _TwoArguments(task, "two arguments")
+    return task

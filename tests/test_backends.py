@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from naps import pool_left
+from naps import fail_unpicklably, pool_left
 
 from sim import compare
-from sim.errors import BackendError, InputError
+from sim.errors import BackendError, InputError, WorkerFailure
 from sim.experiments.backends import _batch_results, run_tasks
 from sim.experiments.experiment import load_experiment
 
@@ -83,6 +83,16 @@ def test_an_interrupt_cancels_the_rest_and_the_pool_still_works() -> None:
     again: list[int] = []
     run_tasks(list(range(10)), operator.neg, workers=2, on_result=again.append)
     assert sorted(again) == sorted(-i for i in range(10))
+
+
+@pytest.mark.parametrize("backend", ["local", "dask"])
+@pytest.mark.parametrize("task", [3, 5])
+def test_an_exception_that_cannot_travel_back_from_a_worker_says_what_it_was(backend: str, task: int) -> None:
+    """Unfixed, the local pool said a worker died (BrokenProcessPool), or that a lock cannot be pickled."""
+    with pytest.raises(WorkerFailure, match=r"naps\._(HoldsALock|TwoArguments): task \d") as raised:
+        run_tasks([1, task, 2, 4], fail_unpicklably, backend=backend, workers=2, on_result=lambda _: None)
+    assert "in fail_unpicklably" in raised.value.worker_traceback
+    assert "raised in a worker process" in raised.value.__notes__[0]
 
 
 NAPPER = """

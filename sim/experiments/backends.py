@@ -14,11 +14,13 @@ import atexit
 import logging
 import math
 import os
+import pickle
 import signal
 import socket
 import sys
 import threading
 import time
+import traceback
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -26,7 +28,7 @@ from functools import partial
 from multiprocessing.context import SpawnContext, SpawnProcess
 from typing import Any
 
-from sim.errors import BackendError, InputError, Terminated
+from sim.errors import BackendError, InputError, Terminated, WorkerFailure
 
 BACKENDS = ("local", "dask")
 MAX_BATCH = 16
@@ -64,8 +66,30 @@ def _batches[T](tasks: Sequence[T], workers: int) -> list[list[T]]:
 
 
 def run_batch[T, R](fn: Callable[[T], R], batch: Sequence[T]) -> list[R]:
-    """Apply `fn` to every task of a batch (what a worker runs)."""
-    return [fn(task) for task in batch]
+    """Apply `fn` to every task of a batch (what a worker runs). An exception that would not survive the
+    trip back to the parent becomes a `WorkerFailure` saying what it was."""
+    try:
+        return [fn(task) for task in batch]
+    except Exception as err:
+        if _survives_pickling(err):
+            raise
+        failure = WorkerFailure(f"{type(err).__module__}.{type(err).__qualname__}", str(err), traceback.format_exc())
+    raise failure  # outside the except: no unpicklable __context__ (Dask pickles an exception's chain)
+
+
+def _survives_pickling(err: BaseException | None) -> bool:
+    """Whether an exception and the ones it was raised from or while handling pickle and unpickle."""
+    seen: set[int] = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        try:
+            pickle.loads(pickle.dumps(err))
+        except Exception:
+            return False
+        if err.__cause__ is not None and not _survives_pickling(err.__cause__):
+            return False
+        err = err.__context__
+    return True
 
 
 def _ignore_sigint() -> None:
