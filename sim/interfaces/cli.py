@@ -371,7 +371,8 @@ def run(
         from sim.model.runner import check_cost, run_cost
 
         what = f"this run ({config.region.club_count:,} clubs)" if config.is_region else "this run"
-        check_cost(run_cost(config, engine), what, memory_limit, source=str(scenario))  # before its folder
+        outputs = None if stream is None else "stream" if stream else "memory"
+        check_cost(run_cost(config, engine, outputs), what, memory_limit, source=str(scenario))  # before its folder
 
         from sim.experiments.folders import OutputFolder
         from sim.presentation.run_folder import write_run
@@ -391,8 +392,7 @@ def run(
         if config.is_region:  # minutes at world scale: a bar counting weeks
             with _progress_bar(quiet, f"{config.name}, seed {seed}{note}", unit="weeks") as progress:
                 result = simulate(club_scenario, seed, engine, progress=progress, threads=threads,
-                                  outputs=None if stream is None else "stream" if stream else "memory",
-                                  spill_dir=out_dir)
+                                  outputs=outputs, spill_dir=out_dir)
         elif not quiet and status.is_terminal:
             with status.status(f"simulating {config.name}, {config.years} years, seed {seed}{note}..."):
                 result = simulate(club_scenario, seed, engine)
