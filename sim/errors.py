@@ -58,7 +58,8 @@ class WorkerFailure(Exception):
     def __init__(self, kind: str, message: str, worker_traceback: str):
         self.kind, self.message, self.worker_traceback = kind, message, worker_traceback
         super().__init__(f"{kind}: {message}" if message else kind)
-        self.add_note(f"raised in a worker process:\n{worker_traceback}")
+        if worker_traceback:
+            self.add_note(f"raised in a worker process:\n{worker_traceback}")
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.kind, self.message, self.worker_traceback))

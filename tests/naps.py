@@ -55,3 +55,24 @@ def fail_unpicklably(task: int) -> int:
     if task == 5:
         raise _TwoArguments(task, "two arguments")
     return task
+
+
+def fail_with_chains(task: int) -> int:
+    """Exceptions that travel, over chains with links that do not: task 7 an input error raised `from None`
+    over one, task 8 a chain that loops (a's context is b, b's cause is a)."""
+    from sim.errors import InputError
+
+    if task == 7:
+        try:
+            raise _HoldsALock("inner")
+        except _HoldsALock:
+            raise InputError("exp.yaml", "club.fees.annual", "must be at least 0") from None
+    if task == 8:
+        try:
+            raise ValueError("a")
+        except ValueError as a:
+            try:
+                raise _HoldsALock("b") from a
+            except _HoldsALock:
+                raise a from None
+    return task

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from naps import fail_unpicklably, pool_left
+from naps import fail_unpicklably, fail_with_chains, pool_left
 
 from sim import compare
 from sim.errors import BackendError, InputError, WorkerFailure
@@ -93,6 +93,14 @@ def test_an_exception_that_cannot_travel_back_from_a_worker_says_what_it_was(bac
         run_tasks([1, task, 2, 4], fail_unpicklably, backend=backend, workers=2, on_result=lambda _: None)
     assert "in fail_unpicklably" in raised.value.worker_traceback
     assert "raised in a worker process" in raised.value.__notes__[0]
+
+
+@pytest.mark.parametrize("backend", ["local", "dask"])
+def test_an_exception_that_travels_keeps_its_type_whatever_its_chain_holds(backend: str) -> None:
+    with pytest.raises(InputError, match=r"^exp.yaml: club.fees.annual: must be at least 0$"):
+        run_tasks([1, 7, 2], fail_with_chains, backend=backend, workers=2, on_result=lambda _: None)
+    with pytest.raises(ValueError, match="^a$"):  # a loop in its chain: no endless walk
+        run_tasks([1, 8, 2], fail_with_chains, backend=backend, workers=2, on_result=lambda _: None)
 
 
 NAPPER = """
@@ -187,6 +195,9 @@ def test_a_batch_fetched_before_its_worker_died_is_kept_and_a_cancelled_one_fail
         _batch_results(FutureCancelledError("k", "lost"), "running", "tcp://x:1")
     with pytest.raises(BackendError, match="went away"):
         _batch_results(FutureCancelledError("k", "scheduler-connection-lost"), "closed", "tcp://x:1")
+    failed = (ZeroDivisionError, ZeroDivisionError("in a replication"), None)  # an "error" future's result
+    with pytest.raises(ZeroDivisionError, match="in a replication"):
+        _batch_results(failed, "closed", "tcp://x:1")
 
 
 def test_a_killed_dask_worker_does_not_change_the_result(tmp_path: Path) -> None:

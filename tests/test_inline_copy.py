@@ -8,6 +8,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 SNIPPET = """
 import hashlib, json
 import numba
@@ -54,6 +56,7 @@ def test_the_patched_inliner_builds_numbas_machine_code() -> None:
     assert patched["asm"] == plain["asm"]
 
 
+@pytest.mark.skipif(os.environ.get("CLUBSIM_NUMBA_PLAIN_INLINE") == "1", reason="numba's own inliner asked for")
 def test_the_copy_shares_one_scope_between_a_functions_blocks() -> None:
     import copy
 

@@ -128,17 +128,25 @@ def test_a_manifest_records_the_root_seed_and_a_count_and_old_lists_still_read(t
     assert stored == [s for _ in experiment.policies for s in replication_seeds(experiment.seed, 5)]
 
 
-def test_a_streamed_regions_estimate_holds_a_year_of_outputs_not_all_its_years(tmp_path, small_machine):
+def test_a_streamed_regions_estimate_holds_a_year_of_series_not_all_its_years(tmp_path, small_machine, monkeypatch):
     """The world streamed measured 4,600 bytes a member against 7,700 in memory: its estimate counts the
-    outputs of about one year, so that a machine that can run it is not told it cannot."""
-    from sim.model.runner import MEMBER_YEAR_BYTES, run_cost
+    weekly series of about one year (and every year's member records), so that a machine that can run it
+    is not told it cannot."""
+    from sim.model.runner import SERIES_YEAR_BYTES, run_cost
     from sim.model.scenario import load_config
+
+    def not_run(*args, **kwargs):
+        raise AssertionError("the world was simulated: --in-memory did not reach the estimate")
+
+    monkeypatch.setattr(sim.model.runner, "simulate", not_run)
 
     world = load_config(ROOT / "scenarios" / "bni_world_2017.yaml", {}).config
     streamed, in_memory = run_cost(world), run_cost(world, outputs="memory")
     assert run_cost(world, outputs="stream") == streamed  # 9,000 clubs: streamed by default
     capacity_years = sum(club.capacity for _, club in world.region_clubs()) * (world.years - 1)
-    assert in_memory.bytes - streamed.bytes == pytest.approx(MEMBER_YEAR_BYTES * capacity_years)
+    assert in_memory.bytes - streamed.bytes == pytest.approx(SERIES_YEAR_BYTES * capacity_years)
+    longer = load_config(ROOT / "scenarios" / "bni_world_2017.yaml", {"years": 40}).config
+    assert run_cost(longer).bytes > streamed.bytes  # the members' table still grows with the years
     assert run_cost(world, "python", "stream").bytes > in_memory.bytes  # the reference engine holds it all
     chapter = load_config(BNI, {}).config
     assert run_cost(chapter, outputs="stream") == run_cost(chapter)  # a chapter's outputs are its own

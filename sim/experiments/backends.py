@@ -67,29 +67,48 @@ def _batches[T](tasks: Sequence[T], workers: int) -> list[list[T]]:
 
 def run_batch[T, R](fn: Callable[[T], R], batch: Sequence[T]) -> list[R]:
     """Apply `fn` to every task of a batch (what a worker runs). An exception that would not survive the
-    trip back to the parent becomes a `WorkerFailure` saying what it was."""
+    trip back to the parent becomes a `WorkerFailure` saying what it was; one that would keeps its type (an
+    `InputError` stays one line, exit 2), its chain cut where a link would not travel."""
     try:
         return [fn(task) for task in batch]
     except Exception as err:
-        if _survives_pickling(err):
+        worker_traceback = traceback.format_exc()
+        _cut_links_that_cannot_travel(err)  # first: where tblib is installed (Dask), a pickle holds the chain
+        if _travels(err):
             raise
-        failure = WorkerFailure(f"{type(err).__module__}.{type(err).__qualname__}", str(err), traceback.format_exc())
-    raise failure  # outside the except: no unpicklable __context__ (Dask pickles an exception's chain)
+        failure = _worker_failure(err, worker_traceback)
+    raise failure  # outside the except: no untravelling __context__ (Dask pickles an exception's chain)
 
 
-def _survives_pickling(err: BaseException | None) -> bool:
-    """Whether an exception and the ones it was raised from or while handling pickle and unpickle."""
-    seen: set[int] = set()
-    while err is not None and id(err) not in seen:
-        seen.add(id(err))
-        try:
-            pickle.loads(pickle.dumps(err))
-        except Exception:
-            return False
-        if err.__cause__ is not None and not _survives_pickling(err.__cause__):
-            return False
-        err = err.__context__
+def _travels(err: BaseException) -> bool:
+    """Whether an exception pickles and is rebuilt from its pickle (with its chain, where tblib's pickling
+    is installed, as in Dask's workers)."""
+    try:
+        pickle.loads(pickle.dumps(err))
+    except Exception:
+        return False
     return True
+
+
+def _worker_failure(err: BaseException, worker_traceback: str) -> WorkerFailure:
+    return WorkerFailure(f"{type(err).__module__}.{type(err).__qualname__}", str(err), worker_traceback)
+
+
+def _cut_links_that_cannot_travel(err: BaseException) -> None:
+    """Along an exception's chain (causes and contexts, each link once): a cause that would not travel is
+    replaced by a `WorkerFailure` naming it, a context that would not, or that is suppressed, is dropped."""
+    seen: set[int] = set()
+    stack = [err]
+    while stack:
+        link = stack.pop()
+        if id(link) in seen:
+            continue
+        seen.add(id(link))
+        if link.__cause__ is not None and not _travels(link.__cause__):
+            link.__cause__ = _worker_failure(link.__cause__, "")
+        if link.__context__ is not None and (link.__suppress_context__ or not _travels(link.__context__)):
+            link.__context__ = None
+        stack += [e for e in (link.__cause__, link.__context__) if e is not None]
 
 
 def _ignore_sigint() -> None:
@@ -576,17 +595,20 @@ def local_dask_cluster(workers: int | None = None) -> Iterator[str]:
         cluster.close()
 
 
-def _batch_results(results: Any, client_status: str, address: str) -> Any:
-    """A finished batch's results, as `as_completed(with_results=True)` gave them. Only an exception in their
-    place means the batch failed; the future's status may already say "lost" when its worker died after the
-    results were fetched, and the results are good."""
-    if isinstance(results, BaseException):
-        # cancelled: the client lost the scheduler (or someone cancelled our keys there)
-        if client_status != "running":
-            raise BackendError(f"the Dask scheduler at {address} went away")
-        raise BackendError(f"the Dask scheduler at {address} cancelled the replications "
-                           f"({getattr(results, 'reason', type(results).__name__)})")
-    return results
+def _batch_results(results: Any, client_status: str, address: str) -> list[Any]:
+    """A finished batch's results, as `as_completed(with_results=True)` gave them: the list `run_batch`
+    returned. The future's status may already say "lost" when its worker died after the results were
+    fetched, and the results are good. A failed batch's (type, exception, traceback), which as_completed
+    raises only if the status still says "error" when it is taken, raises its exception."""
+    if isinstance(results, list):
+        return results
+    if isinstance(results, tuple) and len(results) == 3 and isinstance(results[1], BaseException):
+        raise results[1].with_traceback(results[2])
+    # cancelled: the client lost the scheduler (or someone cancelled our keys there)
+    if client_status != "running":
+        raise BackendError(f"the Dask scheduler at {address} went away")
+    raise BackendError(f"the Dask scheduler at {address} cancelled the replications "
+                       f"({getattr(results, 'reason', type(results).__name__)})")
 
 
 def _run_dask(tasks: Sequence[Any], fn: Callable[[Any], Any], workers: int | None, scheduler: str | None,

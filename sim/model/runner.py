@@ -243,7 +243,8 @@ WORKER_BYTES = 300 * MiB  # a worker process, before its run
 CLUB_FIXED_BYTES = 200_000
 SLOT_BYTES = 24  # per (capacity x capacity) pair: float64 ties and int32 counts, twice at the peak
 MEMBER_YEAR_BYTES = 600  # per unit of capacity and year: member records, weekly series, outputs
-STREAMED_YEARS_HELD = 1.0  # streamed outputs: a ring of weeks, and leavers' records up to half a capacity
+SERIES_YEAR_BYTES = 400  # of which the weekly series and the tables built from them; the rest, member records
+STREAMED_YEARS_HELD = 1.0  # streamed outputs: a ring of weeks in memory (the members' table is still built)
 SECONDS_PER_MEMBER_WEEK = {"numba": 2e-6, "python": 4e-4}
 MEMORY_FACTOR = {"numba": 1, "python": 5}
 
@@ -262,15 +263,17 @@ class Cost:
 def run_cost(config: ScenarioConfig, engine: str = "numba", outputs: Outputs | None = None) -> Cost:
     """One run's peak memory on top of the process, and its time on one core (an estimate, on the
     high side: every club full, `docs/performance.md`'s figures with a margin). A region whose outputs
-    stream (`region_outputs`; numba engine) holds about a year of records and series at a time, not all
-    its years: the world's ten years measured 4,600 bytes a member streamed against 7,700 in memory."""
+    stream (`region_outputs`; numba engine) holds about a year of weekly series at a time, not all its
+    years (its members' table is built whole at the end): the world's ten years measured 4,600 bytes a
+    member streamed against 7,700 in memory."""
     streamed = engine == "numba" and config.is_region and region_outputs(config, outputs) == "stream"
-    held_years = min(config.years, STREAMED_YEARS_HELD) if streamed else config.years
+    series_years = min(config.years, STREAMED_YEARS_HELD) if streamed else config.years
+    year_bytes = (MEMBER_YEAR_BYTES - SERIES_YEAR_BYTES) * config.years + SERIES_YEAR_BYTES * series_years
     memory = 0.0
     member_weeks = 0.0
     for _, club in config.region_clubs() or [(config.name, config.club)]:
         capacity = club.capacity
-        memory += CLUB_FIXED_BYTES + SLOT_BYTES * capacity**2 + MEMBER_YEAR_BYTES * capacity * held_years
+        memory += CLUB_FIXED_BYTES + SLOT_BYTES * capacity**2 + year_bytes * capacity
         member_weeks += (club.founders + capacity) / 2 * config.weeks
     memory *= MEMORY_FACTOR.get(engine, 1)
     return Cost(memory, member_weeks * SECONDS_PER_MEMBER_WEEK.get(engine, SECONDS_PER_MEMBER_WEEK["numba"]))
