@@ -200,6 +200,54 @@ def test_a_batch_fetched_before_its_worker_died_is_kept_and_a_cancelled_one_fail
         _batch_results(failed, "closed", "tcp://x:1")
 
 
+def test_the_dask_loop_keeps_a_batch_whose_future_says_lost_after_its_results_came(monkeypatch) -> None:
+    """The loop of `_run_dask` itself, on a client whose every future already says "lost" (its worker died
+    after the results were fetched): every result is counted once, nothing is called cancelled."""
+    import distributed
+
+    import sim.experiments.backends as backends
+
+    class Future:
+        status = "lost"
+
+        def __init__(self, results: list[int]):
+            self.results = results
+
+    class Client:
+        status = "running"
+
+        def nthreads(self) -> dict[str, int]:
+            return {"tcp://w:1": 1, "tcp://w:2": 1}
+
+        def map(self, fn, batches, **options):
+            return [Future(fn(batch)) for batch in batches]
+
+        def cancel(self, futures) -> None:
+            pass
+
+        def close(self) -> None:
+            pass
+
+    class AsCompleted:
+        def __init__(self, futures, with_results: bool):
+            self.queue = [(future, future.results) for future in futures]
+
+        def is_empty(self) -> bool:
+            return not self.queue
+
+        def has_ready(self) -> bool:
+            return bool(self.queue)
+
+        def __next__(self):
+            return self.queue.pop(0)
+
+    monkeypatch.setattr(backends, "_connect", lambda scheduler, workers: (Client(), None))
+    monkeypatch.setattr(distributed, "as_completed", AsCompleted)
+    results: list[int] = []
+    run_tasks(list(range(30)), operator.neg, backend="dask", scheduler="tcp://fake:1", on_result=results.append)
+    assert sorted(results) == sorted(-i for i in range(30))
+
+
 def test_a_killed_dask_worker_does_not_change_the_result(tmp_path: Path) -> None:
     from distributed import Client, LocalCluster
 
