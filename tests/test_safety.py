@@ -447,6 +447,7 @@ EXAMPLES: dict[str, tuple] = {
     "ExperimentFailed": ("the Dask scheduler at tcp://127.0.0.1:8786 went away", 3, Path("results/x"), 12),
     "UsageLineError": ("--seed: input should be a valid integer (see clubsim run --help)",),
     "Terminated": (),
+    "WorkerFailure": ("naps._HoldsALock", "task 3 holds a lock", "Traceback (most recent call last): ..."),
 }
 
 
