@@ -60,8 +60,8 @@ def install() -> bool:
     laid out as expected, when numba stays as it is); whether the patch is in place."""
     worker = getattr(inline_closurecall, "InlineWorker", None)
     method = getattr(worker, "inline_ir", None)
-    if method is None or getattr(inline_closurecall, "copy", None) is not copy:
-        return getattr(method, "__clubsim_shared_scope__", False)
+    if method is None or getattr(inline_closurecall, "copy", None) is not copy:  # patched already, or unknown
+        return installed()
     if os.environ.get(DISABLE_ENV) == "1":
         return False
     inline_closurecall.copy = _CopyWithSharedScope("copy")
@@ -71,4 +71,5 @@ def install() -> bool:
 
 def installed() -> bool:
     """Whether numba's inliner copies with shared scopes in this process."""
-    return getattr(getattr(inline_closurecall.InlineWorker, "inline_ir", None), "__clubsim_shared_scope__", False)
+    worker = getattr(inline_closurecall, "InlineWorker", None)
+    return getattr(getattr(worker, "inline_ir", None), "__clubsim_shared_scope__", False)

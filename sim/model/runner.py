@@ -242,8 +242,9 @@ WORKER_BYTES = 300 * MiB  # a worker process, before its run
 # outputs built from them (members table, per-club series) double the peak.
 CLUB_FIXED_BYTES = 200_000
 SLOT_BYTES = 24  # per (capacity x capacity) pair: float64 ties and int32 counts, twice at the peak
-MEMBER_YEAR_BYTES = 600  # per unit of capacity and year: member records, weekly series, outputs
-SERIES_YEAR_BYTES = 400  # of which the weekly series and the tables built from them; the rest, member records
+# per unit of capacity and year, with the outputs built from them: the weekly series, and the member records
+SERIES_YEAR_BYTES = 400
+RECORD_YEAR_BYTES = 200
 STREAMED_YEARS_HELD = 1.0  # streamed outputs: a ring of weeks in memory (the members' table is still built)
 SECONDS_PER_MEMBER_WEEK = {"numba": 2e-6, "python": 4e-4}
 MEMORY_FACTOR = {"numba": 1, "python": 5}
@@ -268,7 +269,7 @@ def run_cost(config: ScenarioConfig, engine: str = "numba", outputs: Outputs | N
     member streamed against 7,700 in memory."""
     streamed = engine == "numba" and config.is_region and region_outputs(config, outputs) == "stream"
     series_years = min(config.years, STREAMED_YEARS_HELD) if streamed else config.years
-    year_bytes = (MEMBER_YEAR_BYTES - SERIES_YEAR_BYTES) * config.years + SERIES_YEAR_BYTES * series_years
+    year_bytes = RECORD_YEAR_BYTES * config.years + SERIES_YEAR_BYTES * series_years
     memory = 0.0
     member_weeks = 0.0
     for _, club in config.region_clubs() or [(config.name, config.club)]:
