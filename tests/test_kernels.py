@@ -17,7 +17,7 @@ from numba import config, njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from sim.kernels.borrowed import borrowed
+from sim.kernels.borrowed import borrowed, borrowed_item
 from sim.kernels.draws import INLINE_PCG64, native_state_layout, require_pcg64, uniform
 from sim.kernels.layout import N_HELD
 from sim.kernels.membership import random_index, shuffled
@@ -283,6 +283,51 @@ def test_borrowed_state_is_the_callers_without_reference_counting():
     assert state.flags.tolist() == [False, False, True, False]
     assert (u, z) == _draw(twin)  # the same numbers as the caller's generator gives ...
     assert _draw(rng) == _draw(twin)  # ... whose state the borrowed one advanced
+
+
+@intrinsic
+def _references(typingctx, array):
+    """The reference count of `array`'s owner (the first word of numba's MemInfo); it must have one."""
+
+    def codegen(context, builder, signature, args):
+        meminfo = cgutils.create_struct_proxy(signature.args[0])(context, builder, value=args[0]).meminfo
+        return builder.load(builder.bitcast(meminfo, cgutils.intp_t.as_pointer()))
+
+    return types.intp(array), codegen
+
+
+@njit
+def _references_of_item(states, i):
+    return _references(states[i].counts)
+
+
+@njit
+def _write_through_borrowed_items(states, records, i, times):
+    """Item i of two typed lists, fetched `times` times without counting, written through once."""
+    for _ in range(times):
+        state = borrowed_item(states, i)
+        state.counts[i] += 1
+    state = borrowed_item(states, i)
+    record = borrowed_item(records, i)
+    record[0].value = 4.5  # a field of a structured array's first record
+    return _counted(state.counts), _counted(state.weights), _counted(record)
+
+
+@pytest.mark.skipif(NUMBA_DISABLE_JIT, reason="reference counting exists only in compiled code")
+def test_a_borrowed_item_is_the_lists_without_reference_counting():
+    """`borrowed_item(items, c)` reads a typed list's item in place: not counted (fetching it a thousand
+    times leaves its reference count as it was), and writes through it reach the list's arrays."""
+    from numba.typed import List
+
+    states = List([_State(np.zeros(3, np.int64), np.zeros((2, 2)), np.zeros(4, np.bool_)) for _ in range(3)])
+    records = List([np.zeros(2, dtype=[("value", np.float64), ("count", np.int64)]) for _ in range(3)])
+    _write_through_borrowed_items(states, records, 1, 1)
+    before = _references_of_item(states, 2)
+    counted = _write_through_borrowed_items(states, records, 2, 1000)
+    assert _references_of_item(states, 2) == before
+    assert counted == (False, False, False)
+    assert states[2].counts.tolist() == [0, 0, 1000] and states[1].counts.tolist() == [0, 1, 0]
+    assert records[2]["value"].tolist() == [4.5, 0.0] and records[0]["value"].tolist() == [0.0, 0.0]
 
 
 # ------------------------------------------------------------------ numba's dead-code elimination

@@ -14,7 +14,7 @@ import numba
 import numpy as np
 
 from sim.kernels import entry, helper, kernel
-from sim.kernels.borrowed import borrowed
+from sim.kernels.borrowed import borrowed, borrowed_item
 from sim.kernels.distributions import poisson, standard_normal
 from sim.kernels.draws import rekey, uniform
 from sim.kernels.layout import (
@@ -103,9 +103,9 @@ def meet_at_event(M, region, c, s, c2, s2, growth, week):
         e = free_entry(region, c, r, week)
         e2 = free_entry(region, c2, r2, week)
         region.weak_club[r, e], region.weak_member[r, e], region.weak_slot[r, e] = c2, m2, s2
-        region.weak_profession[r, e] = M[c2].profession[m2]
+        region.weak_profession[r, e] = borrowed_item(M, c2).profession[m2]
         region.weak_club[r2, e2], region.weak_member[r2, e2], region.weak_slot[r2, e2] = c, m, s
-        region.weak_profession[r2, e2] = M[c].profession[m]
+        region.weak_profession[r2, e2] = borrowed_item(M, c).profession[m]
         region.bridges_stale[c] = True  # a new bridge, maybe; a refreshed one is read at its new strength
         region.bridges_stale[c2] = True
     strength = current + growth * (1.0 - current)
@@ -150,7 +150,8 @@ def interclub_event(rp, P, M, S, region, week):
         region.attendee_start[c] = n
         if not region.open[c]:
             continue
-        slots, members = S[c], M[c]
+        slots = borrowed_item(S, c)
+        members = borrowed_item(M, c)
         for s in range(len(slots.member)):
             m = slots.member[s]
             if m >= 0 and uniform(rng) < slots.attendance_habit[s]:
@@ -338,10 +339,10 @@ def second_circle_referrals(P, market, M, S, C, region, lane, c, week):
     Returns False, with nothing drawn, when the outbox has no room for this week's draws: deliver, then
     call again.
     """
-    p = P[c]
-    members = borrowed(M[c])
-    slots = borrowed(S[c])
-    club = borrowed(C[c])
+    p = borrowed_item(P, c)
+    members = borrowed_item(M, c)
+    slots = borrowed_item(S, c)
+    club = borrowed_item(C, c)
     rng = club.streams[R_SECOND_CIRCLE]
     if region.bridges_stale[c] or members_changed(region, c):
         index_bridges(club, market, region, lane, c)
@@ -453,7 +454,7 @@ def deliver_outbox(M, region, lane):
     week_stats, week_gain = region.week_stats, region.week_gain
     for k in range(lane.out_used[0]):
         other_club, receiver, kind = lane.out_club[k], lane.out_member[k], lane.out_kind[k]
-        receivers = M[other_club]
+        receivers = borrowed_item(M, other_club)
         receivers.referrals_received[receiver] += 1
         week_stats[other_club, S_REFERRALS] += 1  # the other club's Club.week_stats
         week_stats[other_club, S_CROSS_REFERRALS] += 1
@@ -487,7 +488,11 @@ def transfer_refused(rp, P, M, S, C, K, region, c, week):
             other += 1
         if not region.open[other]:
             continue
-        p, members, slots, club, cand = P[other], M[other], S[other], C[other], K[c]
+        p = borrowed_item(P, other)
+        members = borrowed_item(M, other)
+        slots = borrowed_item(S, other)
+        club = borrowed_item(C, other)
+        cand = borrowed_item(K, c)
         if has_place_for(p, club, cand, k) and pays_and_passes_interview(rng, p, members, slots, cand, k):
             admit(p, members, slots, club, cand, k, week, np.bool_(False))
 
@@ -495,7 +500,7 @@ def transfer_refused(rp, P, M, S, C, K, region, c, week):
 @kernel
 def region_has_room(P, M, C):
     for c in range(len(C)):
-        if not room_for_a_week(P[c], M[c], C[c]):
+        if not room_for_a_week(borrowed_item(P, c), borrowed_item(M, c), borrowed_item(C, c)):
             return False
     return True
 
@@ -505,7 +510,7 @@ def clubs_without_room(P, M, C):
     """The clubs whose member records would not hold a week's joins (their records must grow)."""
     short = np.zeros(len(C), dtype=np.bool_)
     for c in range(len(C)):
-        short[c] = not room_for_a_week(P[c], M[c], C[c])
+        short[c] = not room_for_a_week(borrowed_item(P, c), borrowed_item(M, c), borrowed_item(C, c))
     return np.flatnonzero(short)
 
 
@@ -522,10 +527,10 @@ def clubs_meet_and_refer(P, market, M, S, C, K, region, first, last, week):
     """Phases 1-6 of clubs first..last-1."""
     for c in range(first, last):
         if region.open[c]:
-            p = P[c]
+            p = borrowed_item(P, c)
             meeting = is_meeting_week(week, p.meetings_per_year)
-            meet_and_refer(p, market, borrowed(M[c]), borrowed(S[c]), borrowed(C[c]), borrowed(K[c]), week,
-                           meeting)
+            meet_and_refer(p, market, borrowed_item(M, c), borrowed_item(S, c), borrowed_item(C, c),
+                           borrowed_item(K, c), week, meeting)
 
 
 @kernel
@@ -542,11 +547,11 @@ def clubs_second_circle(P, market, M, S, C, region, lane, first, last, week):
 def clubs_settle_and_decide(P, M, S, C, K, region, first, last, week):
     """Phases 7-9 of clubs first..last-1, and whether each is still open."""
     for c in range(first, last):
-        club = borrowed(C[c])
+        club = borrowed_item(C, c)
         if region.open[c]:
-            p = P[c]
+            p = borrowed_item(P, c)
             meeting = is_meeting_week(week, p.meetings_per_year)
-            settle_and_decide(p, borrowed(M[c]), borrowed(S[c]), club, borrowed(K[c]), week, meeting)
+            settle_and_decide(p, borrowed_item(M, c), borrowed_item(S, c), club, borrowed_item(K, c), week, meeting)
             region.open[c] = club.counters[CLOSED] == 0
         region.refused[c] = club.counters[N_REFUSED]
         club.counters[N_REFUSED] = 0
@@ -557,9 +562,9 @@ def clubs_close_week(P, M, S, C, SE, first, last, week):
     """The series row of clubs first..last-1; whether their member records hold another week's joins."""
     room = True
     for c in range(first, last):
-        club = borrowed(C[c])
-        close_week(borrowed(S[c]), club, borrowed(SE[c]), week)
-        room = room and room_for_a_week(P[c], M[c], club)
+        club = borrowed_item(C, c)
+        close_week(borrowed_item(S, c), club, borrowed_item(SE, c), week)
+        room = room and room_for_a_week(borrowed_item(P, c), borrowed_item(M, c), club)
     return room
 
 
