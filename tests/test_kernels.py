@@ -235,12 +235,17 @@ def test_kernels_run_as_plain_python_with_the_same_results(scenario: dict) -> No
 # ------------------------------------------------------------------ borrowed state
 
 
+def _meminfo(context, builder, signature, args):
+    """The owner (`meminfo`) of the array an intrinsic was given (LLVM codegen)."""
+    return cgutils.create_struct_proxy(signature.args[0])(context, builder, value=args[0]).meminfo
+
+
 @intrinsic
 def _counted(typingctx, array):
     """Whether numba counts references to `array` (its owner, `meminfo`, is not null)."""
 
     def codegen(context, builder, signature, args):
-        meminfo = cgutils.create_struct_proxy(signature.args[0])(context, builder, value=args[0]).meminfo
+        meminfo = _meminfo(context, builder, signature, args)
         return builder.icmp_unsigned("!=", meminfo, cgutils.get_null_value(meminfo.type))
 
     return types.boolean(array), codegen
@@ -290,7 +295,7 @@ def _references(typingctx, array):
     """The reference count of `array`'s owner (the first word of numba's MemInfo); it must have one."""
 
     def codegen(context, builder, signature, args):
-        meminfo = cgutils.create_struct_proxy(signature.args[0])(context, builder, value=args[0]).meminfo
+        meminfo = _meminfo(context, builder, signature, args)
         return builder.load(builder.bitcast(meminfo, cgutils.intp_t.as_pointer()))
 
     return types.intp(array), codegen
