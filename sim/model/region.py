@@ -45,8 +45,10 @@ from sim.model.market import Market, make_market
 from sim.model.runner import OUTPUTS
 from sim.model.scenario import ScenarioConfig
 from sim.model.state import (
-    allocate_candidates,
+    allocate_alias_scratch,
     allocate_club,
+    allocate_clubs_candidates,
+    allocate_clubs_members,
     allocate_lane,
     allocate_members,
     allocate_region,
@@ -58,6 +60,7 @@ from sim.model.state import (
     make_params,
     make_region_params,
     member_records_for,
+    release_rows,
     weak_ties_of,
 )
 from sim.model.streamed import STREAM_RING_WEEKS, MemberSpill, SeriesSpill, StreamedSeries
@@ -119,18 +122,26 @@ class RegionEngine:
         self._records: list[np.ndarray] = []  # M's and C's counters, likewise
         self._counters: list[np.ndarray] = []
         self._capacities = capacities
-        works = [allocate_work(max(capacities)) for _ in self.lanes]  # scratch: the clubs of a lane run in turn
-        for c, (_, spec) in enumerate(clubs):
-            work = works[lane_of[c]]
+        # scratch, shared by the clubs of a lane: they run in turn
+        works = [allocate_work(max(capacities)) for _ in self.lanes]
+        alias_scratch = [allocate_alias_scratch(max(len(self.market_arrays.profession_sector), *capacities))
+                         for _ in self.lanes]
+        for _, spec in clubs:
             if id(spec) not in params_of:
                 params_of[id(spec)] = make_params(config.model_copy(update={"club": spec}))
+        clubs_members = allocate_clubs_members([member_records_for(params_of[id(spec)], spec.founders)
+                                                for _, spec in clubs])
+        clubs_candidates = allocate_clubs_candidates(len(clubs))
+        for c, (_, spec) in enumerate(clubs):
+            work = works[lane_of[c]]
             params = params_of[id(spec)]
             rows = slice(region.slot_start[c], region.slot_start[c + 1])
-            members = allocate_members(member_records_for(params, spec.founders))
+            members = clubs_members[c]
             slots = allocate_slots(params, member=region.slot_member[rows], week_gain=region.week_gain[rows],
                                    work=work)
-            club = allocate_club(params, self.market_arrays, self.root_seed, c, week_stats=region.week_stats[c])
-            candidates = allocate_candidates()
+            club = allocate_club(params, self.market_arrays, self.root_seed, c, week_stats=region.week_stats[c],
+                                 alias_scratch=alias_scratch[lane_of[c]])
+            candidates = clubs_candidates[c]
             found_club(params, spec.founders, members, slots, club, candidates, self.market_arrays)
             region.weak_owner[rows] = slots.member  # the founders own their (empty) rows
             self.P.append(params)
@@ -227,7 +238,8 @@ class RegionEngine:
         # only the clubs found short are touched: reading a typed list from Python costs ~10 us an item
         for c in clubs_without_room(self.P, self.M, self.C):
             members = self._records[c]
-            self._records[c] = self.M[c] = grow_members(members, 2 * len(members.member_type))
+            self._records[c] = self.M[c] = grow_members(members, 2 * len(members.member_type), untouched=True)
+            release_rows(members, 0)  # the club's first records, if these were: the region's array keeps them
 
     def _record_ids(self, c: int, n: int) -> np.ndarray:
         """The member ids of club c's records 0..n-1."""
@@ -275,8 +287,9 @@ class RegionEngine:
                 held = member >= 0
                 member[held] = index[member[held]]
             size = kept + 2 * self._capacities[c]  # two weeks of joins, as a club's first records
-            if len(records) > size:
-                smaller = allocate_members(size)
+            # the records stay where they are, the memory of the rows freed given back (on Windows, they shrink)
+            if not release_rows(records, kept) and len(records) > size:
+                smaller = allocate_members(size, untouched=True)
                 smaller.view(np.ndarray)[:kept] = records[:kept]
                 self._records[c] = self.M[c] = smaller
         self.member_spill.write(gone, gone_ids)

@@ -10,6 +10,7 @@ only; ties are a slot x slot matrix so their size is bounded by capacity).
 
 from __future__ import annotations
 
+import mmap
 from typing import NamedTuple, get_type_hints
 
 import numpy as np
@@ -342,16 +343,63 @@ def make_market_arrays(market: Market, own_sector_boost: float) -> MarketArrays:
     )
 
 
-def allocate_members(size: int) -> np.recarray:
-    """Records of every member ever, indexed by member_id: attributes, membership, accounts."""
+def untouched_zeros(count: int, dtype: np.dtype) -> np.ndarray:
+    """`count` zeros of `dtype` in memory the system commits a page at a time, when first written.
+
+    An anonymous mapping, advised against huge pages: numpy advises them for its large arrays, and one
+    write would then commit 2 MB. A region's clubs take their member records and candidates as slices of
+    such arrays; a club writes only the first rows of each (its members since the last compaction, this
+    week's applicants), so the rest of its share never becomes resident."""
+    if not hasattr(mmap, "MAP_ANONYMOUS"):  # Windows: numpy's own zeros
+        return np.zeros(count, dtype=dtype)
+    # private: a shared anonymous mapping would be shared with forked workers, and keep released pages
+    buffer = mmap.mmap(-1, max(1, count * np.dtype(dtype).itemsize), flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    if hasattr(mmap, "MADV_NOHUGEPAGE"):  # Linux
+        buffer.madvise(mmap.MADV_NOHUGEPAGE)
+    return np.frombuffer(buffer, dtype=dtype, count=count)
+
+
+def release_rows(rows: np.ndarray, first: int) -> bool:
+    """Hands the system back the whole pages under rows[first:], if `rows` is a slice of an
+    `untouched_zeros` array: they read as zeros again, and take memory again only when written. False,
+    with nothing done, for any other array."""
+    owner = rows
+    while isinstance(owner.base, np.ndarray):
+        owner = owner.base
+    if not (isinstance(owner.base, memoryview) and isinstance(owner.base.obj, mmap.mmap)):
+        return False
+    start = rows[first:].__array_interface__["data"][0] - owner.__array_interface__["data"][0]
+    # whole pages only: the first may hold rows[:first], the last the next slice's rows
+    end = (start + rows[first:].nbytes) // mmap.PAGESIZE * mmap.PAGESIZE
+    start = -(-start // mmap.PAGESIZE) * mmap.PAGESIZE
+    if end > start and hasattr(mmap, "MADV_DONTNEED"):
+        owner.base.obj.madvise(mmap.MADV_DONTNEED, start, end - start)
+    return True
+
+
+def allocate_members(size: int, untouched: bool = False) -> np.recarray:
+    """Records of every member ever, indexed by member_id: attributes, membership, accounts.
+
+    `untouched`: in `untouched_zeros`, records not yet admitted left zero (as after a region's compaction)
+    instead of -1 in `exit_week` and `slot`: the kernels and the engines read only records below the club's
+    NEXT_ID, and admitting a member writes all of its fields."""
+    if untouched:
+        return untouched_zeros(size, MEMBER_DTYPE).view(np.recarray)
     members = np.zeros(size, dtype=MEMBER_DTYPE).view(np.recarray)
     members.exit_week[:] = -1
     members.slot[:] = -1
     return members
 
 
-def grow_members(members: np.recarray, size: int) -> np.recarray:
-    bigger = allocate_members(size)
+def allocate_clubs_members(sizes: list[int]) -> list[np.recarray]:
+    """`allocate_members(sizes[c], untouched=True)` for each club c of a region, as slices of one array."""
+    records = allocate_members(sum(sizes), untouched=True)
+    starts = np.cumsum([0, *sizes])
+    return [records[starts[c]:starts[c + 1]] for c in range(len(sizes))]
+
+
+def grow_members(members: np.recarray, size: int, untouched: bool = False) -> np.recarray:
+    bigger = allocate_members(size, untouched)
     bigger[: len(members)] = members
     return bigger
 
@@ -401,6 +449,13 @@ def allocate_candidates() -> np.recarray:
     return np.zeros(MAX_VISITORS_PER_MEETING, dtype=CANDIDATE_DTYPE).view(np.recarray)
 
 
+def allocate_clubs_candidates(clubs: int) -> list[np.recarray]:
+    """`allocate_candidates` for each of a region's clubs, as slices of one untouched array: a week has a
+    few applicants, and the rest of a club's 256 rows (25 KB) is never written."""
+    rows = untouched_zeros(clubs * MAX_VISITORS_PER_MEETING, CANDIDATE_DTYPE).view(np.recarray)
+    return [rows[c * MAX_VISITORS_PER_MEETING:(c + 1) * MAX_VISITORS_PER_MEETING] for c in range(clubs)]
+
+
 def holder_width(params: np.record) -> int:
     """Most members one profession can have under the composition policy."""
     if params.composition == EXCLUSIVITY:
@@ -415,13 +470,22 @@ def member_records_for(params: np.record, founders: int) -> int:
     return founders + 2 * params.capacity
 
 
+def allocate_alias_scratch(size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`Club.alias_scaled`, `alias_small` and `alias_large`: scratch for building alias tables of up to `size`
+    entries (professions or members)."""
+    return np.zeros(size), np.zeros(size, dtype=np.int64), np.zeros(size, dtype=np.int64)
+
+
 def allocate_club(params: np.record, market: MarketArrays, root: int, club_index: int = 0,
-                  week_stats: np.ndarray | None = None) -> Club:
+                  week_stats: np.ndarray | None = None,
+                  alias_scratch: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> Club:
     """A club's counters and tables, and its random streams: those of club `club_index` of the run's `root`
     (`sim.kernels.draws`), as they are before week 0; `week_stats` may be given (a region's view into its own
-    array)."""
+    array), and `alias_scratch` (`allocate_alias_scratch`, shared by a region's clubs that run in turn)."""
     professions, sectors, capacity = len(market.profession_sector), len(market.sector_size), params.capacity
-    scratch = max(professions, capacity)
+    alias_scaled, alias_small, alias_large = alias_scratch or allocate_alias_scratch(max(professions, capacity))
+    if len(alias_scaled) < max(professions, capacity):
+        raise ValueError("alias scratch shorter than the market's professions or the club's capacity")
     if week_stats is None:
         week_stats = np.empty(N_SERIES)
     week_stats[:] = 0.0
@@ -445,9 +509,9 @@ def allocate_club(params: np.record, market: MarketArrays, root: int, club_index
         giver_rate=np.zeros(capacity),
         giver_threshold=np.zeros(capacity),
         giver_alias=np.zeros(capacity, dtype=np.int64),
-        alias_scaled=np.zeros(scratch),
-        alias_small=np.zeros(scratch, dtype=np.int64),
-        alias_large=np.zeros(scratch, dtype=np.int64),
+        alias_scaled=alias_scaled,
+        alias_small=alias_small,
+        alias_large=alias_large,
         week_stats=week_stats,
         streams=founding_streams(key, N_CLUB_STREAMS),  # `make_streams`' words, hashed in numba: 70 us less a run
         stream_key=key,

@@ -1,0 +1,95 @@
+"""A region's memory (issue 20): member records and candidates in memory committed only where written
+(`sim.model.state.untouched_zeros` and `release_rows`, read through the pages the system holds), and scratch
+shared by the clubs of a thread."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from resident import PAGE, resident_bytes  # this folder's helper
+
+from sim.kernels.layout import NEXT_ID
+from sim.model.region import RegionEngine
+from sim.model.scenario import load_config
+from sim.model.state import MEMBER_DTYPE, release_rows, untouched_zeros
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="resident pages read with mincore")
+
+BNI = Path(__file__).resolve().parent.parent / "scenarios" / "bni_chapter.yaml"
+
+
+def test_untouched_zeros_take_memory_only_where_written() -> None:
+    # (resident pages are read before any read of the zeros: reading maps the system's one page of zeros)
+    values = untouched_zeros(1_000_000, np.dtype(np.int64))  # 8 MB: numpy's own zeros would take huge pages
+    assert resident_bytes(values) == 0
+    values[500_000] = 7
+    values[0] = 1
+    assert resident_bytes(values) == 2 * PAGE
+    assert values.flags.writeable and values.sum() == 8 and np.count_nonzero(values) == 2
+
+
+def test_released_rows_read_zero_and_give_back_their_whole_pages_only() -> None:
+    rows = untouched_zeros(3_000, MEMBER_DTYPE).view(np.recarray)
+    rows.join_week[:] = np.arange(3_000)
+    club = rows[1_000:2_000]  # its neighbours' rows share its first and last pages
+    before = resident_bytes(rows)
+    assert release_rows(club, 100)
+    assert before - resident_bytes(rows) >= 900 * MEMBER_DTYPE.itemsize - 2 * PAGE  # read before the rows are
+    assert (club.join_week[:100] == np.arange(1_000, 1_100)).all()  # below `first`: kept
+    assert (rows.join_week[:1_000] == np.arange(1_000)).all()  # the neighbours, whole
+    assert (rows.join_week[2_000:] == np.arange(2_000, 3_000)).all()
+    released = club.join_week[100:] == 0
+    kept_at_the_ends = (~released).sum()  # rows on the pages it shares with rows it must keep
+    assert kept_at_the_ends * MEMBER_DTYPE.itemsize < 2 * PAGE
+
+
+def test_rows_of_other_arrays_are_left_as_they_are() -> None:
+    plain = np.arange(10_000)
+    assert not release_rows(plain, 10)
+    assert (plain == np.arange(10_000)).all()
+
+
+def test_a_regions_candidates_and_records_take_memory_only_as_used() -> None:
+    """200 chapters for a year: a week's few applicants touch a page or two of a club's 256 candidate rows
+    (25 KB), and its records only those of its members ever, not its two weeks of joins' room."""
+    config = load_config(BNI, {"years": 1, "club.founders": 25, "region.clubs": 200}).config
+    region = RegionEngine(config, np.random.default_rng(1), threads=1)
+    region.run_to()
+    candidates = [region.K[c] for c in range(200)]
+    taken = sum(resident_bytes(rows) for rows in candidates)
+    assert taken < 0.25 * sum(rows.nbytes for rows in candidates)  # a page of six a club
+    records = [region._records[c] for c in range(200)]
+    used = sum(int(club.counters[NEXT_ID]) for club in region.C) * MEMBER_DTYPE.itemsize
+    taken = sum(resident_bytes(rows) for rows in records)
+    assert taken < used + 200 * 2 * PAGE < 0.75 * sum(rows.nbytes for rows in records)
+
+
+def test_a_streamed_regions_compacted_records_give_their_memory_back(tmp_path: Path) -> None:
+    """Streaming, a club's compaction moves its members' records up and hands back the pages of the rows
+    freed: what stays resident past its records in use is the pages they share with records in use."""
+    config = load_config(BNI, {"years": 6, "club.founders": 25, "region.clubs": 40}).config
+    region = RegionEngine(config, np.random.default_rng(2), threads=1, outputs="stream", spill_dir=tmp_path)
+    first = list(region._records)  # each club's first records, a slice of the region's
+    region.run_to()
+    held = [int(club.counters[NEXT_ID]) for club in region.C]
+    past_use = [resident_bytes(region._records[c][held[c]:]) for c in range(40)]  # before any read of them
+    compacted = [c for c in range(40) if len(region.member_spill.club(c)[0]) > 0]
+    assert len(compacted) >= 30
+    assert max(past_use[c] for c in compacted) <= 3 * PAGE  # the page at held, the last, the neighbour's
+    # a club that grew out of its first records (room for two weeks of joins) has records of its own, likewise,
+    # and gives the memory of its first ones back
+    grown = [c for c in range(40) if region._records[c] is not first[c]]
+    assert grown and max(resident_bytes(first[c]) for c in grown) <= 2 * PAGE  # the pages its neighbours share
+
+
+def test_the_clubs_of_a_thread_share_their_alias_tables_scratch() -> None:
+    config = load_config(BNI, {"years": 1, "club.founders": 25, "region.clubs": 6}).config
+    region = RegionEngine(config, np.random.default_rng(1), threads=2)  # clubs 0-2 and 3-5
+    scratch = [(club.alias_scaled, club.alias_small, club.alias_large) for club in region.C]
+    for c in (1, 2, 4, 5):
+        lead = c - c % 3
+        assert all(np.shares_memory(mine, its) for mine, its in zip(scratch[c], scratch[lead], strict=True))
+    assert not any(np.shares_memory(mine, its) for mine, its in zip(scratch[0], scratch[3], strict=True))
