@@ -265,8 +265,8 @@ def run_cost(config: ScenarioConfig, engine: str = "numba", outputs: Outputs | N
     """One run's peak memory on top of the process, and its time on one core (an estimate, on the
     high side: every club full, `docs/performance.md`'s figures with a margin). A region whose outputs
     stream (`region_outputs`; numba engine) holds about a year of weekly series at a time, not all its
-    years (its members' table is built whole at the end): the world's ten years measured 4,600 bytes a
-    member streamed against 7,700 in memory."""
+    years (its members' table is built whole at the end): the world's ten years measured 5,300 bytes a
+    member streamed (stop 27's reading, docs/performance.md) against 7,700 in memory."""
     streamed = engine == "numba" and config.is_region and region_outputs(config, outputs) == "stream"
     series_years = min(config.years, STREAMED_YEARS_HELD) if streamed else config.years
     year_bytes = RECORD_YEAR_BYTES * config.years + SERIES_YEAR_BYTES * series_years
