@@ -15,11 +15,10 @@ rules (`sim.experiments.folders.OutputFolder`).
 from __future__ import annotations
 
 import csv
-import io
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 
@@ -76,14 +75,31 @@ def _csv_cells(values: np.ndarray) -> list[str]:
             (FLOAT_FORMAT % v if isinstance(v, float) else str(v)) for v in values.tolist()]
 
 
-def _csv_text(table: Columns, canonical: Sequence[str]) -> str:
-    """CSV of a frame or a dict of columns, without pandas (the same bytes as pandas' to_csv, tested)."""
+CSV_ROWS_AT_A_TIME = 20_000  # rows made text together: a region's members.csv is never held whole as text
+
+
+def _write_csv(handle: TextIO, table: Columns, canonical: Sequence[str]) -> None:
+    """CSV of a frame or a dict of columns to `handle`, without pandas (the same bytes as pandas' to_csv,
+    tested), `CSV_ROWS_AT_A_TIME` rows at a time: the BNI world's 1.4 million members would take some
+    35 million cells at once (about 1.5 GB), more than its simulation."""
     columns = _columns(table, canonical)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    writer = csv.writer(handle, lineterminator="\n")
     writer.writerow(columns)
-    writer.writerows(zip(*(_csv_cells(values) for values in columns.values()), strict=True))
-    return buffer.getvalue()
+    rows = min((len(values) for values in columns.values()), default=0)
+    if any(len(values) != rows for values in columns.values()):
+        raise ValueError("the table's columns differ in length")
+    for start in range(0, rows, CSV_ROWS_AT_A_TIME):
+        stop = start + CSV_ROWS_AT_A_TIME
+        writer.writerows(zip(*(_csv_cells(values[start:stop]) for values in columns.values()), strict=True))
+
+
+def _write_csv_file(folder: OutputFolder, name: str, table: Columns, canonical: Sequence[str]) -> Path:
+    """`_write_csv` to the folder's file `name`, atomically, UTF-8 with \\n line ends (as `OutputFolder.write_text`)."""
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", encoding="utf-8", newline="\n") as handle:
+            _write_csv(handle, table, canonical)
+
+    return folder.write_with(name, write)
 
 
 # --------------------------------------------------------------------------- the folder
@@ -147,10 +163,10 @@ def write_run(
         files: dict[str, Path] = {}
         files["summary.json"] = folder.write_text("summary.json", json.dumps(summary, indent=2, sort_keys=True)
                                                   + "\n")
-        files["timeseries.csv"] = folder.write_text("timeseries.csv", _csv_text(series, SERIES_COLUMNS))
-        files["members.csv"] = folder.write_text("members.csv", _csv_text(members, ("club", *MEMBER_COLUMNS)))
+        files["timeseries.csv"] = _write_csv_file(folder, "timeseries.csv", series, SERIES_COLUMNS)
+        files["members.csv"] = _write_csv_file(folder, "members.csv", members, ("club", *MEMBER_COLUMNS))
         if region:
-            files[CLUBS_FILE] = folder.write_text(CLUBS_FILE, _csv_text(club_rows(summary["clubs"]), CLUB_COLUMNS))
+            files[CLUBS_FILE] = _write_csv_file(folder, CLUBS_FILE, club_rows(summary["clubs"]), CLUB_COLUMNS)
         if staging is not None:
             if figure_process is not None:  # drawn there: this process never imports matplotlib
                 try:
