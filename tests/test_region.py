@@ -402,3 +402,32 @@ def test_the_threaded_region_runs_as_plain_python_with_the_same_numbers() -> Non
         return done.stdout.strip()
 
     assert digest(2, True) == digest(1, False)
+
+
+TYPED_LIST_PROBE = """
+import numpy as np
+from numba.typed import typedlist
+from sim.model.region import RegionEngine
+from sim.model.scenario import load_config
+config = load_config({scenario!r}, {{"years": 8, "club.founders": 25, "region.clubs": 12}}).config
+grown = 0
+for threads, outputs in ((1, "memory"), (2, "stream")):  # every path: growing records, compacting, the pool
+    region = RegionEngine(config, np.random.default_rng(1), threads=threads, outputs=outputs)
+    first = [len(records) for records in region._records]
+    region.run_to()
+    grown += sum(len(records) > size for records, size in zip(region._records, first))
+assert grown > 0, "no club's records grew"
+methods = (typedlist._make_list, typedlist._append, typedlist._getitem, typedlist._setitem)
+print(sum(len(method.overloads) for method in methods))
+"""
+
+
+def test_a_region_compiles_none_of_numbas_typed_list_methods() -> None:
+    """numba compiles the typed list's methods that Python calls anew in every process (about 5 s a region
+    run); a region builds and updates its lists with cached kernels (`sim.kernels.lists`) instead."""
+    import subprocess
+    import sys
+
+    code = TYPED_LIST_PROBE.format(scenario=str(BNI))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip().splitlines()[-1] == "0"

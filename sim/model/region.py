@@ -21,10 +21,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from numba.typed import List
 
 from sim.kernels.draws import require_pcg64, root_seed
 from sim.kernels.layout import N_MEMBERS, N_SERIES, NEXT_ID
+from sim.kernels.lists import replace_item, typed_list
 from sim.kernels.membership import found_club
 from sim.kernels.region import (
     clubs_without_room,
@@ -106,14 +106,16 @@ class RegionEngine:
         clubs = config.region_clubs()
         self.club_names = [name for name, _ in clubs]
         params_of: dict[int, np.record] = {}  # clubs of one group share their parameter record
-        self.P, self.M, self.S, self.C, self.K, self.SE = (List() for _ in range(6))
+        P, M, S, C, K, SE = ([] for _ in range(6))  # typed lists once filled (`typed_list`)
         capacities = [spec.capacity for _, spec in clubs]
         region = allocate_region(capacities, config.region.weak_ties_per_member, config.weeks, self.root_seed,
                                  len(self.market_arrays.sector_size))
         tabulate_decay(region.keep_power, config.ties.decay)
         self.lanes = lane_bounds(capacities, threads or default_threads(len(capacities)))
-        self.L = List(allocate_lane(first, last, capacities, self.market_arrays, config.region.weak_ties_per_member,
-                                    outbox) for first, last in self.lanes)
+        # the lanes as a typed list (for `run_region_weeks`) and as tuples (for the pool: no typed list's getitem)
+        self._lane_items = [allocate_lane(first, last, capacities, self.market_arrays,
+                                          config.region.weak_ties_per_member, outbox) for first, last in self.lanes]
+        self.L = typed_list(self._lane_items)
         lane_of = np.repeat(np.arange(len(self.lanes)), [last - first for first, last in self.lanes])
         # the weeks each club's series holds: all of them, or a ring that close_week fills at week % ring
         self.ring = config.weeks if outputs == "memory" else max(1, min(STREAM_RING_WEEKS, config.weeks))
@@ -144,17 +146,18 @@ class RegionEngine:
             candidates = clubs_candidates[c]
             found_club(params, spec.founders, members, slots, club, candidates, self.market_arrays)
             region.weak_owner[rows] = slots.member  # the founders own their (empty) rows
-            self.P.append(params)
-            self.M.append(members)
+            P.append(params)
+            M.append(members)
             self._records.append(members)
             self._counters.append(club.counters)
-            self.S.append(slots)
-            self.C.append(club)
-            self.K.append(candidates)
+            S.append(slots)
+            C.append(club)
+            K.append(candidates)
             # float32: counts stay exact and money keeps 7 significant digits (a cent of a week's 100,000 EUR),
             # at half the memory of float64 (46 KB a club over 10 years instead of 91 KB)
             self._rings.append(np.zeros((self.ring, N_SERIES), dtype=np.float32))
-            self.SE.append(self._rings[-1])
+            SE.append(self._rings[-1])
+        self.P, self.M, self.S, self.C, self.K, self.SE = (typed_list(items) for items in (P, M, S, C, K, SE))
         self.region = region
         self.week = 0
         self.member_spill = MemberSpill(self._records[0].dtype, len(clubs), spill_dir) if self.spill else None
@@ -227,7 +230,8 @@ class RegionEngine:
         each_lane(lane_meet_and_refer, lambda t, first, last: (P, market, M, S, C, K, region, first, last, week))
         region_meet_entry(rp, P, M, S, region, week)
         if rp.second_circle:
-            second_circle_args = lambda t, first, last: (P, market, M, S, C, region, L[t], first, week)  # noqa: E731
+            lanes = self._lane_items
+            second_circle_args = lambda t, first, last: (P, market, M, S, C, region, lanes[t], first, week)  # noqa: E731
             lane_next = np.array(each_lane(lane_second_circle, second_circle_args), dtype=np.int64)
             region_deliver_entry(P, market, M, S, C, region, L, lane_next, week)
         each_lane(lane_settle_and_decide, lambda t, first, last: (P, M, S, C, K, region, first, last, week))
@@ -238,7 +242,8 @@ class RegionEngine:
         # only the clubs found short are touched: reading a typed list from Python costs ~10 us an item
         for c in clubs_without_room(self.P, self.M, self.C):
             members = self._records[c]
-            self._records[c] = self.M[c] = grow_members(members, 2 * len(members.member_type), untouched=True)
+            self._records[c] = grow_members(members, 2 * len(members.member_type), untouched=True)
+            replace_item(self.M, c, self._records[c])
             release_rows(members, 0)  # the club's first records, if these were: the region's array keeps them
 
     def _record_ids(self, c: int, n: int) -> np.ndarray:
@@ -291,7 +296,8 @@ class RegionEngine:
             if not release_rows(records, kept) and len(records) > size:
                 smaller = allocate_members(size, untouched=True)
                 smaller.view(np.ndarray)[:kept] = records[:kept]
-                self._records[c] = self.M[c] = smaller
+                self._records[c] = smaller
+                replace_item(self.M, c, smaller)
         self.member_spill.write(gone, gone_ids)
         if new_index and remap_weak_members(region.weak_club, region.weak_member, offset, np.concatenate(new_index)):
             raise AssertionError("a weak tie outlived its member")
