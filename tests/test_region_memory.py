@@ -93,3 +93,17 @@ def test_the_clubs_of_a_thread_share_their_alias_tables_scratch() -> None:
         lead = c - c % 3
         assert all(np.shares_memory(mine, its) for mine, its in zip(scratch[c], scratch[lead], strict=True))
     assert not any(np.shares_memory(mine, its) for mine, its in zip(scratch[0], scratch[3], strict=True))
+
+
+def test_without_a_mapping_to_spare_the_zeros_are_numpys(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A process out of memory mappings (tens of thousands of clubs whose records grew) gets numpy's zeros,
+    which `release_rows` leaves alone: the region then shrinks a compacted club's records instead."""
+    import mmap
+
+    def no_mapping(*args, **kwargs):
+        raise OSError(12, "Cannot allocate memory")
+
+    monkeypatch.setattr(mmap, "mmap", no_mapping)
+    values = untouched_zeros(1_000, MEMBER_DTYPE)
+    assert values.dtype == MEMBER_DTYPE and len(values) == 1_000 and values.base is None
+    assert not release_rows(values, 10)

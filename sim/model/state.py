@@ -352,8 +352,10 @@ def untouched_zeros(count: int, dtype: np.dtype) -> np.ndarray:
     week's applicants), so the rest of its share never becomes resident."""
     if not hasattr(mmap, "MAP_ANONYMOUS"):  # Windows: numpy's own zeros
         return np.zeros(count, dtype=dtype)
-    # private: a shared anonymous mapping would be shared with forked workers, and keep released pages
-    buffer = mmap.mmap(-1, max(1, count * np.dtype(dtype).itemsize), flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    try:  # private: a shared anonymous mapping would be shared with forked workers, and keep released pages
+        buffer = mmap.mmap(-1, max(1, count * np.dtype(dtype).itemsize), flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    except OSError:  # out of mappings (vm.max_map_count: tens of thousands of clubs whose records grew)
+        return np.zeros(count, dtype=dtype)
     if hasattr(mmap, "MADV_NOHUGEPAGE"):  # Linux
         buffer.madvise(mmap.MADV_NOHUGEPAGE)
     return np.frombuffer(buffer, dtype=dtype, count=count)
