@@ -395,8 +395,9 @@ def test_numba_removes_no_write_to_the_state(tmp_path: Path) -> None:
     report = json.loads(done.stdout.strip().splitlines()[-1])
     # the pass was watched as the kernels compiled (not loaded from a cache, not renamed by a new numba)
     # the club's week, its phases on their own, and the region's (run_region_weeks and the thread pool call the
-    # same phase functions; the second circle and transfers are compiled once, as helpers)
+    # same phase functions; the second circle, transfers and interclub events are inlined into their phase's
+    # entry, where the region's arrays are borrowed, so their writes are watched there)
     assert {"run_weeks", "hold_meeting", "pass_referrals", "members_decide", "lane_meet_and_refer",
-            "lane_settle_and_decide", "region_meet_entry", "second_circle_referrals",
-            "transfer_refused"} <= set(report["seen"])
+            "lane_second_circle", "lane_settle_and_decide", "region_meet_entry",
+            "region_transfer_and_untie_entry"} <= set(report["seen"])
     assert report["removed"] == []

@@ -13,7 +13,7 @@ member id, slot) and decays lazily: its strength is computed from its last refre
 import numba
 import numpy as np
 
-from sim.kernels import entry, helper, kernel
+from sim.kernels import entry, helper, inlined, kernel
 from sim.kernels.borrowed import borrowed, borrowed_item
 from sim.kernels.distributions import poisson, standard_normal
 from sim.kernels.draws import rekey, uniform
@@ -39,7 +39,7 @@ from sim.kernels.rules import has_place_for, pays_and_passes_interview
 from sim.kernels.week import close_week, meet_and_refer, room_for_a_week, settle_and_decide
 
 
-@helper
+@inlined
 def weak_strength(region, r, e, week):
     """Entry e of row r's weak ties, decayed to `week`: w (1 - decay)^(weeks since its refresh)."""
     return region.weak_strength[r, e] * region.keep_power[week - region.weak_week[r, e]]
@@ -52,7 +52,7 @@ def tabulate_decay(keep_power, decay):
         keep_power[age] = (1.0 - decay) ** np.float64(age)
 
 
-@helper
+@inlined
 def find_entry(region, r, other_club, other_member):
     weak_club, weak_member = region.weak_club, region.weak_member
     for e in range(weak_club.shape[1]):
@@ -61,7 +61,7 @@ def find_entry(region, r, other_club, other_member):
     return -1
 
 
-@helper
+@inlined
 def end_weak_tie(region, c, r, e):
     """Free entry e of row r (a slot of club c), and the other end's entry back to it (ties are mutual)."""
     weak_club, weak_slot, weak_member = region.weak_club, region.weak_slot, region.weak_member
@@ -75,7 +75,7 @@ def end_weak_tie(region, c, r, e):
     weak_club[r, e] = -1
 
 
-@helper
+@inlined
 def free_entry(region, c, r, week):
     """A free entry of row r's weak ties; if none, the weakest tie (the first such) ends on both sides."""
     weakest, weakest_strength = 0, 2.0
@@ -89,7 +89,7 @@ def free_entry(region, c, r, week):
     return weakest
 
 
-@helper
+@inlined
 def meet_at_event(M, region, c, s, c2, s2, growth, week):
     """The members in (c, s) and (c2, s2) meet: their weak tie grows, w <- w + growth (1 - w), both ways."""
     r, r2 = region.slot_start[c] + s, region.slot_start[c2] + s2
@@ -115,7 +115,7 @@ def meet_at_event(M, region, c, s, c2, s2, growth, week):
     region.weak_week[r2, e2] = week
 
 
-@helper
+@inlined
 def end_leavers_weak_ties(region, c):
     """Rows of members who left club c this week: their weak ties end on both sides; rows of
     newcomers start empty."""
@@ -140,7 +140,7 @@ def area_of(rp, c, clubs):
     return first, min(first + rp.area_size, clubs)
 
 
-@helper
+@inlined
 def interclub_event(rp, P, M, S, region, week):
     """Members attend with their habit; each attendee meets attendees of other clubs."""
     rng = region.streams[R_EVENTS]
@@ -179,7 +179,7 @@ def interclub_event(rp, P, M, S, region, week):
                           rp.weak_tie_initial, week)
 
 
-@helper
+@inlined
 def members_changed(region, c):
     """Whether a member joined or left club c since its last week ended (`end_leavers_weak_ties` records
     each row's member then): its holdings may have changed this week."""
@@ -190,7 +190,7 @@ def members_changed(region, c):
     return False
 
 
-@helper
+@inlined
 def index_bridges(club, market, region, lane, c):
     """Rebuild club c's bridge index (`Region.bridged` ...): its weak ties to holders of professions it does
     not hold ("bridged"), grouped by profession, and those professions grouped by sector.
@@ -273,7 +273,7 @@ def group_by_sector(profession_sector, demand_weight, bridged, by_sector, start,
         sector_weight[profession_sector[profession]] += weight
 
 
-@helper
+@inlined
 def bridge_strengths(region, bridge_strength, c, week):
     """Club c's bridges' weak ties decayed to this week, into `bridge_strength` (in index order); returns
     the strongest. Their decay is lazy (`weak_strength`): the index stays valid as they weaken."""
@@ -331,7 +331,7 @@ def bridge_trust(tie, bridge_row, bridge_strength, first_row, i, at, strong_thre
     return tie[i, k] * bridge_strength[at]
 
 
-@helper
+@inlined
 def second_circle_referrals(P, market, M, S, C, region, lane, c, week):
     """Needs for professions club c lacks, passed through a bridge (k, h) to a holder in another club.
 
@@ -471,7 +471,7 @@ def deliver_outbox(M, region, lane):
     lane.out_used[0] = 0
 
 
-@helper
+@inlined
 def transfer_refused(rp, P, M, S, C, K, region, c, week):
     """Club c's applicants refused for capacity or composition try one other club of its area (drawing from
     the region's transfer stream, for the other club's interview too)."""
