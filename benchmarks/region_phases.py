@@ -1,0 +1,168 @@
+"""Where a region's week goes: each phase's time a member-week, on 1 and 2 threads.
+
+    python benchmarks/region_phases.py --json
+    python benchmarks/region_phases.py --workload world_slice --json
+
+The region is run to `--warm-weeks` in numba as usual, then `--timed-weeks` more are run phase by phase from
+Python, in `RegionEngine._run_week_threaded`'s order (on a pool of the engine's lanes: one lane is the whole
+region on one thread), with `time.perf_counter` around each kernel call. A phase's time in a week is the wall
+time from its first lane's start to its last lane's end; `busy` adds up its lanes' own times, so that
+busy / (wall x lanes) is how well its lanes share the work. `week` is the whole week so timed (the pool's
+dispatch included), `run` the same weeks of a second engine of the same seed run as `clubsim run` runs them
+(`RegionEngine.run_to`: on one thread the fused `run_region_weeks`), both per member-week (the members
+counted at each week's start; the two engines must end with the same members).
+
+Workloads: `region_1000` is the engine benchmark's region (`engine_speed.py`: 1,000 clubs of 25 held at 25,
+one area, so every interclub event draws partners across the whole region); `world_slice` is 1,000 BNI
+chapters of 25 founders (capacity 50) in areas of 10, as the world scenario groups them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from bench import machine  # this folder's own module
+
+import sim.model.region as region_module
+from sim.model.region import RegionEngine
+from sim.model.scenario import load_config
+
+ROOT = Path(__file__).resolve().parent.parent
+SCENARIO = ROOT / "scenarios" / "bni_chapter.yaml"
+WORKLOADS = {
+    "region_1000": {"club.founders": 25, "club.capacity": 25, "club.min_viable_size": 0, "region.clubs": 1000},
+    "world_slice": {"club.founders": 25, "region.clubs": 1000, "region.area_size": 10},
+}
+# the kernels `_run_week_threaded` calls, in its order: lane phases run on every lane, region phases on one thread
+PHASES = ("lane_meet_and_refer", "region_meet_entry", "lane_second_circle", "region_deliver_entry",
+          "lane_settle_and_decide", "region_transfer_and_untie_entry", "lane_close_week")
+
+
+class PhaseClock:
+    """Wraps the phase kernels where `_run_week_threaded` looks them up (the module's names) and records each
+    call's start and end; put back on exit."""
+
+    def __init__(self) -> None:
+        self.calls: dict[str, list[tuple[float, float]]] = defaultdict(list)
+        self._originals: dict[str, object] = {}
+
+    def __enter__(self) -> PhaseClock:
+        for name in PHASES:
+            kernel = getattr(region_module, name)
+            self._originals[name] = kernel
+
+            def timed(*args, _kernel=kernel, _calls=self.calls[name]):
+                start = time.perf_counter()
+                result = _kernel(*args)
+                _calls.append((start, time.perf_counter()))
+                return result
+
+            setattr(region_module, name, timed)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for name, kernel in self._originals.items():
+            setattr(region_module, name, kernel)
+
+    def week_done(self) -> dict[str, tuple[float, float]]:
+        """This week's (wall, busy) seconds by phase; the calls are cleared."""
+        week = {}
+        for name, calls in self.calls.items():
+            if calls:
+                week[name] = (max(end for _, end in calls) - min(start for start, _ in calls),
+                              sum(end - start for start, end in calls))
+                calls.clear()
+        return week
+
+
+def members_now(engine: RegionEngine) -> int:
+    return int(np.count_nonzero(engine.region.slot_member >= 0))
+
+
+def phase_breakdown(config, threads: int, seed: int, warm_weeks: int, timed_weeks: int) -> dict:
+    """The timed weeks of one engine, phase by phase (ns a member-week), and the same weeks run fused."""
+    engine = RegionEngine(config, np.random.default_rng(seed), threads=threads)
+    engine.run_to(warm_weeks)
+    wall, busy = defaultdict(float), defaultdict(float)
+    member_weeks, week_seconds = 0, 0.0
+    with ThreadPoolExecutor(engine.threads, thread_name_prefix="clubsim-lane") as pool, PhaseClock() as clock:
+        room = region_module.region_has_room(engine.P, engine.M, engine.C)
+        for _ in range(timed_weeks):
+            if not room:
+                engine._make_room()
+            member_weeks += members_now(engine)
+            start = time.perf_counter()
+            room = engine._run_week_threaded(pool)
+            week_seconds += time.perf_counter() - start
+            engine.week += 1
+            for name, (w, b) in clock.week_done().items():
+                wall[name] += w
+                busy[name] += b
+    fused = RegionEngine(config, np.random.default_rng(seed), threads=threads)
+    fused.run_to(warm_weeks)
+    start = time.perf_counter()
+    fused.run_to(warm_weeks + timed_weeks)
+    fused_seconds = time.perf_counter() - start
+    if members_now(fused) != members_now(engine):
+        raise AssertionError("the phases run one by one and the fused run disagree")
+    per = 1e9 / member_weeks
+    phases = {name: {"wall_ns": round(wall[name] * per, 1), "busy_ns": round(busy[name] * per, 1)}
+              for name in PHASES if name in wall}
+    timed = sum(wall.values())
+    return {
+        "lanes": engine.threads,
+        "member_weeks": member_weeks,
+        "phases": phases,
+        "week_ns": round(week_seconds * per, 1),
+        "outside_phases_ns": round((week_seconds - timed) * per, 1),  # the pool's dispatch, Python between phases
+        "one_thread_phases_share": round(sum(wall[n] for n in PHASES if n.startswith("region_")) / week_seconds, 3),
+        "run_ns": round(fused_seconds * per, 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--workload", choices=sorted(WORKLOADS), default="region_1000")
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="thread counts to time, in turn")
+    parser.add_argument("--warm-weeks", type=int, default=104, help="weeks run before timing (the clubs settle)")
+    parser.add_argument("--timed-weeks", type=int, default=104, help="weeks timed phase by phase")
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    if args.warm_weeks < 0 or args.timed_weeks < 1 or min(args.threads) < 1:
+        parser.error("--warm-weeks must be >= 0, --timed-weeks and --threads >= 1")
+
+    years = -(-(args.warm_weeks + args.timed_weeks) // 52)
+    config = load_config(SCENARIO, {**WORKLOADS[args.workload], "years": years}).config
+    warm_up = load_config(SCENARIO, {**WORKLOADS[args.workload], "region.clubs": 2, "years": 1}).config
+    for threads in sorted(set(args.threads)):  # the kernels compiled or loaded, both paths, before any clock
+        RegionEngine(warm_up, np.random.default_rng(1), threads=threads).run_to()
+        phase_breakdown(warm_up, threads, 1, 4, 2)
+    report = {
+        "workload": args.workload,
+        "overrides": WORKLOADS[args.workload],
+        "weeks": f"{args.warm_weeks}-{args.warm_weeks + args.timed_weeks - 1}",
+        "seed": args.seed,
+        "threads": {str(t): phase_breakdown(config, t, args.seed, args.warm_weeks, args.timed_weeks)
+                    for t in args.threads},
+        "machine": machine(),
+    }
+    if args.json:
+        print(json.dumps(report))
+        return
+    print(f"{report['workload']}, weeks {report['weeks']}, seed {report['seed']} (ns a member-week)")
+    for threads, figures in report["threads"].items():
+        print(f"  {threads} thread(s): week {figures['week_ns']}, run fused {figures['run_ns']}, "
+              f"outside the phases {figures['outside_phases_ns']}")
+        for name, phase in figures["phases"].items():
+            print(f"    {name:34} wall {phase['wall_ns']:9.1f}   busy {phase['busy_ns']:9.1f}")
+
+
+if __name__ == "__main__":
+    main()
