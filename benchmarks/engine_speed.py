@@ -18,9 +18,10 @@ alternately, twice each (the best of each), after checking that both give the sa
 series to the byte. `world_seconds_10y` is the shipped `bni_world_2017` scenario
 (9,000 chapters, 222,872 members) simulated for 10 years in a fresh process after
 compilation (building the region included), on `world_threads` threads (the
-default: the usable cores; `world_member_weeks` the member-weeks it simulated, which
-grow with the chapters: the scenario's 222,872 founders are about 410,000 members by
-year 10), and `world_bytes_per_member` that process's peak
+default: the usable cores; `world_member_weeks` the member-weeks it simulated, and
+`world_member_weeks_per_s` their rate: they grow with the chapters, as the scenario's
+222,872 founders are about 412,000 members by year 10), and `world_bytes_per_member`
+that process's peak
 resident memory during the run (its high-water mark reset as the run starts, where
 Linux allows) less its resident memory before, divided by the scenario's members: a
 peak left by loading the kernels does not hide the run's. The region's outputs are

@@ -7,10 +7,11 @@ The region is run to `--warm-weeks` in numba as usual, then `--timed-weeks` more
 Python, in `RegionEngine._run_week_threaded`'s order (on a pool of the engine's lanes: one lane is the whole
 region on one thread), with `time.perf_counter` around each kernel call. A phase's time in a week is the wall
 time from its first lane's start to its last lane's end; `busy` adds up its lanes' own times, so that
-busy / (wall x lanes) is how well its lanes share the work. `week` is the whole week so timed (the pool's
-dispatch included), `run` the same weeks of a second engine of the same seed run as `clubsim run` runs them
-(`RegionEngine.run_to`: on one thread the fused `run_region_weeks`), both per member-week (the members
-counted at each week's start; the two engines must end with the same members).
+busy / (wall x lanes) is how well its lanes share the work (each includes the call's unboxing of the state
+from Python, some tens of µs). `week` is the whole week so timed (the pool's dispatch included), `run` the
+same weeks of a second engine of the same seed run by `RegionEngine.run_to` (outputs in memory; on one thread
+the fused `run_region_weeks`, on several the same thread pool), both per member-week (the members counted at
+each week's start). The two engines must end with the same weekly series, to the byte.
 
 Workloads: `region_1000` is the engine benchmark's region (`engine_speed.py`: 1,000 clubs of 25 held at 25,
 one area, so every interclub event draws partners across the whole region); `world_slice` is 1,000 BNI
@@ -53,9 +54,8 @@ class PhaseClock:
         self._originals: dict[str, object] = {}
 
     def __enter__(self) -> PhaseClock:
-        for name in PHASES:
-            kernel = getattr(region_module, name)
-            self._originals[name] = kernel
+        self._originals = {name: getattr(region_module, name) for name in PHASES}  # all found before any is wrapped
+        for name, kernel in self._originals.items():
 
             def timed(*args, _kernel=kernel, _calls=self.calls[name]):
                 start = time.perf_counter()
@@ -86,7 +86,7 @@ def members_now(engine: RegionEngine) -> int:
 
 
 def phase_breakdown(config, threads: int, seed: int, warm_weeks: int, timed_weeks: int) -> dict:
-    """The timed weeks of one engine, phase by phase (ns a member-week), and the same weeks run fused."""
+    """The timed weeks of one engine, phase by phase (ns a member-week), and the same weeks run whole."""
     engine = RegionEngine(config, np.random.default_rng(seed), threads=threads)
     engine.run_to(warm_weeks)
     wall, busy = defaultdict(float), defaultdict(float)
@@ -104,13 +104,13 @@ def phase_breakdown(config, threads: int, seed: int, warm_weeks: int, timed_week
             for name, (w, b) in clock.week_done().items():
                 wall[name] += w
                 busy[name] += b
-    fused = RegionEngine(config, np.random.default_rng(seed), threads=threads)
-    fused.run_to(warm_weeks)
+    whole = RegionEngine(config, np.random.default_rng(seed), threads=threads)
+    whole.run_to(warm_weeks)
     start = time.perf_counter()
-    fused.run_to(warm_weeks + timed_weeks)
-    fused_seconds = time.perf_counter() - start
-    if members_now(fused) != members_now(engine):
-        raise AssertionError("the phases run one by one and the fused run disagree")
+    whole.run_to(warm_weeks + timed_weeks)
+    whole_seconds = time.perf_counter() - start
+    if not all(np.array_equal(a, b) for a, b in zip(engine._rings, whole._rings, strict=True)):
+        raise AssertionError("the weeks run phase by phase and the same weeks run whole disagree")
     per = 1e9 / member_weeks
     phases = {name: {"wall_ns": round(wall[name] * per, 1), "busy_ns": round(busy[name] * per, 1)}
               for name in PHASES if name in wall}
@@ -122,7 +122,7 @@ def phase_breakdown(config, threads: int, seed: int, warm_weeks: int, timed_week
         "week_ns": round(week_seconds * per, 1),
         "outside_phases_ns": round((week_seconds - timed) * per, 1),  # the pool's dispatch, Python between phases
         "one_thread_phases_share": round(sum(wall[n] for n in PHASES if n.startswith("region_")) / week_seconds, 3),
-        "run_ns": round(fused_seconds * per, 1),
+        "run_ns": round(whole_seconds * per, 1),
     }
 
 
@@ -135,6 +135,7 @@ def main() -> None:
     parser.add_argument("--timed-weeks", type=int, default=104, help="weeks timed phase by phase")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
+    args.threads = list(dict.fromkeys(args.threads))  # each count once, in the order given
     if args.warm_weeks < 0 or args.timed_weeks < 1 or min(args.threads) < 1:
         parser.error("--warm-weeks must be >= 0, --timed-weeks and --threads >= 1")
 
@@ -158,7 +159,7 @@ def main() -> None:
         return
     print(f"{report['workload']}, weeks {report['weeks']}, seed {report['seed']} (ns a member-week)")
     for threads, figures in report["threads"].items():
-        print(f"  {threads} thread(s): week {figures['week_ns']}, run fused {figures['run_ns']}, "
+        print(f"  {threads} thread(s): week {figures['week_ns']}, run whole {figures['run_ns']}, "
               f"outside the phases {figures['outside_phases_ns']}")
         for name, phase in figures["phases"].items():
             print(f"    {name:34} wall {phase['wall_ns']:9.1f}   busy {phase['busy_ns']:9.1f}")

@@ -40,13 +40,14 @@ if not os.environ.get("NUMBA_CACHE_DIR"):
 # only from other kernels, so it needs no CPython wrapper: skipping the wrapper's unboxing of the
 # large state tuples halves its compile time. Calling a function that takes the state tuples costs
 # an atomic reference-count update per array they hold, on entry and exit (~90 a call), so phase
-# kernels, their steps (the meeting's, the rules') and the small helpers called from loops
-# (`inlined`) are inlined into their callers in numba's IR; kernels still callable from Python keep
-# their own entry point. The per-need helpers of the referral loop stay `helper`: inlined, they ran
-# slower (docs/performance.md, "Tried, not kept"). The fast paths (`run_weeks`, `run_region_weeks`)
-# are `entry` kernels: they borrow the state (`borrowed.py`), so that LLVM drops those updates from
-# the inlined week, and are never inlined, since a jitted caller's temporary arguments would be
-# freed once borrowed. Under NUMBA_DISABLE_JIT=1 all four are plain Python functions.
+# kernels, their steps (the meeting's, the rules'), the small helpers called from loops and the
+# region's functions that take its tuple (`inlined`) are inlined into their callers in numba's IR;
+# kernels still callable from Python keep their own entry point. The per-need helpers of the
+# referral loop stay `helper`: inlined, they ran slower (docs/performance.md, "Tried, not kept").
+# The fast paths (`run_weeks`, `run_region_weeks`) are `entry` kernels: they borrow the state
+# (`borrowed.py`), so that LLVM drops those updates from the inlined week, and are never inlined,
+# since a jitted caller's temporary arguments would be freed once borrowed (the region's `phase`
+# kernels borrow likewise). Under NUMBA_DISABLE_JIT=1 all four are plain Python functions.
 kernel = numba.njit(cache=True, inline="always")
 helper = numba.njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 inlined = numba.njit(cache=True, inline="always", no_cpython_wrapper=True, no_cfunc_wrapper=True)
