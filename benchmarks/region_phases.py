@@ -10,8 +10,9 @@ time from its first lane's start to its last lane's end; `busy` adds up its lane
 busy / (wall x lanes) is how well its lanes share the work (each includes the call's unboxing of the state
 from Python, some tens of µs). `week` is the whole week so timed (the pool's dispatch included), `run` the
 same weeks of a second engine of the same seed run by `RegionEngine.run_to` (outputs in memory; on one thread
-the fused `run_region_weeks`, on several the same thread pool), both per member-week (the members counted at
-each week's start). The two engines must end with the same weekly series, to the byte.
+the fused `run_region_weeks`, on several the same thread pool), both per member-week (the members each week's
+series records, as `engine_speed.py` counts them). The two engines must end with the same weekly series, to
+the byte.
 
 Workloads: `region_1000` is the engine benchmark's region (`engine_speed.py`: 1,000 clubs of 25 held at 25,
 one area, so every interclub event draws partners across the whole region); `world_slice` is 1,000 BNI
@@ -31,6 +32,7 @@ import numpy as np
 from bench import machine  # this folder's own module
 
 import sim.model.region as region_module
+from sim.model.metrics import SERIES_COLUMNS
 from sim.model.region import RegionEngine
 from sim.model.scenario import load_config
 
@@ -81,22 +83,19 @@ class PhaseClock:
         return week
 
 
-def members_now(engine: RegionEngine) -> int:
-    return int(np.count_nonzero(engine.region.slot_member >= 0))
-
-
 def phase_breakdown(config, threads: int, seed: int, warm_weeks: int, timed_weeks: int) -> dict:
     """The timed weeks of one engine, phase by phase (ns a member-week), and the same weeks run whole."""
     engine = RegionEngine(config, np.random.default_rng(seed), threads=threads)
     engine.run_to(warm_weeks)
     wall, busy = defaultdict(float), defaultdict(float)
-    member_weeks, week_seconds = 0, 0.0
+    week_seconds = 0.0
+    # `RegionEngine._run_weeks`' threaded loop, here on one lane too (its one-thread path is the fused kernel,
+    # which calls no phase from Python), with each week timed
     with ThreadPoolExecutor(engine.threads, thread_name_prefix="clubsim-lane") as pool, PhaseClock() as clock:
         room = region_module.region_has_room(engine.P, engine.M, engine.C)
         for _ in range(timed_weeks):
             if not room:
                 engine._make_room()
-            member_weeks += members_now(engine)
             start = time.perf_counter()
             room = engine._run_week_threaded(pool)
             week_seconds += time.perf_counter() - start
@@ -111,6 +110,8 @@ def phase_breakdown(config, threads: int, seed: int, warm_weeks: int, timed_week
     whole_seconds = time.perf_counter() - start
     if not all(np.array_equal(a, b) for a, b in zip(engine._rings, whole._rings, strict=True)):
         raise AssertionError("the weeks run phase by phase and the same weeks run whole disagree")
+    members = SERIES_COLUMNS.index("members")
+    member_weeks = int(sum(ring[warm_weeks:warm_weeks + timed_weeks, members].sum() for ring in engine._rings))
     per = 1e9 / member_weeks
     phases = {name: {"wall_ns": round(wall[name] * per, 1), "busy_ns": round(busy[name] * per, 1)}
               for name in PHASES if name in wall}
