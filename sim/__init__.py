@@ -6,8 +6,9 @@ stays light: the model, kernels and plotting load on first use. `dir(sim)` and
 tools (docs/clients.md).
 
 This facade sits above every layer of the package (errors, kernels, model, experiments,
-presentation, interfaces: tests/test_layers.py), so it may compose them: `compare` and
-`sweep` here are the experiments layer's, with the presentation layer's figures.
+presentation, interfaces: tests/test_layers.py), so it may compose them: `compare`, `sweep`,
+`compare_scenarios`, `sensitivity`, `discover` and `calibrate_abc` here are the experiments layer's, with the
+presentation layer's figures.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from sim.experiments.discovery import DiscoveryResult
     from sim.experiments.experiment import ComparisonResult, Experiment, SweepResult
+    from sim.experiments.sensitivity import SensitivityExperiment, SensitivityResult
 
 __version__ = "0.2.0"
 
@@ -39,7 +42,8 @@ _EXPORTS = {
     "load_experiment": "sim.experiments.experiment",
 }
 
-__all__ = [*_EXPORTS, "compare", "compare_scenarios", "sweep", "__version__"]
+__all__ = [*_EXPORTS, "calibrate_abc", "compare", "compare_scenarios", "discover", "sensitivity", "sweep",
+           "__version__"]
 
 
 def compare(experiment: Experiment | str | Path | Sequence[str | Path], runs: int | None = None,
@@ -69,6 +73,36 @@ def compare_scenarios(paths: Sequence[str | Path], runs: int | None = None, **op
     from sim.presentation.experiment_plots import FIGURES
 
     return run(paths, runs, figure_set=FIGURES, **options)
+
+
+def sensitivity(experiment: SensitivityExperiment | str | Path, method: str | None = None,
+                **options: Any) -> SensitivityResult:
+    """Global sensitivity analysis (Morris or Sobol', SALib): `sim.experiments.sensitivity.analyse` (its
+    arguments), with the figure of `sim.presentation.analysis_figures` (sensitivity_<method>.png): written to
+    `out` unless figures=False, and drawn by `result.plot()`."""
+    from sim.experiments.sensitivity import analyse
+    from sim.presentation.analysis_figures import sensitivity_figures
+
+    return analyse(experiment, method, draw_figures=sensitivity_figures, **options)
+
+
+def discover(experiment: Experiment | str | Path, outcome: str, **options: Any) -> DiscoveryResult:
+    """Scenario discovery (PRIM, CART, robustness): `sim.experiments.discovery.discover` (its arguments), with
+    the figure of `sim.presentation.analysis_figures` (discovery.png): written to `out` and drawn by
+    `result.plot()`."""
+    from sim.experiments.discovery import discover as run
+    from sim.presentation.analysis_figures import discovery_figures
+
+    return run(experiment, outcome, draw_figures=discovery_figures, **options)
+
+
+def calibrate_abc(scenario: str | Path, targets: Any, **options: Any) -> Any:
+    """ABC-SMC calibration (pyABC): `sim.experiments.abc_calibration.calibrate_abc` (its arguments), with the
+    figures of `sim.presentation.analysis_figures` (pairs.png, predictive.png) written to `out`."""
+    from sim.experiments.abc_calibration import calibrate_abc as run
+    from sim.presentation.analysis_figures import abc_figures
+
+    return run(scenario, targets, draw_figures=abc_figures, **options)
 
 
 def __getattr__(name: str) -> Any:

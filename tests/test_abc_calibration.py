@@ -147,7 +147,8 @@ def test_an_abc_calibration_writes_its_posterior_check_and_figures_and_resumes_a
         tmp_path: Path, numba_ready: None) -> None:
     import pandas as pd
 
-    from sim.experiments.abc_calibration import calibrate_abc
+    from sim import calibrate_abc  # with the presentation layer's figures
+    from sim.experiments.abc_calibration import calibrate_abc as calibrate_abc_without_figures
     from sim.experiments.folders import file_checksum
 
     scenario, targets = _tiny_calibration(tmp_path)
@@ -192,8 +193,12 @@ def test_an_abc_calibration_writes_its_posterior_check_and_figures_and_resumes_a
     assert predictive.loc[0, "within_share"] == pytest.approx(np.mean(within))
 
     again = calibrate_abc(scenario, targets, out=tmp_path / "again", **options)  # reproducible for a seed
-    fresh = calibrate_abc(scenario, targets, out=tmp_path / "fresh", **options)
+    fresh = calibrate_abc_without_figures(scenario, targets, out=tmp_path / "fresh", **options)
     assert fresh.posterior.samples.equals(again.posterior.samples)
+    # the experiments layer draws no figure of its own: without the presentation layer's drawer, none is written
+    fresh_files = json.loads((tmp_path / "fresh" / "manifest.json").read_text())["files"]
+    assert set(fresh_files) == expected - {"pairs.png", "predictive.png"}
+    assert not (tmp_path / "fresh" / "pairs.png").exists()
     assert (tmp_path / "fresh" / "posterior.parquet").read_bytes() == (tmp_path / "again" /
                                                                       "posterior.parquet").read_bytes()
 

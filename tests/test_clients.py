@@ -141,7 +141,8 @@ def test_dir_sim_lists_the_public_api() -> None:
     import sim
 
     names = dir(sim)
-    for name in ("run_metrics", "simulate", "ClubModel", "load_scenario", "compare", "InputError", "__version__"):
+    for name in ("run_metrics", "simulate", "ClubModel", "load_scenario", "compare", "InputError", "__version__",
+                 "sensitivity", "discover", "calibrate_abc"):
         assert name in names
     assert sim.run_metrics is run_metrics
 

@@ -11,9 +11,11 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+import sim
 from sim.errors import InputError
 from sim.experiments.discovery import (
     DISCOVERY_FILES,
+    FIGURE_FILE,
     cart_boxes,
     choose_box,
     discover,
@@ -163,7 +165,7 @@ OUTCOME = "roi_mean < 0 or `market.deal_value_median` < 1200"
 
 def test_discover_writes_boxes_robustness_and_lists_them(experiment_file: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    result = discover(experiment_file, OUTCOME, requirement="survived >= 0.5", workers=1, out=out)
+    result = sim.discover(experiment_file, OUTCOME, requirement="survived >= 0.5", workers=1, out=out)
     assert len(result.y) == 6 * 2 * 2 and 0 < result.y.sum() < len(result.y)
     assert list(result.x.columns) == ["market.deal_value_median", "population.needs_per_week_median", "policy"]
     for name in DISCOVERY_FILES:
@@ -178,6 +180,11 @@ def test_discover_writes_boxes_robustness_and_lists_them(experiment_file: Path, 
     # again with another outcome into the same folder: the replications are reused, the files replaced
     again = discover(experiment_file, "members_final >= 10", workers=1, out=out, resume=True)
     assert again.sweep.replications.equals(result.sweep.replications)
+    # the experiments layer's own `discover` draws nothing: the earlier figure, clubsim's, is gone and unlisted
+    listed = json.loads((out / "manifest.json").read_text())["files"]
+    assert not (out / FIGURE_FILE).exists() and FIGURE_FILE not in listed
+    with pytest.raises(ValueError, match="no figure drawer"):
+        again.plot()
 
 
 def test_a_bad_outcome_fails_before_anything_runs(experiment_file: Path, tmp_path: Path) -> None:

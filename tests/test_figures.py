@@ -137,8 +137,9 @@ def test_run_figures_fit_and_the_roi_axis_spans_the_members_not_one_outlier(tmp_
 
 def test_app_and_calibration_figures_fit(tmp_path):
     pytest.importorskip("solara")
-    from sim.experiments.abc_calibration import Posterior, pairs_figure, predictive_figure
+    from sim.experiments.abc_calibration import Posterior
     from sim.interfaces.app import pricing_figure
+    from sim.presentation.analysis_figures import pairs_figure, predictive_figure
 
     fees = [300, 900, 1500]
     curve = pd.DataFrame({f"{key}_{stat}": np.linspace(1, 3, 3) for key in

@@ -126,3 +126,53 @@ def test_the_check_catches_a_planted_upward_import(module, source, culprit):
 ])
 def test_the_check_lets_downward_and_sideways_imports_through(module, source):
     assert upward_imports(source, module) == []
+
+
+# --------------------------------------------------------------------------- what a layer does
+
+# Modules whose use means drawing figures or laying out console tables: the presentation layer's work. The
+# layers below compute and write results, and take figures from above (`FigureSet`, `draw_figures=`); a rich
+# progress bar (`rich.progress`, a callback of the experiments' runs) is not presentation of results.
+PRESENTING = ("matplotlib", "rich.table")
+
+
+def presenting_imports(source: str, module: str) -> list[str]:
+    """Imports of `PRESENTING` modules in a module below the presentation layer, outside `if TYPE_CHECKING:`
+    blocks (type hints draw nothing)."""
+    if (layer(module) or 0) >= LAYERS["sim.presentation"]:
+        return []
+    tree = ast.parse(source)
+    hints = {id(node) for block in ast.walk(tree) if isinstance(block, ast.If)
+             and isinstance(block.test, ast.Name) and block.test.id == "TYPE_CHECKING"
+             for statement in block.body for node in ast.walk(statement)}
+    problems = []
+    for node in ast.walk(tree):
+        if id(node) in hints:
+            continue
+        names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else \
+            [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else []
+        for name in names:
+            if any(name == banned or name.startswith(banned + ".") for banned in PRESENTING):
+                problems.append(f"{module}:{node.lineno} imports {name}: figures and tables belong to "
+                                "sim.presentation")
+    return problems
+
+
+def test_no_layer_below_presentation_draws_figures_or_lays_out_tables():
+    problems = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if module_name(path) not in ("sim", "sim.__main__"):
+            problems += presenting_imports(path.read_text(), module_name(path))
+    assert not problems, "presentation below its layer:\n" + "\n".join(problems)
+
+
+@pytest.mark.parametrize(("source", "caught"), [
+    ("def f():\n    from matplotlib.figure import Figure\n    return Figure()\n", True),
+    ("import matplotlib.pyplot as plt\n", True),
+    ("def f():\n    from rich.table import Table\n", True),
+    ("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from matplotlib.figure import Figure\n", False),
+    ("def f():\n    from rich.progress import Progress\n", False),
+])
+def test_the_presentation_check_catches_a_planted_figure_or_table(source, caught):
+    assert bool(presenting_imports(source, "sim.experiments.sensitivity")) is caught
+    assert presenting_imports(source, "sim.presentation.plots") == []

@@ -19,7 +19,6 @@ from sim.model.metric_registry import (
     REPLICATION_SERIES,
     SERIES,
     arrow_metadata,
-    axis_formatter,
     bounds,
     format_estimate,
     format_value,
@@ -30,6 +29,7 @@ from sim.model.metric_registry import (
     units_markdown,
 )
 from sim.model.metrics import SERIES_COLUMNS, SUMMARY_KEYS
+from sim.presentation.plots import axis_formatter
 
 ROOT = Path(__file__).resolve().parents[1]
 EXCLUSIVITY = ROOT / "experiments" / "exclusivity_vs_complementarity.yaml"

@@ -15,6 +15,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+import sim
 from sim.errors import InputError
 from sim.experiments.sensitivity import analyse, load_sensitivity, sample_points
 from sim.interfaces.cli import app
@@ -104,9 +105,12 @@ def test_sobol_indices_agree(tiny):
 
 def test_backends_give_the_same_indices(tiny):
     one = analyse(tiny, "morris", workers=1)
-    pool = analyse(tiny, "morris", workers=2)
+    pool = sim.sensitivity(tiny, "morris", workers=2)  # the facade: the same analysis, with its figure
     pd.testing.assert_frame_equal(one.indices, pool.indices)
     pd.testing.assert_frame_equal(one.samples, pool.samples)
+    assert list(pool.plot()) == ["sensitivity_morris.png"]
+    with pytest.raises(ValueError, match="no figure drawer"):  # the experiments layer draws none
+        one.plot()
 
 
 def test_sensitivity_command_writes_table_figure_and_manifest(tiny, tmp_path):

@@ -5,5 +5,6 @@
 `targets`, `calibration`, `abc_calibration`, `sensitivity`, `stylized`, `selection` and `discovery`.
 
 It imports `sim.errors`, the model layer (`sim.model`, `sim.reference`) and itself; never presentation or the
-interfaces (tests/test_layers.py). Figures a higher layer draws reach it as a `FigureSet` argument.
+interfaces (tests/test_layers.py). It draws no figure and lays out no table: figures a higher layer draws reach
+it as an argument (`FigureSet` for compare and sweep, `draw_figures=` for sensitivity, discovery and ABC).
 """

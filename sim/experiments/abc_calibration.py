@@ -2,9 +2,10 @@
 targets (pyABC's ABC-SMC, Toni et al. 2009), rather than one best point. `abc_smc` runs it over any model
 callback; `calibrate_abc` wires it to replications and writes what `clubsim calibrate --method abc` shows:
 the weighted particles of every generation (posterior.parquet), each parameter's posterior median and 90 %
-credible interval, pair plots, and a posterior predictive check (the targets' statistics simulated under
+credible interval, and a posterior predictive check (the targets' statistics simulated under
 posterior draws, against their accepted bands). pyABC's history database stays in the output folder, so an
-interrupted calibration resumes from its last finished generation.
+interrupted calibration resumes from its last finished generation. Its figures (pair plots, the predictive
+check) are drawn by the presentation layer (`sim.presentation.analysis_figures.abc_figures`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import dataclasses
 import logging
 import math
 import tempfile
-import textwrap
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -36,7 +36,7 @@ GENERATIONS_FILE = "generations.csv"
 PREDICTIVE_FILE = "predictive.csv"          # the posterior predictive check, one row per target
 PREDICTIVE_DRAWS_FILE = "predictive_draws.csv"
 HISTORY_FILE = "abc.db"                     # pyABC's history (SQLite): what --resume continues from
-FIGURES = ("pairs.png", "predictive.png")
+FIGURES = ("pairs.png", "predictive.png")  # drawn by `sim.presentation.analysis_figures.abc_figures`
 OUTPUT_FILES = ("fit.csv", POSTERIOR_FILE, PARTICLES_FILE, SUMMARY_FILE, GENERATIONS_FILE, PREDICTIVE_FILE,
                 PREDICTIVE_DRAWS_FILE, *FIGURES)  # and <scenario>_calibrated.yaml, abc.db, manifest.json
 CREDIBLE = 0.90
@@ -198,6 +198,7 @@ def calibrate_abc(
     scheduler: str | None = None,
     progress: Callable[[int, int], Any] | None = None,
     command: str | Sequence[str] | None = None,
+    draw_figures: Callable[[Any], Mapping[str, Figure]] | None = None,
 ) -> Any:
     """`clubsim calibrate --method abc`: the posterior of the targets file's free parameters (uniform priors
     on their bounds). Each particle replicates the scenario `runs` times on its own seeds (drawn from
@@ -207,9 +208,11 @@ def calibrate_abc(
     `predictive_draws` particles drawn by weight, `runs` times each, and reports each target's statistic
     over the draws against its band. With `out`, writes (atomically, in a locked folder) the calibrated
     scenario, fit.csv, posterior.csv, posterior.parquet, posterior_summary.csv, generations.csv,
-    predictive.csv, predictive_draws.csv, pairs.png, predictive.png, abc.db and manifest.json; `resume`
-    continues the calibration whose abc.db is there. Returns a `CalibrationResult` whose `posterior`
-    attribute holds the `Posterior` and `predictive` the check's table."""
+    predictive.csv, predictive_draws.csv, abc.db and manifest.json, and the figures `draw_figures` draws from
+    the result (pairs.png and predictive.png: `sim.presentation.analysis_figures.abc_figures`; this layer draws
+    none); `resume` continues the calibration whose abc.db is there. Returns a `CalibrationResult` whose
+    `posterior` attribute holds the `Posterior`, `predictive` the check's table and `predictive_draws` its
+    draws."""
     from sim.experiments.backends import local_dask_cluster
     from sim.experiments.calibration import CalibrationResult, _round, fit_table
     from sim.experiments.folders import MANIFEST, STATUS_COMPLETE, OutputFolder, listed_files, provenance
@@ -313,9 +316,10 @@ def calibrate_abc(
                                    posterior.samples, final, message, folder.path if folder else None)
         result.posterior = posterior  # type: ignore[attr-defined]
         result.predictive = predictive  # type: ignore[attr-defined]
+        result.predictive_draws = predictive_draws_table  # type: ignore[attr-defined]
         if folder is not None:
             result.files = _write_abc_outputs(folder, Path(scenario), result, posterior, summary, fit,
-                                              predictive, predictive_draws_table, targets)
+                                              predictive, predictive_draws_table, draw_figures)
             folder.write_manifest({
                 **base_manifest,
                 "status": STATUS_COMPLETE,
@@ -370,84 +374,11 @@ def predictive_table(draws: pd.DataFrame, targets: Any) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def pairs_figure(posterior: Posterior, bounds: Mapping[str, tuple[float, float]]) -> Figure:
-    """The last generation's particles, parameter against parameter (dot area: weight), the marginals on the
-    diagonal (weighted histograms), each axis over the prior's bounds."""
-    from matplotlib.figure import Figure
-
-    names = posterior.names
-    k = len(names)
-    fig = Figure(figsize=(1.9 * k + 1.0, 1.9 * k + 0.6), layout="constrained")
-    axes = np.atleast_2d(fig.subplots(k, k, squeeze=False))
-    weights = posterior.samples["weight"].to_numpy(float)
-    size = 4.0 + 60.0 * weights / weights.max()
-    for i, row_name in enumerate(names):
-        for j, col_name in enumerate(names):
-            ax = axes[i, j]
-            x = posterior.samples[col_name].to_numpy(float)
-            if i == j:
-                ax.hist(x, bins=15, range=bounds[col_name], weights=weights, color="#1f77b4", alpha=0.7)
-                ax.set_yticks([])
-                ax.set_title(col_name.split(".")[-1], fontsize=7)
-            elif i > j:
-                ax.scatter(x, posterior.samples[row_name], s=size, color="#1f77b4", alpha=0.5, linewidths=0)
-                ax.set_ylim(*bounds[row_name])
-            else:
-                ax.set_axis_off()
-                continue
-            ax.set_xlim(*bounds[col_name])
-            ax.tick_params(labelsize=6)
-            if i == k - 1:
-                ax.set_xlabel(col_name.split(".")[-1], fontsize=7)
-            if j == 0 and i > 0:
-                ax.set_ylabel(row_name.split(".")[-1], fontsize=7)
-    fig.suptitle("ABC posterior of the free parameters", fontsize=10)
-    fig.supxlabel(_wrapped(f"{len(weights)} particles of the last generation; below the diagonal, one parameter "
-                           "against another (dot area: the particle's weight); on it, each parameter's weighted "
-                           "histogram. Axes span the prior's bounds.", fig), fontsize=8, color="0.3")
-    return fig
-
-
-def predictive_figure(draws: pd.DataFrame, predictive: pd.DataFrame) -> Figure:
-    """Per target: the statistic of each posterior draw (dots) against its accepted band (shaded) and
-    the real value (line)."""
-    from matplotlib.figure import Figure
-
-    n = len(predictive)
-    columns = min(3, n)
-    rows = math.ceil(n / columns)
-    fig = Figure(figsize=(3.4 * columns, 2.3 * rows + 0.5), layout="constrained")
-    axes = np.atleast_1d(fig.subplots(rows, columns, squeeze=False)).ravel()
-    for ax, row in zip(axes, predictive.itertuples(index=False), strict=False):
-        values = draws[row.metric].to_numpy(float)
-        ax.axvspan(row.band_low, row.band_high, color="#2ca02c", alpha=0.15)
-        ax.axvline(row.value, color="#2ca02c", linewidth=1)
-        jitter = np.random.default_rng(0).uniform(-0.3, 0.3, len(values))
-        ax.scatter(values, jitter, s=12, color="#1f77b4", alpha=0.7)
-        ax.set_ylim(-1, 1)
-        ax.set_yticks([])
-        ax.set_title(f"{row.metric}\n{row.within_share:.0%} of draws within", fontsize=8)
-        ax.tick_params(labelsize=7)
-        ax.xaxis.set_major_formatter(lambda value, _pos: f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}")
-    for ax in axes[n:]:
-        ax.set_axis_off()
-    fig.suptitle("Posterior predictive check", fontsize=10)
-    fig.supxlabel(_wrapped(f"Dots: the target's statistic for each of {len(draws)} posterior draws, each "
-                           "replicated on fresh seeds; shaded: the target's accepted band; line: the real figure.",
-                           fig), fontsize=8, color="0.3")
-    return fig
-
-
-def _wrapped(text: str, fig: Figure, points: float = 8.0) -> str:
-    """`text` broken into lines that fit the figure's width at `points` (about half a point's width a glyph)."""
-    width = int(fig.get_figwidth() * 72 / (0.55 * points))
-    return textwrap.fill(text, max(width, 20))
-
-
 def _write_abc_outputs(folder: Any, scenario: Path, result: Any, posterior: Posterior, summary: pd.DataFrame,
                        fit: pd.DataFrame, predictive: pd.DataFrame, draws: pd.DataFrame,
-                       targets: Any) -> dict[str, Path]:
-    """Every file of an ABC calibration but the manifest and abc.db, written atomically into `folder`."""
+                       draw_figures: Callable[[Any], Mapping[str, Figure]] | None) -> dict[str, Path]:
+    """Every file of an ABC calibration but the manifest and abc.db, written atomically into `folder` (the
+    figures, if `draw_figures` draws them)."""
     from sim.experiments.calibration import calibrated_scenario_text
 
     def csv(frame: pd.DataFrame) -> str:
@@ -465,11 +396,9 @@ def _write_abc_outputs(folder: Any, scenario: Path, result: Any, posterior: Post
         files[name] = folder.write_text(name, csv(frame))
     particles = posterior.particles if posterior.particles is not None else posterior.samples
     files[PARTICLES_FILE] = folder.write_with(PARTICLES_FILE, lambda path: particles.to_parquet(path, index=False))
-    bounds = {name: (float(lo), float(hi)) for name, (lo, hi) in targets.parameters.items()}
-    for name, fig in (("pairs.png", pairs_figure(posterior, bounds)), ("predictive.png",
-                                                                       predictive_figure(draws, predictive))):
+    for name, fig in (draw_figures(result) if draw_figures is not None else {}).items():
         files[name] = folder.write_with(name, lambda path, fig=fig: fig.savefig(path, format="png", dpi=110))
     return files
 
 
-__all__ = ["Posterior", "abc_smc", "calibrate_abc", "pairs_figure", "predictive_figure", "predictive_table"]
+__all__ = ["Posterior", "abc_smc", "calibrate_abc", "predictive_table"]

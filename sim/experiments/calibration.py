@@ -16,7 +16,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -26,9 +26,6 @@ from sim.errors import InputError
 from sim.experiments.folders import OutputFolder, provenance
 from sim.experiments.targets import Targets, estimate, load_targets, point_value, replicate, with_parameters
 from sim.model.scenario import LoadedScenario, ScenarioConfig, dotted_items, load_config
-
-if TYPE_CHECKING:
-    from rich.table import Table
 
 FIT_FILE = "fit.csv"
 EVALUATIONS_FILE = "evaluations.csv"
@@ -288,7 +285,7 @@ def _nested(values: Mapping[str, Any]) -> dict[str, Any]:
     return tree
 
 
-def _short(value: float) -> str:
+def short_number(value: float) -> str:
     """A number for a comment: 71,095 or 0.1813."""
     if not math.isfinite(value):
         return "nan"
@@ -311,8 +308,9 @@ def calibrated_scenario_text(scenario_path: Path, out_dir: Path, result: Calibra
     ]
     for row in result.fit.itertuples(index=False):
         mark = "within" if row.within else "OUTSIDE"
-        header.append(f"#   {row.metric}: {_short(row.simulated)} [{_short(row.ci_low)}; {_short(row.ci_high)}] "
-                      f"(target {_short(row.value)}, {_short(row.low)} to {_short(row.high)}): {mark}")
+        simulated = f"{short_number(row.simulated)} [{short_number(row.ci_low)}; {short_number(row.ci_high)}]"
+        target = f"{short_number(row.value)}, {short_number(row.low)} to {short_number(row.high)}"
+        header.append(f"#   {row.metric}: {simulated} (target {target}): {mark}")
     body = {"extends": parent, "name": name, **_nested(result.parameters)}
     return "\n".join(header) + "\n" + yaml.safe_dump(body, sort_keys=False, default_flow_style=False)
 
@@ -354,23 +352,5 @@ def _write(result: CalibrationResult, folder: OutputFolder, scenario_path: Path,
     result.files = folder.write_outputs(manifest, [scenario_name, FIT_FILE, EVALUATIONS_FILE], write)
 
 
-def fit_rich_table(fit: pd.DataFrame, title: str) -> Table:
-    """The fit table for the console: target, band, simulated mean [95 % CI], within or not."""
-    from rich.table import Table
-
-    from sim.model.metric_registry import format_estimate
-
-    table = Table(title=title, header_style="bold", title_style="bold", caption_justify="left",
-                  caption="simulated: mean over replications [95 % CI] (pooled statistics: bootstrap CI)")
-    for column, justify in (("target", "left"), ("real value", "right"), ("accepted", "right"),
-                            ("simulated [95 % CI]", "right"), ("within", "center")):
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
-    for row in fit.itertuples(index=False):
-        table.add_row(row.metric, _short(row.value), f"{_short(row.low)} to {_short(row.high)}",
-                      format_estimate(row.simulated, row.ci_low, row.ci_high),
-                      "[green]yes[/green]" if row.within else "[red]no[/red]")
-    return table
-
-
-__all__ = ["CalibrationResult", "calibrate", "calibrated_scenario_text", "evaluate", "fit_rich_table", "fit_table",
-           "loss"]
+__all__ = ["CalibrationResult", "calibrate", "calibrated_scenario_text", "evaluate", "fit_table",
+           "loss", "short_number"]

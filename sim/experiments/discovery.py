@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -221,50 +221,6 @@ def robustness(means: pd.DataFrame, policies: Sequence[str], key_metric: str, ma
     return pd.DataFrame(rows)
 
 
-# --------------------------------------------------------------------------- the figure
-
-
-def discovery_figure(boxes: pd.DataFrame, chosen: int | None, x: pd.DataFrame, outcome: str) -> Figure:
-    """Left: PRIM's coverage-density trade-off (colour: parameters restricted), the chosen box circled.
-    Right: the chosen box's limits on each parameter, as a share of its sampled range."""
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(11, 4.5), layout="constrained")
-    left, right = figure.subplots(1, 2, width_ratios=[1, 1.2])
-    figure.suptitle(f"Scenario discovery: {outcome}")
-    if boxes.empty or chosen is None:
-        for ax in (left, right):
-            ax.text(0.5, 0.5, "the outcome never or always happens: no box", ha="center", va="center")
-            ax.set_axis_off()
-        return figure
-    points = left.scatter(boxes["coverage"], boxes["density"], c=boxes["res_dim"], cmap="viridis", s=18)
-    figure.colorbar(points, ax=left, label="parameters restricted")
-    pick = boxes[boxes["box"] == chosen].iloc[0]
-    left.scatter([pick["coverage"]], [pick["density"]], s=140, facecolors="none", edgecolors="red", linewidths=1.5)
-    left.annotate(f"box {chosen}", (pick["coverage"], pick["density"]), textcoords="offset points", xytext=(6, -12),
-                  color="red")
-    left.set(xlabel="coverage", ylabel="density", title="PRIM trade-off (peeling trajectory)",
-             xlim=(0, 1.02), ylim=(0, 1.02))
-    left.grid(alpha=0.3)
-    numeric = [c for c in x.columns if f"{c}_low" in boxes.columns]
-    for i, column in enumerate(numeric):
-        low, high = float(x[column].min()), float(x[column].max())
-        span = (high - low) or 1.0
-        a, b = (pick[f"{column}_low"] - low) / span, (pick[f"{column}_high"] - low) / span
-        narrowed = column in str(pick["restricted"]).split()
-        right.barh(i, max(b - a, 0.005), left=a, color="tab:red" if narrowed else "tab:gray",
-                   alpha=0.8 if narrowed else 0.3)
-        right.text(1.01, i, f"{pick[f'{column}_low']:.4g} – {pick[f'{column}_high']:.4g}", va="center", fontsize=8)
-    right.set_yticks(range(len(numeric)), numeric, fontsize=8)
-    right.set_xlim(0, 1)
-    categorical = [c for c in x.columns if f"{c}_in" in boxes.columns]
-    title = f"box {chosen}: coverage {pick['coverage']:.0%}, density {pick['density']:.0%}"
-    if categorical:
-        title += "\n" + "; ".join(f"{c} in {{{pick[f'{c}_in'].replace('|', ', ')}}}" for c in categorical)
-    right.set(xlabel="share of the sampled range", title=title)
-    return figure
-
-
 # --------------------------------------------------------------------------- running it
 
 
@@ -284,6 +240,10 @@ class DiscoveryResult:
     robustness: pd.DataFrame
     out_dir: Path | None = None
     files: dict[str, Path] = field(default_factory=dict)
+    # what draws `plot()`'s figure (`sim.presentation.analysis_figures.discovery_figures`, passed by the CLI and
+    # `sim.discover`)
+    draw_figures: Callable[[DiscoveryResult], dict[str, Figure]] | None = field(default=None, repr=False,
+                                                                                  compare=False)
 
     @property
     def experiment(self) -> Experiment:
@@ -316,7 +276,11 @@ class DiscoveryResult:
         }
 
     def plot(self) -> dict[str, Figure]:
-        return {FIGURE_FILE: discovery_figure(self.boxes, self.chosen, self.x, self.outcome)}
+        """The figures by file name (discovery.png), drawn by the presentation layer's drawer."""
+        if self.draw_figures is None:
+            raise ValueError("this result has no figure drawer: run it through sim.discover(...), or pass "
+                             "draw_figures=sim.presentation.analysis_figures.discovery_figures")
+        return self.draw_figures(self)
 
 
 def discover(
@@ -337,6 +301,7 @@ def discover(
     progress: Any = False,
     command: str | Sequence[str] | None = None,
     stop_after: int | None = None,
+    draw_figures: Callable[[DiscoveryResult], dict[str, Figure]] | None = None,
 ) -> DiscoveryResult:
     """Scenario discovery over an experiment with `uncertainties:` (or any sweep): replicate every sampled
     condition under every policy (`sim.experiments.experiment.sweep`, common random numbers), evaluate `outcome` on
@@ -346,8 +311,9 @@ def discover(
     per policy, the share of conditions where `requirement` holds on its means there, and its regret
     on the key metric against the best policy in each condition.
 
-    `out`: the sweep's files, plus boxes.csv, cart.csv, robustness.csv, discovery.json and discovery.png
-    (listed in the manifest); `resume=True` continues an interrupted run. Other arguments as `sweep`.
+    `out`: the sweep's files, plus boxes.csv, cart.csv, robustness.csv, discovery.json and the figure
+    `draw_figures` draws (discovery.png: `sim.presentation.analysis_figures.discovery_figures`; this layer draws
+    none), listed in the manifest; `resume=True` continues an interrupted run. Other arguments as `sweep`.
     """
     from sim.experiments.experiment import load_experiment, sweep
 
@@ -388,7 +354,8 @@ def discover(
     means = condition_means(result.replications, parameters)
     scores = robustness(means, experiment_.policy_names, experiment_.key_metric,
                         experiment_.key_metric_direction == "max", requirement)
-    found = DiscoveryResult(result, outcome, requirement, y, x, boxes, chosen, leaves, scores, result.out_dir)
+    found = DiscoveryResult(result, outcome, requirement, y, x, boxes, chosen, leaves, scores, result.out_dir,
+                            draw_figures=draw_figures)
     if result.out_dir is not None:
         found.files = _write(found, Path(result.out_dir))
     return found
@@ -426,11 +393,12 @@ def _write(found: DiscoveryResult, out_dir: Path) -> dict[str, Path]:
             ROBUSTNESS_FILE: folder.write_text(ROBUSTNESS_FILE, csv(found.robustness)),
             DISCOVERY_FILE: folder.write_text(DISCOVERY_FILE, json.dumps(found.summary(), indent=2) + "\n"),
         }
-        staging = folder.staging()
-        try:
-            files.update(folder.adopt(save_figures(found.plot(), staging).values()))
-        finally:
-            folder.discard(staging)
+        if found.draw_figures is not None:
+            staging = folder.staging()
+            try:
+                files.update(folder.adopt(save_figures(found.plot(), staging).values()))
+            finally:
+                folder.discard(staging)
         manifest = dict(folder.previous or {})
         manifest["files"] = sorted({*listed_files(manifest), *files, MANIFEST})
         manifest["discovery"] = {"outcome": found.outcome, "requirement": found.requirement,
@@ -440,4 +408,4 @@ def _write(found: DiscoveryResult, out_dir: Path) -> dict[str, Path]:
 
 
 __all__ = ["DiscoveryResult", "cart_boxes", "check_expressions", "choose_box", "condition_means", "discover",
-           "discovery_figure", "evaluate", "prim_boxes", "robustness"]
+           "evaluate", "prim_boxes", "robustness"]

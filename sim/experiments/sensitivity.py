@@ -5,7 +5,8 @@ ranges and output metrics. `analyse` samples the ranges with SALib (Morris traje
 sequences), replicates every sample point `runs` times with the same seeds at every point (common
 random numbers, on the backends of `clubsim compare`), averages each metric per point and computes
 Morris elementary-effect statistics (mu*, sigma) or Sobol' indices (S1, ST) with 95 % confidence
-intervals. The result is a ranked table, a bar figure per method and an output folder with a manifest.
+intervals. The result is a ranked table and an output folder with a manifest (and the bar figure the presentation
+layer draws, `sim.presentation.analysis_figures`).
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ from sim.model.scenario import ScenarioConfig, load_config, read_yaml_mapping
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
-    from rich.table import Table
+
+    FigureDrawer = Callable[["SensitivityResult"], dict[str, Figure]]
 
 METHODS = ("morris", "sobol")
 SAMPLES_FILE = "samples.csv"
@@ -174,12 +176,25 @@ class SensitivityResult:
         rows = self.indices[self.indices["metric"] == metric].sort_values("rank")
         return rows["parameter"].head(k).tolist()
 
+    # what draws `plot()`'s figures (`sim.presentation.analysis_figures.sensitivity_figures`, passed by the CLI
+    # and `sim.sensitivity`)
+    draw_figures: FigureDrawer | None = field(default=None, repr=False, compare=False)
+
     def plot(self, out_dir: str | Path | None = None) -> dict[str, Figure]:
-        figures = {f"sensitivity_{self.method}.png": sensitivity_figure(self)}
+        """The figures by file name (sensitivity_<method>.png); with `out_dir`, also written there."""
+        if self.draw_figures is None:
+            raise ValueError("this result has no figure drawer: run it through sim.sensitivity(...), or pass "
+                             "draw_figures=sim.presentation.analysis_figures.sensitivity_figures")
+        figures = self.draw_figures(self)
         if out_dir is not None:
             for name, figure in figures.items():
                 figure.savefig(Path(out_dir) / name, dpi=110)
         return figures
+
+
+def figure_file(method: str) -> str:
+    """The file name of a sensitivity analysis's figure."""
+    return f"sensitivity_{method}.png"
 
 
 def sample_points(experiment: SensitivityExperiment, method: str) -> np.ndarray:
@@ -253,13 +268,15 @@ def analyse(
     scheduler: str | None = None,
     out: str | Path | None = None,
     figures: bool = True,
+    draw_figures: FigureDrawer | None = None,
     progress: Callable[[int, int], Any] | None = None,
     command: str | Sequence[str] | None = None,
 ) -> SensitivityResult:
     """Sample, replicate and analyse; `method` (default: the file's) is "morris" or "sobol".
 
     `out`: write samples.csv (each point's values and metric means), indices.csv (ranked), manifest.json
-    and sensitivity_<method>.png there.
+    and, unless figures=False, the figures `draw_figures` draws (sensitivity_<method>.png:
+    `sim.presentation.analysis_figures.sensitivity_figures`; this layer draws none) there.
     """
     import dataclasses
 
@@ -298,9 +315,9 @@ def analyse(
         samples = pd.DataFrame(rows)
         indices = _indices(experiment, method, points, samples)
         result = SensitivityResult(experiment, method, samples, indices, experiment.runs,
-                                   folder.path if folder is not None else None)
+                                   folder.path if folder is not None else None, draw_figures=draw_figures)
         if folder is not None:
-            _write(result, folder, figures, command)
+            _write(result, folder, figures and draw_figures is not None, command)
     return result
 
 
@@ -308,24 +325,16 @@ def _write(result: SensitivityResult, folder: OutputFolder, figures: bool, comma
     """samples.csv, indices.csv and the figure, each written atomically, then the manifest."""
     from sim.experiments.experiment import replication_seeds
 
-    names = [SAMPLES_FILE, INDICES_FILE, *([f"sensitivity_{result.method}.png"] if figures else [])]
+    drawn = result.plot() if figures else {}
+    names = [SAMPLES_FILE, INDICES_FILE, *drawn]
 
     def write(folder: OutputFolder) -> dict[str, Path]:
         files: dict[str, Path] = {}
         for name, frame in ((SAMPLES_FILE, result.samples), (INDICES_FILE, result.indices)):
             files[name] = folder.write_text(name, frame.to_csv(index=False, float_format="%.10g", lineterminator="\n"))
-        if figures:
-            import matplotlib
-
-            matplotlib.use("Agg")
-            import matplotlib.pyplot as plt
-
-            for name, figure in result.plot().items():
-                try:
-                    files[name] = folder.write_with(name, lambda path, figure=figure: figure.savefig(
-                        path, format="png", dpi=110))
-                finally:
-                    plt.close(figure)
+        for name, figure in drawn.items():
+            files[name] = folder.write_with(name, lambda path, figure=figure: figure.savefig(path, format="png",
+                                                                                            dpi=110))
         return files
 
     experiment = result.experiment
@@ -358,75 +367,5 @@ def _salib_version() -> str:
 # --------------------------------------------------------------------------- presenting
 
 
-def sensitivity_figure(result: SensitivityResult) -> Figure:
-    """One panel per metric: parameters ranked by influence, as horizontal bars with 95 % CIs
-    (Morris: mu* with sigma marked; Sobol': total index ST with first-order S1)."""
-    from matplotlib.figure import Figure
-
-    metrics = [m for m in result.experiment.metrics if (result.indices.get("metric") == m).any()] \
-        if not result.indices.empty else []
-    n = max(1, len(metrics))
-    cols = min(2, n)
-    rows = math.ceil(n / cols)
-    k = len(result.experiment.parameters)
-    fig = Figure(figsize=(6.2 * cols, 0.45 * k * rows + 1.2 * rows + 0.6), layout="constrained")
-    axes = fig.subplots(rows, cols, squeeze=False).ravel()
-    for ax, metric in zip(axes, metrics, strict=False):
-        table = result.indices[result.indices["metric"] == metric].sort_values("rank", ascending=False)
-        y = np.arange(len(table))
-        if result.method == "morris":
-            ax.barh(y, table["mu_star"], xerr=table["mu_star_conf"], color="#4878a8", capsize=2, label="μ*")
-            ax.plot(table["sigma"], y, "o", color="#d1603d", ms=4, label="σ")
-            ax.set_xlabel("Morris μ* (mean |elementary effect|), in the metric's unit")
-        else:
-            ax.barh(y + 0.2, table["ST"], height=0.4, xerr=table["ST_conf"], color="#4878a8", capsize=2,
-                    label="total ST")
-            ax.barh(y - 0.2, table["S1"], height=0.4, xerr=table["S1_conf"], color="#9cc0e0", capsize=2,
-                    label="first-order S1")
-            ax.set_xlabel("Sobol' index (share of the output variance)")
-        ax.set_yticks(y, table["parameter"], fontsize=8)
-        ax.set_title(metric, fontsize=10)
-        ax.axvline(0, color="grey", lw=0.6)
-        ax.legend(fontsize=7, loc="lower right")
-    for ax in axes[len(metrics):]:
-        ax.set_visible(False)
-    fig.suptitle(f"{result.experiment.name}: {result.method} sensitivity, {len(result.samples)} points x "
-                 f"{result.runs} replications", fontsize=11)
-    return fig
-
-
-def indices_rich_table(result: SensitivityResult) -> Table:
-    """Ranked parameters per metric with their indices and 95 % CIs."""
-    from rich.table import Table
-
-    morris = result.method == "morris"
-    table = Table(title=f"{result.experiment.name}: {result.method}, {len(result.samples)} points x {result.runs} "
-                        "replications (common random numbers)",
-                  caption=("μ*: mean absolute elementary effect [95 % CI], σ: its spread (interactions, "
-                           "non-linearity)") if morris else
-                  "ST: total Sobol' index, S1: first-order index [95 % CI]",
-                  header_style="bold", title_style="bold", caption_justify="left")
-    for column, justify in (("metric", "left"), ("rank", "right"), ("parameter", "left")):
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
-    if morris:
-        table.add_column("μ* [95 % CI]", justify="right")
-        table.add_column("σ", justify="right")
-    else:
-        table.add_column("ST [95 % CI]", justify="right")
-        table.add_column("S1 [95 % CI]", justify="right")
-    last = None
-    for row in result.indices.to_dict("records"):
-        first = row["metric"] != last
-        if first and last is not None:
-            table.add_section()
-        last = row["metric"]
-        if morris:
-            cells = [f"{row['mu_star']:,.4g} ± {row['mu_star_conf']:,.2g}", f"{row['sigma']:,.4g}"]
-        else:
-            cells = [f"{row['ST']:.3f} ± {row['ST_conf']:.3f}", f"{row['S1']:.3f} ± {row['S1_conf']:.3f}"]
-        table.add_row(row["metric"] if first else "", str(row["rank"]), row["parameter"], *cells)
-    return table
-
-
-__all__ = ["METHODS", "SensitivityExperiment", "SensitivityResult", "analyse", "indices_rich_table",
-           "load_sensitivity", "sample_points", "sensitivity_figure"]
+__all__ = ["METHODS", "SensitivityExperiment", "SensitivityResult", "analyse",
+           "figure_file", "load_sensitivity", "sample_points"]

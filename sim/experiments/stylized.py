@@ -13,7 +13,7 @@ import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -33,9 +33,6 @@ from sim.experiments.targets import (
     with_parameters,
 )
 from sim.model.scenario import LoadedScenario, ScenarioConfig, load_config
-
-if TYPE_CHECKING:
-    from rich.table import Table
 
 DEFAULT_RUNS = 200
 DEFAULT_SEED = 20180520
@@ -525,35 +522,4 @@ def _write(result: ValidationResult, folder: OutputFolder, configs: Mapping[str,
     result.files = folder.write_outputs(manifest, [FACTS_FILE], write)
 
 
-def format_figure(figure: Figure) -> str:
-    """`23.7 [22.0; 25.4]` (percentages x 100), signed for differences."""
-    from sim.model.metric_registry import format_estimate
-
-    est = figure.estimate
-    text = format_estimate(est.value, est.low, est.high, percent=figure.percent, sign=figure.difference)
-    return text + (" %" if figure.percent and text != "—" else "")
-
-
-def facts_rich_table(result: ValidationResult) -> Table:
-    """The facts for the console: statement, figures with 95 % CIs, holds or not."""
-    from rich.table import Table
-
-    off = " (mechanisms switched off)" if result.mechanisms_off else ""
-    table = Table(title=f"stylized facts, {result.scenario.config.name}{off}: {result.runs} replications per "
-                        f"variant (common random numbers)",
-                  caption="value [95 % CI]; hazards and ratios pooled over replications with bootstrap CIs",
-                  header_style="bold", title_style="bold", caption_justify="left", show_lines=True)
-    table.add_column("fact")
-    table.add_column("figures")
-    table.add_column("value [95 % CI]", justify="right")
-    table.add_column("holds", justify="center")
-    for r in result.results:
-        table.add_row(f"{r.fact.statement}\n[dim]{r.fact.criterion}[/dim]",
-                      "\n".join(f.label for f in r.figures),
-                      "\n".join(format_figure(f) for f in r.figures),
-                      "[green]yes[/green]" if r.holds else "[red]no[/red]")
-    return table
-
-
-__all__ = ["FACTS", "FACT_NAMES", "Fact", "FactResult", "Figure", "ValidationResult", "check_facts",
-           "facts_rich_table", "format_figure"]
+__all__ = ["FACTS", "FACT_NAMES", "Fact", "FactResult", "Figure", "ValidationResult", "check_facts"]

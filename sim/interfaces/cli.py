@@ -1109,6 +1109,7 @@ def discover_command(
 
         from sim.experiments import discovery
         from sim.experiments import experiment as experiments
+        from sim.presentation.analysis_figures import discovery_figures
 
         experiment = experiments.load_experiment(experiment_file, parse_sets(sets))
         out_dir, resuming = _output_folder(out, resume, experiment, "_discover")
@@ -1118,6 +1119,7 @@ def discover_command(
                     experiment, outcome, requirement=requirement, policy=policy, mass_min=mass_min,
                     min_coverage=min_coverage, runs=runs, seed=seed, backend=backend, workers=workers,
                     scheduler=scheduler, out=out_dir, resume=resuming, progress=progress, command=sys.argv,
+                    draw_figures=discovery_figures,
                 )
         except (experiments.ExperimentInterrupted, experiments.ExperimentFailed) as err:
             hint = _resume_hint("discover", [experiment_file], sets, seed, err.out_dir or out_dir)
@@ -1231,8 +1233,9 @@ def calibrate_command(
     """
     with _reported_errors():
         backend = _check_experiment_options(runs, None, workers, seed, backend, scheduler)
-        from sim.experiments.calibration import calibrate, fit_rich_table
+        from sim.experiments.calibration import calibrate
         from sim.model.scenario import load_config
+        from sim.presentation.analysis_tables import fit_rich_table
 
         name = load_config(scenario).config.name
         out_dir = out if out is not None else Path(RESULTS_DIR) / f"calibrate-{_check_name(name, scenario, None)}"
@@ -1244,12 +1247,14 @@ def calibrate_command(
         with _progress_bar(quiet, f"calibrate {name}") as progress:
             if method == "abc":
                 from sim.experiments.abc_calibration import calibrate_abc
+                from sim.presentation.analysis_figures import abc_figures
 
                 result = calibrate_abc(scenario, targets, out=out_dir, runs=runs, check_runs=check_runs,
                                        max_evaluations=evaluations, population=population, generations=generations,
                                        epsilon=epsilon, seed=seed, predictive_draws=predictive_draws,
                                        resume=resume, backend=backend, workers=workers,
-                                       scheduler=scheduler, progress=progress, command=sys.argv)
+                                       scheduler=scheduler, progress=progress, command=sys.argv,
+                                       draw_figures=abc_figures)
             else:
                 result = calibrate(scenario, targets, out=out_dir, runs=runs, check_runs=check_runs,
                                    max_evaluations=evaluations, method=method, seed=seed, backend=backend,
@@ -1304,7 +1309,8 @@ def validate_model_command(
     """Check the stylized facts (exit hazard, ROI of stayers, hunters, interview, contribution rule, synergy)."""
     with _reported_errors():
         backend = _check_experiment_options(runs, None, workers, seed, backend, scheduler)
-        from sim.experiments.stylized import DEFAULT_SEED, check_facts, facts_rich_table
+        from sim.experiments.stylized import DEFAULT_SEED, check_facts
+        from sim.presentation.analysis_tables import facts_rich_table
 
         with _progress_bar(quiet, f"validate-model {scenario.stem}") as progress:
             result = check_facts(scenario, runs=runs, seed=DEFAULT_SEED if seed is None else seed, facts=facts,
@@ -1347,7 +1353,9 @@ def sensitivity_command(
     """
     with _reported_errors():
         backend = _check_experiment_options(runs, None, workers, seed, backend, scheduler)
-        from sim.experiments.sensitivity import METHODS, analyse, indices_rich_table, load_sensitivity
+        from sim.experiments.sensitivity import METHODS, analyse, load_sensitivity
+        from sim.presentation.analysis_figures import sensitivity_figures
+        from sim.presentation.analysis_tables import indices_rich_table
 
         if method is not None and method not in METHODS:
             raise InputError("--method", repr(method), f"unknown method; use one of: {', '.join(METHODS)}")
@@ -1360,7 +1368,8 @@ def sensitivity_command(
         out_dir = out if out is not None else Path(RESULTS_DIR) / f"{experiment.name}-{chosen}"
         with _progress_bar(quiet, f"sensitivity {experiment.name} ({chosen})") as progress:
             result = analyse(experiment, chosen, runs=runs, seed=seed, backend=backend, workers=workers,
-                             scheduler=scheduler, out=out_dir, figures=figures, progress=progress, command=sys.argv)
+                             scheduler=scheduler, out=out_dir, figures=figures, draw_figures=sensitivity_figures,
+                             progress=progress, command=sys.argv)
         if quiet:
             typer.echo(str(result.out_dir))
             return

@@ -385,34 +385,6 @@ def with_arrow_metadata(schema: Any) -> Any:
     return pa.schema(fields, metadata=schema.metadata)
 
 
-def axis_formatter(name: str, namespace: str = "metric") -> Any:
-    """A matplotlib tick formatter that shows stored values in the display unit as the tables do (x 100 for
-    percentages: 0.38 -> 38; thousands grouped for money: 64,000); None when the default will do."""
-    entry = metric(name, namespace)
-    if entry.scale == 1.0 and entry.kind != "money":
-        return None
-    from matplotlib.ticker import FuncFormatter
-
-    def show(value: float, _pos: Any = None) -> str:
-        return f"{value * entry.scale:,.{_tick_places(value * entry.scale)}f}"
-
-    return FuncFormatter(show)
-
-
-def _tick_places(value: float) -> int:
-    return 0 if abs(value - round(value)) < 1e-9 else (1 if abs(value * 10 - round(value * 10)) < 1e-6 else 2)
-
-
-def style_axis(axis: Any, name: str, namespace: str = "metric", label: bool = True) -> None:
-    """Label a matplotlib axis (ax.yaxis, ax.xaxis) with the metric's header and show its ticks in the
-    display unit."""
-    if label:
-        axis.set_label_text(header(name, namespace))
-    formatter = axis_formatter(name, namespace)
-    if formatter is not None:
-        axis.set_major_formatter(formatter)
-
-
 # --------------------------------------------------------------------------- documentation
 
 
@@ -448,7 +420,7 @@ def labels(names: Iterable[str], namespace: str = "metric") -> Mapping[str, str]
 
 __all__ = [
     "METRICS", "NONE", "QUANTITIES", "REPLICATION_SERIES", "SERIES", "Estimate", "Metric", "arrow_metadata",
-    "axis_formatter", "bounds", "estimate", "format_estimate", "format_metric_estimate", "format_value", "header",
-    "is_percent_metric", "metric", "metric_estimate", "style_axis", "units_markdown", "value_number",
+    "bounds", "estimate", "format_estimate", "format_metric_estimate", "format_value", "header",
+    "is_percent_metric", "metric", "metric_estimate", "units_markdown", "value_number",
     "with_arrow_metadata",
 ]

@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 
 from sim.experiments.folders import save_figures
-from sim.model.metric_registry import bounds, header, style_axis
+from sim.model.metric_registry import bounds, header
 from sim.model.metrics import MEMBER_TYPES
-from sim.presentation.plots import draw_survival_curve, style_survival_axes
+from sim.presentation.plots import draw_survival_curve, style_axis, style_survival_axes
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from sim.model.metric_registry import EXIT_LABELS, header, style_axis
+from sim.model.metric_registry import EXIT_LABELS, header, metric
 from sim.model.metrics import ACTIVE, EXIT_REASONS, MEMBER_TYPES, kaplan_meier
 
 if TYPE_CHECKING:
@@ -35,6 +35,37 @@ EXIT_COLOURS = {
     "dissolved": "#000000",
 }
 JOIN_COLOUR = "#17becf"
+
+
+# --------------------------------------------------------------------------- axes in the registry's units
+
+
+def axis_formatter(name: str, namespace: str = "metric") -> Any:
+    """A matplotlib tick formatter that shows stored values in the display unit as the tables do (x 100 for
+    percentages: 0.38 -> 38; thousands grouped for money: 64,000); None when the default will do."""
+    entry = metric(name, namespace)
+    if entry.scale == 1.0 and entry.kind != "money":
+        return None
+    from matplotlib.ticker import FuncFormatter
+
+    def show(value: float, _pos: Any = None) -> str:
+        return f"{value * entry.scale:,.{_tick_places(value * entry.scale)}f}"
+
+    return FuncFormatter(show)
+
+
+def _tick_places(value: float) -> int:
+    return 0 if abs(value - round(value)) < 1e-9 else (1 if abs(value * 10 - round(value * 10)) < 1e-6 else 2)
+
+
+def style_axis(axis: Any, name: str, namespace: str = "metric", label: bool = True) -> None:
+    """Label a matplotlib axis (ax.yaxis, ax.xaxis) with the metric's header and show its ticks in the
+    display unit."""
+    if label:
+        axis.set_label_text(header(name, namespace))
+    formatter = axis_formatter(name, namespace)
+    if formatter is not None:
+        axis.set_major_formatter(formatter)
 
 
 # --------------------------------------------------------------------------- helpers

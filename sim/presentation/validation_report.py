@@ -250,7 +250,7 @@ def _out_of_sample_section(records: list[dict[str, Any]], runs: int, seed: int, 
 
 
 def _facts_section(on: Any, off: Any) -> str:
-    from sim.experiments.stylized import format_figure
+    from sim.presentation.analysis_tables import format_figure
 
     lines = [f"`{on.scenario.source and Path(on.scenario.source).relative_to(ROOT)}`, {on.runs} replications per "
              f"variant (seed {on.seed}, common random numbers). Each fact is checked twice: as the model runs, "
@@ -390,6 +390,7 @@ def build(runs: int = 200, sensitivity_runs: int | None = None, workers: int | N
     from sim.experiments.sensitivity import analyse
     from sim.experiments.stylized import DEFAULT_SEED, check_facts
     from sim.experiments.targets import load_targets
+    from sim.presentation.analysis_figures import sensitivity_figures
 
     def say(text: str) -> None:
         if progress:
@@ -416,7 +417,8 @@ def build(runs: int = 200, sensitivity_runs: int | None = None, workers: int | N
     facts_off = check_facts(ROOT / CALIBRATED[0][0], runs=runs, mechanisms_off=True, **options)
     say(f"sensitivity ({SENSITIVITY_METHOD})")
     FIGURES.mkdir(parents=True, exist_ok=True)
-    sensitivity = analyse(ROOT / SENSITIVITY, SENSITIVITY_METHOD, runs=sensitivity_runs, **options)
+    sensitivity = analyse(ROOT / SENSITIVITY, SENSITIVITY_METHOD, runs=sensitivity_runs,
+                          draw_figures=sensitivity_figures, **options)
     figure_name = f"sensitivity_{SENSITIVITY_METHOD}.png"
     sensitivity.plot(FIGURES)
     figure = f"validation/{figure_name}"
