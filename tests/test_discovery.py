@@ -68,6 +68,41 @@ def test_cart_leaves_of_the_outcome_tile_the_known_box() -> None:
     assert (dense["x1_low"] > 0.55).all() and (dense["x2_high"] < 0.35).all()  # ... and stay inside the box
 
 
+def test_every_cart_leaf_bounds_every_parameter_even_those_the_tree_never_splits_on() -> None:
+    # without noise the leaves are pure once x1 and x2 are split: the tree never uses x3 nor policy, which EMA
+    # Workbench then leaves out of its limits (and `clubsim discover` failed on the missing columns)
+    x, y = known_box(noise=0.0)
+    x["policy"] = pd.Categorical(np.where(np.arange(len(x)) % 2 == 0, "a", "b"))
+    leaves = cart_boxes(x, y)
+    assert len(leaves) > 1
+    for parameter in ("x1", "x2", "x3"):
+        assert {f"{parameter}_low", f"{parameter}_high"} <= set(leaves.columns)
+    assert (leaves["x3_low"] == x["x3"].min()).all() and (leaves["x3_high"] == x["x3"].max()).all()
+    assert (leaves["policy_in"] == "a|b").all()
+    assert not leaves.isna().any().any()
+
+
+def test_cart_leaves_split_on_a_category_hold_exactly_their_cases() -> None:
+    # EMA Workbench 3.0's own CART boxes get categories wrong (every leaf showed {p, r} here, and two leaves
+    # claimed the same cases); each leaf's limits must select exactly the cases its statistics count
+    rng = np.random.default_rng(0)
+    x = pd.DataFrame({"a": rng.random(600)})
+    x["policy"] = pd.Categorical(rng.choice(["p", "q", "r"], 600))
+    y = ((x["a"] < 0.5) & (x["policy"] != "q")).to_numpy()
+    leaves = cart_boxes(x, y)
+    assert leaves["mass"].sum() == pytest.approx(1.0) and leaves["coverage"].sum() == pytest.approx(1.0)
+    a = x["a"].to_numpy(np.float32)  # as scikit-learn compares: goes left where a <= threshold, in float32
+    for leaf in leaves.itertuples(index=False):
+        above = a > leaf.a_low if leaf.a_low > x["a"].min() else True  # a sampled end is inside
+        inside = above & (a <= leaf.a_high) & x["policy"].isin(leaf.policy_in.split("|")).to_numpy()
+        assert inside.mean() == pytest.approx(leaf.mass)
+        assert y[inside].mean() == pytest.approx(leaf.density)
+    best = leaves.iloc[0]
+    assert best["density"] == 1.0 and best["coverage"] == 1.0
+    assert best["policy_in"] == "p|r" and best["a_high"] == pytest.approx(0.5, abs=0.02)
+    assert (leaves["policy_in"] == "q").any()  # the category split off into a leaf of its own
+
+
 def test_a_categorical_dimension_is_kept_as_a_set() -> None:
     x, y = known_box(seed=1)
     x["policy"] = pd.Categorical(np.where(np.arange(len(x)) % 2 == 0, "a", "b"))

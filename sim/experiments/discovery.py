@@ -151,7 +151,13 @@ def choose_box(boxes: pd.DataFrame, min_coverage: float = DEFAULT_MIN_COVERAGE) 
 
 def cart_boxes(x: pd.DataFrame, y: np.ndarray, *, mass_min: float = DEFAULT_MASS_MIN) -> pd.DataFrame:
     """CART's leaves (a classification tree, EMA Workbench over scikit-learn) as boxes: coverage, density,
-    mass, res_dim and limits, densest first."""
+    mass, res_dim and limits, densest first. Every leaf has every parameter's limits, as PRIM's boxes do (a
+    parameter the tree never splits on spans its sampled range).
+
+    The tree is EMA Workbench's (`cart.CART`: scikit-learn's, on dummy columns for categories), but the leaves
+    are read here from the fitted tree: EMA Workbench 3.0's own `boxes` share one set of categories between
+    leaves (a split on a category in one leaf removes it from every later leaf) and ignore the side of a split
+    that keeps a category, so its categorical limits, and the statistics it computes from them, are wrong."""
     y = np.asarray(y, bool)
     columns = ["leaf", "coverage", "density", "mass", "res_dim"]
     if not y.any() or y.all():
@@ -161,19 +167,43 @@ def cart_boxes(x: pd.DataFrame, y: np.ndarray, *, mass_min: float = DEFAULT_MASS
         warnings.simplefilter("ignore")
         tree = cart.CART(x, y, mass_min=mass_min)
         tree.build_tree()
-        stats = tree.stats_to_dataframe()
-        limits = tree.boxes_to_dataframe()
+    fitted = tree.clf.tree_
+    dummies = pd.get_dummies(x, prefix_sep=tree.sep)  # the columns the tree was fitted on, as EMA Workbench makes them
+    leaf_of = tree.clf.apply(dummies.to_numpy(dtype=float))
+    parent = np.full(fitted.node_count, -1)
+    for node in range(fitted.node_count):
+        for child in (fitted.children_left[node], fitted.children_right[node]):
+            if child >= 0:
+                parent[child] = node
+    categorical = {c for c in x.columns if not pd.api.types.is_numeric_dtype(x[c])}
+    full: dict[str, Any] = {c: set(x[c].unique()) if c in categorical else (float(x[c].min()), float(x[c].max()))
+                            for c in x.columns}
     rows = []
-    for i, (name, stat) in enumerate(stats.iterrows()):
-        row: dict[str, Any] = {"leaf": i + 1, "coverage": float(stat["coverage"]),
-                               "density": float(stat["density"]), "mass": float(stat["mass"]),
-                               "res_dim": int(stat["res dim"])}
-        for parameter in limits.index:
-            low, high = limits.loc[parameter, (name, "min")], limits.loc[parameter, (name, "max")]
-            if isinstance(low, (set, frozenset)):
-                row[f"{parameter}_in"] = "|".join(sorted(map(str, low)))
+    for i, leaf in enumerate(np.flatnonzero(fitted.children_left == -1)):
+        limits = dict(full)
+        path = []
+        node = leaf
+        while parent[node] >= 0:
+            path.append((parent[node], node == fitted.children_left[parent[node]]))
+            node = parent[node]
+        for node, went_left in reversed(path):  # root first: a deeper split narrows what an earlier one left
+            feature, threshold = tree.feature_names[fitted.feature[node]], float(fitted.threshold[node])
+            if feature in x.columns:
+                low, high = limits[feature]
+                limits[feature] = (low, threshold) if went_left else (threshold, high)
+            else:  # a category's dummy column: left, the cases without it; right, the cases with it
+                column, category = feature.split(tree.sep, 1)
+                value = tree.dummiesmap[column][category]
+                limits[column] = limits[column] - {value} if went_left else limits[column] & {value}
+        inside = leaf_of == leaf
+        row: dict[str, Any] = {"leaf": i + 1, "coverage": float(y[inside].sum() / y.sum()),
+                               "density": float(y[inside].mean()), "mass": float(inside.mean()),
+                               "res_dim": sum(limits[c] != full[c] for c in x.columns)}
+        for column in x.columns:
+            if column in categorical:
+                row[f"{column}_in"] = "|".join(sorted(map(str, limits[column])))
             else:
-                row[f"{parameter}_low"], row[f"{parameter}_high"] = float(low), float(high)
+                row[f"{column}_low"], row[f"{column}_high"] = limits[column]
         rows.append(row)
     return pd.DataFrame(rows).sort_values(["density", "mass"], ascending=False, kind="stable").reset_index(drop=True)
 
