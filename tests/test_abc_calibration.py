@@ -144,7 +144,7 @@ def _finished_generations(db: Path) -> int:
 
 
 def test_an_abc_calibration_writes_its_posterior_check_and_figures_and_resumes_after_ctrl_c(
-        tmp_path: Path, numba_ready: None) -> None:
+        tmp_path: Path, numba_ready: None, monkeypatch: pytest.MonkeyPatch) -> None:
     import pandas as pd
 
     from sim import calibrate_abc  # with the presentation layer's figures
@@ -199,6 +199,16 @@ def test_an_abc_calibration_writes_its_posterior_check_and_figures_and_resumes_a
     fresh_files = json.loads((tmp_path / "fresh" / "manifest.json").read_text())["files"]
     assert set(fresh_files) == expected - {"pairs.png", "predictive.png"}
     assert not (tmp_path / "fresh" / "pairs.png").exists()
+    # docs/validation.md's section draws the figures from such a folder's files (and copies a folder's own)
+    from sim.presentation import validation_report
+
+    for folder in ("fresh", "again"):
+        monkeypatch.setattr(validation_report, "FIGURES", tmp_path / f"docs_{folder}")
+        section = validation_report._abc_section(tmp_path / folder)
+        assert "| `market.deal_value_median` |" in section and "abc_pairs.png" in section
+        for name in ("abc_pairs.png", "abc_predictive.png"):
+            assert (tmp_path / f"docs_{folder}" / name).read_bytes()[:4] == b"\x89PNG", (folder, name)
+    assert (tmp_path / "docs_again" / "abc_pairs.png").read_bytes() == (tmp_path / "again" / "pairs.png").read_bytes()
     assert (tmp_path / "fresh" / "posterior.parquet").read_bytes() == (tmp_path / "again" /
                                                                       "posterior.parquet").read_bytes()
 

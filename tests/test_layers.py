@@ -138,7 +138,8 @@ PRESENTING = ("matplotlib", "rich.table")
 
 def presenting_imports(source: str, module: str) -> list[str]:
     """Imports of `PRESENTING` modules in a module below the presentation layer, outside `if TYPE_CHECKING:`
-    blocks (type hints draw nothing)."""
+    blocks (type hints draw nothing). Import statements only: `importlib.import_module("matplotlib")` or
+    pandas' `DataFrame.plot()` would get past it."""
     if (layer(module) or 0) >= LAYERS["sim.presentation"]:
         return []
     tree = ast.parse(source)
@@ -150,7 +151,8 @@ def presenting_imports(source: str, module: str) -> list[str]:
         if id(node) in hints:
             continue
         names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else \
-            [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else []
+            [node.module or "", *(f"{node.module}.{alias.name}" for alias in node.names)] \
+            if isinstance(node, ast.ImportFrom) and not node.level else []
         for name in names:
             if any(name == banned or name.startswith(banned + ".") for banned in PRESENTING):
                 problems.append(f"{module}:{node.lineno} imports {name}: figures and tables belong to "
@@ -170,6 +172,7 @@ def test_no_layer_below_presentation_draws_figures_or_lays_out_tables():
     ("def f():\n    from matplotlib.figure import Figure\n    return Figure()\n", True),
     ("import matplotlib.pyplot as plt\n", True),
     ("def f():\n    from rich.table import Table\n", True),
+    ("from rich import table\n", True),
     ("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from matplotlib.figure import Figure\n", False),
     ("def f():\n    from rich.progress import Progress\n", False),
 ])

@@ -320,6 +320,9 @@ def calibrate_abc(
         if folder is not None:
             result.files = _write_abc_outputs(folder, Path(scenario), result, posterior, summary, fit,
                                               predictive, predictive_draws_table, draw_figures)
+            # figures a run interrupted after writing them left, that this one (resumed without a drawer) does not
+            # rewrite: listed as clubsim's since it started, they would outlive the files they were drawn from
+            folder.remove([name for name in FIGURES if name not in result.files])
             folder.write_manifest({
                 **base_manifest,
                 "status": STATUS_COMPLETE,

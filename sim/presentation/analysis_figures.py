@@ -2,10 +2,12 @@
 check, and scenario discovery's boxes.
 
 The experiments layer computes and writes these analyses but draws nothing: `clubsim sensitivity`,
-`calibrate --method abc` and `discover`, the facade (`sim.sensitivity`, `sim.calibrate_abc`, `sim.discover`) and
-docs/validation.md pass it the drawers below (`sensitivity_figures`, `abc_figures`, `discovery_figures`), each
-a result -> {file name: figure}. Drawn on `matplotlib.figure.Figure` objects (Agg canvas, no pyplot), imported on
-first use, like `sim.presentation.experiment_plots`.
+`calibrate --method abc` and `discover`, and the facade (`sim.sensitivity`, `sim.calibrate_abc`, `sim.discover`)
+pass it the drawers below (`sensitivity_figures`, `abc_figures`, `discovery_figures`), each a result ->
+{file name: figure}; docs/validation.md (`validation_report`) passes `sensitivity_figures`, and draws an ABC
+folder's figures with `pairs_figure` and `predictive_figure` when the folder has none. Drawn on
+`matplotlib.figure.Figure` objects (Agg canvas, no pyplot), imported on first use, like
+`sim.presentation.experiment_plots`.
 """
 
 from __future__ import annotations

@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sim.experiments.abc_calibration import FIGURES as ABC_FIGURE_FILES
+from sim.experiments.abc_calibration import POSTERIOR_FILE, PREDICTIVE_DRAWS_FILE
 from sim.model.scenario import dotted_items, load_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -339,6 +341,23 @@ def _screening_section(runs: int, seed: int, options: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _draw_abc_figures(folder: Path, manifest: dict[str, Any], predictive: pd.DataFrame) -> None:
+    """docs/validation/abc_pairs.png and abc_predictive.png from an ABC folder's posterior.csv, predictive.csv and
+    predictive_draws.csv, and its manifest's prior bounds."""
+    from sim.experiments.abc_calibration import Posterior
+    from sim.presentation.analysis_figures import pairs_figure, predictive_figure
+
+    samples = pd.read_csv(folder / POSTERIOR_FILE)
+    bounds = {name: (float(limits["low"]), float(limits["high"]))
+              for name, limits in manifest["targets"]["parameters"].items()}
+    posterior = Posterior(samples, pd.DataFrame(), int(manifest["optimiser"]["simulations"]))
+    pairs_file, predictive_file = ABC_FIGURE_FILES
+    drawn = {pairs_file: pairs_figure(posterior, bounds),
+             predictive_file: predictive_figure(pd.read_csv(folder / PREDICTIVE_DRAWS_FILE), predictive)}
+    for name, figure in drawn.items():
+        figure.savefig(FIGURES / f"abc_{name}", format="png", dpi=110)
+
+
 def _abc_section(folder: Path | None) -> str:
     """The posterior of an ABC calibration's folder (`clubsim calibrate --method abc --out DIR`)."""
     import shutil
@@ -355,8 +374,11 @@ def _abc_section(folder: Path | None) -> str:
     fit = pd.read_csv(folder / "fit.csv")
     optimiser = manifest["optimiser"]
     FIGURES.mkdir(parents=True, exist_ok=True)
-    for name in ("pairs.png", "predictive.png"):
-        shutil.copyfile(folder / name, FIGURES / f"abc_{name}")
+    if all((folder / name).is_file() for name in ABC_FIGURE_FILES):
+        for name in ABC_FIGURE_FILES:
+            shutil.copyfile(folder / name, FIGURES / f"abc_{name}")
+    else:  # a folder written without figures (`sim.experiments.abc_calibration.calibrate_abc`): drawn from its files
+        _draw_abc_figures(folder, manifest, predictive)
     lines = [f"`{manifest['command']}`: {optimiser['message']} ({manifest['runs']} replications per particle). "
              "Uniform priors on the targets file's bounds; the distance is the targets' weighted RMS error in "
              "tolerances.", "",
