@@ -119,3 +119,28 @@ def test_a_range_given_as_a_list_is_told_to_write_low_and_high(tmp_path) -> None
 def test_a_scenario_section_that_is_not_a_mapping_names_its_keys(tmp_path) -> None:
     line = one_line_error("validate", _write(tmp_path / "s.yaml", "club:\n  fees: [1, 2]\n"))
     assert line.endswith("s.yaml: club.fees: a list, not a mapping: write a mapping of annual, entry, billing")
+
+
+# --------------------------------------------------------------------------- true or false where a number goes
+
+
+@pytest.mark.parametrize(("key", "value"), [("years", "true"), ("club.capacity", "true"),
+                                            ("club.fees.annual", "false"), ("club.min_viable_size", "false")])
+def test_true_or_false_is_not_taken_for_a_number(key, value) -> None:
+    # pydantic would read them as 1 and 0: `years=true` ran one year, `club.capacity=true` made a club of one
+    line = one_line_error("validate", BNI, "--set", f"{key}={value}")
+    assert line.startswith(f"clubsim: error: --set: {key}: must be a number, not {value}")
+
+
+def test_true_is_not_a_number_in_a_scenario_or_an_experiment_file(tmp_path) -> None:
+    scenario = _write(tmp_path / "s.yaml", f"extends: {BNI}\nyears: true\n")
+    assert one_line_error("validate", scenario).startswith(f"clubsim: error: {scenario}: years: must be a number")
+    experiment = _write(tmp_path / "e.yaml", f"name: e\nscenario: {BNI}\nruns: true\npolicies: {{a: {{}}, b: {{}}}}\n")
+    assert one_line_error("compare", experiment).startswith(f"clubsim: error: {experiment}: runs: must be a number")
+
+
+def test_a_boolean_field_still_takes_true_and_false() -> None:
+    from sim.model.scenario import load_config
+
+    config = load_config(BNI, {"region.second_circle": False}).config
+    assert config.region.second_circle is False

@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import ConfigDict, Field, ValidationError, model_validator
 
 from sim.errors import InputError, validation_input_error
 from sim.experiments.folders import OutputFolder, provenance, versions
 from sim.experiments.targets import check_parameter, check_statistic, replicate, with_parameters
-from sim.model.scenario import ScenarioConfig, load_config, read_yaml_mapping
+from sim.model.scenario import NumbersNotBooleans, ScenarioConfig, load_config, read_yaml_mapping
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -41,7 +41,7 @@ RESAMPLES = 1000
 # --------------------------------------------------------------------------- schema
 
 
-class _Spec(BaseModel):
+class _Spec(NumbersNotBooleans):
     model_config = ConfigDict(extra="forbid")
 
 

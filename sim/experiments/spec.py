@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator
 
 from sim.errors import InputError, validation_input_error
 from sim.experiments.folders import (
@@ -26,6 +26,7 @@ from sim.experiments.folders import (
 from sim.model.metric_registry import bounds as metric_bounds
 from sim.model.metrics import EXIT_REASONS, MEMBER_TYPES, SUMMARY_KEYS
 from sim.model.scenario import (
+    NumbersNotBooleans,
     ScenarioConfig,
     apply_overrides,
     field_annotation,
@@ -85,7 +86,7 @@ ROW_BYTES = 16_000  # one replication's result row while the experiment runs and
 # --------------------------------------------------------------------------- schema
 
 
-class _Spec(BaseModel):
+class _Spec(NumbersNotBooleans):
     model_config = ConfigDict(extra="forbid")
 
 

@@ -19,10 +19,17 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from sim.errors import InputError, suggest, validation_input_error
-from sim.model.scenario import ScenarioConfig, apply_overrides, field_annotation, read_yaml_mapping, validate_config
+from sim.model.scenario import (
+    NumbersNotBooleans,
+    ScenarioConfig,
+    apply_overrides,
+    field_annotation,
+    read_yaml_mapping,
+    validate_config,
+)
 
 # a tenure bin is one year of membership; a bin with fewer member-years at risk than this (pooled over
 # replications) is too thin to say where the hazard peaks
@@ -421,7 +428,7 @@ def replicate(
 # --------------------------------------------------------------------------- targets file
 
 
-class _Spec(BaseModel):
+class _Spec(NumbersNotBooleans):
     model_config = ConfigDict(extra="forbid")
 
 

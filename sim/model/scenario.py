@@ -22,14 +22,35 @@ from types import UnionType
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from sim.errors import InputError, schema_at, suggest, validation_input_error
 
 MEMBER_TYPES = ("giver", "reciprocator", "hunter")
 
 
-class _Section(BaseModel):
+def _admits(annotation: Any, kinds: tuple[type, ...]) -> bool:
+    """Whether a field's annotation (through Optional, unions and Annotated) admits one of `kinds` itself."""
+    if annotation in kinds:
+        return True
+    return any(_admits(arg, kinds) for arg in get_args(annotation) if not isinstance(arg, (str, int, float)))
+
+
+class NumbersNotBooleans(BaseModel):
+    """A schema whose number fields refuse true and false: pydantic would take them for 1 and 0, so that
+    `years: true` ran one year and `club.capacity=true` made a club of one."""
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_boolean_number(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, bool) and info.field_name is not None:
+            annotation = cls.model_fields[info.field_name].annotation
+            if _admits(annotation, (int, float)) and not _admits(annotation, (bool,)):
+                raise ValueError(f"must be a number, not {str(value).lower()}")
+        return value
+
+
+class _Section(NumbersNotBooleans):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
