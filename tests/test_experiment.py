@@ -359,6 +359,20 @@ def test_resume_skips_rows_already_done_and_can_extend_the_run(tmp_path: Path) -
                                                                    "tenure_observed", "tenure_type"]))
 
 
+def test_resume_with_fewer_runs_than_finished_keeps_every_finished_replication(tmp_path: Path) -> None:
+    # the replications past --runs were dropped from replications.parquet, silently
+    experiment = load_experiment(write_experiment(tmp_path, TWO_POLICIES))
+    out = tmp_path / "out"
+    compare(experiment, 4, workers=1, out=out, figures=False)
+    before = {path.name: path.read_bytes() for path in out.iterdir() if path.is_file()}
+    with pytest.raises(InputError, match=r"--runs: 2 is fewer than the 4 replications .* already holds; resume with "
+                                         r"--runs 4 or more"):
+        compare(experiment, 2, workers=1, out=out, resume=True, figures=False)
+    assert {path.name: path.read_bytes() for path in out.iterdir() if path.is_file()} == before
+    again = compare(experiment, workers=1, out=out, resume=True, figures=False)  # without runs: all 4 kept
+    assert again.runs == 4 and len(again.replications) == 8
+
+
 def test_resume_refuses_a_folder_of_another_experiment(tmp_path: Path) -> None:
     experiment = load_experiment(write_experiment(tmp_path, TWO_POLICIES))
     out = tmp_path / "out"

@@ -814,6 +814,7 @@ def _replicate(
             folder.remove(folder.owned)
         folder.check_free(outputs)
 
+    asked_runs = runs
     if runs is None:
         runs = int(manifest.get("runs_requested") or experiment.runs)
     if precision is None:
@@ -844,6 +845,11 @@ def _replicate(
                 if metric is not None:
                     key_values[key] = float(metric[i])
 
+    finished = 1 + max((key[2] for key in done), default=-1)  # replications a resumed folder already holds
+    if asked_runs is not None and asked_runs < finished:  # the ones past --runs would be dropped from the files
+        raise InputError("--runs", None, f"{asked_runs} is fewer than the {finished} replications {out_dir} already "
+                                         f"holds; resume with --runs {finished} or more (or without --runs), or run "
+                                         "into another folder")
     writer = _PartWriter(out_dir / PARTS, _dtypes(experiment), loaded.schema if loaded is not None else None) \
         if out_dir is not None else None
     new_rows: list[dict[str, Any]] = []
