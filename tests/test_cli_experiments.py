@@ -380,6 +380,22 @@ def test_interrupted_compare_exits_130_and_resume_completes_it(compared, tmp_pat
     assert json.loads((out / MANIFEST).read_text())["status"] == "complete"
 
 
+def test_ctrl_c_while_the_workers_stop_after_a_finished_compare_exits_130_in_one_line(tmp_path, monkeypatch) -> None:
+    # the local pool's workers are stopped inside the command: left to the interpreter's exit, a Ctrl-C there
+    # printed a traceback ("Exception ignored in: <module 'threading'>") and the command exited 0
+    from sim.experiments import backends
+
+    def interrupted(*_args: object, **_kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(backends, "shutdown_pool", interrupted)
+    out = tmp_path / "out"
+    result = clubsim("compare", EXCLUSIVITY, "--runs", 2, *SHORT, "--workers", 1, "--no-figures", "--out", out)
+    assert result.exit_code == 130, (result.stdout, result.stderr, result.exception)
+    assert result.stderr.splitlines() == ["clubsim: interrupted"]
+    assert json.loads((out / MANIFEST).read_text())["status"] == "complete"  # the files were all written
+
+
 def test_interrupted_sweep_names_sweep_in_its_resume_command(tmp_path, stop_after) -> None:
     out = tmp_path / "sweep"
     stop_after(3)

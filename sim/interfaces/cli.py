@@ -197,12 +197,21 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
+def _stop_local_workers() -> None:
+    """Stop the local pool's workers while the command still handles Ctrl-C: left to the interpreter's exit,
+    a Ctrl-C while it joins the pool's threads printed a traceback and the command exited 0."""
+    backends = sys.modules.get("sim.experiments.backends")  # imported only by the commands that replicate
+    if backends is not None:
+        backends.shutdown_pool()
+
+
 @contextmanager
 def _reported_errors() -> Iterator[None]:
     """Turn any failure inside a command into one stderr line and an exit code (2, 1, 130 or 143)."""
     try:
         with _sigterm_as_interrupt():
             yield
+            _stop_local_workers()
     except typer.Exit:
         raise
     except InputError as err:
