@@ -234,6 +234,20 @@ def test_resume_and_predictive_draws_are_for_method_abc(tmp_path: Path) -> None:
         assert result.exit_code == 2 and needle in result.output and "for --method abc" in result.output
 
 
+@pytest.mark.parametrize(("option", "value", "allowed"), [("--population", "0", "at least 2"),
+                                                      ("--generations", "0", "at least 1"),
+                                                      ("--evaluations", "0", "at least 2")])
+def test_a_zero_population_generations_or_evaluations_is_refused_not_replaced_by_the_default(
+        tmp_path: Path, option: str, value: str, allowed: str) -> None:
+    # `population or DEFAULT`: --population 0 ran a calibration of 50 particles, --generations 0 six generations
+    targets = str(ROOT / "scenarios" / "targets" / "bni_2018.yaml")
+    result = CliRunner().invoke(app, ["calibrate", str(BNI), "--targets", targets, "--method", "abc", option, value,
+                                      "--out", str(tmp_path / "x")])
+    assert result.exit_code == 2, (result.output, result.exception)
+    assert f"{option}: must be {allowed}, got 0" in result.output
+    assert not (tmp_path / "x").exists()
+
+
 def test_an_abc_calibration_is_byte_identical_on_the_local_pool_and_dask(tmp_path: Path, numba_ready: None) -> None:
     pytest.importorskip("distributed")
     from sim.experiments.abc_calibration import calibrate_abc

@@ -224,9 +224,12 @@ def calibrate_abc(
     if not targets.parameters:
         raise InputError(targets.source, "parameters", "names no free parameter to calibrate "
                                                        "(dotted scenario key -> {low, high})")
-    for name, value in (("--runs", runs), ("--check-runs", check_runs), ("--predictive-draws", predictive_draws)):
+    for name, value in (("--runs", runs), ("--check-runs", check_runs), ("--predictive-draws", predictive_draws),
+                        ("--evaluations", max_evaluations), ("--population", population)):
         if value is not None and value < 2:
             raise InputError(name, None, f"must be at least 2, got {value}")
+    if generations is not None and generations < 1:
+        raise InputError("--generations", None, f"must be at least 1, got {generations}")
     if epsilon is not None and not epsilon > 0:
         raise InputError("--epsilon", None, f"must be > 0, got {epsilon:g}")
     if resume and out is None:
@@ -296,8 +299,10 @@ def calibrate_abc(
             }
             # listed before pyABC writes it: an interrupted calibration's history is clubsim's to resume
             folder.write_manifest({**base_manifest, "status": "running", "files": sorted([*outputs, MANIFEST])})
-        posterior = abc_smc(model, bounds, distance, population=population or DEFAULT_POPULATION,
-                            generations=generations or DEFAULT_GENERATIONS, epsilon=epsilon or DEFAULT_EPSILON,
+        posterior = abc_smc(model, bounds, distance,
+                            population=DEFAULT_POPULATION if population is None else population,
+                            generations=DEFAULT_GENERATIONS if generations is None else generations,
+                            epsilon=DEFAULT_EPSILON if epsilon is None else epsilon,
                             max_simulations=targets.max_evaluations, seed=targets.seed, db=history, resume=resume)
         summary = posterior.summary()
         parameters = {row.parameter: _round(row.median, row.parameter in integers)
