@@ -195,6 +195,17 @@ def test_quiet_prints_only_the_folder_and_precision_mode_reports_its_target(tmp_
 # --------------------------------------------------------------------------- ad hoc comparison of scenario files
 
 
+def test_an_ad_hoc_compare_of_many_scenarios_gets_a_name_that_fits(tmp_path: Path, monkeypatch) -> None:
+    # six shipped scenarios joined by _vs_ made a 128-character name, refused as if the user had written it
+    monkeypatch.chdir(tmp_path)
+    names = ["complementarity", "contribution_rule", "fortnightly", "high_entry_fee", "many_hunters",
+             "monthly_billing"]
+    scenarios = [ROOT / "scenarios" / f"bni_{name}.yaml" for name in names]
+    result = ok("compare", *scenarios, "--runs", 1, "--set", "years=1", "--workers", 1, "--no-figures", "--quiet")
+    assert result.stdout.strip() == str(Path("results") / "bni_complementarity_vs_5_more")
+    assert len("_vs_".join(f"bni_{name}" for name in names)) > 100
+
+
 def test_ad_hoc_compare_of_scenario_files_names_policies_by_stem(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     result = ok("compare", BNI, NO_SELECTION, "--runs", 3, *SHORT, "--seed", 4, "--workers", 1, "--no-figures",

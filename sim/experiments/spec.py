@@ -20,6 +20,7 @@ from pydantic import ConfigDict, Field, ValidationError, field_validator
 
 from sim.errors import InputError, validation_input_error
 from sim.experiments.folders import (
+    MAX_NAME_LENGTH,
     file_checksum,
     plain_name,
 )
@@ -546,6 +547,15 @@ def load_experiment(path: str | Path, overrides: Mapping[str, Any] | None = None
     return _build(spec, path, base_configs, policy_overrides, name)
 
 
+def _ad_hoc_name(policies: Sequence[str]) -> str:
+    """An ad-hoc experiment's name, which names its output folder: its policies joined by `_vs_`, shortened to
+    the first and a count where that is longer than a name may be."""
+    for name in ("_vs_".join(policies), f"{policies[0]}_vs_{len(policies) - 1}_more"):
+        if len(name) <= MAX_NAME_LENGTH:
+            return name
+    return f"{len(policies)}_scenarios"
+
+
 def scenario_experiment(
     paths: Sequence[str | Path],
     overrides: Mapping[str, Any] | None = None,
@@ -565,7 +575,7 @@ def scenario_experiment(
         while policy in configs:
             policy, k = f"{stem}_{k}", k + 1
         configs[policy] = load_config(path, overrides).config
-    name = name or "_vs_".join(configs)
+    name = name or _ad_hoc_name(list(configs))
     source = "<scenarios>"
     try:
         spec = ExperimentSpec(name=name, scenario=str(paths[0]), runs=runs, seed=seed,
