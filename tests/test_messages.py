@@ -144,3 +144,11 @@ def test_a_boolean_field_still_takes_true_and_false() -> None:
 
     config = load_config(BNI, {"region.second_circle": False}).config
     assert config.region.second_circle is False
+
+
+@pytest.mark.parametrize("name", ["../x", "..", "n" * 101])
+def test_validate_refuses_the_names_run_refuses(name) -> None:
+    # validate said ok to names `run` then refused: a name names the run's default output folder
+    validated = one_line_error("validate", BNI, "--set", f"name={name}")
+    ran = one_line_error("run", BNI, "--set", f"name={name}", "--set", "years=1", "--no-figures")
+    assert validated == ran and validated.startswith("clubsim: error: --set: name: ")

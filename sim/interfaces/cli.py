@@ -445,6 +445,7 @@ def validate(scenario: ScenarioArg, sets: SetOpt = None) -> None:
     """Check a scenario file (and overrides) against the schema, without running it."""
     with _reported_errors():
         config = _load(scenario, sets).config
+        _check_name(config.name, scenario, sets)  # as `run` checks it: the name names the run's default folder
         from sim.presentation.tables import policy_summary
 
         typer.echo(f"ok: {scenario} ({config.name}, {config.years} years, {policy_summary(config)})")
