@@ -152,3 +152,15 @@ def test_validate_refuses_the_names_run_refuses(name) -> None:
     validated = one_line_error("validate", BNI, "--set", f"name={name}")
     ran = one_line_error("run", BNI, "--set", f"name={name}", "--set", "years=1", "--no-figures")
     assert validated == ran and validated.startswith("clubsim: error: --set: name: ")
+
+
+@pytest.mark.parametrize("command", ["compare", "sweep"])
+def test_a_bad_set_on_an_experiment_names_set_not_the_file(command) -> None:
+    experiment = EXPERIMENTS / ("pricing.yaml" if command == "sweep" else "exclusivity_vs_complementarity.yaml")
+    line = one_line_error(command, experiment, "--set", "club.fes=3", "--runs", 2)
+    assert line == "clubsim: error: --set: club.fes: unknown key; did you mean 'fees'?"
+
+
+def test_a_bad_set_on_an_ad_hoc_compare_names_set() -> None:
+    line = one_line_error("compare", BNI, SCENARIOS / "bni_fortnightly.yaml", "--set", "years=0", "--runs", 2)
+    assert line.startswith("clubsim: error: --set: years: ")

@@ -27,6 +27,7 @@ from sim.experiments.folders import (
 from sim.model.metric_registry import bounds as metric_bounds
 from sim.model.metrics import EXIT_REASONS, MEMBER_TYPES, SUMMARY_KEYS
 from sim.model.scenario import (
+    OVERRIDES_SOURCE,
     NumbersNotBooleans,
     ScenarioConfig,
     apply_overrides,
@@ -513,11 +514,13 @@ def _build(
     )
 
 
-def load_experiment(path: str | Path, overrides: Mapping[str, Any] | None = None) -> Experiment:
+def load_experiment(path: str | Path, overrides: Mapping[str, Any] | None = None, *,
+                    overrides_source: str | None = None) -> Experiment:
     """Load and validate an experiment file; `overrides` (dotted keys, e.g. from `--set`) apply to the base scenario.
 
     Every policy's (and sweep point's) scenario is resolved and validated here, so a bad
-    override fails at load with one line naming this file and the dotted key.
+    override fails at load with one line naming this file (or `overrides_source`: the CLI passes "--set")
+    and the dotted key.
     """
     path = Path(path)
     data = _read_mapping(path)
@@ -536,9 +539,9 @@ def load_experiment(path: str | Path, overrides: Mapping[str, Any] | None = None
     if spec.overrides:
         raw = _override(raw, spec.overrides, path, "overrides")
         base = _validate(raw, path, "overrides")
-    if overrides:
-        raw = _override(raw, overrides, path, "")
-        base = _validate(raw, path, "")
+    if overrides:  # the file's own scenario is valid: a problem now is the overrides'
+        raw = _override(raw, overrides, overrides_source or path, "")
+        base = _validate(raw, overrides_source or path, "")
     policy_overrides = spec.policies if spec.policies else {"base": {}}
     if spec.policies is not None and not spec.policies:
         raise InputError(path, "policies", "must name at least one policy (or leave it out: one policy, the base)")
@@ -564,8 +567,10 @@ def scenario_experiment(
     seed: int = 1,
     metrics: Sequence[str] | None = None,
     name: str | None = None,
+    overrides_source: str = OVERRIDES_SOURCE,
 ) -> Experiment:
-    """An ad-hoc experiment: each scenario file is a policy named by its stem; the first is the baseline."""
+    """An ad-hoc experiment: each scenario file is a policy named by its stem; the first is the baseline. A bad
+    override names `overrides_source` (the CLI passes "--set")."""
     if not paths:
         raise InputError(None, "scenarios", "give at least one scenario file")
     configs: dict[str, ScenarioConfig] = {}
@@ -574,7 +579,7 @@ def scenario_experiment(
         policy = stem
         while policy in configs:
             policy, k = f"{stem}_{k}", k + 1
-        configs[policy] = load_config(path, overrides).config
+        configs[policy] = load_config(path, overrides, overrides_source=overrides_source).config
     name = name or _ad_hoc_name(list(configs))
     source = "<scenarios>"
     try:

@@ -567,11 +567,12 @@ def _load_comparison(files: list[Path], overrides: dict[str, str], runs: int | N
 
     kinds = [is_experiment_file(path) for path in files]
     if kinds == [True]:
-        return load_experiment(files[0], overrides)
+        return load_experiment(files[0], overrides, overrides_source=SET_OPTION)
     if any(kinds):
         path = files[kinds.index(True)]
         raise InputError(path, None, "an experiment file: compare one experiment file, or several scenario files")
-    return scenario_experiment(files, overrides, **({"runs": runs} if runs is not None else {}))
+    return scenario_experiment(files, overrides, overrides_source=SET_OPTION,
+                               **({"runs": runs} if runs is not None else {}))
 
 
 def _output_folder(out: Path | None, resume: Path | None, experiment: Experiment,
@@ -795,7 +796,7 @@ def sweep_command(
         from sim.experiments import experiment as experiments
         from sim.presentation.experiment_plots import FIGURES
 
-        experiment = experiments.load_experiment(experiment_file, parse_sets(sets))
+        experiment = experiments.load_experiment(experiment_file, parse_sets(sets), overrides_source=SET_OPTION)
         if experiment.sweep is None:
             raise InputError(experiment_file, "sweep", "missing: this experiment has no sweep: section; "
                                                        "run it with clubsim compare")
@@ -962,7 +963,7 @@ def select_best_command(
         from sim.experiments import experiment as experiments
         from sim.experiments import selection
 
-        experiment = experiments.load_experiment(experiment_file, parse_sets(sets))
+        experiment = experiments.load_experiment(experiment_file, parse_sets(sets), overrides_source=SET_OPTION)
         out_dir, resuming = _output_folder(out, resume, experiment, "_select_best")
         try:
             with _progress_bar(quiet, f"select-best {experiment.name}") as progress:
@@ -1121,7 +1122,7 @@ def discover_command(
         from sim.experiments import experiment as experiments
         from sim.presentation.analysis_figures import discovery_figures
 
-        experiment = experiments.load_experiment(experiment_file, parse_sets(sets))
+        experiment = experiments.load_experiment(experiment_file, parse_sets(sets), overrides_source=SET_OPTION)
         out_dir, resuming = _output_folder(out, resume, experiment, "_discover")
         try:
             with _progress_bar(quiet, f"discover {experiment.name}") as progress:
