@@ -164,3 +164,12 @@ def test_a_bad_set_on_an_experiment_names_set_not_the_file(command) -> None:
 def test_a_bad_set_on_an_ad_hoc_compare_names_set() -> None:
     line = one_line_error("compare", BNI, SCENARIOS / "bni_fortnightly.yaml", "--set", "years=0", "--runs", 2)
     assert line.startswith("clubsim: error: --set: years: ")
+
+
+@pytest.mark.parametrize(("command", "experiment", "key"), [("run", "pricing.yaml", "sweep"),
+                                                            ("validate", "exclusivity_vs_complementarity.yaml",
+                                                             "policies")])
+def test_an_experiment_file_given_as_a_scenario_says_so(command, experiment, key) -> None:
+    line = one_line_error(command, EXPERIMENTS / experiment)
+    assert line == (f"clubsim: error: {EXPERIMENTS / experiment}: {key}: an experiment file, not a scenario: run it "
+                    "with clubsim compare, sweep, discover or sensitivity")

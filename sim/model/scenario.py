@@ -846,6 +846,10 @@ def load_config(
     else:
         origin = Path(source)
         data = _read_yaml(origin)
+        marker = next((key for key in ("policies", "sweep", "uncertainties", "scenario") if key in data), None)
+        if marker is not None:  # not a scenario key: without this, "scenario: unknown key"
+            raise InputError(origin, marker, "an experiment file, not a scenario: run it with clubsim compare, "
+                                             "sweep, discover or sensitivity")
         csv = data.get("market", {}).get("professions_csv") if isinstance(data.get("market"), dict) else None
         if csv and not Path(csv).is_absolute():
             data["market"]["professions_csv"] = str(origin.resolve().parent / csv)
