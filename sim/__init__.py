@@ -112,5 +112,5 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    """The public API (tab completion), loaded or not, and the module's own names."""
-    return sorted({*globals(), *__all__})
+    """The public API (tab completion), loaded or not, and the module's dunder names (not its imports)."""
+    return sorted({*__all__, *(name for name in globals() if name.startswith("__"))})

@@ -364,3 +364,8 @@ def test_bni_chapter_and_monthly_club_hold_the_published_figures():
     assert club.club.composition.policy == "complementarity"
     assert club.club.selection.policy == "none"
     assert not club.club.attendance_rule.enabled
+
+
+def test_one_year_is_not_one_years() -> None:
+    result = runner.invoke(app, ["validate", str(BNI), "--set", "years=1"])
+    assert result.exit_code == 0 and "(bni_chapter, 1 year, " in result.stdout

@@ -145,6 +145,7 @@ def test_dir_sim_lists_the_public_api() -> None:
                  "sensitivity", "discover", "calibrate_abc"):
         assert name in names
     assert sim.run_metrics is run_metrics
+    assert not {"Any", "Path", "Sequence", "TYPE_CHECKING", "annotations", "import_module"} & set(names)
 
 
 # --------------------------------------------------------------------------- run_metrics

@@ -132,7 +132,7 @@ def test_fixed_sample_size_is_the_bonferroni_paired_design() -> None:
 
 
 @pytest.mark.parametrize(("option", "value", "message"), [
-    ("delta", 0.0, "--delta: must be > 0"),
+    ("delta", 0.0, "--delta: must be a finite number > 0"),
     ("confidence", 1.0, "--confidence: must be between"),
     ("first_stage", 1, "--first-stage: must be at least 2"),
     ("max_runs", 3, "--max-runs: must be at least --first-stage"),

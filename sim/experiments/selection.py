@@ -93,7 +93,8 @@ def check_parameters(k: int, delta: float, confidence: float, first_stage: int, 
     if k < 2:
         raise InputError(source, "policies", f"selecting the best needs at least 2 policies, got {k}")
     if not (math.isfinite(delta) and delta > 0):
-        raise InputError("--delta", None, f"must be > 0 (the indifference zone, in the metric's unit), got {delta:g}")
+        raise InputError("--delta", None, f"must be a finite number > 0 (the indifference zone, in the metric's unit), "
+                                          f"got {delta:g}")
     if not 0.0 < confidence < 1.0 or confidence <= 1.0 / k:
         raise InputError("--confidence", None,
                          f"must be between 1/k = {1 / k:.3g} and 1 (exclusive), e.g. 0.95; got {confidence:g}")

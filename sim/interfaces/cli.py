@@ -255,6 +255,10 @@ def _check_name(name: str, source: Path, sets: list[str] | None) -> str:
     return plain_name(name, SET_OPTION if "name" in parse_sets(sets) else source, "name")
 
 
+def _years(years: int) -> str:
+    return "1 year" if years == 1 else f"{years} years"
+
+
 def _check_engine(engine: str) -> str:
     from sim.model.runner import ENGINES
 
@@ -403,7 +407,7 @@ def run(
                 result = simulate(club_scenario, seed, engine, progress=progress, threads=threads,
                                   outputs=outputs, spill_dir=out_dir)
         elif not quiet and status.is_terminal:
-            with status.status(f"simulating {config.name}, {config.years} years, seed {seed}{note}..."):
+            with status.status(f"simulating {config.name}, {_years(config.years)}, seed {seed}{note}..."):
                 result = simulate(club_scenario, seed, engine)
         else:
             result = simulate(club_scenario, seed, engine)
@@ -430,7 +434,7 @@ def run(
             return
         from sim.presentation.tables import summary_report
 
-        what = f"{config.name}, seed {seed} ({engine}), {config.years} years"
+        what = f"{config.name}, seed {seed} ({engine}), {_years(config.years)}"
         report = summary_report(result.summary, what)
         if result.club_names:
             from sim.presentation.tables import clubs_grid
@@ -448,7 +452,7 @@ def validate(scenario: ScenarioArg, sets: SetOpt = None) -> None:
         _check_name(config.name, scenario, sets)  # as `run` checks it: the name names the run's default folder
         from sim.presentation.tables import policy_summary
 
-        typer.echo(f"ok: {scenario} ({config.name}, {config.years} years, {policy_summary(config)})")
+        typer.echo(f"ok: {scenario} ({config.name}, {_years(config.years)}, {policy_summary(config)})")
 
 
 # --------------------------------------------------------------------------- experiments: formatting
@@ -693,6 +697,12 @@ ExpSeedOpt = Annotated[
     typer.Option("--seed", metavar="N", show_default=False,
                  help="experiment seed: replication r of every policy uses the r-th seed spawned from it "
                       "[default: the experiment's]"),
+]
+AnalysisSeedOpt = Annotated[
+    int | None,
+    typer.Option("--seed", metavar="N", show_default=False,
+                 help="seed of the replications: every point or particle is replicated on seeds spawned from it "
+                      "(common random numbers) [default: the file's]"),
 ]
 ExpSetOpt = Annotated[
     list[str] | None,
@@ -1232,7 +1242,7 @@ def calibrate_command(
     resume: Annotated[bool, typer.Option(
         "--resume", help="abc: continue the interrupted calibration in --out from its last finished "
                          "generation (pyABC's abc.db)")] = False,
-    seed: ExpSeedOpt = None,
+    seed: AnalysisSeedOpt = None,
     backend: BackendOpt = None,
     workers: WorkersOpt = None,
     scheduler: SchedulerOpt = None,
@@ -1350,7 +1360,7 @@ def sensitivity_command(
                                              help="replications per sample point [default: the file's]")] = None,
     out: Annotated[Path | None, typer.Option("--out", metavar="DIR", show_default=False,
                                              help="output folder [default: results/<name>-<method>/]")] = None,
-    seed: ExpSeedOpt = None,
+    seed: AnalysisSeedOpt = None,
     sets: ExpSetOpt = None,
     backend: BackendOpt = None,
     workers: WorkersOpt = None,
