@@ -322,3 +322,14 @@ def test_validation_doc_states_the_current_targets_and_calibrated_values():
     hint = "regenerate with: python -m sim.presentation.validation_report"
     assert targets_section() in text, hint
     assert calibrated_values_section() in text, hint
+
+
+def test_a_statistics_t_interval_is_cut_where_the_statistic_lies_whatever_the_runs() -> None:
+    # the fit table showed members_settled_survivors 31 [-51; 113] and sphere_share 0.66 [-0.09; 1.41]
+    records = [{"members_settled_survivors": v, "sphere_share": s, "roi_mean": r}
+               for v, s, r in [(0.5, 0.95, -0.9), (60.0, 0.99, 5.0), (1.0, 0.2, -0.95)]]
+    size, share, roi = (estimate(records, name) for name in ("members_settled_survivors", "sphere_share", "roi_mean"))
+    assert size.low == 0.0 and size.high > 60 and size.value == pytest.approx(20.5)
+    assert (share.low, share.high) == (0.0, 1.0)
+    assert roi.low == -1.0 and roi.high > 5  # ROI: at least -100 %
+    assert np.isnan(estimate(records[:1], "sphere_share").low)  # one run: no CI, and none made up by the cut

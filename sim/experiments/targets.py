@@ -323,16 +323,36 @@ def check_statistic(name: str, source: str | Path | None, where: str, *, pooled:
 PROPORTIONS = frozenset({"survived", "at_capacity"})
 
 
+# where the series statistics lie whatever the runs (the registry holds the summary metrics'): a t CI is cut there
+_STATISTIC_BOUNDS = {"members_settled": (0.0, math.inf), "referrals_per_chapter_year": (0.0, math.inf),
+                     "business_rate_first_year": (0.0, math.inf), "business_rate_years_3_to_7": (0.0, math.inf),
+                     "hunter_share_mean": (0.0, 1.0)}
+
+
+def statistic_bounds(name: str) -> tuple[float, float] | None:
+    """Where a statistic lies whatever the runs (`<statistic>_survivors`: its statistic's), or None."""
+    from sim.model.metric_registry import SURVIVORS_SUFFIX, bounds
+
+    base = name.removesuffix(SURVIVORS_SUFFIX)
+    return _STATISTIC_BOUNDS.get(base) or bounds([base]).get(base)
+
+
 def estimate(records: Sequence[Mapping[str, Any]], name: str) -> Estimate:
     """The statistic over replications: mean and t CI (Wilson's for a proportion, which never leaves
     [0, 1]: a t interval of 1 chapter at capacity in 200 would start below 0), or for a pooled statistic
-    its pooled value and a bootstrap CI that resamples replications."""
+    its pooled value and a bootstrap CI that resamples replications. A t CI is cut at the statistic's
+    bounds (`statistic_bounds`), as the comparison tables cut theirs."""
     if name in _POOLED:
         columns, fn = _POOLED[name]
         return pooled_estimate(records, fn, columns)
     if name in PROPORTIONS:
         return _wilson_estimate(_column(records, name))
-    return _t_estimate(_column(records, name))
+    result = _t_estimate(_column(records, name))
+    limits = statistic_bounds(name)
+    if limits is None:
+        return result
+    low, high = (float(np.clip(v, *limits)) if math.isfinite(v) else v for v in (result.low, result.high))
+    return Estimate(result.value, low, high, result.n)
 
 
 def _wilson_estimate(x: np.ndarray) -> Estimate:
