@@ -56,8 +56,9 @@ def test_fact_holds_with_95_percent_confidence(facts_on, name):
 @pytest.mark.parametrize("name", FACT_NAMES)
 def test_fact_fails_when_its_mechanism_is_switched_off(facts_off, name):
     result = facts_off[name]
-    assert not result.holds, f"{result.fact.statement} still holds without {result.fact.mechanism}: " \
-                             f"{_figures(result)}"
+    # False, not None: a fact that cannot be judged without its mechanism shows nothing about the mechanism
+    assert result.holds is False, f"{result.fact.statement} does not fail without {result.fact.mechanism}: " \
+                                  f"{_figures(result)}"
 
 
 def test_exit_hazard_peaks_at_the_first_renewal(facts_on):
@@ -81,3 +82,14 @@ def test_validate_model_rejects_an_unknown_fact_in_one_line():
     assert result.stderr.strip().startswith("clubsim: error: --fact: 'hunters_love_givers': unknown fact")
     with pytest.raises(InputError, match="must be at least 2"):
         check_facts(BNI, runs=1)
+
+
+def test_a_fact_whose_figure_has_no_value_cannot_be_judged_rather_than_fails(tmp_path) -> None:
+    # two years: no member stays past two years, so "stayers earn more" has no figure; it was reported "no"
+    import pandas as pd
+
+    result = check_facts(BNI, runs=4, facts=["stayers_earn_more"], overrides={"years": 2}, workers=1,
+                         out=tmp_path / "facts")
+    (fact,) = result.results
+    assert fact.holds is None and result.held == 0 and result.undecided == 1
+    assert pd.read_csv(tmp_path / "facts" / "facts.csv")["holds"].isna().all()

@@ -10,6 +10,7 @@ prints the result.
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,8 +67,11 @@ class Fact:
 
 @dataclass
 class FactResult:
+    """A fact's verdict: True or False from its figures' CIs, or None when a figure has no value (too few runs
+    or years for it: no exits to time, no hunter), so that the fact cannot be judged either way."""
+
     fact: Fact
-    holds: bool
+    holds: bool | None
     figures: list[Figure]
 
 
@@ -85,7 +89,12 @@ class ValidationResult:
 
     @property
     def held(self) -> int:
-        return sum(r.holds for r in self.results)
+        return sum(r.holds is True for r in self.results)
+
+    @property
+    def undecided(self) -> int:
+        """Facts that could not be judged (`FactResult.holds` None)."""
+        return sum(r.holds is None for r in self.results)
 
     def table(self) -> pd.DataFrame:
         """Long form: one row per (fact, figure)."""
@@ -489,7 +498,8 @@ def check_facts(
             prefix = f"{fact.name}:"
             mine = {label.removeprefix(prefix): recs for label, recs in records.items() if label.startswith(prefix)}
             holds, figures = fact.judge(mine)
-            results.append(FactResult(fact, holds, figures))
+            judged = all(math.isfinite(figure.estimate.value) for figure in figures)
+            results.append(FactResult(fact, holds if judged else None, figures))
         result = ValidationResult(loaded, results, runs, seed, mechanisms_off,
                                   folder.path if folder is not None else None)
         if folder is not None:

@@ -1338,7 +1338,8 @@ def validate_model_command(
                                  mechanisms_off=mechanisms_off, overrides=parse_sets(sets), backend=backend,
                                  workers=workers, scheduler=scheduler, progress=progress, out=out,
                                  command=sys.argv)
-        lines = [f"{result.held} of {len(result.results)} facts hold"]
+        lines = [f"{result.held} of {len(result.results)} facts hold"
+                 + (f" ({result.undecided} cannot be judged: too few runs or years)" if result.undecided else "")]
         if result.out_dir is not None:
             lines.append(f"output: {result.out_dir}")
         if quiet:

@@ -43,6 +43,9 @@ def format_figure(figure: Figure) -> str:
     return text + (" %" if figure.percent and text != "—" else "")
 
 
+HOLDS_CELL = {True: "[green]yes[/green]", False: "[red]no[/red]", None: "[yellow]cannot judge[/yellow]"}
+
+
 def facts_rich_table(result: ValidationResult) -> Table:
     """The facts for the console: statement, figures with 95 % CIs, holds or not."""
     from rich.table import Table
@@ -60,7 +63,7 @@ def facts_rich_table(result: ValidationResult) -> Table:
         table.add_row(f"{r.fact.statement}\n[dim]{r.fact.criterion}[/dim]",
                       "\n".join(f.label for f in r.figures),
                       "\n".join(format_figure(f) for f in r.figures),
-                      "[green]yes[/green]" if r.holds else "[red]no[/red]")
+                      HOLDS_CELL[r.holds])
     return table
 
 

@@ -261,8 +261,8 @@ def _facts_section(on: Any, off: Any) -> str:
              f"{off.held} of {len(off.results)} still hold.**", ""]
     for a, b in zip(on.results, off.results, strict=True):
         lines += [f"#### {a.fact.statement}", "",
-                  f"Holds: **{'yes' if a.holds else 'no'}** (criterion: {a.fact.criterion}). "
-                  f"Mechanism: {a.fact.mechanism}. With it off: **{'still holds' if b.holds else 'fails'}**.", "",
+                  f"Holds: **{VERDICT[a.holds]}** (criterion: {a.fact.criterion}). "
+                  f"Mechanism: {a.fact.mechanism}. With it off: **{OFF_VERDICT[b.holds]}**.", "",
                   "| figure | as the model runs | mechanism off |", "|---|---|---|"]
         for fa, fb in zip(a.figures, b.figures, strict=True):
             lines.append(f"| {fa.label} | {format_figure(fa)} | {format_figure(fb)} |")
@@ -356,6 +356,10 @@ def _draw_abc_figures(folder: Path, manifest: dict[str, Any], predictive: pd.Dat
              predictive_file: predictive_figure(pd.read_csv(folder / PREDICTIVE_DRAWS_FILE), predictive)}
     for name, figure in drawn.items():
         figure.savefig(FIGURES / f"abc_{name}", format="png", dpi=110)
+
+
+VERDICT = {True: "yes", False: "no", None: "cannot be judged (a figure has no value)"}
+OFF_VERDICT = {True: "still holds", False: "fails", None: "cannot be judged (a figure has no value)"}
 
 
 def _abc_section(folder: Path | None) -> str:
