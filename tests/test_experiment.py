@@ -527,3 +527,13 @@ def test_resume_keeps_the_seed_and_runs_the_interrupted_run_was_given(tmp_path: 
     assert resumed.runs == 4
     assert resumed.experiment.seed == 77
     assert list(resumed.replications["seed"][:4]) == replication_seeds(77, 4)
+
+
+def test_the_manifest_records_the_workers_that_ran_when_none_were_asked(tmp_path: Path) -> None:
+    from sim.experiments.backends import default_workers
+
+    experiment = load_experiment(write_experiment(tmp_path, TWO_POLICIES))
+    compare(experiment, 1, out=tmp_path / "default", figures=False)
+    compare(experiment, 1, workers=1, out=tmp_path / "one", figures=False)
+    assert json.loads((tmp_path / "default" / "manifest.json").read_text())["workers"] == default_workers()
+    assert json.loads((tmp_path / "one" / "manifest.json").read_text())["workers"] == 1

@@ -853,6 +853,10 @@ def _replicate(
     writer = _PartWriter(out_dir / PARTS, _dtypes(experiment), loaded.schema if loaded is not None else None) \
         if out_dir is not None else None
     new_rows: list[dict[str, Any]] = []
+    if workers is None and not scheduler:  # the manifest says how many ran: the usable cores, by default
+        from sim.experiments.backends import default_workers
+
+        workers = default_workers()
     info = {"backend": backend, "workers": workers, "scheduler": scheduler, "command": command}
     n = runs
     met: bool | None = None
