@@ -130,3 +130,10 @@ def test_sensitivity_command_rejects_an_unknown_method(tiny):
     result = runner.invoke(app, ["sensitivity", str(tiny), "--method", "fast"])
     assert result.exit_code == 2
     assert result.stderr.strip() == "clubsim: error: --method: 'fast': unknown method; use one of: morris, sobol"
+
+
+def test_the_indices_table_shows_effects_in_one_readable_format() -> None:
+    from sim.presentation.analysis_tables import effect_text
+
+    assert [effect_text(v) for v in (48_670.4, 9_453.2, 94.53, 0.03125, 0.0, 2e-5, float("nan"))] == \
+        ["48,670", "9,453", "94.5", "0.0312", "0", "2.0e-05", "—"]

@@ -6,12 +6,13 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from sim.experiments.calibration import short_number
-from sim.model.metric_registry import format_estimate
+from sim.model.metric_registry import format_estimate, header, metric
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -92,12 +93,24 @@ def indices_rich_table(result: SensitivityResult) -> Table:
         if first and last is not None:
             table.add_section()
         last = row["metric"]
-        if morris:
-            cells = [f"{row['mu_star']:,.4g} ± {row['mu_star_conf']:,.2g}", f"{row['sigma']:,.4g}"]
+        if morris:  # effects in the metric's display unit (percent for shares and rates), as the other tables
+            scale = metric(row["metric"]).scale
+            cells = [f"{effect_text(row['mu_star'] * scale)} ± {effect_text(row['mu_star_conf'] * scale)}",
+                     effect_text(row["sigma"] * scale)]
         else:
             cells = [f"{row['ST']:.3f} ± {row['ST_conf']:.3f}", f"{row['S1']:.3f} ± {row['S1_conf']:.3f}"]
-        table.add_row(row["metric"] if first else "", str(row["rank"]), row["parameter"], *cells)
+        table.add_row(header(row["metric"]) if first else "", str(row["rank"]), row["parameter"], *cells)
     return table
 
 
-__all__ = ["facts_rich_table", "fit_rich_table", "format_figure", "indices_rich_table"]
+def effect_text(value: float) -> str:
+    """An effect for the sensitivity table: whole and grouped from 100 (48,670), 3 significant digits below
+    (9.45, 0.0312), an exponent only below 0.001."""
+    if not math.isfinite(value):
+        return "—"
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.3g}" if abs(value) >= 1e-3 or value == 0 else f"{value:.1e}"
+
+
+__all__ = ["effect_text", "facts_rich_table", "fit_rich_table", "format_figure", "indices_rich_table"]
