@@ -343,3 +343,44 @@ def test_csv_files_are_made_text_a_few_rows_at_a_time(tmp_path: Path, scenario,
     assert max(longest) == 7
     for name in ("timeseries.csv", "members.csv"):
         assert (chunked / name).read_bytes() == (whole / name).read_bytes(), name
+
+
+def test_a_figure_that_cannot_be_written_is_named_in_the_error(tmp_path: Path, scenario, monkeypatch) -> None:
+    # a full disk while the figures were written said "figures: cannot write", naming no file
+    from sim.errors import OutputError
+    from sim.presentation import plots
+
+    def full_disk(series, members, out_dir, title, clubs=None):
+        raise OSError(28, "No space left on device", str(Path(out_dir) / "business.png"))
+
+    monkeypatch.setattr(plots, "plot_run", full_disk)
+    series, members = make_run(weeks=52, n=10)
+    out = tmp_path / "run"
+    with pytest.raises(OutputError) as caught:
+        write_run(out, series=series, members=members, summary=summarize(series, members), scenario=scenario,
+                  seed=1, engine="fast")
+    assert str(caught.value) == f"{out}: business.png: cannot write: no space left on device"
+
+
+def test_the_figure_process_hands_its_os_error_back_with_the_file(tmp_path: Path, monkeypatch) -> None:
+    # the child's side (`_serve`) and the parent's (`result`) over a pipe, without forking this test's threads
+    import multiprocessing
+    from types import SimpleNamespace
+
+    from sim.presentation import figure_process, plots
+
+    def full_disk(series, members, out_dir, title, clubs=None):
+        raise OSError(28, "No space left on device", str(Path(out_dir) / "business.png"))
+
+    monkeypatch.setattr(plots, "plot_run", full_disk)
+    monkeypatch.setattr(figure_process.signal, "signal", lambda *args: None)  # the child's own Ctrl-C rule
+    parent, child = multiprocessing.Pipe()
+    series, members = make_run(weeks=52, n=10)
+    parent.send((series, members, tmp_path, "title", None))
+    figure_process._serve(child)
+    waiting = object.__new__(figure_process.FigureProcess)
+    waiting._connection = parent
+    waiting._process = SimpleNamespace(join=lambda timeout=None: None, is_alive=lambda: False, exitcode=0)
+    with pytest.raises(OSError) as caught:
+        waiting.result()
+    assert (caught.value.errno, caught.value.filename) == (28, str(tmp_path / "business.png"))

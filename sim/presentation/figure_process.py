@@ -39,12 +39,15 @@ class FigureProcess:
         self._connection.send((series, members, Path(out_dir), title, clubs))
 
     def result(self) -> list[Path]:
-        """The figure paths, once drawn; RuntimeError if the child failed."""
+        """The figure paths, once drawn; the child's OSError (a figure that cannot be written), or RuntimeError
+        if it failed otherwise."""
         try:
             status, value = self._connection.recv()
         except EOFError:
             status, value = "error", f"the figure process ended with exit code {self._process.exitcode}"
         self.close()
+        if status == "oserror":  # raised here as it was there: the caller names the file
+            raise OSError(*value)
         if status != "ok":
             raise RuntimeError(f"drawing the figures failed: {value}")
         return value
@@ -86,6 +89,8 @@ def _serve(connection: Connection) -> None:
         connection.send(("ok", plot_run(*job)))
     except EOFError:  # the parent failed before its run's tables were ready
         pass
+    except OSError as err:  # a file that cannot be written: the parent names it (disk full, permissions)
+        connection.send(("oserror", (err.errno, err.strerror, err.filename)))
     except BaseException as err:  # reported by the parent, which owns the exit code
         connection.send(("error", f"{type(err).__name__}: {err}"))
     finally:

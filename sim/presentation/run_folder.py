@@ -168,18 +168,18 @@ def write_run(
         if region:
             files[CLUBS_FILE] = _write_csv_file(folder, CLUBS_FILE, club_rows(summary["clubs"]), CLUB_COLUMNS)
         if staging is not None:
-            if figure_process is not None:  # drawn there: this process never imports matplotlib
-                try:
+            try:
+                if figure_process is not None:  # drawn there: this process never imports matplotlib
                     drawn = figure_process.result()
-                except RuntimeError as err:
-                    raise OutputError(folder.path, "figures", f"cannot draw: {err}") from None
-            else:
-                from sim.presentation.plots import plot_run
+                else:
+                    from sim.presentation.plots import plot_run
 
-                try:
                     drawn = plot_run(series, members, staging, title, clubs)
-                except OSError as err:
-                    raise OutputError(folder.path, "figures", f"cannot write: {os_reason(err)}") from None
+            except RuntimeError as err:
+                raise OutputError(folder.path, "figures", f"cannot draw: {err}") from None
+            except OSError as err:  # named as the folder will hold it (drawn into its staging folder first)
+                name = Path(err.filename).name if err.filename else "figures"
+                raise OutputError(folder.path, name, f"cannot write: {os_reason(err)}") from None
             files.update(folder.adopt(drawn))
     finally:
         if staging is not None:
