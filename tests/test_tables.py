@@ -167,6 +167,7 @@ def test_run_prints_its_summary_in_every_format(tmp_path: Path) -> None:
     rows = {row["metric"]: row for row in document["rows"]}
     assert rows["churn_rate_annual"]["unit"] == "% / year" and rows["roi_giver"]["unit"] == "%"
     assert isinstance(rows["members_final"]["value"], int)
+    assert rows["members_final"]["unit"] == "members"  # the table leaves it to the label; a record carries it
     frame = pd.read_csv(io.StringIO(ok(*args, "--format", "csv").stdout))
     assert list(frame.columns) == ["metric", "label", "unit", "value"]
     assert "| metric | value |" in ok(*args, "--format", "markdown").stdout

@@ -27,6 +27,7 @@ from sim.model.metric_registry import (
     Estimate,
     finite,
     header,
+    is_known,
     metric,
     metric_estimate,
     value_number,
@@ -581,7 +582,11 @@ def summary_report(summary: Mapping[str, Any], title: str) -> Report:
     records = []
     for key, label, text, unit in summary_rows(summary):
         grid.rows.append(Row([label], [Cell(f"{text} {unit}" if unit else text)]))
-        records.append({"metric": key, "label": label, "unit": unit, "value": text})
+        # a record carries its unit even where the table leaves it to the label ("members at end | 31")
+        base = key.split(".")[0]
+        number = text not in ("yes", "no", NONE)
+        records.append({"metric": key, "label": label, "unit": unit or (metric(base).unit if number and
+                                                                          is_known(base) else ""), "value": text})
     return Report([grid], records, list(SUMMARY_COLUMNS), meta={"title": title})
 
 
