@@ -186,3 +186,14 @@ def test_the_first_load_prints_no_cookie_warning(app_port):
         assert response.status == 200 and b"<title>clubsim: what your club" in response.read()
     time.sleep(0.5)
     assert "samesite" not in log_path.read_text().lower(), log_path.read_text()
+
+
+def test_a_region_given_to_the_page_is_refused_in_one_line_before_the_server_starts():
+    # the page simulates one club: a region given first made the server's start-up fail with a traceback
+    region = ROOT / "scenarios" / "region_calvados.yaml"
+    done = subprocess.run([sys.executable, "-m", "sim", "app", str(region), "--no-open", "--port", str(free_port())],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert done.stderr.strip() == (f"clubsim: error: {region}: region: a region of 12 clubs: the page simulates one "
+                                   "club (run a region with clubsim run)")
+    assert "clubsim app: http" not in done.stdout  # refused before the server was announced

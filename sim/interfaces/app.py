@@ -1138,7 +1138,10 @@ def serve(scenarios: Sequence[Path], *, host: str, port: int, open_browser: bool
     `allow_hosts` adds names, e.g. the machine's name behind --host 0.0.0.0): see sim.interfaces.app_server.
     """
     for path in scenarios:
-        load_config(path)
+        config = load_config(path).config
+        if config.is_region:  # the page starts from the first file given: a region there failed its start-up
+            raise InputError(path, "region", f"a region of {config.region.club_count} clubs: the page simulates "
+                                             "one club (run a region with clubsim run)")
     for name in allow_hosts:
         if not re.fullmatch(r"[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\]", name):
             raise InputError("--allow-host", name, "must be a host name or address as a browser sends it "
