@@ -431,3 +431,16 @@ def test_a_region_compiles_none_of_numbas_typed_list_methods() -> None:
     code = TYPED_LIST_PROBE.format(scenario=str(BNI))
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip().splitlines()[-1] == "0"
+
+
+@pytest.mark.parametrize("engine", ["numba", "python"])
+def test_a_regions_visitors_per_meeting_is_per_meeting_a_club_held_not_the_clubs_sum(engine) -> None:
+    # the region's series adds its clubs' visitors up each week: its own mean over the weeks gave the clubs' sum
+    from sim.model.metrics import _settled_meeting_visitors
+
+    result = simulate(BNI, 3, engine=engine, overrides={"years": 2, "region.clubs": 4})
+    clubs = [club["visitors_per_meeting"] for club in result.summary["clubs"]]
+    assert min(clubs) <= result.summary["visitors_per_meeting"] <= max(clubs)
+    settled = [_settled_meeting_visitors(series) for series in result.club_series_columns]
+    assert result.summary["visitors_per_meeting"] == pytest.approx(sum(s.sum() for s in settled)
+                                                                   / sum(len(s) for s in settled))

@@ -153,10 +153,7 @@ def summarize(series: Columns, members: Columns) -> dict[str, Any]:
         roi_by_type[t] = float(roi[of_type].mean()) if of_type.any() else None
     business = float(column(series, "business").sum())
     referrals = float(column(series, "referrals").sum())
-    # visitors per meeting once settled: the meetings of the second half of the horizon the club held
-    late = slice(weeks // 2, weeks)
-    held = (column(series, "meeting")[late] > 0) & (members_weekly[late] > 0)
-    visitors = column(series, "visitors")[late][held]
+    visitors = _settled_meeting_visitors(series)
     summary = {
         "members_final": int(members_weekly[-1]),
         "churn_rate_annual": per_member_year(non_dissolved_exits),
@@ -215,6 +212,15 @@ def _sum_dtype(dtype: np.dtype) -> np.dtype:
     return np.zeros(0, dtype).sum().dtype
 
 
+def _settled_meeting_visitors(series: Columns) -> np.ndarray:
+    """Visitors at each meeting a club held in the second half of its horizon (once settled, with members)."""
+    members_weekly = np.asarray(series["members"])
+    weeks = len(members_weekly)
+    late = slice(weeks // 2, weeks)
+    held = (np.asarray(series["meeting"])[late] > 0) & (members_weekly[late] > 0)
+    return np.asarray(series["visitors"])[late][held]
+
+
 def region_series(clubs: Iterable[Columns]) -> dict[str, np.ndarray]:
     """A region's weekly series from its clubs' (same weeks): counts and money add up; `meeting`
     is 1 when any club met; attendance rate, mean tie and hunters' share are means over the
@@ -267,8 +273,15 @@ def summarize_region(club_series: list[Columns], club_members: list[Columns], na
     `survived` is whether all of them did)."""
     series, members = region_series(club_series), region_members(club_members, names)
     summary = summarize(series, members)
-    summary["clubs"] = [{"club": name, **summarize(s, m)}
-                        for name, s, m in zip(names, club_series, club_members, strict=True)]
+    summary["clubs"] = []
+    visitors, meetings = 0.0, 0
+    for name, s, m in zip(names, club_series, club_members, strict=True):
+        summary["clubs"].append({"club": name, **summarize(s, m)})
+        settled = _settled_meeting_visitors(s)
+        visitors, meetings = visitors + float(settled.sum()), meetings + len(settled)
+    # per meeting a club held: the region's series adds its clubs' visitors up each week, so its own mean over
+    # the weeks any club met would be the clubs' sum (32 a meeting for Calvados's 12 clubs of 2.7)
+    summary["visitors_per_meeting"] = visitors / meetings if meetings else None
     summary["clubs_total"] = len(names)
     summary["clubs_survived"] = sum(club["survived"] for club in summary["clubs"])
     return series, members, summary
