@@ -57,6 +57,8 @@ def test_columns_and_invariants(default_run):
     assert series["fees_collected"].iloc[0] >= 12 * 960.0
     summary = default_run.summary()
     assert summary["weeks"] == 156 and summary["joins_total"] == series["joins"].sum()
+    # the same column types as the numba engine's: `meeting` is 1 or 0 (timeseries.csv), not True or False
+    assert series["meeting"].dtype.kind == "i" and set(series["meeting"]) <= {0, 1}
 
 
 @pytest.mark.parametrize("sections", [

@@ -810,7 +810,7 @@ class ReferenceClubModel(RunsWeekByWeek, mesa.Model):
 
     def _record_week(self, meeting: bool) -> None:
         n = len(self.members)
-        self.tally["meeting"] = meeting
+        self.tally["meeting"] = int(meeting)  # 1 or 0, as the numba engine writes it
         self.tally["members"] = n
         self.tally["attendance_rate"] = self.attendance_rate
         self.tally["hunter_share"] = sum(m.is_hunter for m in self.members) / n if n else 0.0
