@@ -246,3 +246,14 @@ def test_selection_record_is_plain_data() -> None:
     selection = Selection(best=0, eliminated_at=(None, 20), replications=(25, 20), means=(1.0, 0.0),
                           stopped="selected", stages=25, h2=8.0, fixed_n=40)
     assert selection.total_replications == 45
+
+
+@pytest.mark.parametrize(("options", "message"), [({"delta": -1.0}, "--delta"), ({"delta": 1.0, "confidence": 1.0},
+                                                                                 "--confidence"),
+                                                  ({"delta": 1.0, "first_stage": 1}, "--first-stage"), ({}, "--delta")])
+def test_bad_parameters_are_refused_before_the_output_folder_is_made(tmp_path: Path, options, message) -> None:
+    # the folder was made, and left empty, before the procedure's parameters were checked
+    out = tmp_path / "results" / "select"
+    with pytest.raises(InputError, match=message):
+        select_best(experiment_file(tmp_path), workers=1, out=out, **options)
+    assert not (tmp_path / "results").exists()

@@ -336,7 +336,7 @@ def select_best(
         experiment = load_experiment(experiment)
     if experiment.sweep is not None:
         raise InputError(experiment.source, "sweep", "select-best ranks policies, not sweep points; "
-                                                     "remove the sweep: section")
+                                                     "remove the sweep: (or uncertainties:) section")
     _check_options(experiment.source, None, None, workers, backend)
     if batch < 1:
         raise InputError("--batch", None, f"must be at least 1, got {batch}")
@@ -347,11 +347,28 @@ def select_best(
                "resume": resume, "progress": progress, "command": command, "stop_after": stop_after}
     if out is None:
         return _select(experiment, None, {}, **options)
-    if resume:
-        _read_manifest(Path(out).expanduser(), KIND)
+    earlier = _read_manifest(Path(out).expanduser(), KIND) if resume else {}
+    _procedure(experiment, earlier, delta, confidence, first_stage, max_runs)  # refused before the folder is made
     with OutputFolder(Path(out), "--resume" if resume else OUT_OPTION) as folder:
         manifest = _read_manifest(folder.path, KIND) if resume else {}
         return _select(experiment, folder, manifest, **options)
+
+
+def _procedure(experiment: Any, manifest: Mapping[str, Any], delta: float | None, confidence: float | None,
+               first_stage: int | None, max_runs: int | None) -> tuple[float, float, int, int]:
+    """The procedure's delta, confidence, first stage and cap: as given, else the resumed run's, else the
+    defaults; checked (`check_parameters`)."""
+    before = dict(manifest.get("selection") or {})
+    delta = delta if delta is not None else before.get("delta")
+    if delta is None:
+        raise InputError("--delta", None, "missing: the indifference zone, in the key metric's unit "
+                                          f"({experiment.key_metric}), e.g. --delta 500")
+    confidence = confidence if confidence is not None else before.get("confidence", DEFAULT_CONFIDENCE)
+    first_stage = first_stage if first_stage is not None else before.get("first_stage", DEFAULT_FIRST_STAGE)
+    max_runs = max_runs if max_runs is not None else before.get("max_runs", experiment.max_runs)
+    check_parameters(len(experiment.policy_names), float(delta), float(confidence), int(first_stage), int(max_runs),
+                     experiment.source)
+    return delta, confidence, first_stage, max_runs
 
 
 @contextmanager
@@ -401,17 +418,9 @@ def _select(experiment: Any, folder: Any, manifest: Mapping[str, Any], *, delta:
     )
     from sim.experiments.folders import MANIFEST
 
-    before = dict(manifest.get("selection") or {})
-    delta = delta if delta is not None else before.get("delta")
-    if delta is None:
-        raise InputError("--delta", None, "missing: the indifference zone, in the key metric's unit "
-                                          f"({experiment.key_metric}), e.g. --delta 500")
-    confidence = confidence if confidence is not None else before.get("confidence", DEFAULT_CONFIDENCE)
-    first_stage = first_stage if first_stage is not None else before.get("first_stage", DEFAULT_FIRST_STAGE)
-    max_runs = max_runs if max_runs is not None else before.get("max_runs", experiment.max_runs)
+    delta, confidence, first_stage, max_runs = _procedure(experiment, manifest, delta, confidence, first_stage,
+                                                          max_runs)
     names = experiment.policy_names
-    check_parameters(len(names), float(delta), float(confidence), int(first_stage), int(max_runs),
-                     experiment.source)
     if seed is None and (manifest.get("experiment") or {}).get("seed") == experiment.seed:
         seed = (manifest.get("resolved") or {}).get("seed")
     if seed is not None:
