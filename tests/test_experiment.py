@@ -504,7 +504,7 @@ def test_bad_experiment_file_raises_one_line_input_error(tmp_path: Path, case: s
 
 def test_bad_command_line_options_raise_input_errors(tmp_path: Path) -> None:
     experiment = load_experiment(write_experiment(tmp_path, TWO_POLICIES))
-    with pytest.raises(InputError, match="runs: must be at least 1"):
+    with pytest.raises(InputError, match="runs: must be a whole number, at least 1"):
         compare(experiment, 0)
     with pytest.raises(InputError, match="precision: must be between 0 and 1"):
         compare(experiment, precision=1.0)
@@ -537,3 +537,24 @@ def test_the_manifest_records_the_workers_that_ran_when_none_were_asked(tmp_path
     compare(experiment, 1, workers=1, out=tmp_path / "one", figures=False)
     assert json.loads((tmp_path / "default" / "manifest.json").read_text())["workers"] == default_workers()
     assert json.loads((tmp_path / "one" / "manifest.json").read_text())["workers"] == 1
+
+
+@pytest.mark.parametrize("runs", [2.5, "5", True, 0])
+def test_runs_must_be_a_whole_number(tmp_path: Path, runs) -> None:
+    # 2.5 ran 2 replications and wrote "runs": 2.5 in the manifest; "5" failed with a TypeError
+    experiment = load_experiment(write_experiment(tmp_path, TWO_POLICIES))
+    with pytest.raises(InputError, match="runs: must be a whole number, at least 1"):
+        compare(experiment, runs, workers=1, out=tmp_path / "out", figures=False)
+    assert not (tmp_path / "out").exists()
+
+
+def test_compare_scenarios_takes_one_file_as_one_file() -> None:
+    result = compare_scenarios(str(BNI), 2, overrides=SHORT, workers=1, figures=False)
+    assert result.policies == ["bni_chapter"]
+
+
+def test_an_unknown_engine_is_an_input_error() -> None:
+    from sim.model.runner import simulate
+
+    with pytest.raises(InputError, match="engine: 'cuda': unknown engine; use one of: numba, python"):
+        simulate(BNI, 1, engine="cuda")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import numbers
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
@@ -633,8 +634,8 @@ def _check_options(source: str | None, runs: int | None, precision: float | None
                    backend: str, scheduler: str | None = None) -> None:
     from sim.experiments.backends import BACKENDS, check_workers
 
-    if runs is not None and runs < 1:
-        raise InputError(source, "runs", f"must be at least 1, got {runs}")
+    if runs is not None and (isinstance(runs, bool) or not isinstance(runs, numbers.Integral) or runs < 1):
+        raise InputError(source, "runs", f"must be a whole number, at least 1; got {runs!r}")
     if precision is not None and not 0 < precision < 1:
         raise InputError(source, "precision", f"must be between 0 and 1 (exclusive), got {precision:g}")
     if backend not in BACKENDS:

@@ -571,6 +571,8 @@ def scenario_experiment(
 ) -> Experiment:
     """An ad-hoc experiment: each scenario file is a policy named by its stem; the first is the baseline. A bad
     override names `overrides_source` (the CLI passes "--set")."""
+    if isinstance(paths, (str, Path)):  # one file, not its characters
+        paths = [paths]
     if not paths:
         raise InputError(None, "scenarios", "give at least one scenario file")
     configs: dict[str, ScenarioConfig] = {}

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from sim.errors import InputError
 from sim.model.metrics import flatten_summary, summarize, summarize_region
 from sim.model.scenario import LoadedScenario, ScenarioConfig, load_config
 
@@ -93,8 +94,6 @@ class RunResult:
 def check_seed(seed: Any, source: str | None = None, field: str = "seed") -> int:
     """A run's seed as an int: an integer >= 0 (Python's or numpy's); anything else, None included, is
     a one-line `InputError` (None would draw an unreproducible seed, a float or a string is a mistake)."""
-    from sim.errors import InputError
-
     if seed is None:
         raise InputError(source, field, "missing: give an integer >= 0 (the same scenario and seed always give "
                                         "the same run; no seed would draw one that cannot be reproduced)")
@@ -128,6 +127,10 @@ def simulate(
     series in memory, or streams them to an unnamed temporary file in `spill_dir` (default: the system's
     temporary folder) as it runs; the results are the same either way."""
     seed = check_seed(seed)
+    if engine not in ENGINES:
+        raise InputError("engine", repr(engine), f"unknown engine; use one of: {', '.join(ENGINES)}")
+    if outputs is not None and outputs not in OUTPUTS:
+        raise InputError("outputs", repr(outputs), f"unknown outputs; use one of: {', '.join(OUTPUTS)}")
     loaded = load_config(scenario, overrides)
     weeks = loaded.config.weeks
     if loaded.config.is_region:
