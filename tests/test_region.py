@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from numba import njit
 from typer.testing import CliRunner
@@ -316,6 +317,9 @@ def test_clubsim_run_writes_the_region_outputs(tmp_path: Path) -> None:
         "large_chapter_1", "large_chapter_2"]
     rows = (out / "clubs.csv").read_text().splitlines()
     assert rows[0].startswith("club,members_final,") and len(rows) == 13
+    clubs = pd.read_csv(out / "clubs.csv")  # every club's own summary, as summary.json lists it
+    for name in ("sphere_share", "visitors_per_meeting", "fee_income_total"):
+        assert clubs[name].tolist() == pytest.approx([club[name] for club in summary["clubs"]], rel=1e-9), name
     assert (out / "members.csv").read_text().startswith("club,member_id,")
     assert (out / "clubs.png").stat().st_size > 10_000
     manifest = json.loads((out / "manifest.json").read_text())

@@ -46,7 +46,7 @@ CLUB_COLUMNS = (
     "retention_first_year", "median_tenure_years", "business_per_member_year", "referrals_per_member_year",
     "business_total", "cross_club_business_total", "direct_sales_total", "fee_income_total", "roi_mean",
     "roi_median", *(f"roi_{t}" for t in MEMBER_TYPES), "share_positive_roi", "hunter_share_final", "survived",
-    *(f"exits_{r}" for r in EXIT_REASONS),
+    *(f"exits_{r}" for r in EXIT_REASONS), "sphere_share", "visitors_per_meeting",
 )
 # the figures sim.presentation.plots.plot_run draws (FIGURE_FILES, CLUBS_FIGURE; a test checks they agree), named here
 # so that a run drawing them in its figure process never imports sim.presentation.plots, and with it pandas
