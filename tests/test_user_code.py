@@ -1,7 +1,8 @@
 """The Python API where users write code: scripts without a `__main__` guard, `python -c`, `python -m`.
 
-The local pool's workers are spawned without re-running the caller's `__main__` (they only run
-`sim.*` functions), so an unguarded script that compares policies runs, and runs its own
+The local pool's workers, and those of the local Dask cluster clubsim starts, are spawned without re-running
+the caller's `__main__` (they only run `sim.*` functions), so an unguarded script that compares policies runs,
+and runs its own
 top-level code once. A process that is itself a starting worker of a pool that does re-run the
 script gets clubsim's one-line error naming the guard.
 """
@@ -57,3 +58,16 @@ def test_a_starting_worker_is_refused_in_one_line(monkeypatch: pytest.MonkeyPatc
         run_tasks(list(range(4)), abs, workers=2, on_result=lambda _: None)
     assert GUARD_HINT in str(caught.value) and "\n" not in str(caught.value)
     assert 'if __name__ == "__main__":' in str(caught.value)
+
+
+def test_unguarded_code_runs_a_comparison_on_a_local_dask_cluster(tmp_path: Path, numba_ready: None) -> None:
+    # a local Dask cluster's workers re-ran the script: each asked for workers in turn, and some 120-330 lines of
+    # Dask errors ended in "Nanny failed to start", exit 1; they are spawned without its `__main__` now
+    pytest.importorskip("distributed")
+    marker = tmp_path / "marker.txt"
+    code = UNGUARDED.format(marker=marker, root=ROOT).replace("workers=2)", 'workers=2, backend="dask")')
+    (tmp_path / "unguarded.py").write_text(code, encoding="utf-8")
+    done = _run(["unguarded.py"], tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "replications 18" in done.stdout and "Traceback" not in done.stderr
+    assert marker.read_text() == "ran\n"

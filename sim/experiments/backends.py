@@ -315,6 +315,7 @@ _POOL: tuple[int, Any] | None = None
 
 GUARD_HINT = 'put the code that runs experiments under `if __name__ == "__main__":`'
 _starting_worker = threading.local()  # set while this thread starts one of the pool's worker processes
+_starting_dask_workers = threading.Event()  # set while a local Dask cluster starts (its nannies spawn on their threads)
 
 
 def _preparation_data(name: str, _original: Callable[[str], dict[str, Any]]) -> dict[str, Any]:
@@ -322,7 +323,7 @@ def _preparation_data(name: str, _original: Callable[[str], dict[str, Any]]) -> 
     they run only `sim.*` functions, so they need not re-run the user's script (which, without a
     `__main__` guard, would start the experiment again in every worker and break the pool)."""
     data = _original(name)
-    if getattr(_starting_worker, "active", False):
+    if getattr(_starting_worker, "active", False) or _starting_dask_workers.is_set():
         data.pop("init_main_from_path", None)
         data.pop("init_main_from_name", None)
     return data
@@ -349,6 +350,19 @@ class _WorkerProcess(SpawnProcess):
 
 class _WorkerContext(SpawnContext):
     Process = _WorkerProcess
+
+
+@contextmanager
+def _workers_without_main() -> Iterator[None]:
+    """While a local Dask cluster starts: its workers are spawned without the parent's `__main__`, as the local
+    pool's are (they run only `sim.*` functions). Without it, a script with no `__main__` guard was re-run by
+    every worker, which asked for workers in turn and broke the cluster (some 330 lines of Dask errors)."""
+    _install_preparation_data()
+    _starting_dask_workers.set()
+    try:
+        yield
+    finally:
+        _starting_dask_workers.clear()
 
 
 def check_not_bootstrapping(source: str | None = None) -> None:
@@ -570,8 +584,9 @@ def _connect(scheduler: str | None, workers: int | None) -> tuple[Any, Any]:
                 return Client(scheduler, timeout=DASK_CONNECT_TIMEOUT), None
             except (OSError, TimeoutError) as err:
                 raise InputError("--scheduler", scheduler, f"cannot connect: {err}") from None
-        cluster = LocalCluster(n_workers=workers or default_workers(), threads_per_worker=1, processes=True,
-                               dashboard_address=None, silence_logs=logging.ERROR)
+        with _workers_without_main():
+            cluster = LocalCluster(n_workers=workers or default_workers(), threads_per_worker=1, processes=True,
+                                   dashboard_address=None, silence_logs=logging.ERROR)
         try:
             client = Client(cluster)
             client.register_plugin(_sigint_plugin(), name="clubsim-ignore-sigint")

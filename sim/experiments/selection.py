@@ -380,9 +380,9 @@ def _dask_scheduler(backend: str, workers: int | None, scheduler: str | None) ->
         return
     from distributed import Client, LocalCluster
 
-    from sim.experiments.backends import _sigint_deferred, _sigint_plugin, default_workers
+    from sim.experiments.backends import _sigint_deferred, _sigint_plugin, _workers_without_main, default_workers
 
-    with _sigint_deferred():
+    with _sigint_deferred(), _workers_without_main():
         cluster = LocalCluster(n_workers=workers or default_workers(), threads_per_worker=1, processes=True,
                                dashboard_address=None, silence_logs=logging.ERROR)
     try:
