@@ -170,31 +170,29 @@ def cart_boxes(x: pd.DataFrame, y: np.ndarray, *, mass_min: float = DEFAULT_MASS
     fitted = tree.clf.tree_
     dummies = pd.get_dummies(x, prefix_sep=tree.sep)  # the columns the tree was fitted on, as EMA Workbench makes them
     leaf_of = tree.clf.apply(dummies.to_numpy(dtype=float))
-    parent = np.full(fitted.node_count, -1)
-    for node in range(fitted.node_count):
-        for child in (fitted.children_left[node], fitted.children_right[node]):
-            if child >= 0:
-                parent[child] = node
     categorical = {c for c in x.columns if not pd.api.types.is_numeric_dtype(x[c])}
     full: dict[str, Any] = {c: set(x[c].unique()) if c in categorical else (float(x[c].min()), float(x[c].max()))
                             for c in x.columns}
+    leaf_limits: dict[int, dict[str, Any]] = {}
+    pending = [(0, full)]  # from the root down: each split narrows its children's limits
+    while pending:
+        node, limits = pending.pop()
+        left, right = fitted.children_left[node], fitted.children_right[node]
+        if left < 0:
+            leaf_limits[node] = limits
+            continue
+        feature, threshold = tree.feature_names[fitted.feature[node]], float(fitted.threshold[node])
+        if feature in x.columns:
+            low, high = limits[feature]
+            pending += [(left, {**limits, feature: (low, threshold)}), (right, {**limits, feature: (threshold, high)})]
+        else:  # a category's dummy column: left, the cases without it; right, the cases with it
+            column, category = feature.split(tree.sep, 1)
+            value = tree.dummiesmap[column][category]
+            pending += [(left, {**limits, column: limits[column] - {value}}),
+                        (right, {**limits, column: limits[column] & {value}})]
     rows = []
-    for i, leaf in enumerate(np.flatnonzero(fitted.children_left == -1)):
-        limits = dict(full)
-        path = []
-        node = leaf
-        while parent[node] >= 0:
-            path.append((parent[node], node == fitted.children_left[parent[node]]))
-            node = parent[node]
-        for node, went_left in reversed(path):  # root first: a deeper split narrows what an earlier one left
-            feature, threshold = tree.feature_names[fitted.feature[node]], float(fitted.threshold[node])
-            if feature in x.columns:
-                low, high = limits[feature]
-                limits[feature] = (low, threshold) if went_left else (threshold, high)
-            else:  # a category's dummy column: left, the cases without it; right, the cases with it
-                column, category = feature.split(tree.sep, 1)
-                value = tree.dummiesmap[column][category]
-                limits[column] = limits[column] - {value} if went_left else limits[column] & {value}
+    for i, leaf in enumerate(np.flatnonzero(fitted.children_left == -1)):  # EMA Workbench's order of the leaves
+        limits = leaf_limits[leaf]
         inside = leaf_of == leaf
         row: dict[str, Any] = {"leaf": i + 1, "coverage": float(y[inside].sum() / y.sum()),
                                "density": float(y[inside].mean()), "mass": float(inside.mean()),

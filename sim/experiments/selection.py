@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import logging
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -378,19 +377,10 @@ def _dask_scheduler(backend: str, workers: int | None, scheduler: str | None) ->
     if backend != "dask" or scheduler:
         yield scheduler
         return
-    from distributed import Client, LocalCluster
+    from sim.experiments.backends import local_dask_cluster
 
-    from sim.experiments.backends import _sigint_deferred, _sigint_plugin, _workers_without_main, default_workers
-
-    with _sigint_deferred(), _workers_without_main():
-        cluster = LocalCluster(n_workers=workers or default_workers(), threads_per_worker=1, processes=True,
-                               dashboard_address=None, silence_logs=logging.ERROR)
-    try:
-        with Client(cluster) as client:
-            client.register_plugin(_sigint_plugin(), name="clubsim-ignore-sigint")
-        yield cluster.scheduler_address
-    finally:
-        cluster.close()
+    with local_dask_cluster(workers) as address:
+        yield address
 
 
 def _select(experiment: Any, folder: Any, manifest: Mapping[str, Any], *, delta: float | None,

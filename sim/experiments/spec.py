@@ -27,6 +27,7 @@ from sim.experiments.folders import (
 from sim.model.metric_registry import bounds as metric_bounds
 from sim.model.metrics import EXIT_REASONS, MEMBER_TYPES, SUMMARY_KEYS
 from sim.model.scenario import (
+    EXPERIMENT_KEYS,
     OVERRIDES_SOURCE,
     NumbersNotBooleans,
     ScenarioConfig,
@@ -287,16 +288,14 @@ def _read_mapping(path: Path) -> dict:
     return read_yaml_mapping(path, "experiment")
 
 
-_EXPERIMENT_MARKERS = ("scenario", "policies", "sweep")
-
-
 def is_experiment_file(path: str | Path) -> bool:
-    """True if `path` is an experiment file (has `scenario:`, `policies:` or `sweep:`), False for a scenario.
+    """True if `path` is an experiment file (has `scenario:`, `policies:`, `sweep:` or `uncertainties:`), False
+    for a scenario.
 
     Raises `InputError` if the file cannot be read as a YAML mapping.
     """
     data = _read_mapping(Path(path))
-    return any(key in data for key in _EXPERIMENT_MARKERS)
+    return any(key in data for key in EXPERIMENT_KEYS)
 
 
 def _flatten_overrides(overrides: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -524,7 +523,7 @@ def load_experiment(path: str | Path, overrides: Mapping[str, Any] | None = None
     """
     path = Path(path)
     data = _read_mapping(path)
-    if not any(key in data for key in _EXPERIMENT_MARKERS) and set(data) & set(ScenarioConfig.model_fields):
+    if not any(key in data for key in EXPERIMENT_KEYS) and set(data) & set(ScenarioConfig.model_fields):
         raise InputError(path, None, "a scenario, not an experiment (no 'scenario:' key); compare scenarios "
                                      "with `clubsim compare A.yaml B.yaml` (in Python, compare_scenarios)")
     if "parameters" in data and "method" in data and "policies" not in data and "sweep" not in data:

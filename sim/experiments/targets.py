@@ -351,7 +351,7 @@ def estimate(records: Sequence[Mapping[str, Any]], name: str) -> Estimate:
     limits = statistic_bounds(name)
     if limits is None:
         return result
-    low, high = (float(np.clip(v, *limits)) if math.isfinite(v) else v for v in (result.low, result.high))
+    low, high = (float(bound) for bound in np.clip((result.low, result.high), *limits))  # NaN stays NaN
     return Estimate(result.value, low, high, result.n)
 
 

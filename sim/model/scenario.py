@@ -27,6 +27,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 from sim.errors import InputError, schema_at, suggest, validation_input_error
 
 MEMBER_TYPES = ("giver", "reciprocator", "hunter")
+# top-level keys of an experiment file that no scenario has (`sim.experiments.spec` tells the two apart by them)
+EXPERIMENT_KEYS = ("policies", "sweep", "uncertainties", "scenario")
 
 
 def _admits(annotation: Any, kinds: tuple[type, ...]) -> bool:
@@ -846,7 +848,7 @@ def load_config(
     else:
         origin = Path(source)
         data = _read_yaml(origin)
-        marker = next((key for key in ("policies", "sweep", "uncertainties", "scenario") if key in data), None)
+        marker = next((key for key in EXPERIMENT_KEYS if key in data), None)
         if marker is not None:  # not a scenario key: without this, "scenario: unknown key"
             raise InputError(origin, marker, "an experiment file, not a scenario: run it with clubsim compare, "
                                              "sweep, discover or sensitivity")
