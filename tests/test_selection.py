@@ -214,6 +214,20 @@ def test_select_best_resumes_after_an_interruption_with_the_same_files(tmp_path:
         assert (tmp_path / "cut" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name
 
 
+def test_select_best_refuses_to_resume_with_fewer_max_runs_than_the_folder_holds(tmp_path: Path) -> None:
+    """12 rows of 3 policies: the first stage's 2 replications each, then replications 2 and up."""
+    path = experiment_file(tmp_path)
+    with pytest.raises(ExperimentInterrupted):
+        select_best(path, delta=0.01, first_stage=2, workers=1, out=tmp_path / "cut", stop_after=12)
+    before = sorted((p.name, p.stat().st_size) for p in (tmp_path / "cut").rglob("*"))
+    with pytest.raises(InputError, match=r"--max-runs: 2 is fewer than the [3-9] replications .* already holds; "
+                                         r"resume with --max-runs [3-9] or more"):
+        select_best(path, workers=1, out=tmp_path / "cut", resume=True, max_runs=2)
+    assert sorted((p.name, p.stat().st_size) for p in (tmp_path / "cut").rglob("*")) == before  # nothing dropped
+    resumed = select_best(path, workers=1, out=tmp_path / "cut", resume=True)
+    assert min(resumed.selection.replications) >= 2
+
+
 def test_select_best_is_byte_identical_on_the_local_pool_and_dask(tmp_path: Path) -> None:
     pytest.importorskip("distributed")
     path = experiment_file(tmp_path, key="business_per_member_year", direction="min")

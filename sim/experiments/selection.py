@@ -443,6 +443,11 @@ def _select(experiment: Any, folder: Any, manifest: Mapping[str, Any], *, delta:
             if point == -1 and (policy, replication) not in values:
                 value = metric[i] if metric is not None else None
                 values[(policy, replication)] = math.nan if value is None else float(value)
+        finished = 1 + max((replication for _, replication in values), default=-1)
+        if finished > max_runs:  # the ones past --max-runs would be dropped from the files
+            raise InputError("--max-runs", None, f"{max_runs} is fewer than the {finished} replications {out_dir} "
+                                                 f"already holds; resume with --max-runs {finished} or more (or "
+                                                 "without --max-runs), or run into another folder")
 
     writer = _PartWriter(out_dir / PARTS, {}, loaded.schema if loaded is not None else None) \
         if out_dir is not None else None
