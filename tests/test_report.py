@@ -160,6 +160,8 @@ def test_run_report_tables_follow_the_series_and_members(run_folder):
 
 
 def test_run_report_shows_scenario_and_manifest(run_folder):
+    written = [name for name in json.loads((run_folder / "manifest.json").read_text())["files"]
+               if name != REPORT_FILE]
     path, page = report_of(run_folder)
     text = path.read_text(encoding="utf-8")
     manifest = json.loads((run_folder / "manifest.json").read_text())
@@ -168,7 +170,11 @@ def test_run_report_shows_scenario_and_manifest(run_folder):
     provenance = dict((row[0], row[1]) for row in page.table("provenance"))
     assert provenance["seed"] == "3"
     assert provenance["written"] == manifest["created"]
+    assert manifest["files"] == sorted([*written, REPORT_FILE])  # the page is listed: a later run removes it
+    del manifest["checksums"][REPORT_FILE]
+    manifest["files"] = written
     assert html.escape(json.dumps(manifest, indent=2)) in text  # the whole manifest, in a details block
+    assert path.read_bytes() == report_of(run_folder)[0].read_bytes()  # the same page however often it is made
 
 
 def test_the_same_folder_gives_the_same_bytes(run_folder):

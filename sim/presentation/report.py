@@ -25,9 +25,11 @@ import yaml
 
 from sim.errors import InputError
 from sim.experiments.folders import (
+    CHECKSUMS,
     MANIFEST,
     STATUS_COMPLETE,
     FolderLock,
+    OutputFolder,
     listed_files,
     verify_files,
     write_text,
@@ -125,8 +127,19 @@ def folder_kind(folder: Path) -> tuple[str, dict[str, Any]]:
     for name in needed:
         if not (folder / name).is_file() or name not in listed_files(manifest):
             raise InputError(folder, name, f"missing: the {kind} folder is incomplete")
-    verify_files(folder, manifest)
-    return kind, manifest
+    verify_files(folder, manifest, [name for name in listed_files(manifest) if name != REPORT_FILE])
+    return kind, _without_report(manifest)
+
+
+def _without_report(manifest: Mapping[str, Any]) -> dict[str, Any]:
+    """The manifest as the run or experiment wrote it: without the page an earlier report listed there
+    (`write_report`), so that a report of the same folder is the same page, however often it is made."""
+    manifest = dict(manifest)
+    if isinstance(manifest.get("files"), list):
+        manifest["files"] = [name for name in manifest["files"] if name != REPORT_FILE]
+    if isinstance(manifest.get(CHECKSUMS), dict):
+        manifest[CHECKSUMS] = {name: value for name, value in manifest[CHECKSUMS].items() if name != REPORT_FILE}
+    return manifest
 
 
 # --------------------------------------------------------------------------- HTML pieces
@@ -504,16 +517,24 @@ def _sweep_report(folder: Path, manifest: Mapping[str, Any]) -> str:
 def build_report(folder: str | Path) -> str:
     """The HTML report of an output folder (raises InputError if it is not one, or does not match its
     manifest). It holds the folder's lock while reading: no clubsim writes it meanwhile."""
-    folder = Path(folder)
+    return _read_report(Path(folder))[0]
+
+
+def _read_report(folder: Path) -> tuple[str, dict[str, Any]]:
+    """The page and the manifest it describes, read under the folder's lock."""
     lock = FolderLock(folder, "DIR")
     if folder.is_dir():
         lock.acquire(reading=True)
     try:
-        kind, manifest = folder_kind(folder)
-        builders = {"run": _run_report, "compare": _compare_report, "sweep": _sweep_report}
-        return builders[kind](folder, manifest)
+        return _report_page(folder)
     finally:
         lock.release()
+
+
+def _report_page(folder: Path) -> tuple[str, dict[str, Any]]:
+    kind, manifest = folder_kind(folder)
+    builders = {"run": _run_report, "compare": _compare_report, "sweep": _sweep_report}
+    return builders[kind](folder, manifest), manifest
 
 
 def _is_report(path: Path) -> bool:
@@ -526,12 +547,28 @@ def _is_report(path: Path) -> bool:
 
 
 def write_report(folder: str | Path, out: str | Path | None = None) -> Path:
-    """Write the report of `folder` to `out` (default `folder/report.html`); returns the file written."""
+    """Write the report of `folder` to `out` (default `folder/report.html`); returns the file written.
+
+    The folder's own `report.html` is listed in its manifest, so it is clubsim's there like the data it
+    describes: a later run into the folder removes it instead of leaving a page of the earlier run."""
     folder = Path(folder)
-    page = build_report(folder)
     path = Path(out) if out is not None else folder / REPORT_FILE
     if path.is_dir():
         raise InputError(path, "--out", "is a folder; give the HTML file to write, e.g. report.html")
+    page, described = _read_report(folder)  # a folder that is not a finished output is refused here
+    if path.name == REPORT_FILE and path.parent.resolve() == folder.resolve():
+        with OutputFolder(folder, "DIR") as held:  # no clubsim writes the folder between the page and the list
+            manifest = dict(held.previous or {})
+            if _without_report(manifest) != described:  # rewritten since it was read
+                page = _report_page(folder)[0]
+            _write_page(path, page)
+            held.write_manifest({**manifest, "files": sorted({*listed_files(manifest), path.name})})
+        return path
+    _write_page(path, page)
+    return path
+
+
+def _write_page(path: Path, page: str) -> None:
     if path.is_symlink() or (path.exists() and not _is_report(path)):
         raise InputError(path, "--out", "exists and is not a report clubsim wrote; clubsim does not overwrite it: "
                                         "move it away or give another file")
@@ -544,7 +581,6 @@ def write_report(folder: str | Path, out: str | Path | None = None) -> Path:
         write_text(path, page)
     except InputError as err:
         raise InputError(path, "--out", err.message.replace("cannot write:", "cannot write here:")) from None
-    return path
 
 
 __all__ = ["REPORT_FILE", "build_report", "comparison_html", "folder_kind", "png_data_url", "write_report"]
