@@ -3,6 +3,8 @@ expressions fail in one line, robustness counts what it says; then one tiny run 
 
 from __future__ import annotations
 
+import base64
+import html
 import json
 from pathlib import Path
 
@@ -25,6 +27,7 @@ from sim.experiments.discovery import (
 )
 from sim.experiments.experiment import load_experiment
 from sim.interfaces.cli import app
+from sim.presentation.report import build_report
 
 pytest.importorskip("ema_workbench")
 
@@ -249,3 +252,19 @@ def test_clubsim_discover_prints_the_box_and_the_robustness(experiment_file: Pat
     bad = CliRunner().invoke(app, ["discover", str(experiment_file), "--outcome", "x ==", "--out",
                                    str(tmp_path / "bad")])
     assert bad.exit_code == 2 and bad.output.startswith("clubsim: error: --outcome: 'x ==': cannot be evaluated")
+
+
+def test_the_report_of_a_discover_folder_shows_the_outcome_boxes_and_figure(experiment_file: Path,
+                                                                           tmp_path: Path) -> None:
+    out = tmp_path / "cli"
+    found = CliRunner().invoke(app, ["discover", str(experiment_file), "--outcome", OUTCOME, "--requirement",
+                                     "survived >= 0.5", "--workers", "1", "--out", str(out)])
+    assert found.exit_code == 0, found.output
+    page = build_report(out)
+    figure = base64.b64encode((out / FIGURE_FILE).read_bytes()).decode()
+    assert "<h2>Scenario discovery</h2>" in page and figure in page
+    assert html.escape(OUTCOME) in page and "The chosen PRIM box" in page
+    for name in ("boxes", "cart", "robustness"):
+        assert f'<table class="{name}">' in page, name
+    assert len(pd.read_csv(out / "robustness.csv")) == page.split('<table class="robustness">')[1] \
+        .split("</table>")[0].count("<tr>") - 1  # every policy, under a header

@@ -454,6 +454,47 @@ def _experiment_sections(folder: Path, manifest: Mapping[str, Any]) -> list[tupl
     ]
 
 
+def _frame_table(frame: pd.DataFrame, classes: str, limit: int = 20) -> str:
+    """A CSV's table as it is (numbers to 4 significant digits), its first `limit` rows."""
+    def cell(value: Any) -> str:
+        if isinstance(value, float):
+            return "—" if math.isnan(value) else f"{value:.4g}"
+        return str(value)
+
+    rows = [[cell(v) for v in row] for row in frame.head(limit).itertuples(index=False)]
+    more = f'<p class="note">The first {limit} of {len(frame)} rows.</p>' if len(frame) > limit else ""
+    return _table(list(frame.columns), rows, classes) + more
+
+
+def _discovery_sections(folder: Path, manifest: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """A sweep folder that `clubsim discover` added to: its outcome, boxes, robustness and figure."""
+    from sim.experiments.discovery import BOXES_FILE, CART_FILE, DISCOVERY_FILE, FIGURE_FILE, ROBUSTNESS_FILE
+
+    listed = set(listed_files(manifest))
+    if not isinstance(manifest.get("discovery"), Mapping) or DISCOVERY_FILE not in listed:
+        return []
+    summary = _read_json(folder / DISCOVERY_FILE)
+    if not isinstance(summary, dict):
+        raise InputError(folder / DISCOVERY_FILE, None, "must be a JSON object, as clubsim writes it")
+    cases, interest = summary.get("cases", 0), summary.get("cases_of_interest", 0)
+    facts = _table(None, [
+        ("outcome of interest", summary.get("outcome", "—")),
+        ("requirement (robustness)", summary.get("requirement") or "—"),
+        ("cases", cases),
+        ("cases of interest", f"{interest} ({interest / cases:.0%})" if cases else interest),
+    ], "provenance")
+    box = summary.get("chosen_box")
+    chosen = "<h3>The chosen PRIM box</h3>" + (
+        _table(["limit", "value"], [(k, f"{v:.4g}" if isinstance(v, float) else v) for k, v in box.items()],
+               "box") if isinstance(box, Mapping) else '<p class="note">No box: no case meets the outcome.</p>')
+    tables = "".join(f"<h3>{_e(title)}</h3>" + _frame_table(_read_csv(folder / name), name.removesuffix(".csv"))
+                     for title, name in (("PRIM boxes (peeling trajectory)", BOXES_FILE),
+                                         ("CART leaves", CART_FILE), ("Robustness of the policies", ROBUSTNESS_FILE))
+                     if name in listed)
+    figure = _figures(folder, [FIGURE_FILE]) if FIGURE_FILE in listed else ""
+    return [("Scenario discovery", facts + chosen + tables + figure)]
+
+
 def _compare_report(folder: Path, manifest: Mapping[str, Any]) -> str:
     table = _read_csv(folder / "comparison.csv")
     metrics = list(manifest.get("metrics") or dict.fromkeys(table["metric"]))
@@ -504,6 +545,7 @@ def _sweep_report(folder: Path, manifest: Mapping[str, Any]) -> str:
     sections = [
         ("Sweep", note + _table(header, rows, "sweep")),
         ("Figures", _figures(folder, _figure_names(folder, manifest, (), "sweep_*.png"))),
+        *_discovery_sections(folder, manifest),
         *_experiment_sections(folder, manifest),
     ]
     name = manifest.get("name", folder.name)
