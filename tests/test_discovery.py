@@ -265,6 +265,6 @@ def test_the_report_of_a_discover_folder_shows_the_outcome_boxes_and_figure(expe
     assert "<h2>Scenario discovery</h2>" in page and figure in page
     assert html.escape(OUTCOME) in page and "The chosen PRIM box" in page
     for name in ("boxes", "cart", "robustness"):
-        assert f'<table class="{name}">' in page, name
-    assert len(pd.read_csv(out / "robustness.csv")) == page.split('<table class="robustness">')[1] \
-        .split("</table>")[0].count("<tr>") - 1  # every policy, under a header
+        assert f'<table class="dataframe {name}">' in page, name
+    robustness = page.split('class="dataframe robustness">')[1].split("</table>")[0]
+    assert robustness.count("<tr") == len(pd.read_csv(out / "robustness.csv")) + 1  # every policy, a header

@@ -454,18 +454,6 @@ def _experiment_sections(folder: Path, manifest: Mapping[str, Any]) -> list[tupl
     ]
 
 
-def _frame_table(frame: pd.DataFrame, classes: str, limit: int = 20) -> str:
-    """A CSV's table as it is (numbers to 4 significant digits), its first `limit` rows."""
-    def cell(value: Any) -> str:
-        if isinstance(value, float):
-            return "—" if math.isnan(value) else f"{value:.4g}"
-        return str(value)
-
-    rows = [[cell(v) for v in row] for row in frame.head(limit).itertuples(index=False)]
-    more = f'<p class="note">The first {limit} of {len(frame)} rows.</p>' if len(frame) > limit else ""
-    return _table(list(frame.columns), rows, classes) + more
-
-
 def _discovery_sections(folder: Path, manifest: Mapping[str, Any]) -> list[tuple[str, str]]:
     """A sweep folder that `clubsim discover` added to: its outcome, boxes, robustness and figure."""
     from sim.experiments.discovery import BOXES_FILE, CART_FILE, DISCOVERY_FILE, FIGURE_FILE, ROBUSTNESS_FILE
