@@ -319,3 +319,16 @@ def test_the_v_th_visitor_who_applies_is_the_same_person_in_both_runs():
                 differ += 1
                 differed = True
     assert same >= 30 and same_after_a_difference > 0, (same, differ, same_after_a_difference)
+
+
+def test_member_ids_count_from_0_in_joining_order_in_both_engines():
+    from pathlib import Path
+
+    from sim.model.runner import simulate
+
+    bni = Path(__file__).resolve().parent.parent / "scenarios" / "bni_chapter.yaml"
+    for engine in ("numba", "python"):
+        members = simulate(bni, 3, engine=engine, overrides={"years": 2}).members
+        assert len(members) > 12, engine  # founders and members who joined later
+        assert members["member_id"].tolist() == list(range(len(members))), engine
+        assert members["join_week"].is_monotonic_increasing, engine

@@ -824,10 +824,10 @@ class ReferenceClubModel(RunsWeekByWeek, mesa.Model):
 
     def members_frame(self) -> pd.DataFrame:
         rows = []
-        for m in self.all_members:
+        for member_id, m in enumerate(self.all_members):  # in joining order, from 0, as the numba engine's
             row = {col: getattr(m, col, None) for col in metrics.MEMBER_COLUMNS}
             end = m.exit_week if m.exit_week >= 0 else self.week
-            row.update(member_id=m.unique_id, member_type=MEMBER_TYPES[m.member_type],
+            row.update(member_id=member_id, member_type=MEMBER_TYPES[m.member_type],
                        tenure_years=(end - m.join_week) / 52.0, roi=0.0)
             rows.append(row)
         frame = pd.DataFrame(rows, columns=list(metrics.MEMBER_COLUMNS))
