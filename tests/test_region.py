@@ -448,3 +448,18 @@ def test_a_regions_visitors_per_meeting_is_per_meeting_a_club_held_not_the_clubs
     settled = [_settled_meeting_visitors(series) for series in result.club_series_columns]
     assert result.summary["visitors_per_meeting"] == pytest.approx(sum(s.sum() for s in settled)
                                                                    / sum(len(s) for s in settled))
+
+
+def test_a_regions_hunter_share_is_its_hunters_over_its_members_to_the_last_bit() -> None:
+    """The clubs' series are float32; the region counts their hunters instead of adding rounded shares."""
+    for seed in (1, 2, 3):
+        result = simulate(BNI, seed, overrides={**SMALL, "population.shares": {
+            "giver": 0.4, "reciprocator": 0.3, "hunter": 0.3}})
+        members = result.members
+        present = members[members["exit_week"] < 0]
+        hunters = int((present["member_type"] == "hunter").sum())
+        assert 0 < hunters < len(present) == result.summary["members_final"]
+        assert result.summary["hunter_share_final"] == hunters / len(present)
+        weekly, size = result.series["hunter_share"].to_numpy(), result.series["members"].to_numpy()
+        counts = np.rint(weekly * size)  # every week's share is a count of hunters over the members, exactly
+        assert np.array_equal(weekly, np.divide(counts, size, out=np.zeros(len(size)), where=size > 0))

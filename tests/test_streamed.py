@@ -46,7 +46,9 @@ def stacked_region_series(clubs: list) -> dict[str, np.ndarray]:
         if name == "meeting":
             region[name] = np.max(values, axis=0)
         elif name in _REGION_MEANS:
-            weighted = np.sum([v * np.asarray(club["members"]) for v, club in zip(values, clubs, strict=True)], axis=0)
+            count = np.rint if name == "hunter_share" else np.asarray  # hunters are counted, not weighted shares
+            weighted = np.sum([count(v * np.asarray(club["members"])) for v, club in zip(values, clubs, strict=True)],
+                              axis=0)
             region[name] = np.divide(weighted, members, out=np.zeros(len(members)), where=members > 0)
         else:
             region[name] = np.sum(values, axis=0)

@@ -235,7 +235,9 @@ def region_series(clubs: Iterable[Columns]) -> dict[str, np.ndarray]:
             totals["week"] = np.asarray(club["week"])
         for name in SERIES_COLUMNS[1:]:
             values = np.asarray(club[name])
-            if name in _REGION_MEANS:
+            if name == "hunter_share":  # the club's hunters, a count: exact, whatever the rounding of its float32 share
+                values = np.rint(values * members)
+            elif name in _REGION_MEANS:
                 values = values * members
             if name not in totals:  # numpy's sum adds small integers as int64
                 totals[name] = values.astype(values.dtype if name == "meeting" else _sum_dtype(values.dtype))
