@@ -76,3 +76,15 @@ def fail_with_chains(task: int) -> int:
             except _HoldsALock:
                 raise a from None
     return task
+
+
+def die_once(task: tuple[str, int]) -> int:
+    """A task that kills the worker process running its first replication, once (a file remembers it)."""
+    import os
+
+    folder, index = task
+    died = Path(folder, "died")
+    if index == 0 and not died.exists():
+        died.touch()
+        os._exit(1)
+    return index

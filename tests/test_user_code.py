@@ -1,10 +1,9 @@
 """The Python API where users write code: scripts without a `__main__` guard, `python -c`, `python -m`.
 
-The local pool's workers, and those of the local Dask cluster clubsim starts, are spawned without re-running
-the caller's `__main__` (they only run `sim.*` functions), so an unguarded script that compares policies runs,
-and runs its own
-top-level code once. A process that is itself a starting worker of a pool that does re-run the
-script gets clubsim's one-line error naming the guard.
+The local pool's workers, and those of the local Dask cluster clubsim starts (restarted ones too), are spawned
+without re-running the caller's `__main__` (they only run `sim.*` functions), so an unguarded script that
+compares policies runs, and runs its own top-level code once. A process that is itself a starting worker of
+a pool that does re-run the script gets clubsim's one-line error naming the guard.
 """
 
 from __future__ import annotations
@@ -70,4 +69,32 @@ def test_unguarded_code_runs_a_comparison_on_a_local_dask_cluster(tmp_path: Path
     done = _run(["unguarded.py"], tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "replications 18" in done.stdout and "Traceback" not in done.stderr
+    assert marker.read_text() == "ran\n"
+
+
+RESTARTED = textwrap.dedent("""\
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, "{root}/tests")
+    from naps import die_once
+    from sim.experiments.backends import run_tasks
+
+    Path("{marker}").open("a").write("ran\\n")          # top-level code: must run once, not once per worker
+    results = []
+    run_tasks([("{folder}", i) for i in range(4)], die_once, backend="dask", workers=1, on_result=results.append)
+    print("results", sorted(results))
+""")
+
+
+def test_unguarded_code_survives_a_dask_worker_restarted_mid_run(tmp_path: Path, numba_ready: None) -> None:
+    """The nanny spawns a new worker after the first dies: it must not re-run the script either (it did, and
+    the restarted worker asked for workers in turn)."""
+    pytest.importorskip("distributed")
+    marker = tmp_path / "marker.txt"
+    code = RESTARTED.format(root=ROOT, marker=marker, folder=tmp_path)
+    (tmp_path / "restarted.py").write_text(code, encoding="utf-8")
+    done = _run(["restarted.py"], tmp_path)
+    assert (tmp_path / "died").exists()  # a worker did die mid-run, and was restarted
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "results [0, 1, 2, 3]" in done.stdout and "Traceback" not in done.stderr
     assert marker.read_text() == "ran\n"

@@ -315,7 +315,10 @@ _POOL: tuple[int, Any] | None = None
 
 GUARD_HINT = 'put the code that runs experiments under `if __name__ == "__main__":`'
 _starting_worker = threading.local()  # set while this thread starts one of the pool's worker processes
-_starting_dask_workers = threading.Event()  # set while a local Dask cluster starts (its nannies spawn on their threads)
+# local Dask clusters this process runs: their nannies spawn workers on their threads, at the start and again
+# whenever a worker dies, so the flag lasts as long as a cluster does
+_local_dask_clusters = 0
+_local_dask_clusters_lock = threading.Lock()
 
 
 def _preparation_data(name: str, _original: Callable[[str], dict[str, Any]]) -> dict[str, Any]:
@@ -323,7 +326,7 @@ def _preparation_data(name: str, _original: Callable[[str], dict[str, Any]]) -> 
     they run only `sim.*` functions, so they need not re-run the user's script (which, without a
     `__main__` guard, would start the experiment again in every worker and break the pool)."""
     data = _original(name)
-    if getattr(_starting_worker, "active", False) or _starting_dask_workers.is_set():
+    if getattr(_starting_worker, "active", False) or _local_dask_clusters > 0:
         data.pop("init_main_from_path", None)
         data.pop("init_main_from_name", None)
     return data
@@ -352,17 +355,33 @@ class _WorkerContext(SpawnContext):
     Process = _WorkerProcess
 
 
-@contextmanager
-def _workers_without_main() -> Iterator[None]:
-    """While a local Dask cluster starts: its workers are spawned without the parent's `__main__`, as the local
-    pool's are (they run only `sim.*` functions). Without it, a script with no `__main__` guard was re-run by
-    every worker, which asked for workers in turn and broke the cluster (some 330 lines of Dask errors)."""
+def _start_local_cluster(workers: int | None) -> Any:
+    """A local Dask cluster whose workers are spawned without the parent's `__main__`, as the local pool's are
+    (they run only `sim.*` functions), for as long as it runs: when it starts, and when a nanny restarts a
+    worker that died. Without it, a script with no `__main__` guard was re-run by every worker, which asked
+    for workers in turn and broke the cluster (some 330 lines of Dask errors). Close it with `_close_local_cluster`."""
+    global _local_dask_clusters
+    from distributed import LocalCluster
+
     _install_preparation_data()
-    _starting_dask_workers.set()
+    with _local_dask_clusters_lock:
+        _local_dask_clusters += 1
     try:
-        yield
+        return LocalCluster(n_workers=workers or default_workers(), threads_per_worker=1, processes=True,
+                            dashboard_address=None, silence_logs=logging.ERROR)
+    except BaseException:
+        with _local_dask_clusters_lock:
+            _local_dask_clusters -= 1
+        raise
+
+
+def _close_local_cluster(cluster: Any) -> None:
+    global _local_dask_clusters
+    try:
+        cluster.close()
     finally:
-        _starting_dask_workers.clear()
+        with _local_dask_clusters_lock:
+            _local_dask_clusters -= 1
 
 
 def check_not_bootstrapping(source: str | None = None) -> None:
@@ -574,7 +593,7 @@ class _WorkerWatch:
 
 def _connect(scheduler: str | None, workers: int | None) -> tuple[Any, Any]:
     """A client on `scheduler` (checked to be a Dask scheduler first), or on a LocalCluster started here."""
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
     if scheduler:
         check_dask_scheduler(scheduler)
@@ -584,14 +603,12 @@ def _connect(scheduler: str | None, workers: int | None) -> tuple[Any, Any]:
                 return Client(scheduler, timeout=DASK_CONNECT_TIMEOUT), None
             except (OSError, TimeoutError) as err:
                 raise InputError("--scheduler", scheduler, f"cannot connect: {err}") from None
-        with _workers_without_main():
-            cluster = LocalCluster(n_workers=workers or default_workers(), threads_per_worker=1, processes=True,
-                                   dashboard_address=None, silence_logs=logging.ERROR)
+        cluster = _start_local_cluster(workers)
         try:
             client = Client(cluster)
             client.register_plugin(_sigint_plugin(), name="clubsim-ignore-sigint")
         except BaseException:
-            cluster.close()
+            _close_local_cluster(cluster)
             raise
         return client, cluster
 
@@ -607,7 +624,7 @@ def local_dask_cluster(workers: int | None = None) -> Iterator[str]:
     finally:
         with suppress(Exception):
             client.close()
-        cluster.close()
+        _close_local_cluster(cluster)
 
 
 def _batch_results(results: Any, client_status: str, address: str) -> list[Any]:
@@ -677,7 +694,7 @@ def _run_dask(tasks: Sequence[Any], fn: Callable[[Any], Any], workers: int | Non
             with suppress(Exception):
                 client.close()
             if cluster is not None:
-                cluster.close()
+                _close_local_cluster(cluster)
 
 
 __all__ = ["BACKENDS", "check_dask_scheduler", "check_scheduler_reachable", "check_workers", "dask_worker_wait",
