@@ -333,3 +333,20 @@ def test_a_statistics_t_interval_is_cut_where_the_statistic_lies_whatever_the_ru
     assert (share.low, share.high) == (0.0, 1.0)
     assert roi.low == -1.0 and roi.high > 5  # ROI: at least -100 %
     assert np.isnan(estimate(records[:1], "sphere_share").low)  # one run: no CI, and none made up by the cut
+
+
+def test_the_validation_page_checks_where_chapters_settle_when_run_twice_as_long(monkeypatch, tmp_path,
+                                                                                 numba_ready) -> None:
+    """The calibrated size is a mean over years 6-10; the out-of-sample table also shows the chapters of a run
+    twice as long, survivors apart, with a verdict, so that a size still creeping up past year 10 shows."""
+    from sim.presentation import validation_report
+
+    monkeypatch.setattr(validation_report, "FIGURES", tmp_path)
+    monkeypatch.setattr(validation_report, "WORLD_SAMPLE_CHAPTERS", 2)
+    monkeypatch.setattr(validation_report, "LONG_RUN_YEARS", 4)
+    options = {"workers": 1}
+    _, records = validation_report._distribution_section(6, 11, options)
+    section = validation_report._out_of_sample_section(records, 6, 11, options)
+    row = next(line for line in section.splitlines() if "run for 4 years" in line)
+    assert "mean size over years 3-4" in row and "within 10 % of capacity" in row and " of 6 survive" in row
+    assert row.endswith("| within |") or row.endswith("| **misses** |")
