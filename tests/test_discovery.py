@@ -71,6 +71,16 @@ def test_cart_leaves_of_the_outcome_tile_the_known_box() -> None:
     assert (dense["x1_low"] > 0.55).all() and (dense["x2_high"] < 0.35).all()  # ... and stay inside the box
 
 
+def test_a_sample_too_small_for_the_mass_still_gives_leaves_of_one_case_or_more() -> None:
+    # EMA Workbench asked scikit-learn for leaves of int(0.05 x 12) = 0 cases: discover exited 1 after every run
+    x, y = known_box()
+    x, y = x.iloc[:12], y[:12]
+    assert 0 < y.sum() < 12
+    leaves = cart_boxes(x, y, mass_min=0.05)
+    assert len(leaves) >= 2 and (leaves["mass"] >= 1 / 12 - 1e-12).all()
+    assert len(prim_boxes(x, y, mass_min=0.05)) >= 1
+
+
 def test_every_cart_leaf_bounds_every_parameter_even_those_the_tree_never_splits_on() -> None:
     # without noise the leaves are pure once x1 and x2 are split: the tree never uses x3 nor policy, which EMA
     # Workbench then leaves out of its limits (and `clubsim discover` failed on the missing columns)

@@ -165,7 +165,8 @@ def cart_boxes(x: pd.DataFrame, y: np.ndarray, *, mass_min: float = DEFAULT_MASS
     _prim, cart = _import_ema()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        tree = cart.CART(x, y, mass_min=mass_min)
+        # a leaf of at least one case: EMA Workbench asks scikit-learn for int(mass_min x cases), 0 in a small sample
+        tree = cart.CART(x, y, mass_min=max(mass_min, 1.000001 / len(x)))
         tree.build_tree()
     fitted = tree.clf.tree_
     dummies = pd.get_dummies(x, prefix_sep=tree.sep)  # the columns the tree was fitted on, as EMA Workbench makes them
