@@ -139,6 +139,23 @@ def test_true_is_not_a_number_in_a_scenario_or_an_experiment_file(tmp_path) -> N
     assert one_line_error("compare", experiment).startswith(f"clubsim: error: {experiment}: runs: must be a number")
 
 
+@pytest.mark.parametrize(("key", "value"), [("club.fees.annual", ".nan"), ("club.fees.annual", ".inf"),
+                                            ("club.fees.annual", "1e309"), ("market.deal_value_median", "-.inf"),
+                                            ("club.capacity", ".nan")])
+def test_nan_and_inf_are_called_not_finite_not_out_of_bounds(key, value) -> None:
+    # they were judged by the field's bounds: "Input should be less than or equal to 100000" for a fee of .nan
+    line = one_line_error("validate", BNI, "--set", f"{key}={value}")
+    assert line.startswith(f"clubsim: error: --set: {key}: must be a finite number (not .inf, .nan or beyond 1e308)")
+
+
+def test_nan_is_called_not_finite_in_scenario_experiment_and_targets_files(tmp_path) -> None:
+    scenario = _write(tmp_path / "s.yaml", f"extends: {BNI}\nmarket:\n  deal_value_median: .nan\n")
+    assert f"{scenario}: market.deal_value_median: must be a finite number" in one_line_error("validate", scenario)
+    experiment = _write(tmp_path / "e.yaml", f"name: e\nscenario: {BNI}\nprecision: .nan\n"
+                                             "policies: {a: {}, b: {}}\n")
+    assert f"{experiment}: precision: must be a finite number" in one_line_error("compare", experiment)
+
+
 def test_a_boolean_field_still_takes_true_and_false() -> None:
     from sim.model.scenario import load_config
 

@@ -38,17 +38,33 @@ def _admits(annotation: Any, kinds: tuple[type, ...]) -> bool:
     return any(_admits(arg, kinds) for arg in get_args(annotation) if not isinstance(arg, (str, int, float)))
 
 
+NOT_FINITE = "must be a finite number (not .inf, .nan or beyond 1e308)"
+
+
+def _as_number(value: float | str) -> float:
+    """A number as pydantic would read it ("1e309", which YAML leaves a string, is inf); 0 if it is none."""
+    try:
+        return float(value)
+    except ValueError:
+        return 0.0
+
+
 class NumbersNotBooleans(BaseModel):
-    """A schema whose number fields refuse true and false: pydantic would take them for 1 and 0, so that
-    `years: true` ran one year and `club.capacity=true` made a club of one."""
+    """A schema whose number fields refuse true and false, and say so of .nan and .inf: pydantic would take
+    true and false for 1 and 0, so that `years: true` ran one year and `club.capacity=true` made a club of one;
+    and it judged .nan and .inf by the field's bounds ("should be greater than 0", "less than or equal to
+    100000"), which hides what is wrong."""
 
     @field_validator("*", mode="before")
     @classmethod
     def _no_boolean_number(cls, value: Any, info: ValidationInfo) -> Any:
-        if isinstance(value, bool) and info.field_name is not None:
+        if isinstance(value, bool | float | str) and info.field_name is not None:
             annotation = cls.model_fields[info.field_name].annotation
-            if _admits(annotation, (int, float)) and not _admits(annotation, (bool,)):
-                raise ValueError(f"must be a number, not {str(value).lower()}")
+            if _admits(annotation, (int, float)) and not _admits(annotation, (bool, str)):
+                if isinstance(value, bool):
+                    raise ValueError(f"must be a number, not {str(value).lower()}")
+                if not math.isfinite(_as_number(value)):
+                    raise ValueError(NOT_FINITE)
         return value
 
 
@@ -800,7 +816,7 @@ def validate_config(
         raise named(validation_input_error(err, source, ScenarioConfig, describe=True)) from None
     dotted = first_non_finite(config.model_dump())
     if dotted is not None:
-        raise named(InputError(source, dotted, "must be a finite number (not .inf, .nan or beyond 1e308)"))
+        raise named(InputError(source, dotted, NOT_FINITE))
     if isinstance(config.region.clubs, list) and not config.region.clubs:
         raise named(InputError(source, "region.clubs", "lists no club group: give at least one, or a number "
                                                        "of clubs (1 = a single club)"))
