@@ -156,6 +156,20 @@ def test_nan_is_called_not_finite_in_scenario_experiment_and_targets_files(tmp_p
     assert f"{experiment}: precision: must be a finite number" in one_line_error("compare", experiment)
 
 
+def test_a_problem_in_a_parent_scenario_names_the_parent_not_the_child(tmp_path) -> None:
+    # "c.yaml: club.foundrs: unknown key" sent the user to a file that has no such key
+    parent = _write(tmp_path / "p.yaml", "club:\n  foundrs: 12\n")
+    child = _write(tmp_path / "c.yaml", "extends: p.yaml\nclub:\n  capacity: 30\n")
+    assert f"clubsim: error: {parent}: club.foundrs: unknown key" in one_line_error("validate", child)
+    parent.write_text("club:\n  fees:\n    annual: -5\n")
+    assert f"clubsim: error: {parent}: club.fees.annual:" in one_line_error("validate", child)
+    child.write_text("extends: p.yaml\nclub:\n  fees:\n    annual: -7\n")  # the child's own value wins
+    assert f"clubsim: error: {child}: club.fees.annual:" in one_line_error("validate", child)
+    child.write_text("extends: nothere.yaml\n")
+    assert one_line_error("validate", child) == (f"clubsim: error: {child}: extends: nothere.yaml: no such file "
+                                                 f"(a parent is found relative to its child's folder, {tmp_path})")
+
+
 def test_a_boolean_field_still_takes_true_and_false() -> None:
     from sim.model.scenario import load_config
 

@@ -652,6 +652,9 @@ def _read_yaml(path: Path, chain: tuple[Path, ...] = ()) -> dict:
     if not parent.lower().endswith(YAML_SUFFIXES):  # nothing of a file that is not a scenario is shown
         raise InputError(path, "extends", "must name a scenario file ending in .yaml or .yml")
     parent_path = path.parent / parent
+    if not parent_path.exists():
+        raise InputError(path, "extends", f"{parent}: no such file (a parent is found relative to its child's "
+                                          f"folder, {path.resolve().parent})")
     base = _read_yaml(parent_path, (*chain, resolved))
     # a professions CSV named by the parent stays relative to the parent's folder
     csv = base.get("market", {}).get("professions_csv") if isinstance(base.get("market"), dict) else None
@@ -873,8 +876,33 @@ def load_config(
             data["market"]["professions_csv"] = str(origin.resolve().parent / csv)
         data.setdefault("name", origin.stem)
     data = apply_overrides(data, overrides, overrides_source)
-    config = validate_config(data, origin, overrides, overrides_source)
+    try:
+        config = validate_config(data, origin, overrides, overrides_source)
+    except InputError as err:
+        if isinstance(origin, Path) and err.source == str(origin) and err.field:
+            raise InputError(_file_that_sets(origin, err.field), err.field, err.message) from None
+        raise
     return LoadedScenario(config, None if origin == "<scenario>" else str(origin))
+
+
+def _file_that_sets(path: Path, dotted: str) -> Path:
+    """The file of `path`'s `extends:` chain (itself first) whose own keys set `dotted` (or the part of it
+    that is a key there): the file to name for that field's problem. `path` if none does (a default)."""
+    child: Path | None = path
+    while child is not None:
+        data = read_yaml_mapping(child, "scenario")
+        node: Any = data
+        for part in dotted.split("."):
+            if not isinstance(node, Mapping) or part not in node:
+                break
+            node = node[part]
+            if not isinstance(node, Mapping):  # a value, or a list such as region.clubs: set here
+                return child
+        else:
+            return child
+        parent = data.get("extends")
+        child = child.parent / parent if isinstance(parent, str) else None
+    return path
 
 
 def load_scenario(
