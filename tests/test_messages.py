@@ -170,6 +170,15 @@ def test_a_problem_in_a_parent_scenario_names_the_parent_not_the_child(tmp_path)
                                                  f"(a parent is found relative to its child's folder, {tmp_path})")
 
 
+def test_validate_reads_the_professions_csv_as_run_does(tmp_path) -> None:
+    # validate said ok to a scenario whose professions CSV is missing, and run then refused it
+    scenario = _write(tmp_path / "m.yaml", "market:\n  professions_csv: nothere.csv\n")
+    assert one_line_error("validate", scenario) == \
+        f"clubsim: error: {tmp_path / 'nothere.csv'}: market.professions_csv: no such file"
+    scenario.write_text("market:\n  professions_csv: .\n")
+    assert one_line_error("validate", scenario).endswith(": market.professions_csv: not a file")
+
+
 def test_a_boolean_field_still_takes_true_and_false() -> None:
     from sim.model.scenario import load_config
 

@@ -450,6 +450,10 @@ def validate(scenario: ScenarioArg, sets: SetOpt = None) -> None:
     with _reported_errors():
         config = _load(scenario, sets).config
         _check_name(config.name, scenario, sets)  # as `run` checks it: the name names the run's default folder
+        if config.market.professions_csv:  # read as `run` reads it
+            from sim.model.market import read_market_csv
+
+            read_market_csv(Path(config.market.professions_csv))
         from sim.presentation.tables import policy_summary
 
         typer.echo(f"ok: {scenario} ({config.name}, {_years(config.years)}, {policy_summary(config)})")

@@ -68,7 +68,7 @@ def read_market_csv(path: Path) -> Market:
     import pandas as pd
 
     if not path.is_file():
-        raise InputError(path, "market.professions_csv", "no such file")
+        raise InputError(path, "market.professions_csv", "not a file" if path.exists() else "no such file")
     try:
         table = pd.read_csv(path)
     except Exception as err:  # pandas raises many kinds; all mean "not a readable CSV"
