@@ -14,6 +14,7 @@ Every error here survives a pickle round trip, so a worker process can raise it.
 from __future__ import annotations
 
 import difflib
+import re
 from pathlib import Path
 from typing import Any, get_args
 
@@ -110,13 +111,33 @@ def schema_at(root: type[BaseModel], location: tuple[str, ...]) -> tuple[type[Ba
 SHOWN_KEY_LENGTH = 64
 
 
+# a key written as the documentation names a field (`clubs[].count`, `clubs[0]`, `club.fees`): shown as it is
+_DOC_PATH = re.compile(r"[A-Za-z_][\w-]*(\[\w*\])?(\.[A-Za-z_][\w-]*(\[\w*\])?)*", re.ASCII)
+
+
 def shown_key(part: str) -> str:
-    """A key as an error shows it: a plain name as it is; anything else (a line of a file that is not a
-    scenario, a very long key) only by its length, so an error never echoes a file's content."""
+    """A key as an error shows it: a plain name, or a path written as the documentation names fields, as it is;
+    anything else (a line of a file that is not a scenario, a very long key) only by its length, so an error
+    never echoes a file's content."""
     plain = part.replace("-", "_")
-    if (plain.isidentifier() or plain.isdigit()) and len(part) <= SHOWN_KEY_LENGTH and part.isascii():
+    if len(part) <= SHOWN_KEY_LENGTH and part.isascii() and (plain.isidentifier() or plain.isdigit()
+                                                             or _DOC_PATH.fullmatch(part)):
         return part
     return f"<a key of {len(part):,} characters>"
+
+
+def _path_key_message(key: str, allowed: list[str]) -> str:
+    """An unknown key that is a path (`clubs[].count`): YAML nests keys, and `[]` marks a list's items."""
+    first = re.split(r"[.\[]", key, maxsplit=1)[0]
+    inner = re.search(r"\[(\w*)\]", key)
+    if inner is not None and not inner.group(1).isdigit() and inner.group(1):
+        how = f"write {first}: and {inner.group(1)}: nested under it"
+    elif inner is not None:
+        how = f"`[]` in docs/parameters.md marks the items of a list: write {first}: as a list of mappings"
+    else:
+        how = f"write {first}: and the rest nested under it"
+    where = "" if first in allowed else f" ({first} is not a key here; allowed: {', '.join(allowed)})"
+    return f"unknown key: a YAML key is one name; {how}{where}"
 
 
 def _is_union_tag(part: Any) -> bool:
@@ -162,12 +183,20 @@ def validation_input_error(
     # member the user meant (a list of club groups, not the number of clubs)
     errors = err.errors()
     first = max(errors, key=lambda e: len(e["loc"])) if len(errors) > 1 else errors[0]
-    location = tuple(str(part) for part in first["loc"] if not _is_union_tag(part))
+    loc = first["loc"]
+    unknown = first["type"] == "extra_forbidden"  # its last part is the user's key, whatever it holds (`clubs[0]`)
+    location = tuple(str(part) for i, part in enumerate(loc)
+                     if not _is_union_tag(part) or (unknown and i == len(loc) - 1))
     if first["type"] == "extra_forbidden":
         model, _ = schema_at(root, location[:-1])
         allowed = list(model.model_fields) if model is not None else []
-        message = suggest(location[-1], allowed) if shown_key(location[-1]) == location[-1] else \
-            "unknown key; allowed: " + ", ".join(allowed)
+        key = location[-1]
+        if shown_key(key) != key:
+            message = "unknown key; allowed: " + ", ".join(allowed)
+        elif ("[" in key or "." in key) and not (key.replace("-", "_").isidentifier()):
+            message = _path_key_message(key, allowed)
+        else:
+            message = suggest(key, allowed)
         location = tuple(map(shown_key, location))
     elif first["type"] == "missing" and missing is not None:
         message = missing

@@ -179,6 +179,21 @@ def test_validate_reads_the_professions_csv_as_run_does(tmp_path) -> None:
     assert one_line_error("validate", scenario).endswith(": market.professions_csv: not a file")
 
 
+@pytest.mark.parametrize(("text", "field", "hint"), [
+    ("clubs[0]: 1\n", "clubs[0]", "write clubs: as a list of mappings (clubs is not a key here; allowed: name,"),
+    ("region:\n  clubs[].count: 3\n", "region.clubs[].count", "write clubs: as a list of mappings"),
+    ("region:\n  clubs:\n    - {name: a, \"club[founders]\": 3}\n", "region.clubs.0.club[founders]",
+     "write club: and founders: nested under it"),
+    ("club.fees.annual: 3\n", "club.fees.annual", "write club: and the rest nested under it"),
+])
+def test_a_key_written_as_a_path_is_told_to_nest(tmp_path, text, field, hint) -> None:
+    # `clubs[0]` crashed with exit 1 (IndexError); `region: clubs[].count` said "region: unknown key"
+    scenario = _write(tmp_path / "k.yaml", text)
+    line = one_line_error("validate", scenario)
+    assert line.startswith(f"clubsim: error: {scenario}: {field}: unknown key: a YAML key is one name; ")
+    assert hint in line
+
+
 def test_a_boolean_field_still_takes_true_and_false() -> None:
     from sim.model.scenario import load_config
 
