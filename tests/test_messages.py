@@ -194,6 +194,16 @@ def test_a_key_written_as_a_path_is_told_to_nest(tmp_path, text, field, hint) ->
     assert hint in line
 
 
+@pytest.mark.parametrize("command", ["calibrate", "validate-model"])
+def test_runs_below_two_state_the_real_minimum(command, tmp_path) -> None:
+    # --runs 0 said "at least 1", and --runs 1 then said "at least 2"
+    targets = ["--targets", str(BNI.parent / "targets" / "bni_2018.yaml")] if command == "calibrate" else []
+    for runs in (0, 1):
+        line = one_line_error(command, BNI, *targets, "--runs", runs, "--out", tmp_path / "never")
+        assert line == f"clubsim: error: --runs: must be at least 2, got {runs}"
+    assert not (tmp_path / "never").exists()
+
+
 def test_a_boolean_field_still_takes_true_and_false() -> None:
     from sim.model.scenario import load_config
 

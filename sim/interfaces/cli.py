@@ -535,12 +535,12 @@ def _print_table(build: Callable[[bool], Table], lines: list[str]) -> None:
 
 
 def _check_experiment_options(runs: int | None, precision: float | None, workers: int | None, seed: int | None,
-                              backend: str | None, scheduler: str | None) -> str:
+                              backend: str | None, scheduler: str | None, min_runs: int = 1) -> str:
     """Options checked before anything loads; returns the backend (dask if a scheduler is given)."""
     from sim.experiments.backends import BACKENDS
 
-    if runs is not None and runs < 1:
-        raise InputError("--runs", None, f"must be at least 1, got {runs}")
+    if runs is not None and runs < min_runs:
+        raise InputError("--runs", None, f"must be at least {min_runs}, got {runs}")
     if precision is not None and not 0 < precision < 1:
         raise InputError("--precision", None,
                          f"must be between 0 and 1 (exclusive), e.g. 0.05 for 5 % of the mean; got {precision:g}")
@@ -1257,7 +1257,7 @@ def calibrate_command(
     Writes <scenario>_calibrated.yaml, fit.csv, evaluations.csv and manifest.json to the output folder.
     """
     with _reported_errors():
-        backend = _check_experiment_options(runs, None, workers, seed, backend, scheduler)
+        backend = _check_experiment_options(runs, None, workers, seed, backend, scheduler, min_runs=2)
         from sim.experiments.calibration import calibrate
         from sim.model.scenario import load_config
         from sim.presentation.analysis_tables import fit_rich_table
@@ -1333,7 +1333,7 @@ def validate_model_command(
 ) -> None:
     """Check the stylized facts (exit hazard, ROI of stayers, hunters, interview, contribution rule, synergy)."""
     with _reported_errors():
-        backend = _check_experiment_options(runs, None, workers, seed, backend, scheduler)
+        backend = _check_experiment_options(runs, None, workers, seed, backend, scheduler, min_runs=2)
         from sim.experiments.stylized import DEFAULT_SEED, check_facts
         from sim.presentation.analysis_tables import facts_rich_table
 
