@@ -271,3 +271,17 @@ def test_bad_parameters_are_refused_before_the_output_folder_is_made(tmp_path: P
     with pytest.raises(InputError, match=message):
         select_best(experiment_file(tmp_path), workers=1, out=out, **options)
     assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ({"first_stage": 50}, "--first-stage: 50 is more than the most replications a policy may take, 14 (max_runs of "),
+    ({}, "--first-stage: the default, 20, is more than the most replications a policy may take, 14 (max_runs of "),
+    ({"first_stage": 50, "max_runs": 10}, "--max-runs: must be at least --first-stage (50), got 10"),
+])
+def test_a_first_stage_beyond_the_files_max_runs_blames_the_first_stage(tmp_path: Path, options: dict,
+                                                                       message: str) -> None:
+    # it said "--max-runs: must be at least --first-stage (50), got 14", of an option the user never gave
+    with pytest.raises(InputError) as caught:
+        select_best(experiment_file(tmp_path), delta=1.0, workers=1, out=tmp_path / "never", **options)
+    assert str(caught.value).startswith(message)
+    assert not (tmp_path / "never").exists()

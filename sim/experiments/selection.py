@@ -363,8 +363,18 @@ def _procedure(experiment: Any, manifest: Mapping[str, Any], delta: float | None
         raise InputError("--delta", None, "missing: the indifference zone, in the key metric's unit "
                                           f"({experiment.key_metric}), e.g. --delta 500")
     confidence = confidence if confidence is not None else before.get("confidence", DEFAULT_CONFIDENCE)
+    stage_from = "" if first_stage is not None else "the resumed run's, " if "first_stage" in before else \
+        "the default, "
     first_stage = first_stage if first_stage is not None else before.get("first_stage", DEFAULT_FIRST_STAGE)
+    cap_from = None if max_runs is not None else "the resumed run's" if "max_runs" in before else \
+        f"max_runs of {experiment.source}"
     max_runs = max_runs if max_runs is not None else before.get("max_runs", experiment.max_runs)
+    check_parameters(len(experiment.policy_names), float(delta), float(confidence), int(first_stage), None,
+                     experiment.source)
+    if cap_from is not None and int(max_runs) < int(first_stage):
+        stage = f"{stage_from}{first_stage}," if stage_from else str(first_stage)
+        raise InputError("--first-stage", None, f"{stage} is more than the most replications a policy may take, "
+                                                f"{max_runs} ({cap_from}): lower it, or raise --max-runs")
     check_parameters(len(experiment.policy_names), float(delta), float(confidence), int(first_stage), int(max_runs),
                      experiment.source)
     return delta, confidence, first_stage, max_runs
