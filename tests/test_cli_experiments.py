@@ -329,6 +329,15 @@ def test_resume_of_a_folder_that_is_not_an_experiment_output(tmp_path, replicati
     one_error_line(clubsim("compare", EXCLUSIVITY, "--resume", tmp_path / "absent"), "--resume", "no such folder")
     one_error_line(clubsim("compare", EXCLUSIVITY, "--resume", tmp_path / "plain", "--out", tmp_path / "other"),
                    "--resume", "leave out --out")
+    (tmp_path / "plain" / "a.txt").write_text("x")
+    one_error_line(clubsim("compare", EXCLUSIVITY, "--resume", tmp_path / "plain" / "a.txt"), "--resume",
+                   "not a folder")
+    (tmp_path / "plain" / "manifest.json").write_text("[]")  # "holds a None run, not a compare"
+    one_error_line(clubsim("compare", EXCLUSIVITY, "--resume", tmp_path / "plain"), "manifest.json",
+                   "must be a JSON object")
+    (tmp_path / "plain" / "manifest.json").write_text('{"scenario": {}, "seed": 1}')  # a run's manifest
+    one_error_line(clubsim("compare", EXCLUSIVITY, "--resume", tmp_path / "plain"), "--resume",
+                   "holds the output of clubsim run, not a compare")
 
 
 def test_resume_of_another_experiments_folder(compared, replications_must_not_run) -> None:

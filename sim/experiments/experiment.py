@@ -591,7 +591,7 @@ def _manifest(
 
 def _read_manifest(out_dir: Path, kind: str) -> dict[str, Any]:
     if not out_dir.is_dir():
-        raise InputError(out_dir, "--resume", "no such folder")
+        raise InputError(out_dir, "--resume", "not a folder" if out_dir.exists() else "no such folder")
     path = out_dir / MANIFEST
     if not path.is_file():
         raise InputError(out_dir, "--resume", f"no {MANIFEST} here: not the output folder of an experiment")
@@ -599,9 +599,14 @@ def _read_manifest(out_dir: Path, kind: str) -> dict[str, Any]:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
         raise InputError(path, None, f"cannot read: {err}") from None
-    if not isinstance(manifest, dict) or manifest.get("kind") != kind:
-        found = manifest.get("kind") if isinstance(manifest, dict) else None
-        raise InputError(out_dir, "--resume", f"holds a {found} run, not a {kind}")
+    if not isinstance(manifest, dict):
+        raise InputError(path, None, "must be a JSON object, as clubsim writes it")
+    if manifest.get("kind") != kind:
+        found = manifest.get("kind")
+        if found is None and isinstance(manifest.get("scenario"), dict) and "seed" in manifest:
+            found = "run"  # a run's manifest has no kind
+        what = f"the output of clubsim {found}" if isinstance(found, str) and found else "not an experiment's output"
+        raise InputError(out_dir, "--resume", f"holds {what}, not a {kind}: resume a {kind} in its own folder")
     return manifest
 
 
