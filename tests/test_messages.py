@@ -204,6 +204,18 @@ def test_runs_below_two_state_the_real_minimum(command, tmp_path) -> None:
     assert not (tmp_path / "never").exists()
 
 
+def test_calibrate_abc_resume_of_no_folder_makes_none_and_method_lists_abc(tmp_path) -> None:
+    # the refused --resume left out/none/deep behind; --method ABC was told "use one of: differential_evolution,
+    # nelder_mead", without abc
+    targets = ["--targets", str(BNI.parent / "targets" / "bni_2018.yaml")]
+    line = one_line_error("calibrate", BNI, *targets, "--method", "abc", "--resume", "--out",
+                          tmp_path / "none" / "deep")
+    assert line.endswith("--resume: no such folder: no calibration to continue; start it without --resume")
+    assert not (tmp_path / "none").exists()
+    line = one_line_error("calibrate", BNI, *targets, "--method", "ABC", "--out", tmp_path / "never")
+    assert line.endswith("use one of: differential_evolution, nelder_mead, abc") and not (tmp_path / "never").exists()
+
+
 def test_a_boolean_field_still_takes_true_and_false() -> None:
     from sim.model.scenario import load_config
 

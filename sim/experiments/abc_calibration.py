@@ -265,6 +265,8 @@ def calibrate_abc(
         return float(math.sqrt(np.sum(weights * errors**2) / np.sum(weights)))
 
     bounds = {name: (float(lo), float(hi)) for name, (lo, hi) in targets.parameters.items()}
+    if resume and out is not None and not Path(out).expanduser().is_dir():  # refused before a folder is made
+        raise InputError(out, "--resume", "no such folder: no calibration to continue; start it without --resume")
     folder = OutputFolder(Path(out)) if out is not None else None
     with contextlib.ExitStack() as stack:
         if folder is not None:

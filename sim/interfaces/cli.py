@@ -1258,10 +1258,12 @@ def calibrate_command(
     """
     with _reported_errors():
         backend = _check_experiment_options(runs, None, workers, seed, backend, scheduler, min_runs=2)
-        from sim.experiments.calibration import calibrate
+        from sim.experiments.calibration import METHODS, calibrate
         from sim.model.scenario import load_config
         from sim.presentation.analysis_tables import fit_rich_table
 
+        if method is not None and method not in (*METHODS, "abc"):
+            raise InputError("--method", repr(method), f"unknown method; use one of: {', '.join((*METHODS, 'abc'))}")
         name = load_config(scenario).config.name
         out_dir = out if out is not None else Path(RESULTS_DIR) / f"calibrate-{_check_name(name, scenario, None)}"
         if method != "abc" and (population, generations, epsilon, predictive_draws) != (None, None, None, None):
