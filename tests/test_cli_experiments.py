@@ -190,6 +190,11 @@ def test_quiet_prints_only_the_folder_and_precision_mode_reports_its_target(tmp_
     shown = ok("compare", experiment, "--precision", 0.9, "--runs", 3, "--workers", 1, "--no-figures",
                "--out", out)
     assert "precision: business_per_member_year " in shown.stdout
+    capped = write(tmp_path / "capped.yaml", TWO_POLICIES + "max_runs: 2\n")
+    shown = ok("compare", capped, "--precision", 0.001, "--runs", 3, "--workers", 1, "--no-figures",
+               "--out", tmp_path / "capped")  # it said "stopped at 3 replications (max_runs)" of a max_runs of 2
+    assert ("did not reach the target; stopped at 3 replications (the first batch: runs above max_runs, 2, make "
+            "the cap)") in shown.stdout
 
 
 # --------------------------------------------------------------------------- ad hoc comparison of scenario files

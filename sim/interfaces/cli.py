@@ -650,7 +650,9 @@ def _precision_line(result: ComparisonResult | SweepResult) -> list[str]:
         key = f"the paired difference of {key} with {result.experiment.baseline}"
     if result.precision_met:
         return [f"precision: {key} reached the target after {result.runs} replications"]
-    return [f"precision: {key} did not reach the target; stopped at {result.runs} replications (max_runs)"]
+    cap = result.experiment.max_runs
+    why = "max_runs" if result.runs <= cap else f"the first batch: runs above max_runs, {cap}, make the cap"
+    return [f"precision: {key} did not reach the target; stopped at {result.runs} replications ({why})"]
 
 
 # --------------------------------------------------------------------------- experiments: commands
