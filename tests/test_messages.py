@@ -216,6 +216,17 @@ def test_calibrate_abc_resume_of_no_folder_makes_none_and_method_lists_abc(tmp_p
     assert line.endswith("use one of: differential_evolution, nelder_mead, abc") and not (tmp_path / "never").exists()
 
 
+@pytest.mark.parametrize(("groups", "message"), [
+    ("{name: a, count: 2}, {name: a, count: 3}", "two clubs would be named 'a_1': give each group a name of its own"),
+    ("{name: a, count: 2}, {name: a_1}", "two clubs would be named 'a_1'"),
+    ("{name: a, count: 60000}, {name: b, count: 60000}", "120,000 clubs in all; at most 100,000"),
+])
+def test_club_groups_name_every_club_once_and_stay_under_the_cap(tmp_path, groups, message) -> None:
+    # duplicate group names gave clubs.csv two clubs a_1; 2 x 60,000 clubs passed validate
+    scenario = _write(tmp_path / "r.yaml", f"region:\n  clubs: [{groups}]\n")
+    assert one_line_error("validate", scenario).startswith(f"clubsim: error: {scenario}: region.clubs: {message}")
+
+
 def test_a_boolean_field_still_takes_true_and_false() -> None:
     from sim.model.scenario import load_config
 

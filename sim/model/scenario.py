@@ -398,6 +398,9 @@ class BehaviourSpec(_Section):
 # --------------------------------------------------------------------------- region
 
 
+MAX_CLUBS = 100_000  # clubs in a region
+
+
 class ClubGroupSpec(_Section):
     """Clubs of one kind in a region: the scenario's `club` section with some keys overridden."""
 
@@ -439,9 +442,31 @@ class RegionSpec(_Section):
         description="probability that an applicant refused for capacity or composition tries another club (0..1)",
     )
 
+    @field_validator("clubs")
+    @classmethod
+    def _clubs_named_once_and_counted(cls, clubs: int | list[ClubGroupSpec]) -> int | list[ClubGroupSpec]:
+        """Club groups give at most 100,000 clubs in all, and every club its own name (clubs.csv's rows)."""
+        if isinstance(clubs, int):
+            return clubs
+        total = sum(group.count for group in clubs)
+        if total > MAX_CLUBS:
+            raise ValueError(f"{total:,} clubs in all; at most {MAX_CLUBS:,}")
+        seen: set[str] = set()
+        for group in clubs:
+            for name in group_club_names(group.name, group.count):
+                if name in seen:
+                    raise ValueError(f"two clubs would be named {name!r}: give each group a name of its own")
+                seen.add(name)
+        return clubs
+
     @property
     def club_count(self) -> int:
         return self.clubs if isinstance(self.clubs, int) else sum(group.count for group in self.clubs)
+
+
+def group_club_names(name: str, count: int) -> list[str]:
+    """A club group's clubs' names: the group's name alone, or numbered name_1, name_2, ..."""
+    return [name] if count == 1 else [f"{name}_{k + 1}" for k in range(count)]
 
 
 # --------------------------------------------------------------------------- root
@@ -493,10 +518,7 @@ class ScenarioConfig(_Section):
             if clubs == 1:
                 return [(self.name, self.club)]
             return [(f"club_{k + 1}", self.club) for k in range(clubs)]
-        return [
-            (group.name if group.count == 1 else f"{group.name}_{k + 1}", group.club)
-            for group in clubs for k in range(group.count)
-        ]
+        return [(name, group.club) for group in clubs for name in group_club_names(group.name, group.count)]
 
 
 @dataclass(frozen=True)
