@@ -197,3 +197,13 @@ def test_a_region_given_to_the_page_is_refused_in_one_line_before_the_server_sta
     assert done.stderr.strip() == (f"clubsim: error: {region}: region: a region of 12 clubs: the page simulates one "
                                    "club (run a region with clubsim run)")
     assert "clubsim app: http" not in done.stdout  # refused before the server was announced
+
+
+@pytest.mark.parametrize("host", ["", " "])
+def test_an_empty_host_is_refused_not_taken_for_every_interface(host):
+    # `--host "$HOST"` with HOST unset listened on 0.0.0.0 and :: and printed http://:8765/
+    done = subprocess.run([sys.executable, "-m", "sim", "app", "--host", host, "--no-open", "--port", str(free_port())],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert done.stderr.startswith(f"clubsim: error: --host: {host!r}: empty: give the address to listen on")
+    assert len(done.stderr.splitlines()) == 1 and "clubsim app: http" not in done.stdout

@@ -1146,6 +1146,9 @@ def serve(scenarios: Sequence[Path], *, host: str, port: int, open_browser: bool
         if not re.fullmatch(r"[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\]", name):
             raise InputError("--allow-host", name, "must be a host name or address as a browser sends it "
                                                    "(club.example, 192.0.2.7, [2001:db8::7]), without a port")
+    if not host.strip():  # an empty shell variable: the server would listen on every interface
+        raise InputError("--host", repr(host), "empty: give the address to listen on, 127.0.0.1 for this computer "
+                                               "only (0.0.0.0 for every interface, if that is what you want)")
     if not 0 < port < 65536:
         raise InputError("--port", None, f"must be between 1 and 65535, got {port}")
     _check_port(host, port)
