@@ -28,6 +28,7 @@ CART_FILE = "cart.csv"
 ROBUSTNESS_FILE = "robustness.csv"
 DISCOVERY_FILE = "discovery.json"
 FIGURE_FILE = "discovery.png"
+CART_SEED = 0  # the CART tree's tie-breaking, fixed so that cart.csv is a function of the replications
 DISCOVERY_FILES = (BOXES_FILE, CART_FILE, ROBUSTNESS_FILE, DISCOVERY_FILE, FIGURE_FILE)
 EXAMPLES = "e.g. 'survived == False' or 'roi_mean < 0'"
 POLICY_COLUMN = "policy"
@@ -167,7 +168,14 @@ def cart_boxes(x: pd.DataFrame, y: np.ndarray, *, mass_min: float = DEFAULT_MASS
         warnings.simplefilter("ignore")
         # a leaf of at least one case: EMA Workbench asks scikit-learn for int(mass_min x cases), 0 in a small sample
         tree = cart.CART(x, y, mass_min=max(mass_min, 1.000001 / len(x)))
-        tree.build_tree()
+        # its tree has no random_state: scikit-learn then breaks ties between equally good splits with numpy's
+        # global generator, and cart.csv changed from run to run; seeded here, and the global state put back
+        state = np.random.get_state()
+        try:
+            np.random.seed(CART_SEED)
+            tree.build_tree()
+        finally:
+            np.random.set_state(state)
     fitted = tree.clf.tree_
     dummies = pd.get_dummies(x, prefix_sep=tree.sep)  # the columns the tree was fitted on, as EMA Workbench makes them
     leaf_of = tree.clf.apply(dummies.to_numpy(dtype=float))
