@@ -218,12 +218,44 @@ def test_resume_needs_an_unfinished_abc_calibration(tmp_path: Path, numba_ready:
     from sim.experiments.abc_calibration import calibrate_abc
 
     scenario, targets = _tiny_calibration(tmp_path)
+    with pytest.raises(InputError, match="no such folder: no calibration to continue"):
+        calibrate_abc(scenario, targets, out=tmp_path / "absent", resume=True, population=6, generations=1)
+    assert not (tmp_path / "absent").exists()
+    (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match="holds no calibration to continue"):
         calibrate_abc(scenario, targets, out=tmp_path / "empty", resume=True, population=6, generations=1)
     calibrate_abc(scenario, targets, out=tmp_path / "done", population=6, generations=1, predictive_draws=2,
                   workers=1)
     with pytest.raises(InputError, match="finished: nothing to resume"):
         calibrate_abc(scenario, targets, out=tmp_path / "done", resume=True, population=6, generations=1)
+
+
+def test_resume_refuses_other_inputs_and_takes_the_interrupted_ones_by_default(tmp_path: Path,
+                                                                                numba_ready: None) -> None:
+    # a resume with another scenario and population went on from abc.db's particles: a posterior of two
+    # calibrations, exit 0
+    from sim.errors import InputError
+    from sim.experiments.abc_calibration import calibrate_abc
+
+    scenario, targets = _tiny_calibration(tmp_path)
+    out = tmp_path / "out"
+    options = {"generations": 3, "epsilon": 0.01, "predictive_draws": 2, "workers": 1}
+
+    def stop_after_the_first_generation(_done: int, _total: int) -> None:
+        if (out / "abc.db").is_file() and _finished_generations(out / "abc.db") >= 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        calibrate_abc(scenario, targets, out=out, population=6, progress=stop_after_the_first_generation, **options)
+    other = tmp_path / "other.yaml"
+    other.write_text(f"extends: {BNI}\nyears: 2\n", encoding="utf-8")
+    for changed, differs in (({"scenario": other, "population": 6}, "scenario"), ({"population": 8}, "--population"),
+                             ({"population": 6, "runs": 3}, "--runs"), ({"population": 6, "seed": 9}, "--seed")):
+        given = {"scenario": scenario, **changed}
+        with pytest.raises(InputError, match=rf"holds a different calibration \(differs in: {differs}\)"):
+            calibrate_abc(given.pop("scenario"), targets, out=out, resume=True, **given, **options)
+    result = calibrate_abc(scenario, targets, out=out, resume=True, **options)  # population 6: the folder's
+    assert len(result.posterior.samples) == 6
 
 
 def test_resume_and_predictive_draws_are_for_method_abc(tmp_path: Path) -> None:

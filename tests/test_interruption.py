@@ -98,3 +98,57 @@ def test_sigterm_stops_the_workers_keeps_the_replications_and_says_how_to_resume
     manifest = json.loads((out / "manifest.json").read_text())
     kept = sum(pq.read_metadata(part).num_rows for part in (out / "parts").glob("part-*.parquet"))
     assert manifest["status"] == "interrupted" and manifest["replications"] == kept > 0
+
+
+def _started_with_a_part(process_groups, out: Path, tmp_path: Path):
+    command = [sys.executable, "-m", "sim", "compare", str(BNI), "--runs", "2000", "--workers", "2",
+               "--no-figures", "-q", "--out", str(out)]
+    process = process_groups.start(command, cwd=tmp_path)
+    deadline = time.monotonic() + 300
+    while not any((out / "parts").glob("part-*.parquet")) and time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()
+        time.sleep(0.2)
+    assert any((out / "parts").glob("part-*.parquet")), "no part written"
+    return process
+
+
+def test_sigterm_to_the_whole_group_is_a_termination_not_a_broken_pool(tmp_path, process_groups):
+    # `timeout`, a batch scheduler or systemd signal the whole group: the workers died of it first, and the
+    # command exited 1 with "unexpected error: BrokenProcessPool" (6 times in 7)
+    out = tmp_path / "out"
+    process = _started_with_a_part(process_groups, out, tmp_path)
+    os.killpg(process.pid, signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 143, stderr
+    assert stderr.startswith("clubsim: terminated: ") and len(stderr.splitlines()) == 1, stderr
+    assert f"--resume {out}" in stderr
+    process_groups.assert_ended(process)
+    assert json.loads((out / "manifest.json").read_text())["status"] == "interrupted"
+
+
+def test_pool_workers_exit_when_the_command_is_killed_outright(tmp_path, process_groups):
+    # kill -9 of the command left its two workers (some 245 MB each) running for ever, re-parented to init
+    out = tmp_path / "out"
+    process = _started_with_a_part(process_groups, out, tmp_path)
+    workers = [pid for pid in _live_in_group(process.pid) if pid != process.pid]
+    assert workers, "the pool's workers"
+    os.kill(process.pid, signal.SIGKILL)
+    process.communicate(timeout=60)
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(_alive(pid) for pid in workers), "a worker outlived its parent"
+
+
+def _live_in_group(group: int) -> list[int]:
+    from conftest import live_processes_in_group
+
+    return live_processes_in_group(group)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"

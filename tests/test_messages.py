@@ -261,3 +261,24 @@ def test_an_experiment_file_given_as_a_scenario_says_so(command, experiment, key
     line = one_line_error(command, EXPERIMENTS / experiment)
     assert line == (f"clubsim: error: {EXPERIMENTS / experiment}: {key}: an experiment file, not a scenario: run it "
                     "with clubsim compare, sweep, discover or sensitivity")
+
+
+@pytest.mark.parametrize(("call", "field"), [
+    (lambda sim: sim.load_scenario(None), "scenario"),
+    (lambda sim: sim.load_scenario(5), "scenario"),
+    (lambda sim: sim.load_scenario(b"years: 2"), "scenario"),
+    (lambda sim: sim.load_scenario(BNI, "years=2"), "overrides"),
+    (lambda sim: sim.load_scenario(BNI, {5: 2}), "overrides"),
+    (lambda sim: sim.simulate(BNI, 1, overrides=5), "overrides"),
+    (lambda sim: sim.simulate(BNI, 1, threads=0, overrides={"years": 1}), "threads"),
+    (lambda sim: sim.simulate(BNI, 1, threads=1.5, overrides={"years": 1}), "threads"),
+    (lambda sim: sim.compare(None), "experiment"),
+    (lambda sim: sim.compare([None]), "experiment"),
+])
+def test_the_api_refuses_wrong_types_with_an_input_error(call, field) -> None:
+    # they raised TypeError or ValueError (or, for threads=1.5 on a single club, nothing)
+    import sim
+
+    with pytest.raises(sim.InputError) as caught:
+        call(sim)
+    assert caught.value.source == field and "\n" not in str(caught.value)

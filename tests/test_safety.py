@@ -119,6 +119,49 @@ def test_compare_refuses_a_folder_of_someone_elses_files_and_deletes_nothing(tmp
     assert snapshot(user) == before
 
 
+@pytest.mark.parametrize("again", ["new", "resume"])
+def test_files_an_interrupted_experiment_only_planned_are_the_users(tmp_path, again):
+    """An interrupted compare's manifest lists the files it would write; a file of that name that appears
+    later is the user's: it was overwritten (comparison.csv) or deleted (metrics.png), with exit 0."""
+    experiment = load_experiment(write_experiment(tmp_path))
+    out = tmp_path / "cut"
+    with pytest.raises(ExperimentInterrupted):
+        compare(experiment, workers=1, out=out, figures=False, stop_after=2)
+    listed = json.loads((out / "manifest.json").read_text())["files"]
+    assert "comparison.csv" in listed and not (out / "comparison.csv").exists()
+    (out / "comparison.csv").write_text("my notes\n")
+    where = ["--resume", out] if again == "resume" else ["--out", out]
+    one_error_line(clubsim("compare", write_experiment(tmp_path), *where, "--workers", 1, "--no-figures"),
+                   f"{out / 'comparison.csv'}",
+                   "is not the file clubsim wrote here")
+    assert (out / "comparison.csv").read_text() == "my notes\n"
+
+
+def test_a_file_changed_since_clubsim_wrote_it_is_neither_replaced_nor_removed(tmp_path):
+    out = tmp_path / "run"
+    ok("run", BNI, *SHORT, "--no-figures", "--out", out, "-q")
+    (out / "members.csv").write_text("my edited table\n")  # listed in the manifest, but no longer clubsim's
+    one_error_line(clubsim("run", BNI, *SHORT, "--seed", 2, "--no-figures", "--out", out), "members.csv",
+                   "is not the file clubsim wrote here")
+    assert (out / "members.csv").read_text() == "my edited table\n"
+    # a compare into the folder would remove the run's files: it leaves the changed one, and unlists it
+    ok("compare", BNI, BNI_OPEN, "--runs", 2, *SHORT, "--workers", 1, "--no-figures", "--out", out, "-q")
+    assert (out / "members.csv").read_text() == "my edited table\n" and not (out / "summary.json").exists()
+    assert "members.csv" not in json.loads((out / "manifest.json").read_text())["files"]
+
+
+def test_a_copied_manifest_does_not_make_the_users_files_clubsims(tmp_path):
+    ran = tmp_path / "run"
+    ok("run", BNI, *SHORT, "--no-figures", "--out", ran, "-q")
+    paper = tmp_path / "paper"
+    paper.mkdir()
+    (paper / "manifest.json").write_bytes((ran / "manifest.json").read_bytes())
+    (paper / "members.csv").write_text("mine\n")
+    one_error_line(clubsim("run", BNI, *SHORT, "--no-figures", "--out", paper), "members.csv",
+                   "is not the file clubsim wrote here")
+    assert (paper / "members.csv").read_text() == "mine\n"
+
+
 def test_sweep_refuses_a_folder_of_someone_elses_files_and_deletes_nothing(tmp_path):
     user = tmp_path / "mine"
     before = foreign_folder(user, ["sweep_fee_income_total.png", "replications.parquet"])

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import logging
 import math
 import tempfile
@@ -179,6 +180,22 @@ def abc_smc(
 # --------------------------------------------------------------------------- on the simulator
 
 
+def _check_same_calibration(folder: Path, previous: Mapping[str, Any], now: Mapping[str, Any]) -> None:
+    """Refuse to resume a calibration with other inputs: pyABC would go on from the particles in abc.db, and the
+    posterior would mix two calibrations (another scenario's generation 0, another population's later ones)."""
+    recorded = {"scenario": previous.get("scenario"), "targets": previous.get("targets"),
+                "--runs": previous.get("runs"), "--seed": previous.get("seed"),
+                "--population": (previous.get("abc") or {}).get("population"),
+                "--epsilon": (previous.get("abc") or {}).get("epsilon")}
+    def plain(value: Any) -> Any:  # as the manifest holds it (JSON: lists, not tuples)
+        return json.loads(json.dumps(value, default=str))
+
+    differs = [name for name, value in now.items() if recorded[name] is not None and recorded[name] != plain(value)]
+    if differs:
+        raise InputError(folder, "--resume", "holds a different calibration (differs in: " + ", ".join(differs)
+                         + "); run it without --resume, or into another folder")
+
+
 def calibrate_abc(
     scenario: str | Path,
     targets: Any,
@@ -215,7 +232,14 @@ def calibrate_abc(
     draws."""
     from sim.experiments.backends import local_dask_cluster
     from sim.experiments.calibration import CalibrationResult, _round, fit_table
-    from sim.experiments.folders import MANIFEST, STATUS_COMPLETE, OutputFolder, listed_files, provenance
+    from sim.experiments.folders import (
+        MANIFEST,
+        STATUS_COMPLETE,
+        OutputFolder,
+        listed_files,
+        provenance,
+        read_own_manifest,
+    )
     from sim.experiments.targets import load_targets, point_value, replicate, with_parameters
     from sim.model.scenario import LoadedScenario, load_config
 
@@ -234,6 +258,13 @@ def calibrate_abc(
         raise InputError("--epsilon", None, f"must be > 0, got {epsilon:g}")
     if resume and out is None:
         raise InputError("--resume", None, "needs the output folder of the calibration to continue (--out)")
+    if resume:  # what is not given is the interrupted calibration's, not the defaults
+        before = read_own_manifest(Path(out).expanduser()) or {}
+        abc = before.get("abc") if isinstance(before.get("abc"), dict) else {}
+        runs = runs if runs is not None else before.get("runs")
+        seed = seed if seed is not None else before.get("seed")
+        population = population if population is not None else abc.get("population")
+        epsilon = epsilon if epsilon is not None else abc.get("epsilon")
     targets = dataclasses.replace(targets, runs=runs or targets.runs, check_runs=check_runs or targets.check_runs,
                                   max_evaluations=max_evaluations or targets.max_evaluations, method="abc",
                                   seed=targets.seed if seed is None else seed)
@@ -267,7 +298,7 @@ def calibrate_abc(
     bounds = {name: (float(lo), float(hi)) for name, (lo, hi) in targets.parameters.items()}
     if resume and out is not None and not Path(out).expanduser().is_dir():  # refused before a folder is made
         raise InputError(out, "--resume", "no such folder: no calibration to continue; start it without --resume")
-    folder = OutputFolder(Path(out)) if out is not None else None
+    folder = OutputFolder(Path(out), in_place=[HISTORY_FILE]) if out is not None else None
     with contextlib.ExitStack() as stack:
         if folder is not None:
             stack.enter_context(folder)
@@ -284,6 +315,10 @@ def calibrate_abc(
                                                               f"listed in {MANIFEST}): start it without --resume")
                 if previous.get("status") == STATUS_COMPLETE:
                     raise InputError(folder.path, "--resume", "this calibration is finished: nothing to resume")
+                _check_same_calibration(folder.path, previous, {
+                    "scenario": config.model_dump(mode="json"), "targets": targets.spec, "--runs": targets.runs,
+                    "--seed": targets.seed, "--population": DEFAULT_POPULATION if population is None else population,
+                    "--epsilon": DEFAULT_EPSILON if epsilon is None else epsilon})
             outputs = [HISTORY_FILE, f"{Path(scenario).stem}_calibrated.yaml", *OUTPUT_FILES]
             if not resume:
                 folder.check_free(outputs)
@@ -297,6 +332,9 @@ def calibrate_abc(
                 "runs": targets.runs,
                 "check_runs": targets.check_runs,
                 "seed": targets.seed,
+                # what a resumed calibration must share: the particles pyABC holds in abc.db came from them
+                "abc": {"population": DEFAULT_POPULATION if population is None else population,
+                        "epsilon": DEFAULT_EPSILON if epsilon is None else epsilon},
                 **provenance(command),
             }
             # listed before pyABC writes it: an interrupted calibration's history is clubsim's to resume

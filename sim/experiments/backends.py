@@ -43,6 +43,7 @@ DASK_WORKER_WAIT_ENV = "CLUBSIM_DASK_WORKER_WAIT"
 WORKER_CHECK_SECONDS = 1.0  # how often the scheduler is asked how many workers it has
 POLL_SECONDS = 0.1  # how soon a counted Ctrl-C is acted on
 KILL_GRACE_SECONDS = 10.0  # after a second Ctrl-C, how long the pool may take to notice its killed workers
+PARENT_WATCH_SECONDS = 1.0  # how often a local pool worker checks that its parent still lives
 # Worker processes of this machine beyond its usable cores only share them (and each holds its own
 # interpreter and kernels, about 300 MB); a few more than the cores are allowed, with a warning.
 MAX_WORKERS_PER_CORE = 4
@@ -114,6 +115,23 @@ def _cut_links_that_cannot_travel(err: BaseException) -> None:
 def _ignore_sigint() -> None:
     # Ctrl-C reaches the whole process group: only the parent handles it (and shuts the pool down)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _pool_worker_start() -> None:
+    """A local pool worker's start: Ctrl-C and SIGTERM sent to the whole process group (a terminal, `timeout`,
+    a batch scheduler) are the parent's to handle, which stops the pool and keeps what finished (a worker
+    killed by them broke the pool, and the parent exited 1 with `BrokenProcessPool`); and a worker whose
+    parent died (`kill -9`) exits rather than run on, holding its memory, for ever."""
+    _ignore_sigint()
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    parent = os.getppid()
+
+    def exit_when_orphaned() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_WATCH_SECONDS)
+        os._exit(1)
+
+    threading.Thread(target=exit_when_orphaned, name="clubsim-parent-watch", daemon=True).start()
 
 
 def _sigint_plugin() -> Any:
@@ -410,7 +428,7 @@ def _pool(workers: int) -> Any:
     _install_preparation_data()
     # spawn: fresh interpreters, safe whatever threads this process runs (progress bars, numba); they
     # do not re-run the caller's script, so scripts, `python -c` and notebooks need no __main__ guard
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=_WorkerContext(), initializer=_ignore_sigint)
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=_WorkerContext(), initializer=_pool_worker_start)
     _POOL = (workers, pool)
     return pool
 
@@ -473,7 +491,16 @@ def _run_pool(tasks: Sequence[Any], fn: Callable[[Any], Any], workers: int, coun
                     raise KeyboardInterrupt
                 finished, pending = wait(pending, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
                 for future in finished:
-                    for result in future.result():
+                    try:
+                        results = future.result()
+                    except BrokenProcessPool:  # killed by a signal to the whole group, which reaches us too?
+                        time.sleep(POLL_SECONDS)
+                        if interrupts.terminated:
+                            raise Terminated from None
+                        if interrupts.count:
+                            raise KeyboardInterrupt from None
+                        raise
+                    for result in results:
                         counter.add(result)
         except BaseException:
             for future in pending:

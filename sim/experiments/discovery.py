@@ -418,12 +418,27 @@ def _forget(out_dir: Path) -> None:
 def _write(found: DiscoveryResult, out_dir: Path) -> dict[str, Path]:
     """Add the discovery's files to the sweep's folder, and to its manifest."""
     from sim.experiments.experiment import FLOAT_FORMAT
-    from sim.experiments.folders import MANIFEST, OutputFolder, listed_files, save_figures
+    from sim.experiments.folders import (
+        MANIFEST,
+        STATUS_COMPLETE,
+        STATUS_WRITING,
+        OutputFolder,
+        listed_files,
+        save_figures,
+    )
 
     def csv(frame: pd.DataFrame) -> str:
         return frame.to_csv(index=False, float_format=FLOAT_FORMAT, lineterminator="\n")
 
     with OutputFolder(out_dir) as folder:
+        # listed before they are written (the manifest says `writing` meanwhile), so that a discovery cut short
+        # leaves files clubsim owns, which the next run replaces, and not files it would refuse as someone else's
+        manifest = dict(folder.previous or {})
+        names = [BOXES_FILE, CART_FILE, ROBUSTNESS_FILE, DISCOVERY_FILE,
+                 *([FIGURE_FILE] if found.draw_figures is not None else [])]
+        folder.check_free(names)
+        folder.write_manifest({**manifest, "status": STATUS_WRITING,
+                               "files": sorted({*listed_files(manifest), *names, MANIFEST})})
         files = {
             BOXES_FILE: folder.write_text(BOXES_FILE, csv(found.boxes)),
             CART_FILE: folder.write_text(CART_FILE, csv(found.cart)),
@@ -436,11 +451,10 @@ def _write(found: DiscoveryResult, out_dir: Path) -> dict[str, Path]:
                 files.update(folder.adopt(save_figures(found.plot(), staging).values()))
             finally:
                 folder.discard(staging)
-        manifest = dict(folder.previous or {})
         manifest["files"] = sorted({*listed_files(manifest), *files, MANIFEST})
         manifest["discovery"] = {"outcome": found.outcome, "requirement": found.requirement,
                                  "chosen_box": found.chosen}
-        folder.write_manifest(manifest)
+        folder.write_manifest({**manifest, "status": manifest.get("status", STATUS_COMPLETE)})
     return files
 
 

@@ -655,6 +655,9 @@ def _coerce_experiment(experiment: Experiment | str | Path | Sequence[str | Path
         if is_experiment_file(experiment):
             return load_experiment(experiment)
         return scenario_experiment([experiment])
+    if not isinstance(experiment, Sequence) or not all(isinstance(item, (str, Path)) for item in experiment):
+        raise InputError("experiment", repr(experiment)[:60], "must be a loaded experiment, an experiment file, or "
+                                                              "scenario files to compare (a list of paths)")
     return scenario_experiment(list(experiment))
 
 

@@ -1,7 +1,8 @@
 """The rules of every output folder clubsim writes (`OutputFolder`), and the manifest that vouches for it.
 
 clubsim writes only into a new or empty folder or one whose manifest.json it wrote; it replaces or removes only
-the files that manifest lists (and its own parts and temporary files); one process at a time holds a folder (a
+the files that manifest lists, as it wrote them (their size and SHA-256, recorded as each is written), and its
+own parts and temporary files; one process at a time holds a folder (a
 lock file); every file is written under a temporary name and renamed, and the manifest comes last, with each
 file's size and SHA-256, which readers check (`verify_files`). Experiments, calibration, sensitivity, discovery,
 selection and a run's folder (`sim.presentation.run_folder`) all write through it.
@@ -307,14 +308,20 @@ class OutputFolder:
     """An output folder this process holds: created, checked to be clubsim's, locked (`FolderLock`).
 
     `previous` is the manifest found there. Files are written atomically (`write_text`, `write_with`,
-    `adopt`); `remove` and replacing touch only what clubsim owns here (`owned`); `finish` writes the
-    manifest last, with each file's size and SHA-256. Use it as a context manager.
+    `adopt`); `remove` and replacing touch only what clubsim owns here (`owned`), and of those only a file
+    that is as clubsim wrote it (`is_clubsims`: its size and SHA-256 as recorded when it was written);
+    `finish` writes the manifest last, with each file's size and SHA-256. Use it as a context manager.
+
+    `in_place`: names a library writes here itself, not through this folder (ABC's abc.db, which pyABC
+    updates as it goes): listed in the manifest, they are clubsim's whatever their content.
     """
 
-    def __init__(self, path: Path, option: str = OUT_OPTION):
+    def __init__(self, path: Path, option: str = OUT_OPTION, in_place: Iterable[str] = ()):
         self.path = Path(path).expanduser()
         self.option = option
         self.previous: dict[str, Any] | None = None
+        self.in_place = frozenset(in_place)
+        self._written: dict[str, dict[str, Any]] = {}  # size and SHA-256 of the files this process wrote here
         self._lock = FolderLock(self.path, option)
 
     def __enter__(self) -> OutputFolder:
@@ -366,24 +373,63 @@ class OutputFolder:
         return sorted(entry.name for entry in os.scandir(folder) if PART_NAME.fullmatch(entry.name)
                       and not entry.is_symlink() and entry.is_file())
 
+    def recorded(self) -> dict[str, dict[str, Any]]:
+        """The size and SHA-256 of each file clubsim wrote here, as far as it knows: the manifest's, and those
+        of the files this process wrote since."""
+        recorded = (self.previous or {}).get(CHECKSUMS)
+        return {**(recorded if isinstance(recorded, dict) else {}), **self._written}
+
+    def is_clubsims(self, name: str) -> bool:
+        """Whether clubsim may replace or remove `name` here: the manifest lists it (or it is a part, whose name
+        holds its SHA-256), and the file is as clubsim wrote it (its recorded size and SHA-256), is not
+        there, or is a symbolic link (replaced, never followed). A file the manifest lists but that clubsim
+        never wrote (an interrupted run lists what it will write) or that changed since is the user's."""
+        if name not in self.owned:
+            return False
+        path = self.path / name
+        if name == MANIFEST or name.startswith(f"{PARTS}/") or name in self.in_place or path.is_symlink() \
+                or not path.exists():
+            return True
+        recorded = self.recorded().get(name)
+        return isinstance(recorded, dict) and path.is_file() and \
+            file_checksum(path) == {"bytes": recorded.get("bytes"), "sha256": recorded.get("sha256")}
+
     def check_free(self, names: Iterable[str]) -> None:
         """InputError if a file clubsim is about to write exists here and is not clubsim's."""
         owned = self.owned
         for name in names:
             path = self.path / name
-            if (path.exists() or path.is_symlink()) and name not in owned:
+            if not (path.exists() or path.is_symlink()) or self.is_clubsims(name):
+                continue
+            if name not in owned:
                 raise InputError(path, None, f"exists and clubsim did not write it (not in {MANIFEST}); "
                                              "clubsim does not overwrite it: move it away or choose another "
                                              "folder")
+            raise InputError(path, None, f"is not the file clubsim wrote here (its size or SHA-256 is not what "
+                                         f"{MANIFEST} records: changed since, or never clubsim's); clubsim does "
+                                         "not overwrite it: move it away or choose another folder")
+
+    def _wrote(self, name: str, path: Path) -> Path:
+        """Record a file just written; an unfinished manifest that lists it is rewritten to vouch for it, so that a
+        run cut short after it (disk full, a kill) finds it clubsim's."""
+        self._written[name] = file_checksum(path)
+        self._vouch_for(name)
+        return path
+
+    def _vouch_for(self, name: str) -> None:
+        manifest = self.previous
+        if manifest is not None and manifest.get("status", STATUS_COMPLETE) != STATUS_COMPLETE \
+                and name in listed_files(manifest):
+            self.write_manifest(manifest)
 
     def write_with(self, name: str, write: Callable[[Path], Any]) -> Path:
         """Write `name` here atomically through `write(temporary path)`."""
         self.check_free([name])
-        return atomic_write(self.path / name, write)
+        return self._wrote(name, atomic_write(self.path / name, write))
 
     def write_text(self, name: str, text: str) -> Path:
         self.check_free([name])
-        return write_text(self.path / name, text)
+        return self._wrote(name, write_text(self.path / name, text))
 
     def staging(self) -> Path:
         """A new temporary folder here, for files drawn elsewhere (figures); `adopt` moves them in."""
@@ -404,9 +450,12 @@ class OutputFolder:
             try:
                 with open(source, "rb") as handle:
                     os.fsync(handle.fileno())
+                checksum = file_checksum(source)
                 os.replace(source, target)
             except OSError as err:
                 raise OutputError(target, None, f"cannot write: {os_reason(err)}") from None
+            self._written[target.name] = checksum
+            self._vouch_for(target.name)
             moved[target.name] = target
         return moved
 
@@ -416,10 +465,10 @@ class OutputFolder:
             self._remove_entry(staging)
 
     def remove(self, names: Iterable[str]) -> None:
-        """Remove files clubsim owns here (others are left alone); then `parts/` if that left it empty."""
-        owned = self.owned
+        """Remove files clubsim owns here, as it wrote them (others are left alone: `is_clubsims`); then `parts/`
+        if that left it empty."""
         for name in names:
-            if name not in owned or name == MANIFEST:
+            if name == MANIFEST or not self.is_clubsims(name):
                 continue
             path = self.path / name
             if path.is_symlink() or path.is_file():
@@ -439,7 +488,12 @@ class OutputFolder:
     def write_manifest(self, manifest: Mapping[str, Any]) -> Path:
         """Write manifest.json (with checksums when it is complete: `with_checksums`); its files are then
         clubsim's here."""
-        manifest = with_checksums(self.path, manifest)
+        if manifest.get("status", STATUS_COMPLETE) == STATUS_COMPLETE:
+            manifest = with_checksums(self.path, manifest)
+        else:  # unfinished: it vouches for the listed files clubsim wrote, so that they stay clubsim's
+            recorded = self.recorded()
+            manifest = {**manifest, CHECKSUMS: {name: recorded[name] for name in listed_files(manifest)
+                                                if name in recorded and name != MANIFEST}}
         write_text(self.path / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         self.previous = manifest
         return self.path / MANIFEST

@@ -127,6 +127,8 @@ def simulate(
     series in memory, or streams them to an unnamed temporary file in `spill_dir` (default: the system's
     temporary folder) as it runs; the results are the same either way."""
     seed = check_seed(seed)
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise InputError("threads", repr(threads), "must be a whole number >= 1 (or None: the usable cores)")
     if engine not in ENGINES:
         raise InputError("engine", repr(engine), f"unknown engine; use one of: {', '.join(ENGINES)}")
     if outputs is not None and outputs not in OUTPUTS:

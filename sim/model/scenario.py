@@ -872,6 +872,17 @@ def load_config(
     Raises `InputError` (one line: file, field, what is allowed) on bad input; a bad
     override names `overrides_source` (the CLI passes "--set") instead of the file.
     """
+    if overrides is not None and not isinstance(overrides, Mapping):
+        raise InputError("overrides", repr(overrides)[:60], "must be a mapping of dotted keys to values, e.g. "
+                                                            "{'years': 2} (on the command line: --set years=2)")
+    bad_key = next((key for key in (overrides or {}) if not isinstance(key, str)), None)
+    if bad_key is not None:
+        raise InputError("overrides", repr(bad_key)[:60], "a key must be a dotted scenario key as text, e.g. "
+                                                          "'club.fees.annual'")
+    if not isinstance(source, str | Path | Mapping | ScenarioConfig) \
+            and not isinstance(getattr(source, "config", None), ScenarioConfig):
+        raise InputError("scenario", repr(source)[:60], "must be a scenario file's path, a mapping of its keys, "
+                                                        "or a loaded scenario")
     overrides = dict(overrides or {})
     if isinstance(source, ScenarioConfig):
         origin: Path | str = "<scenario>"
