@@ -282,3 +282,21 @@ def test_the_api_refuses_wrong_types_with_an_input_error(call, field) -> None:
     with pytest.raises(sim.InputError) as caught:
         call(sim)
     assert caught.value.source == field and "\n" not in str(caught.value)
+
+
+def test_shares_that_do_not_sum_to_one_show_the_default_they_added(tmp_path) -> None:
+    # "must sum to 1, got 1.15" of a file that set 0.5 and 0.5: the default hunters' 0.15 was not said
+    scenario = _write(tmp_path / "s.yaml", "population:\n  shares:\n    giver: 0.5\n    reciprocator: 0.5\n")
+    assert one_line_error("validate", scenario).endswith(
+        "population.shares: giver + reciprocator + hunter must sum to 1, got 0.5 + 0.5 + 0.15 (the default hunter) "
+        "= 1.15")
+
+
+@pytest.mark.parametrize("tolerance", ["0%", "0", "-15%"])
+def test_a_tolerance_of_zero_or_less_is_refused(tmp_path, tolerance) -> None:
+    # 0% was taken: no simulated value could ever be within its band, and the calibration's loss was flat
+    text = (BNI.parent / "targets" / "bni_2018.yaml").read_text().replace("tolerance: 15%", f"tolerance: {tolerance}",
+                                                                          1)
+    targets = _write(tmp_path / "t.yaml", text)
+    line = one_line_error("calibrate", BNI, "--targets", targets, "--out", tmp_path / "never")
+    assert f"{targets}: targets.0.tolerance: " in line and "> 0" in line

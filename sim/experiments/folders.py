@@ -71,7 +71,7 @@ def plain_name(name: str, source: str | Path | None, field: str | None) -> str:
                                         f"so at most {MAX_NAME_LENGTH} characters")
     if not name or name in (".", "..") or any(sep in name for sep in separators):
         raise InputError(source, field, f"{name!r} cannot name an output folder: use a plain file name "
-                                        "(letters, digits, '-', '_' or '.'), with no '/' and not '..'")
+                                        "(such as letters, digits, '-', '_' and '.'), with no '/' and not '..'")
     return name
 
 

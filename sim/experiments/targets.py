@@ -470,9 +470,11 @@ class TargetSpec(_Spec):
     @classmethod
     def _tolerance(cls, value: float | str | None) -> float | str | None:
         if isinstance(value, str) and not _PERCENT.match(value):
-            raise ValueError("a number (in the metric's unit) or a percentage such as '15%'")
-        if isinstance(value, (int, float)) and value <= 0:
-            raise ValueError("must be > 0")
+            raise ValueError("a number (in the metric's unit) or a percentage such as '15%'; either > 0")
+        percent = _PERCENT.match(value) if isinstance(value, str) else None
+        if (isinstance(value, (int, float)) and value <= 0) or (percent is not None and float(percent.group(1)) <= 0):
+            raise ValueError("must be > 0: the half-width of the band a simulated value is accepted in (a band of 0 "
+                             "accepts nothing)")
         return value
 
     @model_validator(mode="after")

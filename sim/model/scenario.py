@@ -232,7 +232,10 @@ class Shares(ByType):
     def _sum_to_one(self) -> Shares:
         total = self.giver + self.reciprocator + self.hunter
         if abs(total - 1.0) > 1e-6:
-            raise ValueError(f"giver + reciprocator + hunter must sum to 1, got {total:g}")
+            parts = " + ".join(f"{value:g}" + ("" if name in self.model_fields_set else f" (the default {name})")
+                               for name, value in (("giver", self.giver), ("reciprocator", self.reciprocator),
+                                                   ("hunter", self.hunter)))
+            raise ValueError(f"giver + reciprocator + hunter must sum to 1, got {parts} = {total:g}")
         return self
 
 
