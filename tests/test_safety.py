@@ -610,3 +610,21 @@ def test_a_killed_writers_temporary_files_are_cleared_by_the_next_writer(tmp_pat
     (out / ".clubsim-tmp-0123456789ab-members.csv").write_text("half a fi")
     ok("run", BNI, *SHORT, "--no-figures", "--out", out, "-q")
     assert not list(out.glob(".clubsim-tmp-*"))
+
+
+def test_parts_through_a_link_are_refused_not_written_outside_the_folder(tmp_path):
+    out, elsewhere = tmp_path / "out", tmp_path / "elsewhere"
+    ok("compare", BNI, BNI_OPEN, "--runs", 2, *SHORT, "--workers", 1, "--no-figures", "--out", out, "-q")
+    elsewhere.mkdir()
+    (out / "parts").symlink_to(elsewhere, target_is_directory=True)  # the parts went there, and stayed
+    one_error_line(clubsim("compare", BNI, BNI_OPEN, "--runs", 2, *SHORT, "--workers", 1, "--no-figures",
+                           "--out", out), "parts", "is a symbolic link")
+    assert not list(elsewhere.iterdir())
+
+
+@pytest.mark.parametrize("name", [".clubsim.lock", ".clubsim-tmp-page.html"])
+def test_report_refuses_the_names_clubsim_keeps_for_itself(tmp_path, name):
+    out = tmp_path / "run"
+    ok("run", BNI, *SHORT, "--no-figures", "--out", out, "-q")
+    one_error_line(clubsim("report", out, "--out", out / name), "a name clubsim keeps for its lock")
+    assert not (out / name).exists() or name == ".clubsim.lock" and not (out / name).read_text().startswith("<")

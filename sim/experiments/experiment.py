@@ -276,6 +276,10 @@ class _PartWriter:
     """
 
     def __init__(self, parts_dir: Path, param_dtypes: Mapping[str, str], schema: pa.Schema | None = None):
+        if parts_dir.is_symlink() or (parts_dir.exists() and not parts_dir.is_dir()):
+            # its parts would be written wherever the link points, outside the folder clubsim holds
+            raise InputError(parts_dir, None, "is a symbolic link or a file, not clubsim's folder of parts: move "
+                                              "it away, or choose another folder")
         self.parts_dir = parts_dir
         self.param_dtypes = param_dtypes
         self.schema = schema

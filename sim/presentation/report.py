@@ -26,8 +26,10 @@ import yaml
 from sim.errors import InputError
 from sim.experiments.folders import (
     CHECKSUMS,
+    LOCK_FILE,
     MANIFEST,
     STATUS_COMPLETE,
+    TEMP_PREFIX,
     FolderLock,
     OutputFolder,
     listed_files,
@@ -599,6 +601,9 @@ def write_report(folder: str | Path, out: str | Path | None = None) -> Path:
 
 
 def _write_page(path: Path, page: str) -> None:
+    if path.name == LOCK_FILE or path.name.startswith(TEMP_PREFIX):  # names clubsim removes as its own
+        raise InputError(path, "--out", f"a name clubsim keeps for its lock and temporary files "
+                                        f"({LOCK_FILE}, {TEMP_PREFIX}*): give another file, e.g. report.html")
     if path.is_symlink() or (path.exists() and not _is_report(path)):
         raise InputError(path, "--out", "exists and is not a report clubsim wrote; clubsim does not overwrite it: "
                                         "move it away or give another file")
