@@ -300,3 +300,12 @@ def test_a_tolerance_of_zero_or_less_is_refused(tmp_path, tolerance) -> None:
     targets = _write(tmp_path / "t.yaml", text)
     line = one_line_error("calibrate", BNI, "--targets", targets, "--out", tmp_path / "never")
     assert f"{targets}: targets.0.tolerance: " in line and "> 0" in line
+
+
+@pytest.mark.parametrize(("given", "says"), [
+    (EXPERIMENTS / "pricing.yaml", "parameters: missing: this is an experiment file for compare, sweep or discover"),
+    (BNI, "scenario: missing: this looks like a scenario, not a sensitivity file"),
+])
+def test_sensitivity_says_what_the_wrong_file_is(given, says) -> None:
+    # it said only "parameters: missing" or "scenario: missing"
+    assert one_line_error("sensitivity", given).startswith(f"clubsim: error: {given}: {says}")

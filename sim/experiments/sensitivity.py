@@ -130,6 +130,14 @@ def load_sensitivity(path: str | Path, overrides: Mapping[str, Any] | None = Non
     """Load and check a sensitivity experiment file (`overrides`: dotted keys for the base scenario)."""
     path = Path(path)
     data = read_yaml_mapping(path, "sensitivity experiment")
+    if "parameters" not in data:  # say what the file is, rather than "parameters: missing"
+        if "policies" in data or "sweep" in data or "uncertainties" in data:
+            raise InputError(path, "parameters", "missing: this is an experiment file for compare, sweep or "
+                                                 "discover; a sensitivity file names parameters: {key: {low, high}}")
+        if "scenario" not in data:
+            raise InputError(path, "scenario", "missing: this looks like a scenario, not a sensitivity file "
+                                               "(scenario:, metrics: and parameters: {key: {low, high}}, as "
+                                               "experiments/sensitivity_bni.yaml)")
     spec = _spec(data, path)
     scenario_path = path.resolve().parent / spec.scenario
     if not scenario_path.is_file():
