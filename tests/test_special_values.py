@@ -7,12 +7,15 @@ empty list of clubs run as one club, a line of a file that is not a scenario ech
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+from sim.errors import InputError
 from sim.interfaces.cli import app
+from sim.model.scenario import load_config
 
 ROOT = Path(__file__).resolve().parent.parent
 BNI = ROOT / "scenarios" / "bni_chapter.yaml"
@@ -101,3 +104,18 @@ def test_extends_of_a_file_that_is_not_a_scenario_echoes_none_of_it(tmp_path):
     disguised.write_text(secret.read_text())
     line = one_error_line(clubsim("validate", disguised), "unknown key")
     assert "s3cr3t" not in line and "daemon" not in line
+
+
+@pytest.mark.parametrize("text", [
+    "\n".join(["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+              + [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 10)]) + "\n",
+    "club: &a [*a]\n",
+])
+def test_aliases_that_expand_without_end_are_refused_at_once(tmp_path, text):
+    # nine levels of aliases, ten references each ("billion laughs"): validate ran on for minutes, growing
+    path = tmp_path / "laughs.yaml"
+    path.write_text(text)
+    started = time.monotonic()
+    with pytest.raises(InputError, match=r"holds more than 100,000 values once its aliases \(\*name\) are expanded"):
+        load_config(path)
+    assert time.monotonic() - started < 10

@@ -579,6 +579,34 @@ class _StrictLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+MAX_NODES = 100_000  # values in a YAML file once its aliases are expanded ("billion laughs": 10^9 from 1 KB)
+
+
+def _expanded_nodes(root: yaml.Node) -> int:
+    """How many values a YAML node graph holds once aliases are expanded (a node reached twice counts twice),
+    capped just above MAX_NODES; without recursion, and without expanding anything."""
+    size: dict[int, int] = {}
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if id(node) in size:
+            continue
+        if isinstance(node, yaml.MappingNode):
+            children = [child for pair in node.value for child in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        else:
+            children = []
+        if not children_done:
+            stack.append((node, True))
+            stack.extend((child, False) for child in children if id(child) not in size)
+            if len(stack) > 10 * MAX_NODES:  # a node that holds itself (a recursive alias) would go on for ever
+                return MAX_NODES + 1
+            continue
+        size[id(node)] = min(MAX_NODES + 1, 1 + sum(size.get(id(child), MAX_NODES + 1) for child in children))
+    return size[id(root)]
+
+
 def _depth(node: Any) -> int:
     """How deep mappings and lists nest in `node` (without recursion: a bad file may nest very deep)."""
     deepest, stack = 0, [(node, 1)]
@@ -599,12 +627,19 @@ def _depth(node: Any) -> int:
 def load_yaml_text(text: str, source: Path | str | None) -> Any:
     """YAML text as Python values: InputError (one line) for malformed YAML, a key given twice, or
     nesting deeper than MAX_DEPTH."""
+    loader = _StrictLoader(text)
     try:
-        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader
+        node = loader.get_single_node()
+        if node is not None and _expanded_nodes(node) > MAX_NODES:
+            raise InputError(None, None, f"holds more than {MAX_NODES:,} values once its aliases (*name) are "
+                                         "expanded: a scenario is a few hundred")
+        data = loader.construct_document(node) if node is not None else None
     except InputError as err:
         raise InputError(source, None, err.message) from None
     except RecursionError:
         raise InputError(source, None, f"nested too deeply: at most {MAX_DEPTH} levels of mappings and lists") from None
+    finally:
+        loader.dispose()
     if _depth(data) > MAX_DEPTH:
         raise InputError(source, None, f"nested too deeply: at most {MAX_DEPTH} levels of mappings and lists")
     return data
