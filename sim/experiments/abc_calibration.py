@@ -34,6 +34,7 @@ POSTERIOR_FILE = "posterior.csv"            # the last generation's particles an
 PARTICLES_FILE = "posterior.parquet"        # every generation's particles and weights
 SUMMARY_FILE = "posterior_summary.csv"      # median and 90 % credible interval per parameter
 GENERATIONS_FILE = "generations.csv"
+DEGENERATE_SHARE = 0.2  # an effective sample size under this share of the population is warned of
 PREDICTIVE_FILE = "predictive.csv"          # the posterior predictive check, one row per target
 PREDICTIVE_DRAWS_FILE = "predictive_draws.csv"
 HISTORY_FILE = "abc.db"                     # pyABC's history (SQLite): what --resume continues from
@@ -170,11 +171,31 @@ def abc_smc(
     samples = frame.reset_index(drop=True)[list(bounds)].astype(float)
     samples["weight"] = np.asarray(weights, float)
     table = populations[populations["t"] >= 0]
+    particles = pd.concat(every, ignore_index=True)
     generations_table = pd.DataFrame({"generation": table["t"].astype(int).to_numpy(),
                                       "epsilon": table["epsilon"].astype(float).to_numpy(),
                                       "simulations": table["samples"].astype(int).to_numpy(),
                                       "particles": table["particles"].astype(int).to_numpy()})
-    return Posterior(samples, generations_table, simulations, pd.concat(every, ignore_index=True))
+    ess = particles.groupby("generation")["weight"].agg(effective_sample_size)
+    generations_table["effective_sample_size"] = generations_table["generation"].map(ess).to_numpy(float)
+    return Posterior(samples, generations_table, simulations, particles)
+
+
+def effective_sample_size(weights: Any) -> float:
+    """Kish's effective sample size of weighted particles, (sum w)^2 / sum w^2: the number of equally weighted
+    particles they are worth. Far below the population, the posterior rests on a few particles."""
+    w = np.asarray(weights, float)
+    return float(w.sum() ** 2 / np.sum(w**2)) if np.any(w > 0) else 0.0
+
+
+def degenerate_warning(samples: pd.DataFrame) -> str | None:
+    """A warning when the posterior's weights rest on a few particles (an effective sample size under a fifth
+    of the population): its credible intervals and medians are then those of a handful of draws."""
+    ess, population = effective_sample_size(samples["weight"]), len(samples)
+    if ess >= DEGENERATE_SHARE * population:
+        return None
+    return (f"the posterior's weights rest on few particles (effective sample size {ess:.1f} of {population}): "
+            "its intervals are not to be trusted; run again with a larger --population or more --generations")
 
 
 # --------------------------------------------------------------------------- on the simulator
@@ -356,7 +377,11 @@ def calibrate_abc(
         predictive = predictive_table(predictive_draws_table, targets)
         final = float(posterior.generations["epsilon"].iloc[-1]) if len(posterior.generations) else math.nan
         message = (f"ABC-SMC: {len(posterior.generations)} generations of {len(posterior.samples)} particles, "
-                   f"{posterior.simulations} simulations, final epsilon {final:.3g}")
+                   f"{posterior.simulations} simulations, final epsilon {final:.3g}, effective sample size "
+                   f"{effective_sample_size(posterior.samples['weight']):.1f}")
+        warning = degenerate_warning(posterior.samples)
+        if warning is not None:
+            message += f"; warning: {warning}"
         result = CalibrationResult(LoadedScenario(calibrated, loaded.source), targets, parameters, fit,
                                    posterior.samples, final, message, folder.path if folder else None)
         result.posterior = posterior  # type: ignore[attr-defined]

@@ -396,9 +396,16 @@ def _abc_section(folder: Path | None) -> str:
             shutil.copyfile(folder / name, FIGURES / f"abc_{name}")
     else:  # a folder written without figures (`sim.experiments.abc_calibration.calibrate_abc`): drawn from its files
         _draw_abc_figures(folder, manifest, predictive)
-    lines = [f"`{manifest['command']}`: {optimiser['message']} ({manifest['runs']} replications per particle). "
-             "Uniform priors on the targets file's bounds; the distance is the targets' weighted RMS error in "
-             "tolerances.", "",
+    from sim.experiments.abc_calibration import degenerate_warning, effective_sample_size
+
+    samples = pd.read_csv(folder / "posterior.csv")
+    warning = degenerate_warning(samples)
+    lines = [f"`{manifest['command']}`: {optimiser['message'].split('; warning:')[0]} ({manifest['runs']} "
+             "replications per particle). Uniform priors on the targets file's bounds; the distance is the targets' "
+             "weighted RMS error in tolerances.", "",
+             f"The last generation's effective sample size (Kish's, of its weights): "
+             f"{effective_sample_size(samples['weight']):.1f} of {len(samples)} particles"
+             + (f". **Warning**: {warning}." if warning else "."), "",
              "| parameter | prior | posterior median [90 % credible interval] | calibrated scenario |",
              "|---|---|---|---|"]
     targets = manifest["targets"].get("parameters", {})
