@@ -72,7 +72,7 @@ def test_a_billion_runs_are_refused_at_once_with_the_estimate_and_no_folder(tmp_
 def test_max_memory_refuses_what_the_machine_would_allow(tmp_path):
     out = tmp_path / "out"
     one_error_line(clubsim("compare", EXCLUSIVITY, "--runs", 100_000, "--max-memory", "1G", "--out", out),
-                   "300,000 replications", "--max-memory of 1.0 GB")
+                   "300,000 replications", "--max-memory of 1.0 GB", "ask for less, or raise --max-memory")
     assert not out.exists()
     one_error_line(clubsim("compare", EXCLUSIVITY, "--max-memory", "lots", "--out", out), "--max-memory", "4G")
 

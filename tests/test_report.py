@@ -279,4 +279,4 @@ def test_an_unfinished_experiment_says_how_to_finish(compare_folder, tmp_path):
 
 def test_an_unwritable_out_is_one_line(run_folder):
     line = one_line_error("report", run_folder, "--out", run_folder / "summary.json" / "report.html")
-    assert "--out: cannot write here" in line
+    assert line.endswith(f"--out: cannot write here: {run_folder / 'summary.json'} is a file, not a folder")

@@ -354,6 +354,7 @@ def check_cost(cost: Cost, what: str, max_memory: int | None = None, *, source: 
         return
     room = f"the --max-memory of {format_bytes(limit)}" if max_memory is not None else \
         f"the {format_bytes(limit)} this machine has available"
+    advice = "ask for less, or raise --max-memory" if max_memory is not None else \
+        "ask for less, or set --max-memory to try anyway"
     raise InputError(source, field, f"{what} would need about {format_bytes(total)} of memory (and take about "
-                                    f"{format_seconds(cost.seconds)}), more than {room}; "
-                                    "ask for less, or set --max-memory to try anyway")
+                                    f"{format_seconds(cost.seconds)}), more than {room}; {advice}")

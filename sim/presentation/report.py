@@ -607,6 +607,9 @@ def _write_page(path: Path, page: str) -> None:
     if path.is_symlink() or (path.exists() and not _is_report(path)):
         raise InputError(path, "--out", "exists and is not a report clubsim wrote; clubsim does not overwrite it: "
                                         "move it away or give another file")
+    file_above = next((parent for parent in path.parents if parent.exists() and not parent.is_dir()), None)
+    if file_above is not None:
+        raise InputError(path, "--out", f"cannot write here: {file_above} is a file, not a folder")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
