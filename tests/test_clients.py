@@ -56,7 +56,7 @@ def test_shares_that_cannot_be_rescaled_are_refused_in_one_line() -> None:
     with pytest.raises(InputError, match=r"population\.shares\.hunter: Input should be less than or equal to 1"):
         shares({"population.shares.hunter": 1.2})
     with pytest.raises(InputError, match=r"population\.shares: giver \+ reciprocator \+ hunter must sum to 1, "
-                                         r"got 0\.6"):
+                                         r"got 0\.2 \+ 0\.2 \+ 0\.2 = 0\.6"):
         shares({"population.shares": {"giver": 0.2, "reciprocator": 0.2, "hunter": 0.2}})
     only_givers = {"population": {"shares": {"giver": 1.0, "reciprocator": 0.0, "hunter": 0.0}}}
     with pytest.raises(InputError, match=r"reciprocator and hunter are both 0 in the scenario"):
