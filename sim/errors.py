@@ -193,7 +193,7 @@ def validation_input_error(
         key = location[-1]
         if shown_key(key) != key:
             message = "unknown key; allowed: " + ", ".join(allowed)
-        elif ("[" in key or "." in key) and not (key.replace("-", "_").isidentifier()):
+        elif "[" in key or "." in key:
             message = _path_key_message(key, allowed)
         else:
             message = suggest(key, allowed)

@@ -208,6 +208,7 @@ def _check_same_calibration(folder: Path, previous: Mapping[str, Any], now: Mapp
                 "--runs": previous.get("runs"), "--seed": previous.get("seed"),
                 "--population": (previous.get("abc") or {}).get("population"),
                 "--epsilon": (previous.get("abc") or {}).get("epsilon")}
+
     def plain(value: Any) -> Any:  # as the manifest holds it (JSON: lists, not tuples)
         return json.loads(json.dumps(value, default=str))
 
@@ -286,6 +287,8 @@ def calibrate_abc(
         seed = seed if seed is not None else before.get("seed")
         population = population if population is not None else abc.get("population")
         epsilon = epsilon if epsilon is not None else abc.get("epsilon")
+    population = DEFAULT_POPULATION if population is None else population
+    epsilon = DEFAULT_EPSILON if epsilon is None else epsilon
     targets = dataclasses.replace(targets, runs=runs or targets.runs, check_runs=check_runs or targets.check_runs,
                                   max_evaluations=max_evaluations or targets.max_evaluations, method="abc",
                                   seed=targets.seed if seed is None else seed)
@@ -338,8 +341,7 @@ def calibrate_abc(
                     raise InputError(folder.path, "--resume", "this calibration is finished: nothing to resume")
                 _check_same_calibration(folder.path, previous, {
                     "scenario": config.model_dump(mode="json"), "targets": targets.spec, "--runs": targets.runs,
-                    "--seed": targets.seed, "--population": DEFAULT_POPULATION if population is None else population,
-                    "--epsilon": DEFAULT_EPSILON if epsilon is None else epsilon})
+                    "--seed": targets.seed, "--population": population, "--epsilon": epsilon})
             outputs = [HISTORY_FILE, f"{Path(scenario).stem}_calibrated.yaml", *OUTPUT_FILES]
             if not resume:
                 folder.check_free(outputs)
@@ -354,16 +356,15 @@ def calibrate_abc(
                 "check_runs": targets.check_runs,
                 "seed": targets.seed,
                 # what a resumed calibration must share: the particles pyABC holds in abc.db came from them
-                "abc": {"population": DEFAULT_POPULATION if population is None else population,
-                        "epsilon": DEFAULT_EPSILON if epsilon is None else epsilon},
+                "abc": {"population": population, "epsilon": epsilon},
                 **provenance(command),
             }
             # listed before pyABC writes it: an interrupted calibration's history is clubsim's to resume
             folder.write_manifest({**base_manifest, "status": "running", "files": sorted([*outputs, MANIFEST])})
         posterior = abc_smc(model, bounds, distance,
-                            population=DEFAULT_POPULATION if population is None else population,
+                            population=population,
                             generations=DEFAULT_GENERATIONS if generations is None else generations,
-                            epsilon=DEFAULT_EPSILON if epsilon is None else epsilon,
+                            epsilon=epsilon,
                             max_simulations=targets.max_evaluations, seed=targets.seed, db=history, resume=resume)
         summary = posterior.summary()
         parameters = {row.parameter: _round(row.median, row.parameter in integers)

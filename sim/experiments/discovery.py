@@ -420,7 +420,6 @@ def _write(found: DiscoveryResult, out_dir: Path) -> dict[str, Path]:
     from sim.experiments.experiment import FLOAT_FORMAT
     from sim.experiments.folders import (
         MANIFEST,
-        STATUS_COMPLETE,
         STATUS_WRITING,
         OutputFolder,
         listed_files,
@@ -454,7 +453,7 @@ def _write(found: DiscoveryResult, out_dir: Path) -> dict[str, Path]:
         manifest["files"] = sorted({*listed_files(manifest), *files, MANIFEST})
         manifest["discovery"] = {"outcome": found.outcome, "requirement": found.requirement,
                                  "chosen_box": found.chosen}
-        folder.write_manifest({**manifest, "status": manifest.get("status", STATUS_COMPLETE)})
+        folder.write_manifest(manifest)
     return files
 
 

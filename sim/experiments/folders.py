@@ -322,6 +322,7 @@ class OutputFolder:
         self.previous: dict[str, Any] | None = None
         self.in_place = frozenset(in_place)
         self._written: dict[str, dict[str, Any]] = {}  # size and SHA-256 of the files this process wrote here
+        self._hashed: dict[str, tuple[tuple[int, int, int], dict[str, Any]]] = {}  # name -> (its stat, checksum)
         self._lock = FolderLock(self.path, option)
 
     def __enter__(self) -> OutputFolder:
@@ -392,7 +393,18 @@ class OutputFolder:
             return True
         recorded = self.recorded().get(name)
         return isinstance(recorded, dict) and path.is_file() and \
-            file_checksum(path) == {"bytes": recorded.get("bytes"), "sha256": recorded.get("sha256")}
+            self._checksum(name) == {"bytes": recorded.get("bytes"), "sha256": recorded.get("sha256")}
+
+    def _checksum(self, name: str) -> dict[str, Any]:
+        """`file_checksum` of a file here, hashed once while it stays the same file (inode, size, mtime): a
+        file is checked before it is replaced, recorded when written and listed in the final manifest."""
+        st = os.stat(self.path / name)
+        key = (st.st_ino, st.st_size, st.st_mtime_ns)
+        known = self._hashed.get(name)
+        if known is None or known[0] != key:
+            known = (key, file_checksum(self.path / name))
+            self._hashed[name] = known
+        return known[1]
 
     def check_free(self, names: Iterable[str]) -> None:
         """InputError if a file clubsim is about to write exists here and is not clubsim's."""
@@ -412,7 +424,7 @@ class OutputFolder:
     def _wrote(self, name: str, path: Path) -> Path:
         """Record a file just written; an unfinished manifest that lists it is rewritten to vouch for it, so that a
         run cut short after it (disk full, a kill) finds it clubsim's."""
-        self._written[name] = file_checksum(path)
+        self._written[name] = self._checksum(name)
         self._vouch_for(name)
         return path
 
@@ -450,11 +462,10 @@ class OutputFolder:
             try:
                 with open(source, "rb") as handle:
                     os.fsync(handle.fileno())
-                checksum = file_checksum(source)
                 os.replace(source, target)
             except OSError as err:
                 raise OutputError(target, None, f"cannot write: {os_reason(err)}") from None
-            self._written[target.name] = checksum
+            self._written[target.name] = self._checksum(target.name)
             self._vouch_for(target.name)
             moved[target.name] = target
         return moved
@@ -488,12 +499,13 @@ class OutputFolder:
     def write_manifest(self, manifest: Mapping[str, Any]) -> Path:
         """Write manifest.json (with checksums when it is complete: `with_checksums`); its files are then
         clubsim's here."""
-        if manifest.get("status", STATUS_COMPLETE) == STATUS_COMPLETE:
-            manifest = with_checksums(self.path, manifest)
+        listed = [name for name in listed_files(manifest) if name != MANIFEST]
+        if manifest.get("status", STATUS_COMPLETE) == STATUS_COMPLETE:  # as `with_checksums`, each file hashed once
+            checksums = {name: self._checksum(name) for name in listed if (self.path / name).is_file()}
         else:  # unfinished: it vouches for the listed files clubsim wrote, so that they stay clubsim's
             recorded = self.recorded()
-            manifest = {**manifest, CHECKSUMS: {name: recorded[name] for name in listed_files(manifest)
-                                                if name in recorded and name != MANIFEST}}
+            checksums = {name: recorded[name] for name in listed if name in recorded}
+        manifest = {**manifest, CHECKSUMS: checksums}
         write_text(self.path / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         self.previous = manifest
         return self.path / MANIFEST
