@@ -14,3 +14,7 @@ def nothing() -> None:
 
 def sigint_handler(_task: int) -> str:
     return repr(signal.getsignal(signal.SIGINT))
+
+
+def sigterm_blocked(_task: int) -> bool:
+    return signal.SIGTERM in signal.pthread_sigmask(signal.SIG_BLOCK, set())

@@ -54,6 +54,21 @@ def test_pool_workers_are_born_ignoring_ctrl_c(monkeypatch):
     assert seen == [repr(signal.SIG_IGN)] * 4
 
 
+def test_pool_workers_are_born_with_a_groups_sigterm_held_back(monkeypatch):
+    # without any initializer: a SIGTERM sent to the whole group while a worker's interpreter starts must
+    # wait (blocked), not kill it and break the pool, until `_pool_worker_start` ignores it
+    monkeypatch.setattr(sim.experiments.backends, "_pool_worker_start", signal_probe.nothing)
+    sim.experiments.backends.shutdown_pool()
+    seen: list[bool] = []
+    try:
+        sim.experiments.backends.run_tasks(list(range(4)), signal_probe.sigterm_blocked, workers=2,
+                                           on_result=seen.append)
+    finally:
+        sim.experiments.backends.shutdown_pool()
+    assert seen == [True] * 4
+    assert signal.SIGTERM not in signal.pthread_sigmask(signal.SIG_BLOCK, set())  # not here, once started
+
+
 def test_ctrl_c_while_figures_are_drawn_keeps_the_replications_says_how_to_resume(tmp_path, monkeypatch):
     out = tmp_path / "out"
 

@@ -443,6 +443,31 @@ def test_resume_notes_a_rerun_part_on_the_command_line(tmp_path):
                                           "its replications were run again"]
 
 
+def test_resume_reruns_parts_copied_from_another_experiments_folder(tmp_path):
+    """A part is another experiment's (here: another seed's) although its bytes match its name: resume
+    must not mix its replications in."""
+    path = write_experiment(tmp_path)
+    experiment = load_experiment(path)
+    other = tmp_path / "other"
+    with pytest.raises(ExperimentInterrupted):
+        compare(experiment, workers=1, out=other, figures=False, stop_after=5, seed=999)
+    cut = tmp_path / "cut"
+    with pytest.raises(ExperimentInterrupted):
+        compare(experiment, workers=1, out=cut, figures=False, stop_after=1)
+    [own] = list((cut / PARTS).iterdir())
+    own.unlink()
+    [foreign] = list((other / PARTS).iterdir())
+    (cut / PARTS / foreign.name).write_bytes(foreign.read_bytes())
+
+    whole = compare(experiment, workers=1, out=tmp_path / "whole", figures=False)
+    result = clubsim("compare", path, "--workers", 1, "--no-figures", "--resume", cut, "-q")
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines() == [
+        f"clubsim: note: {cut / PARTS / foreign.name}: it was written for another experiment (or seed), or by an "
+        "older clubsim; its replications were run again"]
+    assert (cut / "replications.parquet").read_bytes() == (whole.out_dir / "replications.parquet").read_bytes()
+
+
 MARKET = "profession,sector,demand_weight,deal_value_median\n" + "".join(
     f"trade{i},sector{i % 4},{1 + i % 3},{1000 + 100 * i}\n" for i in range(40))
 

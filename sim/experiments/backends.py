@@ -147,10 +147,14 @@ def _sigint_plugin() -> Any:
     return IgnoreSigint()
 
 
+# sent to the whole process group by terminals, `timeout` and batch schedulers
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
 @contextmanager
 def _children_ignore_sigint() -> Iterator[None]:
     """While worker processes are spawned, SIGINT is ignored in this process (it is blocked here, by
-    `_sigint_deferred`): a spawned interpreter that starts with SIGINT ignored keeps it ignored, so a
+    `_signals_deferred`): a spawned interpreter that starts with SIGINT ignored keeps it ignored, so a
     Ctrl-C while it starts (before its initializer runs) cannot kill it with a traceback and break the
     pool. A Ctrl-C pending here meanwhile is raised again once the handler is back."""
     if threading.current_thread() is not threading.main_thread():
@@ -167,19 +171,21 @@ def _children_ignore_sigint() -> Iterator[None]:
     finally:
         signal.signal(signal.SIGINT, previous)
         if pending or signal.SIGINT in signal.sigpending():
-            signal.raise_signal(signal.SIGINT)  # still blocked: delivered when `_sigint_deferred` ends
+            signal.raise_signal(signal.SIGINT)  # still blocked: delivered when `_signals_deferred` ends
 
 
 @contextmanager
-def _sigint_deferred() -> Iterator[None]:
-    """Block SIGINT while a pool or cluster starts its helper threads: they inherit the mask, so Ctrl-C
-    always reaches the main thread; one pressed meanwhile arrives when the block ends. (Worker
-    processes ignore SIGINT themselves: `_ignore_sigint`, `_sigint_plugin`.)"""
+def _signals_deferred(signals: Sequence[int] = (signal.SIGINT,)) -> Iterator[None]:
+    """Block `signals` while a pool or cluster starts its helper threads and processes: threads inherit the
+    mask, so Ctrl-C always reaches the main thread, and one sent meanwhile arrives when the block ends.
+    Spawned processes inherit it too (through exec): a pool worker is born with SIGTERM blocked, so a
+    SIGTERM sent to the whole group while its interpreter starts waits, and is dropped when its initializer
+    ignores SIGTERM (`_pool_worker_start`), instead of killing it and breaking the pool."""
     block = getattr(signal, "pthread_sigmask", None)
     if block is None or threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, set(signals))
     try:
         yield
     finally:
@@ -241,7 +247,7 @@ def check_dask_scheduler(address: str, timeout: float = DASK_HANDSHAKE_SECONDS) 
     expected = "expected the address of a Dask scheduler, like tcp://host:8786"
     with _dask_logs_quiet():
         thread = threading.Thread(target=ask, name="clubsim-scheduler-check", daemon=True)
-        with _sigint_deferred():
+        with _signals_deferred():
             thread.start()
         thread.join(timeout + 5.0)
     error = outcome.get("error")
@@ -478,7 +484,7 @@ def _run_pool(tasks: Sequence[Any], fn: Callable[[Any], Any], workers: int, coun
     pending: set[Any] = set()
     with _sigint_counted() as interrupts:
         try:
-            with _sigint_deferred(), _children_ignore_sigint():  # submit starts the worker processes
+            with _signals_deferred(STOP_SIGNALS), _children_ignore_sigint():  # submit starts the workers
                 try:
                     pending = {_pool(workers).submit(run_batch, fn, batch) for batch in batches}
                 except (BrokenProcessPool, RuntimeError):  # a worker died earlier, or the pool was shut down
@@ -624,7 +630,7 @@ def _connect(scheduler: str | None, workers: int | None) -> tuple[Any, Any]:
 
     if scheduler:
         check_dask_scheduler(scheduler)
-    with _sigint_deferred():
+    with _signals_deferred():
         if scheduler:
             try:
                 return Client(scheduler, timeout=DASK_CONNECT_TIMEOUT), None

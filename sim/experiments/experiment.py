@@ -14,6 +14,7 @@ What an experiment is (its file, loading) is `sim.experiments.spec`'s, the stati
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import math
 import numbers
@@ -77,6 +78,9 @@ if TYPE_CHECKING:
 
 PART_ROWS = 50  # a part is written every PART_ROWS finished rows or PART_SECONDS
 PART_SECONDS = 2.0
+PART_STAMP = "clubsim_experiment"  # a part's schema metadata key: the SHA-256 of its experiment (`part_stamp`)
+PART_CHANGED = "its bytes do not match the SHA-256 in its name"
+PART_FOREIGN = "it was written for another experiment (or seed), or by an older clubsim"
 
 
 # --------------------------------------------------------------------------- replications
@@ -253,14 +257,16 @@ def _row_schema(row: Mapping[str, Any], param_dtypes: Mapping[str, str]) -> pa.S
     return pa.schema([pa.field(n, _arrow_type(n, row.get(n), param_dtypes)) for n in names])
 
 
-def _parquet_bytes(table: pa.Table) -> bytes:
-    """Deterministic Parquet bytes: no schema metadata, fixed writer options; each metric's and series'
-    field carries its label and units (`sim.model.metric_registry.arrow_metadata`)."""
+def _parquet_bytes(table: pa.Table, schema_metadata: Mapping[str, str] | None = None) -> bytes:
+    """Deterministic Parquet bytes: fixed writer options, no schema metadata but `schema_metadata`; each
+    metric's and series' field carries its label and units (`sim.model.metric_registry.arrow_metadata`)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     table = table.replace_schema_metadata(None).combine_chunks()  # page layout must not depend on chunking
     table = table.cast(with_arrow_metadata(table.schema))
+    if schema_metadata:
+        table = table.replace_schema_metadata(dict(schema_metadata))
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink, compression="snappy", version="2.6",
                    data_page_version="1.0", use_dictionary=True, write_statistics=True,
@@ -268,19 +274,34 @@ def _parquet_bytes(table: pa.Table) -> bytes:
     return sink.getvalue().to_pybytes()
 
 
+def part_stamp(experiment: Experiment) -> str:
+    """The SHA-256 of what an experiment's replications depend on (its fingerprint, with the content but not
+    the paths of the files it reads, and the results format): each part carries it, so that `--resume` reads
+    only the parts of this very experiment, not parts copied from another folder."""
+    from sim.model.runner import RESULTS_FORMAT
+
+    fingerprint = experiment.fingerprint()
+    fingerprint["inputs"] = sorted(str(digest) for digest in fingerprint["inputs"].values())
+    fingerprint["results_format"] = RESULTS_FORMAT
+    return hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()
+
+
 class _PartWriter:
     """Appends finished rows to DIR/parts/part-NNNNN-<sha256>.parquet, every PART_ROWS rows or PART_SECONDS.
 
-    A part's name carries the SHA-256 of its bytes, and it is written under a temporary name and renamed:
-    `--resume` reads only parts whose bytes still match their name (`_read_done`).
+    A part's name carries the SHA-256 of its bytes, and it is written under a temporary name and renamed;
+    its schema metadata carries the experiment's `part_stamp`. `--resume` reads only parts whose bytes still
+    match their name and whose stamp is the experiment's (`_read_done`).
     """
 
-    def __init__(self, parts_dir: Path, param_dtypes: Mapping[str, str], schema: pa.Schema | None = None):
+    def __init__(self, parts_dir: Path, param_dtypes: Mapping[str, str], schema: pa.Schema | None = None,
+                 stamp: str = ""):
         if parts_dir.is_symlink() or (parts_dir.exists() and not parts_dir.is_dir()):
             # its parts would be written wherever the link points, outside the folder clubsim holds
             raise InputError(parts_dir, None, "is a symbolic link or a file, not clubsim's folder of parts: move "
                                               "it away, or choose another folder")
         self.parts_dir = parts_dir
+        self.stamp = stamp
         self.param_dtypes = param_dtypes
         self.schema = schema
         self.buffer: list[dict[str, Any]] = []
@@ -307,7 +328,7 @@ class _PartWriter:
             self.parts_dir.mkdir(exist_ok=True)
         except OSError as err:
             raise OutputError(self.parts_dir, None, f"cannot write: {err.strerror or err}") from None
-        data = _parquet_bytes(pa.Table.from_pylist(self.buffer, schema=self.schema))
+        data = _parquet_bytes(pa.Table.from_pylist(self.buffer, schema=self.schema), {PART_STAMP: self.stamp})
         write_bytes(self.parts_dir / f"part-{self.next_index:05d}-{bytes_checksum(data)}.parquet", data)
         self.next_index += 1
         self.written += len(self.buffer)
@@ -322,16 +343,18 @@ def _canonical(schema: pa.Schema) -> pa.Schema:
                       for f in schema])
 
 
-def _read_done(folder: OutputFolder, manifest: Mapping[str, Any]) -> tuple[pa.Table | None, list[str]]:
+def _read_done(folder: OutputFolder, manifest: Mapping[str, Any],
+               stamp: str) -> tuple[pa.Table | None, dict[str, str]]:
     """Rows already in the folder: replications.parquet of a complete run (checked against the manifest:
-    InputError if it differs) and the parts whose bytes match the SHA-256 in their names, in that order.
-    Returns them and the parts not read (cut short, changed, or unnamed by an older clubsim): their
-    replications run again."""
+    InputError if it differs) and the parts whose bytes match the SHA-256 in their names and that carry
+    this experiment's `stamp`, in that order. Returns them and the parts not read, each with the reason
+    (cut short, changed, or written for another experiment or by an older clubsim): their replications
+    run again."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     tables = []
-    rejected: list[str] = []
+    rejected: dict[str, str] = {}
     if manifest.get("status") == STATUS_COMPLETE and REPLICATIONS_FILE in listed_files(manifest):
         verify_files(folder.path, manifest, [REPLICATIONS_FILE])
         path = folder.path / REPLICATIONS_FILE
@@ -344,11 +367,16 @@ def _read_done(folder: OutputFolder, manifest: Mapping[str, Any]) -> tuple[pa.Ta
         try:  # checked and parsed from the same bytes
             data = (folder.path / PARTS / name).read_bytes()
             if expected is None or bytes_checksum(data) != expected:
-                rejected.append(name)
+                rejected[name] = PART_CHANGED
                 continue
-            tables.append(pq.read_table(pa.BufferReader(data)))
+            table = pq.read_table(pa.BufferReader(data))
         except (OSError, pa.ArrowException):
-            rejected.append(name)
+            rejected[name] = PART_CHANGED
+            continue
+        if (table.schema.metadata or {}).get(PART_STAMP.encode()) != stamp.encode():
+            rejected[name] = PART_FOREIGN
+            continue
+        tables.append(table)
     if not tables:
         return None, rejected
     table = pa.concat_tables([t.replace_schema_metadata(None) for t in tables], promote_options="permissive")
@@ -429,8 +457,10 @@ class _ExperimentResult:
     precision_met: bool | None = None
     out_dir: Path | None = None
     files: dict[str, Path] = field(default_factory=dict)
-    # parts found when resuming whose bytes no longer match the SHA-256 in their names: rerun, not read
+    # parts found when resuming that were not read (bytes changed, or another experiment's): rerun instead
     rejected_parts: list[str] = field(default_factory=list)
+    # why each of them was not read (`PART_CHANGED`, `PART_FOREIGN`)
+    rejected_reasons: dict[str, str] = field(default_factory=dict, repr=False)
     # what draws `plot()`'s figures (`sim.presentation.experiment_plots.FIGURES`, passed by `sim.compare`)
     figure_set: FigureSet | None = field(default=None, repr=False, compare=False)
 
@@ -816,13 +846,13 @@ def _replicate(
 
     out_dir: Path | None = folder.path if folder is not None else None
     loaded = None
-    rejected: list[str] = []
+    rejected: dict[str, str] = {}
     drawing = figure_set if figures else None
     outputs = _output_names(experiment, kind, drawing)
     if folder is not None:
         if resume:
             _check_same_experiment(folder.path, manifest, experiment)
-            loaded, rejected = _read_done(folder, manifest)
+            loaded, rejected = _read_done(folder, manifest, part_stamp(experiment))
         else:  # a new run: the earlier output here goes (only what clubsim wrote: `OutputFolder.remove`)
             folder.remove(folder.owned)
         folder.check_free(outputs)
@@ -863,8 +893,8 @@ def _replicate(
         raise InputError("--runs", None, f"{asked_runs} is fewer than the {finished} replications {out_dir} already "
                                          f"holds; resume with --runs {finished} or more (or without --runs), or run "
                                          "into another folder")
-    writer = _PartWriter(out_dir / PARTS, _dtypes(experiment), loaded.schema if loaded is not None else None) \
-        if out_dir is not None else None
+    writer = _PartWriter(out_dir / PARTS, _dtypes(experiment), loaded.schema if loaded is not None else None,
+                         part_stamp(experiment)) if out_dir is not None else None
     new_rows: list[dict[str, Any]] = []
     if workers is None and not scheduler:  # the manifest says how many ran: the usable cores, by default
         from sim.experiments.backends import default_workers
@@ -938,7 +968,7 @@ def _replicate(
                                  parameters)
         result_cls = ComparisonResult if kind == "compare" else SweepResult
         result = result_cls(experiment, replications, stats, n, met, out_dir, figure_set=figure_set)
-        result.rejected_parts = rejected
+        result.rejected_parts, result.rejected_reasons = list(rejected), rejected
         if folder is not None:
             data = _parquet_bytes(table)
             files = {REPLICATIONS_FILE: folder.write_with(REPLICATIONS_FILE, lambda tmp: tmp.write_bytes(data))}

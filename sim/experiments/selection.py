@@ -220,6 +220,7 @@ class SelectionResult:
     out_dir: Path | None = None
     files: dict[str, Path] = field(default_factory=dict)
     rejected_parts: list[str] = field(default_factory=list)
+    rejected_reasons: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def best(self) -> str:
@@ -413,6 +414,7 @@ def _select(experiment: Any, folder: Any, manifest: Mapping[str, Any], *, delta:
         _read_done,
         _to_frame,
         keeping_finished,
+        part_stamp,
         replication_seeds,
         run_replication,
     )
@@ -434,11 +436,11 @@ def _select(experiment: Any, folder: Any, manifest: Mapping[str, Any], *, delta:
 
     out_dir = folder.path if folder is not None else None
     outputs = _output_names()
-    loaded, rejected = None, []
+    loaded, rejected = None, {}
     if folder is not None:
         if resume:
             _check_same_experiment(folder.path, manifest, experiment)
-            loaded, rejected = _read_done(folder, manifest)
+            loaded, rejected = _read_done(folder, manifest, part_stamp(experiment))
         else:
             folder.remove(folder.owned)
         folder.check_free(outputs)
@@ -459,8 +461,8 @@ def _select(experiment: Any, folder: Any, manifest: Mapping[str, Any], *, delta:
                                                  f"already holds; resume with --max-runs {finished} or more (or "
                                                  "without --max-runs), or run into another folder")
 
-    writer = _PartWriter(out_dir / PARTS, {}, loaded.schema if loaded is not None else None) \
-        if out_dir is not None else None
+    writer = _PartWriter(out_dir / PARTS, {}, loaded.schema if loaded is not None else None,
+                         part_stamp(experiment)) if out_dir is not None else None
     new_rows: list[dict[str, Any]] = []
     info = {"backend": backend, "workers": workers, "scheduler": scheduler, "command": command}
     state = {"stage": 0, "received": 0, "done": 0}
@@ -533,7 +535,7 @@ def _select(experiment: Any, folder: Any, manifest: Mapping[str, Any], *, delta:
     stats = selection_table(experiment, replications, selection)
     result = SelectionResult(experiment, selection, float(delta), float(confidence), int(first_stage),
                              int(max_runs), replications, stats, out_dir)
-    result.rejected_parts = rejected
+    result.rejected_parts, result.rejected_reasons = list(rejected), rejected
     if folder is not None:
         from sim.experiments.experiment import FLOAT_FORMAT
 

@@ -634,12 +634,15 @@ def _interrupted(err: ExperimentInterrupted | ExperimentFailed, hint: str) -> ty
 
 
 def _note_rejected_parts(result: ComparisonResult | SweepResult) -> None:
-    """One stderr line per part --resume did not trust (changed or cut short): its replications ran again."""
+    """One stderr line per part --resume did not trust (changed, cut short or another experiment's): its
+    replications ran again."""
+    from sim.experiments.experiment import PART_CHANGED
     from sim.experiments.folders import PARTS
 
     for name in result.rejected_parts:
-        _err(f"clubsim: note: {Path(result.out_dir or '.') / PARTS / name}: its bytes do not match the SHA-256 "
-             "in its name; its replications were run again")
+        reason = result.rejected_reasons.get(name, PART_CHANGED)
+        _err(f"clubsim: note: {Path(result.out_dir or '.') / PARTS / name}: {reason}; its replications were run "
+             "again")
 
 
 def _precision_line(result: ComparisonResult | SweepResult) -> list[str]:
