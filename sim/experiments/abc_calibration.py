@@ -35,6 +35,7 @@ PARTICLES_FILE = "posterior.parquet"        # every generation's particles and w
 SUMMARY_FILE = "posterior_summary.csv"      # median and 90 % credible interval per parameter
 GENERATIONS_FILE = "generations.csv"
 DEGENERATE_SHARE = 0.2  # an effective sample size under this share of the population is warned of
+LOCAL_NEIGHBOURS = 0.25  # pyABC's LocalTransition: each particle's kernel from its nearest quarter of the population
 PREDICTIVE_FILE = "predictive.csv"          # the posterior predictive check, one row per target
 PREDICTIVE_DRAWS_FILE = "predictive_draws.csv"
 HISTORY_FILE = "abc.db"                     # pyABC's history (SQLite): what --resume continues from
@@ -142,6 +143,11 @@ def abc_smc(
                 prior,
                 lambda x, _x0: float(distance(x)),
                 population_size=population,
+                # each particle perturbed with the covariance of its own neighbours, not the population's
+                # weighted one: with pyABC's default kernel a posterior resting on a few particles had a
+                # near-singular covariance, so a proposal's density could be 0 and its weight infinite (a
+                # 9-parameter BNI calibration stopped on "total weight nan")
+                transitions=pyabc.LocalTransition(k_fraction=LOCAL_NEIGHBOURS),
                 sampler=pyabc.sampler.SingleCoreSampler(),
             )
             path = Path(db) if db is not None else Path(scratch) / HISTORY_FILE
