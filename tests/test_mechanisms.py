@@ -111,6 +111,41 @@ def test_satisfied_members_bring_more_visitors(engine):
 
 
 @pytest.mark.parametrize("engine", ENGINES)
+def test_a_fuller_room_brings_fewer_visitors(engine):
+    """crowding: the flow falls with members / capacity, to none in a full room when crowding is 1."""
+    def visitors(founders: int, crowding: float) -> float:
+        flow = {"club": {"founders": founders, "capacity": 40, "recruitment": {
+            "visitors_per_meeting": 4.0, "satisfaction_weight": 0.0, "application_rate": 0.0,
+            "crowding": crowding}}}
+        return float(series(run(engine, CLOSED_GROUP, flow))["visitors"].mean())
+
+    assert visitors(40, 1.0) == 0.0 < visitors(40, 0.0)
+    assert 0.15 < visitors(30, 1.0) / visitors(10, 0.0) < 0.35  # 1 - 30/40 of the flow
+    assert visitors(30, 1.0) < 0.6 * visitors(10, 1.0)  # 1/4 of the flow against 3/4
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_crowding_lets_a_growing_chapter_settle_below_capacity(engine):
+    """Without crowding, a chapter whose recruiting outpaces its exits fills its room; with it, joins fall as
+    seats fill and its size settles inside the room (docs/ODD.md 7.1)."""
+    def final_size(crowding: float) -> float:
+        growing = merge(EVERYONE_PAYS, NO_HUNTERS, {"club": {
+            "founders": 12, "capacity": 40, "composition": {"policy": "open"}, "attendance_rule": {"enabled": False},
+            "recruitment": {"visitors_per_meeting": 2.0, "satisfaction_weight": 0.0, "application_rate": 1.0,
+                            "crowding": crowding}},
+            "behaviour": {"exogenous_exit_rate": 0.6, "renewal_base_leave": 1e-9, "renewal_steepness": 0.01}})
+        s = series(run(engine, growing, years=4))
+        return float(s.loc[s["week"] >= 3 * 52, "members"].mean())
+
+    # 104 joins a year against exits at a hazard of -ln(1 - 0.6) = 0.92 a member a year: the room fills (40)
+    # without crowding; with it, joins 104 x (1 - N / 40) match exits 0.92 N at N = 40 x 104 / (104 + 37),
+    # about 30
+    full, crowded = final_size(0.0), final_size(1.0)
+    assert full > 38
+    assert 25 < crowded < 34
+
+
+@pytest.mark.parametrize("engine", ENGINES)
 def test_visitors_come_from_their_inviters_sectors(engine):
     """own_sector_share 1: every newcomer works in the sector of a member who invited it."""
     def sectors(share: float) -> tuple[int, int]:

@@ -27,14 +27,14 @@ BNI = ROOT / "scenarios" / "bni_chapter.yaml"
 METRICS = ["business_per_member_year", "referrals_per_member_year", "members_final", "mean_members",
            "sphere_share", "visitors_per_meeting", "churn_rate_annual"]
 
-# `eight` is fragile (a third of its chapters close), `no_visitors` always closes, `ten` in between
+# `eight` is fragile (a third of its chapters close), `no_visitors` always closes, `nine` in between
 MIXED = f"""
 name: fragile
 scenario: {BNI}
 overrides: {{years: 2, club.founders: 8, club.min_viable_size: 8}}
 policies:
   eight: {{}}
-  ten: {{club.founders: 10}}
+  nine: {{club.founders: 9}}
   no_visitors: {{club.recruitment.visitors_per_meeting: 0}}
 metrics: [{", ".join(METRICS)}]
 runs: 12
@@ -73,14 +73,14 @@ def render(table) -> str:
 def test_the_experiment_has_survivors_and_deaths(fragile) -> None:
     survived = {p: rows_of(fragile, p)["survived"] for p in fragile.policies}
     assert 0 < survived["eight"].sum() < len(survived["eight"])
-    assert 0 < survived["ten"].sum() < len(survived["ten"])
+    assert 0 < survived["nine"].sum() < len(survived["nine"])
     assert not survived["no_visitors"].any()
     # the pairing below would prove nothing if both policies lost the same chapters
-    assert (survived["eight"] != survived["ten"]).any()
+    assert (survived["eight"] != survived["nine"]).any()
 
 
 def test_survivors_means_exclude_the_clubs_that_closed(fragile) -> None:
-    for policy in ("eight", "ten"):
+    for policy in ("eight", "nine"):
         rows = rows_of(fragile, policy)
         alive = rows[rows["survived"]]
         for metric in METRICS:
@@ -114,12 +114,12 @@ def test_a_policy_whose_clubs_all_closed_has_no_survivors_mean(fragile) -> None:
 
 
 def test_survivors_differences_are_paired_on_seeds_where_both_clubs_survived(fragile) -> None:
-    base, other = rows_of(fragile, "eight"), rows_of(fragile, "ten")
+    base, other = rows_of(fragile, "eight"), rows_of(fragile, "nine")
     both = base.index[base["survived"] & other["survived"]]
     assert 0 < len(both) < min(base["survived"].sum(), other["survived"].sum()) + 1
     for metric in ("business_per_member_year", "members_final"):
         d = other.loc[both, metric].to_numpy(float) - base.loc[both, metric].to_numpy(float)
-        row = stat(fragile, "ten", f"{metric}_survivors")
+        row = stat(fragile, "nine", f"{metric}_survivors")
         assert row["diff"] == pytest.approx(d.mean())
         half = row["diff_ci_high"] - row["diff"]
         from scipy import stats
@@ -128,10 +128,10 @@ def test_survivors_differences_are_paired_on_seeds_where_both_clubs_survived(fra
         # not the difference of the two survivors' means (other seeds), nor the all-runs difference
         unpaired = other.loc[other["survived"], metric].mean() - base.loc[base["survived"], metric].mean()
         assert row["diff"] != pytest.approx(unpaired)
-        assert row["diff"] != pytest.approx(stat(fragile, "ten", metric)["diff"])
+        assert row["diff"] != pytest.approx(stat(fragile, "nine", metric)["diff"])
     counts = fragile.survivors.set_index("policy")
-    assert counts.loc["ten", "pairs"] == len(both)
-    assert counts.loc["ten", "survived"] == other["survived"].sum()
+    assert counts.loc["nine", "pairs"] == len(both)
+    assert counts.loc["nine", "survived"] == other["survived"].sum()
     assert counts.loc["eight", "runs"] == 12
 
 
@@ -152,7 +152,7 @@ def test_compare_table_prints_survivors_columns_counts_and_pairs(fragile) -> Non
     assert "survivors (runs)" in text
     assert "business / member-year (EUR), survivors" in text
     assert f"{counts.loc['eight', 'survived']} of 12" in text
-    assert f"{counts.loc['ten', 'pairs']} pairs" in text
+    assert f"{counts.loc['nine', 'pairs']} pairs" in text
     assert "both policies' clubs survived" in text
     assert "survived (% of runs)" in text  # a row, although not among the metrics
     assert "members at end, survivors" in text

@@ -143,9 +143,16 @@ def hold_one_to_ones(rng, p, members, slots, attendees, is_hunter):
 
 
 @inlined
+def room_pull(p, members_now):
+    """A fuller room recruits less: 1 - crowding x members / capacity (1 in an empty room)."""
+    return 1.0 - p.crowding * members_now / p.capacity
+
+
+@inlined
 def invite_visitors(rng, p, market, members, slots, club, cand, present, week):
-    """The chapter brings visitors in proportion to its members' mean satisfaction, each invited by a
-    member in proportion to its own; some visitors apply (screened in apply_club_rules).
+    """The chapter brings visitors in proportion to its members' mean satisfaction, less as its room fills,
+    each invited by a member in proportion to its own satisfaction; some visitors apply (screened in
+    apply_club_rules).
 
     For common random numbers, the number of visitors takes one uniform (inversion), and the v-th visitor
     of a week is drawn from the candidates stream keyed on (week, v): two runs on one seed see the same
@@ -161,7 +168,8 @@ def invite_visitors(rng, p, market, members, slots, club, cand, present, week):
     visitors = 0
     if len(present) > 0:
         appeal = 1.0 - p.satisfaction_weight + p.satisfaction_weight * total / len(present)
-        visitors = min(poisson_by_inversion(rng, p.visitors_per_meeting * appeal), MAX_VISITORS_PER_MEETING)
+        flow = p.visitors_per_meeting * appeal * room_pull(p, len(present))
+        visitors = min(poisson_by_inversion(rng, flow), MAX_VISITORS_PER_MEETING)
     club.week_stats[S_VISITORS] += visitors
     applicants = 0
     for visitor in range(visitors):

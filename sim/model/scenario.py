@@ -175,6 +175,11 @@ class RecruitmentSpec(_Section):
         description="how much the visitors' flow depends on the members' mean satisfaction s: visitors per meeting "
         "= visitors_per_meeting x (1 - weight + weight x s) (0..1)",
     )
+    crowding: float = Field(
+        0.0, ge=0, le=1,
+        description="how much less a fuller room recruits: the visitors' flow is multiplied by 1 - crowding x "
+        "members / capacity; 0 = not at all (0..1)",
+    )
     own_sector_share: float = Field(
         0.5, ge=0, le=1, description="share of visitors who work in their inviter's sector (0..1)"
     )

@@ -68,6 +68,7 @@ class Params(NamedTuple):
     contribution_window: int
     visitors_per_meeting: float
     satisfaction_weight: float
+    crowding: float
     own_sector_share: float
     application_rate: float
     share_giver: float
@@ -270,6 +271,7 @@ def _params(config: ScenarioConfig) -> Params:
         contribution_window=club.contribution_rule.window_weeks,
         visitors_per_meeting=club.recruitment.visitors_per_meeting,
         satisfaction_weight=club.recruitment.satisfaction_weight,
+        crowding=club.recruitment.crowding,
         own_sector_share=club.recruitment.own_sector_share,
         application_rate=club.recruitment.application_rate,
         share_giver=pop.shares.giver,

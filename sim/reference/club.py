@@ -742,11 +742,14 @@ class ReferenceClubModel(RunsWeekByWeek, mesa.Model):
         self.applicants = []
         if not self.members:
             return
-        # a chapter-level flow: its recruiting effort, raised by its members' mean satisfaction
+        # a chapter-level flow: its recruiting effort, raised by its members' mean satisfaction, and lowered
+        # as its room fills
         satisfaction = np.cumsum([m.satisfaction() for m in self.members])
         weight = recruitment.satisfaction_weight
         appeal = 1.0 - weight + weight * satisfaction[-1] / len(self.members)
-        visitors = min(poisson_by_inversion(rng, recruitment.visitors_per_meeting * appeal), MAX_VISITORS)
+        room_pull = 1.0 - recruitment.crowding * len(self.members) / self.scenario.club.capacity
+        visitors = min(poisson_by_inversion(rng, recruitment.visitors_per_meeting * appeal * room_pull),
+                       MAX_VISITORS)
         self.tally["visitors"] += visitors
         for visitor in range(visitors):
             if rng.random() >= recruitment.application_rate:
