@@ -40,32 +40,28 @@ def _kernels(numba_ready: None) -> None:
     """The runs here use the numba engine: load (or compile) its kernels once."""
 
 
-def test_pool_workers_are_born_ignoring_ctrl_c(monkeypatch):
-    # without its initializer, a worker shows what it was born with: a Ctrl-C before the initializer
-    # runs (while the interpreter starts) must not raise KeyboardInterrupt there
-    monkeypatch.setattr(sim.experiments.backends, "_ignore_sigint", signal_probe.nothing)
+def _born_with(monkeypatch, initializer: str, probe) -> list:
+    """What each of four pool tasks' `probe` sees in a worker whose `initializer` step does nothing: what the
+    worker was born with, before its initializer would run."""
+    monkeypatch.setattr(sim.experiments.backends, initializer, signal_probe.nothing)
     sim.experiments.backends.shutdown_pool()
-    seen: list[str] = []
+    seen: list = []
     try:
-        sim.experiments.backends.run_tasks(list(range(4)), signal_probe.sigint_handler, workers=2,
-                                           on_result=seen.append)
+        sim.experiments.backends.run_tasks(list(range(4)), probe, workers=2, on_result=seen.append)
     finally:
         sim.experiments.backends.shutdown_pool()
-    assert seen == [repr(signal.SIG_IGN)] * 4
+    return seen
+
+
+def test_pool_workers_are_born_ignoring_ctrl_c(monkeypatch):
+    # a Ctrl-C before the initializer runs (while the interpreter starts) must not raise KeyboardInterrupt there
+    assert _born_with(monkeypatch, "_ignore_sigint", signal_probe.sigint_handler) == [repr(signal.SIG_IGN)] * 4
 
 
 def test_pool_workers_are_born_with_a_groups_sigterm_held_back(monkeypatch):
-    # without any initializer: a SIGTERM sent to the whole group while a worker's interpreter starts must
-    # wait (blocked), not kill it and break the pool, until `_pool_worker_start` ignores it
-    monkeypatch.setattr(sim.experiments.backends, "_pool_worker_start", signal_probe.nothing)
-    sim.experiments.backends.shutdown_pool()
-    seen: list[bool] = []
-    try:
-        sim.experiments.backends.run_tasks(list(range(4)), signal_probe.sigterm_blocked, workers=2,
-                                           on_result=seen.append)
-    finally:
-        sim.experiments.backends.shutdown_pool()
-    assert seen == [True] * 4
+    # a SIGTERM sent to the whole group while a worker's interpreter starts must wait (blocked), not kill it
+    # and break the pool, until `_pool_worker_start` ignores it
+    assert _born_with(monkeypatch, "_pool_worker_start", signal_probe.sigterm_blocked) == [True] * 4
     assert signal.SIGTERM not in signal.pthread_sigmask(signal.SIG_BLOCK, set())  # not here, once started
 
 
