@@ -463,8 +463,55 @@ def test_resume_reruns_parts_copied_from_another_experiments_folder(tmp_path):
     result = clubsim("compare", path, "--workers", 1, "--no-figures", "--resume", cut, "-q")
     assert result.exit_code == 0, result.output
     assert result.stderr.splitlines() == [
-        f"clubsim: note: {cut / PARTS / foreign.name}: it was written for another experiment (or seed), or by an "
-        "older clubsim; its replications were run again"]
+        f"clubsim: note: {cut / PARTS / foreign.name}: it was written for another experiment (or seed), or by "
+        "another version of clubsim; its replications were run again"]
+    assert (cut / "replications.parquet").read_bytes() == (whole.out_dir / "replications.parquet").read_bytes()
+
+
+def _restamped(data: bytes, stamp: bytes | None) -> tuple[str, bytes]:
+    """A part's bytes with another stamp in its schema metadata (None: none, as before stamps existed), and
+    the part's name for those bytes (its SHA-256 matches them)."""
+    import hashlib
+
+    table = pq.read_table(pa.BufferReader(data))
+    table = table.replace_schema_metadata(None if stamp is None else {b"clubsim_experiment": stamp})
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    data = sink.getvalue().to_pybytes()
+    return f"part-00000-{hashlib.sha256(data).hexdigest()}.parquet", data
+
+
+@pytest.mark.parametrize("stamp", [None, b"0" * 64], ids=["unstamped", "another-experiment"])
+def test_resume_reruns_a_part_that_does_not_carry_its_experiments_stamp(tmp_path, stamp):
+    experiment = load_experiment(write_experiment(tmp_path))
+    whole = compare(experiment, workers=1, out=tmp_path / "whole", figures=False)
+    cut = tmp_path / "cut"
+    with pytest.raises(ExperimentInterrupted):
+        compare(experiment, workers=1, out=cut, figures=False, stop_after=5)
+    [part] = list((cut / PARTS).iterdir())
+    name, data = _restamped(part.read_bytes(), stamp)
+    part.unlink()
+    (cut / PARTS / name).write_bytes(data)
+    resumed = compare(experiment, workers=1, out=cut, figures=False, resume=True)
+    assert resumed.rejected_parts == [name]
+    assert resumed.rejected_reasons[name].startswith("it was written for another experiment")
+    assert (cut / "replications.parquet").read_bytes() == (whole.out_dir / "replications.parquet").read_bytes()
+
+
+def test_select_best_resume_reruns_a_part_of_another_experiment(tmp_path):
+    from sim.experiments.selection import select_best
+
+    path = write_experiment(tmp_path)
+    whole = select_best(path, delta=1.0, first_stage=3, workers=1, out=tmp_path / "whole")
+    cut = tmp_path / "cut"
+    with pytest.raises(ExperimentInterrupted):
+        select_best(path, delta=1.0, first_stage=3, workers=1, out=cut, stop_after=4)
+    [part] = list((cut / PARTS).iterdir())
+    name, data = _restamped(part.read_bytes(), b"0" * 64)
+    part.unlink()
+    (cut / PARTS / name).write_bytes(data)
+    resumed = select_best(path, workers=1, out=cut, resume=True)
+    assert resumed.rejected_parts == [name]
     assert (cut / "replications.parquet").read_bytes() == (whole.out_dir / "replications.parquet").read_bytes()
 
 

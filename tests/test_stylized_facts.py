@@ -93,3 +93,17 @@ def test_a_fact_whose_figure_has_no_value_cannot_be_judged_rather_than_fails(tmp
     (fact,) = result.results
     assert fact.holds is None and result.held == 0 and result.undecided == 1
     assert pd.read_csv(tmp_path / "facts" / "facts.csv")["holds"].isna().all()
+
+
+def test_the_size_facts_mechanism_off_is_crowding_where_there_is_some_else_nobody_leaving():
+    """Switching crowding off changes nothing in a club without it: there the fact's mechanism-off variant
+    stops exits instead, so that `--mechanisms-off` can still make it fail."""
+    from sim.experiments.stylized import _size_variants
+    from sim.model.scenario import load_config
+
+    bni = load_config(BNI).config
+    assert bni.club.recruitment.crowding > 0
+    assert _size_variants(bni, off=True) == {"scenario": {"club.recruitment.crowding": 0.0}}
+    monthly = load_config(ROOT / "scenarios" / "business_club_monthly.yaml").config
+    assert monthly.club.recruitment.crowding == 0
+    assert _size_variants(monthly, off=True)["scenario"]["behaviour.exogenous_exit_rate"] == 0.0

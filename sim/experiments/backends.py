@@ -124,6 +124,7 @@ def _pool_worker_start() -> None:
     parent died (`kill -9`) exits rather than run on, holding its memory, for ever."""
     _ignore_sigint()
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # born blocked (`_run_pool`); ignored from now on
     parent = os.getppid()
 
     def exit_when_orphaned() -> None:

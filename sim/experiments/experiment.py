@@ -80,7 +80,7 @@ PART_ROWS = 50  # a part is written every PART_ROWS finished rows or PART_SECOND
 PART_SECONDS = 2.0
 PART_STAMP = "clubsim_experiment"  # a part's schema metadata key: the SHA-256 of its experiment (`part_stamp`)
 PART_CHANGED = "its bytes do not match the SHA-256 in its name"
-PART_FOREIGN = "it was written for another experiment (or seed), or by an older clubsim"
+PART_FOREIGN = "it was written for another experiment (or seed), or by another version of clubsim"
 
 
 # --------------------------------------------------------------------------- replications
@@ -275,14 +275,17 @@ def _parquet_bytes(table: pa.Table, schema_metadata: Mapping[str, str] | None = 
 
 
 def part_stamp(experiment: Experiment) -> str:
-    """The SHA-256 of what an experiment's replications depend on (its fingerprint, with the content but not
-    the paths of the files it reads, and the results format): each part carries it, so that `--resume` reads
-    only the parts of this very experiment, not parts copied from another folder."""
+    """The SHA-256 of what an experiment's replications depend on: its fingerprint (the resolved policies, as
+    `--resume` compares them, and the content of the files they read), the results format and clubsim's
+    version. Each part carries it, so that `--resume` reads only the parts of this very experiment, written
+    by this clubsim, not parts copied from another folder (those are run again)."""
+    from sim import __version__
     from sim.model.runner import RESULTS_FORMAT
 
     fingerprint = experiment.fingerprint()
     fingerprint["inputs"] = sorted(str(digest) for digest in fingerprint["inputs"].values())
     fingerprint["results_format"] = RESULTS_FORMAT
+    fingerprint["clubsim"] = __version__
     return hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()
 
 
@@ -294,8 +297,8 @@ class _PartWriter:
     match their name and whose stamp is the experiment's (`_read_done`).
     """
 
-    def __init__(self, parts_dir: Path, param_dtypes: Mapping[str, str], schema: pa.Schema | None = None,
-                 stamp: str = ""):
+    def __init__(self, parts_dir: Path, param_dtypes: Mapping[str, str], schema: pa.Schema | None, *,
+                 stamp: str):
         if parts_dir.is_symlink() or (parts_dir.exists() and not parts_dir.is_dir()):
             # its parts would be written wherever the link points, outside the folder clubsim holds
             raise InputError(parts_dir, None, "is a symbolic link or a file, not clubsim's folder of parts: move "
@@ -894,7 +897,7 @@ def _replicate(
                                          f"holds; resume with --runs {finished} or more (or without --runs), or run "
                                          "into another folder")
     writer = _PartWriter(out_dir / PARTS, _dtypes(experiment), loaded.schema if loaded is not None else None,
-                         part_stamp(experiment)) if out_dir is not None else None
+                         stamp=part_stamp(experiment)) if out_dir is not None else None
     new_rows: list[dict[str, Any]] = []
     if workers is None and not scheduler:  # the manifest says how many ran: the usable cores, by default
         from sim.experiments.backends import default_workers

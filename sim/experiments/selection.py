@@ -462,7 +462,7 @@ def _select(experiment: Any, folder: Any, manifest: Mapping[str, Any], *, delta:
                                                  "without --max-runs), or run into another folder")
 
     writer = _PartWriter(out_dir / PARTS, {}, loaded.schema if loaded is not None else None,
-                         part_stamp(experiment)) if out_dir is not None else None
+                         stamp=part_stamp(experiment)) if out_dir is not None else None
     new_rows: list[dict[str, Any]] = []
     info = {"backend": backend, "workers": workers, "scheduler": scheduler, "command": command}
     state = {"stage": 0, "received": 0, "done": 0}

@@ -322,8 +322,12 @@ AT_CAPACITY_MAX = 0.10
 def _size_variants(config: ScenarioConfig, off: bool) -> dict[str, Overrides]:
     if not off:
         return {"scenario": {}}
-    # no crowding: joins stay flat as the room fills while exits per head fall, and chapters grow to capacity
-    return {"scenario": {"club.recruitment.crowding": 0.0}}
+    if config.club.recruitment.crowding > 0:
+        # no crowding: joins stay flat as the room fills while exits per head fall; chapters grow to capacity
+        return {"scenario": {"club.recruitment.crowding": 0.0}}
+    # a club without crowding: nobody leaves, and nothing balances the chapter-level flow of newcomers
+    return {"scenario": {"behaviour.exogenous_exit_rate": 0.0, "behaviour.renewal_base_leave": 1e-9,
+                         "behaviour.renewal_steepness": 1e-3, "club.attendance_rule.enabled": False}}
 
 
 def _size_judge(records: Records) -> tuple[bool, list[Figure]]:
@@ -416,7 +420,8 @@ FACTS: tuple[Fact, ...] = (
          f"the mean size over the second half among survivors has its CI inside {SETTLED_BAND[0]:g}-"
          f"{SETTLED_BAND[1]:g}, and fewer than {AT_CAPACITY_MAX:.0%} of chapters sit at capacity",
          "a chapter-level flow of visitors (its effort and its members' mean satisfaction, not their number), "
-         "lowered as its room fills (crowding), balanced by exits that grow with its size (off: no crowding)",
+         "lowered as its room fills (crowding), balanced by exits that grow with its size (off: no crowding; "
+         "in a club without it, nobody leaves)",
          _size_variants, _size_judge),
     Fact("interview_accuracy_keeps_hunters_out",
          f"an interview with higher accuracy ({HIGH_ACCURACY:g} vs {LOW_ACCURACY:g}) lowers the hunters' share",

@@ -729,8 +729,8 @@ class ReferenceClubModel(RunsWeekByWeek, mesa.Model):
         return self.scenario.ties.hunter_growth_factor if i.is_hunter or j.is_hunter else 1.0
 
     def invite_visitors(self) -> None:
-        """The chapter brings visitors in proportion to its members' mean satisfaction, each invited by a
-        member in proportion to its own; some visitors apply (screened in phase 9).
+        """The chapter brings visitors in proportion to its members' mean satisfaction, less as its room
+        fills, each invited by a member in proportion to its own; some visitors apply (screened in phase 9).
 
         For common random numbers, the number of visitors takes one uniform of the visitors process
         (`poisson_by_inversion`), and the traits of visitor v (v = 0, 1, ... counts every visitor of the
