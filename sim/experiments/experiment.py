@@ -460,9 +460,7 @@ class _ExperimentResult:
     precision_met: bool | None = None
     out_dir: Path | None = None
     files: dict[str, Path] = field(default_factory=dict)
-    # parts found when resuming that were not read (bytes changed, or another experiment's): rerun instead
-    rejected_parts: list[str] = field(default_factory=list)
-    # why each of them was not read (`PART_CHANGED`, `PART_FOREIGN`)
+    # parts found when resuming that were not read, each with why (`PART_CHANGED`, `PART_FOREIGN`): rerun instead
     rejected_reasons: dict[str, str] = field(default_factory=dict, repr=False)
     # what draws `plot()`'s figures (`sim.presentation.experiment_plots.FIGURES`, passed by `sim.compare`)
     figure_set: FigureSet | None = field(default=None, repr=False, compare=False)
@@ -470,6 +468,11 @@ class _ExperimentResult:
     @property
     def policies(self) -> list[str]:
         return self.experiment.policy_names
+
+    @property
+    def rejected_parts(self) -> list[str]:
+        """The parts `--resume` found but did not read (`rejected_reasons` says why)."""
+        return list(self.rejected_reasons)
 
     @property
     def metrics(self) -> tuple[str, ...]:
@@ -852,10 +855,11 @@ def _replicate(
     rejected: dict[str, str] = {}
     drawing = figure_set if figures else None
     outputs = _output_names(experiment, kind, drawing)
+    stamp = part_stamp(experiment)  # hashes the files the scenarios read: once
     if folder is not None:
         if resume:
             _check_same_experiment(folder.path, manifest, experiment)
-            loaded, rejected = _read_done(folder, manifest, part_stamp(experiment))
+            loaded, rejected = _read_done(folder, manifest, stamp)
         else:  # a new run: the earlier output here goes (only what clubsim wrote: `OutputFolder.remove`)
             folder.remove(folder.owned)
         folder.check_free(outputs)
@@ -897,7 +901,7 @@ def _replicate(
                                          f"holds; resume with --runs {finished} or more (or without --runs), or run "
                                          "into another folder")
     writer = _PartWriter(out_dir / PARTS, _dtypes(experiment), loaded.schema if loaded is not None else None,
-                         stamp=part_stamp(experiment)) if out_dir is not None else None
+                         stamp=stamp) if out_dir is not None else None
     new_rows: list[dict[str, Any]] = []
     if workers is None and not scheduler:  # the manifest says how many ran: the usable cores, by default
         from sim.experiments.backends import default_workers
@@ -971,7 +975,7 @@ def _replicate(
                                  parameters)
         result_cls = ComparisonResult if kind == "compare" else SweepResult
         result = result_cls(experiment, replications, stats, n, met, out_dir, figure_set=figure_set)
-        result.rejected_parts, result.rejected_reasons = list(rejected), rejected
+        result.rejected_reasons = rejected
         if folder is not None:
             data = _parquet_bytes(table)
             files = {REPLICATIONS_FILE: folder.write_with(REPLICATIONS_FILE, lambda tmp: tmp.write_bytes(data))}

@@ -465,9 +465,7 @@ class OutputFolder:
                 os.replace(source, target)
             except OSError as err:
                 raise OutputError(target, None, f"cannot write: {os_reason(err)}") from None
-            self._written[target.name] = self._checksum(target.name)
-            self._vouch_for(target.name)
-            moved[target.name] = target
+            moved[target.name] = self._wrote(target.name, target)
         return moved
 
     def discard(self, staging: Path) -> None:
@@ -499,12 +497,12 @@ class OutputFolder:
     def write_manifest(self, manifest: Mapping[str, Any]) -> Path:
         """Write manifest.json (with checksums when it is complete: `with_checksums`); its files are then
         clubsim's here."""
-        listed = [name for name in listed_files(manifest) if name != MANIFEST]
-        if manifest.get("status", STATUS_COMPLETE) == STATUS_COMPLETE:  # as `with_checksums`, each file hashed once
-            checksums = {name: self._checksum(name) for name in listed if (self.path / name).is_file()}
+        if manifest.get("status", STATUS_COMPLETE) == STATUS_COMPLETE:  # each file hashed once (`_checksum`)
+            checksums = listed_checksums(self.path, manifest, self._checksum)
         else:  # unfinished: it vouches for the listed files clubsim wrote, so that they stay clubsim's
             recorded = self.recorded()
-            checksums = {name: recorded[name] for name in listed if name in recorded}
+            checksums = {name: recorded[name] for name in listed_files(manifest) if name != MANIFEST
+                         and name in recorded}
         manifest = {**manifest, CHECKSUMS: checksums}
         write_text(self.path / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         self.previous = manifest
@@ -570,11 +568,19 @@ def with_checksums(out_dir: Path, manifest: Mapping[str, Any]) -> dict[str, Any]
     status is complete (or it has none); an unfinished folder's files are not vouched for."""
     manifest = dict(manifest)
     if manifest.get("status", STATUS_COMPLETE) == STATUS_COMPLETE and "files" in manifest:
-        folder = Path(out_dir)
-        # a listed file that is not there gets no checksum (a reader then refuses it as missing)
-        manifest[CHECKSUMS] = {name: file_checksum(folder / name) for name in listed_files(manifest)
-                               if name != MANIFEST and (folder / name).is_file()}
+        manifest[CHECKSUMS] = listed_checksums(out_dir, manifest)
     return manifest
+
+
+def listed_checksums(out_dir: Path, manifest: Mapping[str, Any],
+                     checksum: Callable[[str], dict[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
+    """The size and SHA-256 of each file the manifest lists (but itself), by name; `checksum(name)` computes
+    one (default: `file_checksum` of the file). A listed file that is not there gets none (a reader then
+    refuses it as missing)."""
+    folder = Path(out_dir)
+    checksum = checksum or (lambda name: file_checksum(folder / name))
+    return {name: checksum(name) for name in listed_files(manifest)
+            if name != MANIFEST and (folder / name).is_file()}
 
 
 def write_manifest(out_dir: Path, manifest: Mapping[str, Any]) -> Path:

@@ -219,8 +219,11 @@ class SelectionResult:
     table: pd.DataFrame
     out_dir: Path | None = None
     files: dict[str, Path] = field(default_factory=dict)
-    rejected_parts: list[str] = field(default_factory=list)
-    rejected_reasons: dict[str, str] = field(default_factory=dict, repr=False)
+    rejected_reasons: dict[str, str] = field(default_factory=dict, repr=False)  # as `_ExperimentResult`'s
+
+    @property
+    def rejected_parts(self) -> list[str]:
+        return list(self.rejected_reasons)
 
     @property
     def best(self) -> str:
@@ -437,10 +440,11 @@ def _select(experiment: Any, folder: Any, manifest: Mapping[str, Any], *, delta:
     out_dir = folder.path if folder is not None else None
     outputs = _output_names()
     loaded, rejected = None, {}
+    stamp = part_stamp(experiment)
     if folder is not None:
         if resume:
             _check_same_experiment(folder.path, manifest, experiment)
-            loaded, rejected = _read_done(folder, manifest, part_stamp(experiment))
+            loaded, rejected = _read_done(folder, manifest, stamp)
         else:
             folder.remove(folder.owned)
         folder.check_free(outputs)
@@ -462,7 +466,7 @@ def _select(experiment: Any, folder: Any, manifest: Mapping[str, Any], *, delta:
                                                  "without --max-runs), or run into another folder")
 
     writer = _PartWriter(out_dir / PARTS, {}, loaded.schema if loaded is not None else None,
-                         stamp=part_stamp(experiment)) if out_dir is not None else None
+                         stamp=stamp) if out_dir is not None else None
     new_rows: list[dict[str, Any]] = []
     info = {"backend": backend, "workers": workers, "scheduler": scheduler, "command": command}
     state = {"stage": 0, "received": 0, "done": 0}
@@ -535,7 +539,7 @@ def _select(experiment: Any, folder: Any, manifest: Mapping[str, Any], *, delta:
     stats = selection_table(experiment, replications, selection)
     result = SelectionResult(experiment, selection, float(delta), float(confidence), int(first_stage),
                              int(max_runs), replications, stats, out_dir)
-    result.rejected_parts, result.rejected_reasons = list(rejected), rejected
+    result.rejected_reasons = rejected
     if folder is not None:
         from sim.experiments.experiment import FLOAT_FORMAT
 
