@@ -119,3 +119,42 @@ def test_aliases_that_expand_without_end_are_refused_at_once(tmp_path, text):
     with pytest.raises(InputError, match=r"holds more than 100,000 values once its aliases \(\*name\) are expanded"):
         load_config(path)
     assert time.monotonic() - started < 10
+
+
+@pytest.mark.parametrize("text", ["", "\n", "# a scenario to write tomorrow\n"])
+def test_an_empty_file_is_refused_not_run_as_every_default(tmp_path, text):
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text(text)
+    one_error_line(clubsim("validate", scenario), str(scenario), "the file is empty")
+    one_error_line(clubsim("run", scenario, "--out", tmp_path / "o"), "the file is empty")
+    assert not (tmp_path / "o").exists()
+    experiment = tmp_path / "e.yaml"
+    experiment.write_text(text)
+    one_error_line(clubsim("compare", experiment, "--out", tmp_path / "o"), str(experiment), "the file is empty")
+
+
+def test_yaml_merge_keys_are_read_as_yaml_defines_them(tmp_path):
+    """`<<: *anchor` (YAML's merge key) was called malformed YAML: the duplicate-key check could not read it."""
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text(f"extends: {BNI}\nclub:\n  fees: &fees\n    annual: 900\n    entry: 100\n"
+                        "region:\n  clubs:\n    - name: dear\n      club:\n        fees:\n          <<: *fees\n"
+                        "          annual: 1200\n    - name: plain\n")
+    result = clubsim("validate", scenario)
+    assert result.exit_code == 0, result.stderr
+    dear, plain = load_config(scenario).config.region.clubs
+    assert (dear.club.fees.annual, dear.club.fees.entry) == (1200, 100)  # merged, the mapping's own key winning
+    assert (plain.club.fees.annual, plain.club.fees.entry) == (900, 100)
+    scenario.write_text(f"extends: {BNI}\nclub:\n  fees: &fees\n    annual: 900\n  capacity: 40\n"
+                        "region:\n  clubs:\n    - name: dear\n      club:\n        fees:\n          <<: *fees\n"
+                        "          entry: 1\n          entry: 2\n")
+    one_error_line(clubsim("validate", scenario), "'entry' is given twice")
+
+
+def test_too_many_replications_say_the_cap_and_why(tmp_path):
+    one_error_line(clubsim("compare", BNI, "--runs", 10**12, "--out", tmp_path / "o"),
+                   "runs", "1 to 10,000,000", "days")
+    experiment = tmp_path / "e.yaml"
+    experiment.write_text(f"scenario: {BNI}\nruns: 1000000000000\n")
+    one_error_line(clubsim("compare", experiment, "--out", tmp_path / "o"), str(experiment), "runs",
+                   "1 to 10,000,000", "days")
+    assert not (tmp_path / "o").exists()

@@ -119,6 +119,11 @@ class UncertaintiesSpec(_Spec):
     )
 
 
+MAX_REPLICATIONS = 10_000_000
+# a chapter's replication takes about 10 ms of a core: the cap is about a day per policy
+WHY_CAPPED = ": more would run for days"
+
+
 class ExperimentSpec(_Spec):
     name: str | None = Field(
         None, description="short name, used for the default output folder (default: the file's stem)"
@@ -139,7 +144,8 @@ class ExperimentSpec(_Spec):
     key_metric_direction: Literal["max", "min"] = Field(
         "max", description="whether more (max) or less (min) of the key metric is better: what select-best picks"
     )
-    runs: int = Field(100, ge=1, le=10_000_000, description="replications per policy (>= 1)")
+    runs: int = Field(100, ge=1, le=MAX_REPLICATIONS, description=f"replications per policy (1 to {MAX_REPLICATIONS:,}"
+                                                                    f"{WHY_CAPPED})")
     precision: float | None = Field(
         None, gt=0, lt=1,
         description="replicate until the key metric's 95 % CI half-width is <= precision x |mean| (0..1 exclusive)",
@@ -149,7 +155,9 @@ class ExperimentSpec(_Spec):
                           "each with the baseline (relative precision gamma / (1 + gamma), at least 10 runs)",
     )
     max_runs: int = Field(
-        2000, ge=1, le=10_000_000, description="precision mode: at most this many replications per policy (>= 1)"
+        2000, ge=1, le=MAX_REPLICATIONS,
+        description=f"precision mode: at most this many replications per policy "
+                    f"(1 to {MAX_REPLICATIONS:,}{WHY_CAPPED})",
     )
     seed: int = Field(
         1, ge=0, description="experiment seed: replication r of every policy uses the r-th seed spawned from it (>= 0)"
@@ -586,9 +594,8 @@ def scenario_experiment(
     try:
         spec = ExperimentSpec(name=name, scenario=str(paths[0]), runs=runs, seed=seed,
                               metrics=list(metrics) if metrics else None)
-    except ValidationError as err:
-        first = err.errors()[0]
-        raise InputError(source, ".".join(str(p) for p in first["loc"]), first["msg"]) from None
+    except ValidationError as err:  # only `runs` comes from the caller here: the CLI's --runs
+        raise validation_input_error(err, source, ExperimentSpec, describe=True) from None
     experiment = _build(spec, source, configs, {}, name)
     spec_dump = {**experiment.spec, "scenarios": [str(p) for p in paths], "overrides": dict(overrides or {})}
     return dataclasses.replace(experiment, source=None, spec=json.loads(json.dumps(spec_dump, default=str)))

@@ -564,6 +564,9 @@ MAX_DEPTH = 32  # mappings and lists inside each other; a scenario nests 5 deep
 YAML_SUFFIXES = (".yaml", ".yml")
 
 
+MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
 class _StrictLoader(yaml.SafeLoader):
     """YAML's safe loader, refusing a key given twice in one mapping: PyYAML keeps the last one, so a
     second `club:` block would silently drop the first."""
@@ -571,6 +574,8 @@ class _StrictLoader(yaml.SafeLoader):
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
         seen: dict[Any, int] = {}
         for key_node, _ in node.value:
+            if key_node.tag == MERGE_TAG:  # `<<: *anchor`: its keys are defaults the mapping's own keys override
+                continue
             key = self.construct_object(key_node, deep=True)
             try:
                 line = seen.get(key)
@@ -691,8 +696,8 @@ def read_yaml_mapping(path: Path, kind: str = "scenario") -> dict:
         raise InputError(path, None, f"malformed YAML, {where}{problem}") from None
     except (OSError, UnicodeDecodeError) as err:
         raise InputError(path, None, f"cannot read: {err}") from None
-    if data is None:
-        data = {}
+    if data is None:  # an empty file (or only comments) is a file cut short, not a wish for every default
+        raise InputError(path, None, f"the file is empty: a {kind} file is a mapping of keys to values")
     if not isinstance(data, dict):
         raise InputError(path, None, f"a {kind} file must be a mapping of keys to values")
     return data
