@@ -276,9 +276,14 @@ def test_cli_run_draws_in_a_figure_process_the_same_figures_as_in_process(tmp_pa
     from sim.model.runner import simulate
 
     scenario_file, out = "scenarios/bni_chapter.yaml", tmp_path / "cli"
-    process = subprocess.run([sys.executable, "-m", "sim", "run", scenario_file, "--seed", "2", "--set", "years=2",
-                              "--out", str(out), "--quiet"], capture_output=True, text=True, cwd=ROOT)
+    # the command run in a process that says, once it is done, whether it imported matplotlib itself: it must
+    # not, its figures drawn by the forked child (the fork was skipped once numpy's threads ran before it)
+    command = ("import sys\nfrom sim.interfaces.cli import app\n"
+               "try:\n    app()\nfinally:\n    print('matplotlib' in sys.modules, file=sys.stderr)\n")
+    process = subprocess.run([sys.executable, "-c", command, "run", scenario_file, "--seed", "2", "--set",
+                              "years=2", "--out", str(out), "--quiet"], capture_output=True, text=True, cwd=ROOT)
     assert process.returncode == 0, process.stderr
+    assert process.stderr.splitlines()[-1] == "False", process.stderr
     run = simulate(ROOT / scenario_file, 2, overrides={"years": 2})
     write_run(tmp_path / "here", series=run.series, members=run.members, summary=run.summary,
               scenario=run.scenario, seed=2, engine="numba")

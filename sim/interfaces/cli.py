@@ -369,16 +369,18 @@ def run(
 ) -> None:
     """Run one scenario and write summary.json, timeseries.csv, members.csv, manifest.json and figures."""
     with _reported_errors(), ExitStack() as cleanup:
-        engine = _check_engine(engine)
-        fmt = _check_format(fmt)
-        memory_limit = _max_memory(max_memory)
         figure_process = None
         if figures:  # matplotlib loads in a second process while this one loads the engine
             from sim.presentation.figure_process import start_figure_process
 
-            figure_process = start_figure_process()  # first: forking is safe before numpy starts threads
+            # before anything imports numpy (checking the engine's name does): forking is safe only while this
+            # process has one thread, and numpy's BLAS starts its own as it loads
+            figure_process = start_figure_process()
             if figure_process is not None:
                 cleanup.callback(figure_process.close)
+        engine = _check_engine(engine)
+        fmt = _check_format(fmt)
+        memory_limit = _max_memory(max_memory)
         club_scenario = _load(scenario, sets)
         config = club_scenario.config
         from sim.model.runner import check_cost, run_cost
