@@ -87,6 +87,37 @@ def test_abc_is_reproducible_and_leaves_numpy_alone() -> None:
     assert (np.random.get_state()[1] == before).all()
 
 
+def test_abc_does_not_depend_on_the_units_of_the_parameters() -> None:
+    """The same calibration with one parameter in units a thousand times larger gives the same posterior.
+    pyABC's LocalTransition builds each particle's kernel from its nearest neighbours; sampled in the
+    parameters' own units, the neighbours were chosen by the widest range alone."""
+
+    def model(scale: float):
+        return lambda p: {"a": p["a"] + 0.05 * np.random.randn(), "b": p["b"] / scale + 0.05 * np.random.randn()}
+
+    def distance(s):
+        return abs(s["a"] - 0.3) + abs(s["b"] - 0.7)
+
+    small, large = (abc_smc(model(scale), {"a": (0.0, 1.0), "b": (0.0, scale)}, distance, population=30,
+                            generations=3, epsilon=0.01, seed=4) for scale in (1.0, 1000.0))
+    assert len(small.generations) == len(large.generations) == 3
+    assert np.allclose(small.samples["a"], large.samples["a"], rtol=1e-12)
+    assert np.allclose(small.samples["b"] * 1000.0, large.samples["b"], rtol=1e-12)
+    assert np.allclose(small.samples["weight"], large.samples["weight"], rtol=1e-9)
+
+
+def test_a_calibration_sampled_in_the_parameters_units_is_not_resumed() -> None:
+    from sim.errors import InputError
+    from sim.experiments.abc_calibration import SAMPLING, _check_same_calibration
+
+    previous = {"scenario": {"years": 2}, "runs": 2, "seed": 1, "abc": {"population": 6, "epsilon": 0.5}}
+    now = {"scenario": {"years": 2}, "targets": None, "--runs": 2, "--seed": 1, "--population": 6,
+           "--epsilon": 0.5, "sampling": SAMPLING}
+    with pytest.raises(InputError, match=r"differs in: sampling"):  # abc.db holds particles in other units
+        _check_same_calibration(Path("out"), previous, now)
+    _check_same_calibration(Path("out"), {**previous, "abc": {**previous["abc"], "sampling": SAMPLING}}, now)
+
+
 def test_clubsim_calibrate_method_abc_writes_the_posterior(tmp_path: Path, numba_ready: None) -> None:
     targets = tmp_path / "targets.yaml"
     targets.write_text(yaml.safe_dump({

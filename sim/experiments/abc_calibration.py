@@ -36,6 +36,9 @@ SUMMARY_FILE = "posterior_summary.csv"      # median and 90 % credible interval 
 GENERATIONS_FILE = "generations.csv"
 DEGENERATE_SHARE = 0.2  # an effective sample size under this share of the population is warned of
 LOCAL_NEIGHBOURS = 0.25  # pyABC's LocalTransition: each particle's kernel from its nearest quarter of the population
+# how pyABC sees the parameters, recorded in the manifest: a calibration resumes only with the same
+SAMPLING = f"unit cube, LocalTransition(k_fraction={LOCAL_NEIGHBOURS})"
+EARLIER_SAMPLING = "the parameters' own units (clubsim 0.3.0 and earlier)"
 PREDICTIVE_FILE = "predictive.csv"          # the posterior predictive check, one row per target
 PREDICTIVE_DRAWS_FILE = "predictive_draws.csv"
 HISTORY_FILE = "abc.db"                     # pyABC's history (SQLite): what --resume continues from
@@ -133,13 +136,21 @@ def abc_smc(
     if generations < 1:
         raise InputError("--generations", None, f"must be at least 1, got {generations}")
     pyabc = _import_pyabc()
-    prior = pyabc.Distribution(**{name: pyabc.RV("uniform", lo, hi - lo) for name, (lo, hi) in bounds.items()})
+    # pyABC samples each parameter's position in its bounds (0 to 1), mapped to its value only for the model:
+    # LocalTransition's neighbours are the nearest in Euclidean distance, which in the parameters' own units
+    # would be chosen by the widest range alone (a deal value of 800-3,000 EUR beside a share of 0.5-1)
+    prior = pyabc.Distribution(**{name: pyabc.RV("uniform", 0.0, 1.0) for name in bounds})
+
+    def in_bounds(positions: pd.DataFrame) -> pd.DataFrame:
+        return pd.DataFrame({name: lo + positions[name].to_numpy(float) * (hi - lo)
+                             for name, (lo, hi) in bounds.items()})
     state = np.random.get_state()
     try:
         with warnings.catch_warnings(), tempfile.TemporaryDirectory() as scratch:
             warnings.simplefilter("ignore")
             abc = pyabc.ABCSMC(
-                lambda parameters: dict(model({k: float(v) for k, v in parameters.items()})),
+                lambda positions: dict(model({name: lo + float(positions[name]) * (hi - lo)
+                                              for name, (lo, hi) in bounds.items()})),
                 prior,
                 lambda x, _x0: float(distance(x)),
                 population_size=population,
@@ -168,13 +179,13 @@ def abc_smc(
             every = []
             for t in range(int(history.max_t) + 1):
                 particles, particle_weights = history.get_distribution(m=0, t=t)
-                particles = particles.reset_index(drop=True)[list(bounds)].astype(float)
+                particles = in_bounds(particles.reset_index(drop=True))
                 particles.insert(0, "generation", t)
                 particles["weight"] = np.asarray(particle_weights, float)
                 every.append(particles)
     finally:
         np.random.set_state(state)
-    samples = frame.reset_index(drop=True)[list(bounds)].astype(float)
+    samples = in_bounds(frame.reset_index(drop=True))
     samples["weight"] = np.asarray(weights, float)
     table = populations[populations["t"] >= 0]
     particles = pd.concat(every, ignore_index=True)
@@ -213,7 +224,9 @@ def _check_same_calibration(folder: Path, previous: Mapping[str, Any], now: Mapp
     recorded = {"scenario": previous.get("scenario"), "targets": previous.get("targets"),
                 "--runs": previous.get("runs"), "--seed": previous.get("seed"),
                 "--population": (previous.get("abc") or {}).get("population"),
-                "--epsilon": (previous.get("abc") or {}).get("epsilon")}
+                "--epsilon": (previous.get("abc") or {}).get("epsilon"),
+                # the particles in abc.db are positions in this sampling's space
+                "sampling": (previous.get("abc") or {}).get("sampling", EARLIER_SAMPLING)}
 
     def plain(value: Any) -> Any:  # as the manifest holds it (JSON: lists, not tuples)
         return json.loads(json.dumps(value, default=str))
@@ -347,7 +360,8 @@ def calibrate_abc(
                     raise InputError(folder.path, "--resume", "this calibration is finished: nothing to resume")
                 _check_same_calibration(folder.path, previous, {
                     "scenario": config.model_dump(mode="json"), "targets": targets.spec, "--runs": targets.runs,
-                    "--seed": targets.seed, "--population": population, "--epsilon": epsilon})
+                    "--seed": targets.seed, "--population": population, "--epsilon": epsilon,
+                    "sampling": SAMPLING})
             outputs = [HISTORY_FILE, f"{Path(scenario).stem}_calibrated.yaml", *OUTPUT_FILES]
             if not resume:
                 folder.check_free(outputs)
@@ -362,7 +376,7 @@ def calibrate_abc(
                 "check_runs": targets.check_runs,
                 "seed": targets.seed,
                 # what a resumed calibration must share: the particles pyABC holds in abc.db came from them
-                "abc": {"population": population, "epsilon": epsilon},
+                "abc": {"population": population, "epsilon": epsilon, "sampling": SAMPLING},
                 **provenance(command),
             }
             # listed before pyABC writes it: an interrupted calibration's history is clubsim's to resume
