@@ -4,6 +4,7 @@ parameter on a synthetic model, then one tiny run on the simulator."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -241,6 +242,8 @@ def test_an_abc_calibration_writes_its_posterior_check_and_figures_and_resumes_a
         monkeypatch.setattr(validation_report, "FIGURES", tmp_path / f"docs_{folder}")
         section = validation_report._abc_section(tmp_path / folder)
         assert "| `market.deal_value_median` |" in section and "abc_pairs.png" in section
+        assert "position in its bounds (unit cube, LocalTransition" in section
+        assert re.search(r"lie inside [012] of 2 of these intervals", section)
         for name in ("abc_pairs.png", "abc_predictive.png"):
             assert (tmp_path / f"docs_{folder}" / name).read_bytes()[:4] == b"\x89PNG", (folder, name)
     assert (tmp_path / "docs_again" / "abc_pairs.png").read_bytes() == (tmp_path / "again" / "pairs.png").read_bytes()

@@ -401,8 +401,9 @@ def _abc_section(folder: Path | None) -> str:
     samples = pd.read_csv(folder / "posterior.csv")
     warning = degenerate_warning(samples)
     lines = [f"`{manifest['command']}`: {optimiser['message'].split('; warning:')[0]} ({manifest['runs']} "
-             "replications per particle). Uniform priors on the targets file's bounds; the distance is the targets' "
-             "weighted RMS error in tolerances.", "",
+             "replications per particle). Uniform priors on the targets file's bounds, sampled as each parameter's "
+             f"position in its bounds ({manifest['abc'].get('sampling', 'in its own units')}); the distance is the "
+             "targets' weighted RMS error in tolerances.", "",
              f"The last generation's effective sample size (Kish's, of its weights): "
              f"{effective_sample_size(samples['weight']):.1f} of {len(samples)} particles"
              + (f". **Warning**: {warning}." if warning else "."), "",
@@ -415,8 +416,11 @@ def _abc_section(folder: Path | None) -> str:
         lines.append(f"| `{row.parameter}` | {bounds.get('low', '?')} to {bounds.get('high', '?')} | "
                      f"{_number(row.median)} [{_number(row.ci_low)}; {_number(row.ci_high)}] | "
                      f"{_number(calibrated.get(row.parameter, float('nan')))} |")
+    inside = [row.ci_low <= calibrated.get(row.parameter, math.nan) <= row.ci_high for row in summary.itertuples()]
     within = int(fit["within"].sum())
-    lines += ["", f"The posterior medians, replicated {manifest['check_runs']} times on fresh seeds: {within} of "
+    lines += ["", f"The calibrated scenario's values (Nelder-Mead, above) lie inside {sum(inside)} of {len(inside)} "
+              "of these intervals.", "",
+              f"The posterior medians, replicated {manifest['check_runs']} times on fresh seeds: {within} of "
               f"{len(fit)} targets within their band.", "",
               "Posterior predictive check: each of "
               f"{optimiser.get('predictive_draws', '?')} posterior draws replicated on fresh seeds.", "",
