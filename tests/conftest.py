@@ -1,5 +1,4 @@
-"""Shared test set-up: the numba kernels compile (or load from their cache) once per session; tests marked
-`started_early` have their long process started as the session begins."""
+"""Shared test set-up: the numba kernels compile (or load from their cache) once per session."""
 
 from __future__ import annotations
 
@@ -13,59 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-# --------------------------------------------------------------------------- tests whose process starts early
-
-_STARTED_EARLY: dict[str, tuple[subprocess.Popen, Path]] = {}
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "started_early(start): `start(folder)` returns a subprocess.Popen, started as "
-                                       "the session begins; the test's `started_early` fixture waits for it")
-
-
-def pytest_collection_finish(session: pytest.Session) -> None:
-    """Start the processes of the selected tests marked `started_early` (and not skipped): a long single-core
-    job (a cold compile) then runs beside the other tests, on the other core, instead of alone in its turn."""
-    import tempfile
-
-    if session.config.option.collectonly:
-        return
-    for item in session.items:
-        marker = item.get_closest_marker("started_early")
-        skipped = any(mark.args and mark.args[0] for mark in item.iter_markers("skipif")) or \
-            item.get_closest_marker("skip") is not None
-        if marker is not None and not skipped:
-            folder = Path(tempfile.mkdtemp(prefix="clubsim-test-"))
-            _STARTED_EARLY[item.nodeid] = (marker.args[0](folder), folder)
-
-
-def pytest_sessionfinish(session: pytest.Session) -> None:
-    import shutil
-
-    for process, folder in _STARTED_EARLY.values():  # a session cut short: nothing outlives it
-        process.kill()
-        process.communicate()
-        shutil.rmtree(folder, ignore_errors=True)
-    _STARTED_EARLY.clear()
-
-
-@pytest.fixture
-def started_early(request: pytest.FixtureRequest) -> subprocess.CompletedProcess:
-    """The finished process the session started for this test (see `pytest_collection_finish`)."""
-    import shutil
-    import tempfile
-
-    started = _STARTED_EARLY.pop(request.node.nodeid, None)
-    if started is None:  # not started with the session (its skipif condition was a string): start it now
-        folder = Path(tempfile.mkdtemp(prefix="clubsim-test-"))
-        started = (request.node.get_closest_marker("started_early").args[0](folder), folder)
-    process, folder = started
-    try:
-        stdout, stderr = process.communicate()
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 
 @pytest.fixture(scope="session")

@@ -381,24 +381,16 @@ DEAD_WRITE_SCENARIOS = [
 ]
 
 
-def compile_watching_dead_writes(cache: Path) -> subprocess.Popen:
-    """Every kernel compiled into the empty `cache`, numba's dead-code pass watched, in a process of its own:
-    a minute and a half of one core, so the test session starts it as it begins (`started_early`)."""
-    env = {**os.environ, "NUMBA_CACHE_DIR": str(cache)}
-    code = DEAD_WRITES.replace("{SCENARIOS}", repr(DEAD_WRITE_SCENARIOS)).replace("{STEPPED}", repr({"years": 2}))
-    return subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, cwd=ROOT)
-
-
 @pytest.mark.skipif(NUMBA_DISABLE_JIT, reason="numba's compiler passes run only when it compiles")
-@pytest.mark.started_early.with_args(compile_watching_dead_writes)  # a lone function would be the test
-def test_numba_removes_no_write_to_the_state(started_early: subprocess.CompletedProcess) -> None:
+def test_numba_removes_no_write_to_the_state(tmp_path: Path) -> None:
     """Numba's IR dead-code elimination deletes an array write when it does not know the array may alias
     an argument: through a tuple unpacking, after an inlined overload (numba issue #10041; it once cost
     the region two writes, docs/performance.md). Compiled from an empty cache with that pass watched,
     no kernel may lose a write. (The pass's other deletion, of a whole-array in-place operation such as
     `a += b`, is not watched: no kernel writes one.)"""
-    done = started_early
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba-cache")}
+    code = DEAD_WRITES.replace("{SCENARIOS}", repr(DEAD_WRITE_SCENARIOS)).replace("{STEPPED}", repr({"years": 2}))
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout.strip().splitlines()[-1])
     # the pass was watched as the kernels compiled (not loaded from a cache, not renamed by a new numba)
