@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from sim.experiments.experiment import ComparisonResult, Experiment, SweepResult
     from sim.experiments.sensitivity import SensitivityExperiment, SensitivityResult
 
-__version__ = "0.3.0"
+__version__ = "0.3.1"
 
 _EXPORTS = {
     "load_scenario": "sim.model.scenario",
