@@ -1,4 +1,5 @@
-"""What every benchmark adds to its JSON: the machine it ran on, and its targets, met or not.
+"""What every benchmark adds to its JSON: the machine it ran on, and its targets, met or not; and the workloads
+the targets are set on, which the benchmarks share.
 
 Speed figures compare only across like machines, so each report names the CPU, its clock and the
 cores this process may use, with the versions that decide the generated code (Python, numpy,
@@ -17,6 +18,12 @@ from typing import Any
 # numbers (fee income 1.173, business 1.178), and 468 pairs x 0.0175 s to decide exclusivity vs complementarity.
 CRN_BASELINE = 1.173
 SECONDS_TO_DECIDE_BASELINE = 8.2
+
+# the workloads, held at their size: crowding (model 0.3) off, or a full room would recruit almost no one and
+# the 40-member chapter shrink to about 27 members over its ten years (and region_1000's clubs below 25)
+CHAPTER_40 = {"club.founders": 40, "club.capacity": 40, "club.min_viable_size": 0, "club.recruitment.crowding": 0}
+REGION_1000 = {"club.founders": 25, "club.capacity": 25, "club.min_viable_size": 0, "club.recruitment.crowding": 0,
+               "region.clubs": 1000}
 
 # key -> (bound, "min" when the figure must be at least the bound, "max" when it must be under it); the latest
 # issue's bound where several set one

@@ -46,17 +46,13 @@ import time
 from pathlib import Path
 
 import numpy as np
-from bench import machine, targets  # this folder's own module
+from bench import CHAPTER_40, REGION_1000, machine, targets  # this folder's own module
 
 from sim.model.metrics import SERIES_COLUMNS
 from sim.model.scenario import load_config
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIO = ROOT / "scenarios" / "bni_chapter.yaml"
-# crowding off (model 0.3): the room held full, the same workload as before; with the shipped crowding a
-# full room recruits almost no one and the chapter shrinks to about 27 members over the ten years
-CHAPTER_40 = {"club.founders": 40, "club.capacity": 40, "club.min_viable_size": 0,
-              "club.recruitment.crowding": 0}
 
 COMPILE_SNIPPET = """
 import time
@@ -96,8 +92,6 @@ def time_engine(engine: str, seeds: range, min_seconds: float) -> tuple[float, i
     return total_member_weeks / elapsed, runs
 
 
-REGION_1000 = {"club.founders": 25, "club.capacity": 25, "club.min_viable_size": 0, "club.recruitment.crowding": 0,
-               "region.clubs": 1000}  # crowding off: held at 25, as CHAPTER_40 at 40
 WORLD = ROOT / "scenarios" / "bni_world_2017.yaml"
 WORLD_SNIPPET = """
 import json, resource, time

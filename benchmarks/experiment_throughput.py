@@ -22,14 +22,10 @@ import json
 import time
 from pathlib import Path
 
-from bench import machine, targets  # this folder's own module
+from bench import CHAPTER_40, machine, targets  # this folder's own module
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIO = ROOT / "scenarios" / "bni_chapter.yaml"
-# crowding off (model 0.3): the room held full, the same workload as before; with the shipped crowding a
-# full room recruits almost no one and the chapter shrinks to about 27 members over the ten years
-CHAPTER_40 = {"club.founders": 40, "club.capacity": 40, "club.min_viable_size": 0,
-              "club.recruitment.crowding": 0}
 
 
 def measure(experiment, runs: int, backend: str, workers: int) -> tuple[float, float]:

@@ -29,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from bench import machine  # this folder's own module
+from bench import REGION_1000, machine  # this folder's own module
 
 import sim.model.region as region_module
 from sim.model.metrics import SERIES_COLUMNS
@@ -39,8 +39,7 @@ from sim.model.scenario import load_config
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIO = ROOT / "scenarios" / "bni_chapter.yaml"
 WORKLOADS = {
-    "region_1000": {"club.founders": 25, "club.capacity": 25, "club.min_viable_size": 0, "club.recruitment.crowding": 0,
-                    "region.clubs": 1000},  # crowding off: held at 25 (engine_speed.py)
+    "region_1000": REGION_1000,
     "world_slice": {"club.founders": 25, "region.clubs": 1000, "region.area_size": 10},
 }
 # the kernels `_run_week_threaded` calls, in its order: lane phases run on every lane, region phases on one thread

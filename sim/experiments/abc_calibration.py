@@ -141,16 +141,15 @@ def abc_smc(
     # would be chosen by the widest range alone (a deal value of 800-3,000 EUR beside a share of 0.5-1)
     prior = pyabc.Distribution(**{name: pyabc.RV("uniform", 0.0, 1.0) for name in bounds})
 
-    def in_bounds(positions: pd.DataFrame) -> pd.DataFrame:
-        return pd.DataFrame({name: lo + positions[name].to_numpy(float) * (hi - lo)
-                             for name, (lo, hi) in bounds.items()})
+    def values(positions: Any) -> dict[str, Any]:
+        """Each parameter's value at its position (a pyABC parameter's number, or a frame's column)."""
+        return {name: lo + positions[name] * (hi - lo) for name, (lo, hi) in bounds.items()}
     state = np.random.get_state()
     try:
         with warnings.catch_warnings(), tempfile.TemporaryDirectory() as scratch:
             warnings.simplefilter("ignore")
             abc = pyabc.ABCSMC(
-                lambda positions: dict(model({name: lo + float(positions[name]) * (hi - lo)
-                                              for name, (lo, hi) in bounds.items()})),
+                lambda positions: dict(model({name: float(value) for name, value in values(positions).items()})),
                 prior,
                 lambda x, _x0: float(distance(x)),
                 population_size=population,
@@ -179,13 +178,13 @@ def abc_smc(
             every = []
             for t in range(int(history.max_t) + 1):
                 particles, particle_weights = history.get_distribution(m=0, t=t)
-                particles = in_bounds(particles.reset_index(drop=True))
+                particles = pd.DataFrame(values(particles.reset_index(drop=True)[list(bounds)].astype(float)))
                 particles.insert(0, "generation", t)
                 particles["weight"] = np.asarray(particle_weights, float)
                 every.append(particles)
     finally:
         np.random.set_state(state)
-    samples = in_bounds(frame.reset_index(drop=True))
+    samples = pd.DataFrame(values(frame.reset_index(drop=True)[list(bounds)].astype(float)))
     samples["weight"] = np.asarray(weights, float)
     table = populations[populations["t"] >= 0]
     particles = pd.concat(every, ignore_index=True)
@@ -221,12 +220,12 @@ def degenerate_warning(samples: pd.DataFrame) -> str | None:
 def _check_same_calibration(folder: Path, previous: Mapping[str, Any], now: Mapping[str, Any]) -> None:
     """Refuse to resume a calibration with other inputs: pyABC would go on from the particles in abc.db, and the
     posterior would mix two calibrations (another scenario's generation 0, another population's later ones)."""
+    abc = previous.get("abc") or {}
     recorded = {"scenario": previous.get("scenario"), "targets": previous.get("targets"),
                 "--runs": previous.get("runs"), "--seed": previous.get("seed"),
-                "--population": (previous.get("abc") or {}).get("population"),
-                "--epsilon": (previous.get("abc") or {}).get("epsilon"),
+                "--population": abc.get("population"), "--epsilon": abc.get("epsilon"),
                 # the particles in abc.db are positions in this sampling's space
-                "sampling": (previous.get("abc") or {}).get("sampling", EARLIER_SAMPLING)}
+                "sampling": abc.get("sampling", EARLIER_SAMPLING)}
 
     def plain(value: Any) -> Any:  # as the manifest holds it (JSON: lists, not tuples)
         return json.loads(json.dumps(value, default=str))

@@ -121,7 +121,7 @@ class UncertaintiesSpec(_Spec):
 
 MAX_REPLICATIONS = 10_000_000
 # a chapter's replication takes about 10 ms of a core: the cap is about a day per policy
-WHY_CAPPED = ": more would run for days"
+REPLICATIONS_ALLOWED = f"1 to {MAX_REPLICATIONS:,}: more would run for days"
 
 
 class ExperimentSpec(_Spec):
@@ -144,8 +144,7 @@ class ExperimentSpec(_Spec):
     key_metric_direction: Literal["max", "min"] = Field(
         "max", description="whether more (max) or less (min) of the key metric is better: what select-best picks"
     )
-    runs: int = Field(100, ge=1, le=MAX_REPLICATIONS, description=f"replications per policy (1 to {MAX_REPLICATIONS:,}"
-                                                                    f"{WHY_CAPPED})")
+    runs: int = Field(100, ge=1, le=MAX_REPLICATIONS, description=f"replications per policy ({REPLICATIONS_ALLOWED})")
     precision: float | None = Field(
         None, gt=0, lt=1,
         description="replicate until the key metric's 95 % CI half-width is <= precision x |mean| (0..1 exclusive)",
@@ -156,8 +155,7 @@ class ExperimentSpec(_Spec):
     )
     max_runs: int = Field(
         2000, ge=1, le=MAX_REPLICATIONS,
-        description=f"precision mode: at most this many replications per policy "
-                    f"(1 to {MAX_REPLICATIONS:,}{WHY_CAPPED})",
+        description=f"precision mode: at most this many replications per policy ({REPLICATIONS_ALLOWED})",
     )
     seed: int = Field(
         1, ge=0, description="experiment seed: replication r of every policy uses the r-th seed spawned from it (>= 0)"

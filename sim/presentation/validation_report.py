@@ -400,10 +400,12 @@ def _abc_section(folder: Path | None) -> str:
 
     samples = pd.read_csv(folder / "posterior.csv")
     warning = degenerate_warning(samples)
+    sampling = manifest.get("abc", {}).get("sampling")  # none before clubsim 0.3.1
+    sampled = (f"sampled as each parameter's position in its bounds ({sampling})" if sampling
+               else "sampled in the parameters' own units")
     lines = [f"`{manifest['command']}`: {optimiser['message'].split('; warning:')[0]} ({manifest['runs']} "
-             "replications per particle). Uniform priors on the targets file's bounds, sampled as each parameter's "
-             f"position in its bounds ({manifest['abc'].get('sampling', 'in its own units')}); the distance is the "
-             "targets' weighted RMS error in tolerances.", "",
+             f"replications per particle). Uniform priors on the targets file's bounds, {sampled}; the distance is "
+             "the targets' weighted RMS error in tolerances.", "",
              f"The last generation's effective sample size (Kish's, of its weights): "
              f"{effective_sample_size(samples['weight']):.1f} of {len(samples)} particles"
              + (f". **Warning**: {warning}." if warning else "."), "",
