@@ -20,12 +20,13 @@ from numba.extending import intrinsic
 from sim.kernels.borrowed import borrowed, borrowed_item
 from sim.kernels.draws import INLINE_PCG64, native_state_layout, require_pcg64, uniform
 from sim.kernels.layout import N_HELD
+from sim.kernels.meeting import group_by_sector, one_to_one_partner
 from sim.kernels.membership import random_index, shuffled
 from sim.kernels.referrals import build_alias_table, draw_alias, draw_held_need, index_held_professions
 from sim.kernels.week import row_sum
 from sim.model.market import make_market
 from sim.model.scenario import load_config
-from sim.model.state import allocate_club, make_market_arrays, make_params
+from sim.model.state import allocate_club, allocate_members, make_market_arrays, make_params
 
 ROOT = Path(__file__).resolve().parent.parent
 NUMBA_DISABLE_JIT = bool(config.DISABLE_JIT)
@@ -125,6 +126,52 @@ def test_held_needs_follow_the_boosted_demand_weights_of_held_professions() -> N
         counts = count_held_needs(rng, params, club, sector, market.professions, 200_000)
         assert counts.sum() == counts[held].sum()  # only held professions are drawn
         np.testing.assert_allclose(counts[held] / counts.sum(), weights[held] / weights[held].sum(), atol=0.005)
+
+
+@njit
+def call_one_to_one_partners(rng, params, members, member, attendees, capacity):
+    work = np.zeros((3, capacity), np.int64)
+    sector_start, sector_end = np.full(8, -7), np.full(8, -7)  # a sector's scratch (sectors 0-6), holding garbage
+    group_by_sector(members, member, attendees, work[0], work[1], work[2], sector_start, sector_end)
+    partners = np.empty(len(attendees), np.int64)
+    for k in range(len(attendees)):
+        partners[k] = one_to_one_partner(rng, params, attendees, work[0], work[1], work[2], sector_start,
+                                         sector_end, attendees[k])
+    return partners
+
+
+def one_to_one_partners_by_definition(rng, sphere_share, sector_of, attendees):
+    """docs/ODD.md 7.1's one-to-ones, written plainly: with probability `sphere_share` a uniform pick among
+    the other attendees of i's sector (in slot order), when there is one; otherwise among all other attendees."""
+    partners = []
+    for i in attendees:
+        if sphere_share > 0.0 and rng.random() < sphere_share:
+            sphere = [a for a in attendees if a != i and sector_of[a] == sector_of[i]]
+            if sphere:
+                partners.append(sphere[min(int(rng.random() * len(sphere)), len(sphere) - 1)])
+                continue
+        j = attendees[min(int(rng.random() * (len(attendees) - 1)), len(attendees) - 2)]
+        partners.append(attendees[-1] if j == i else j)  # uniform among the others: i's draw goes to the last
+    return partners
+
+
+@given(st.lists(st.integers(min_value=0, max_value=6), min_size=2, max_size=45), st.data(),
+       st.sampled_from([0.0, 0.3, 1.0]), st.integers(min_value=0, max_value=2**32))
+@settings(max_examples=80, deadline=None)
+def test_one_to_one_partners_are_drawn_as_odd_says(sectors: list[int], data, sphere_share: float,
+                                                    seed: int) -> None:
+    """The sector grouping that finds sphere partners in constant time draws, number for number, the
+    partner that a search of every attendee's sector would."""
+    capacity = len(sectors)
+    attending = data.draw(st.lists(st.booleans(), min_size=capacity, max_size=capacity).filter(lambda a: sum(a) >= 2))
+    attendees = np.flatnonzero(attending).astype(np.int64)
+    members = allocate_members(capacity + 3)  # member ids are not slots: a member's record is elsewhere
+    member = np.arange(capacity, dtype=np.int64)[::-1] + 3
+    members.sector[member] = sectors
+    params = make_params(load_config({"ties": {"sphere_one_to_one": sphere_share}}).config)
+    partners = call_one_to_one_partners(np.random.default_rng(seed), params, members, member, attendees, capacity)
+    expected = one_to_one_partners_by_definition(np.random.default_rng(seed), sphere_share, sectors, list(attendees))
+    assert list(partners) == expected
 
 
 @given(st.integers(min_value=1, max_value=200), st.integers(min_value=0, max_value=2**32))

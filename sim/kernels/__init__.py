@@ -48,7 +48,10 @@ if not os.environ.get("NUMBA_CACHE_DIR"):
 # (`borrowed.py`), so that LLVM drops those updates from the inlined week, and are never inlined,
 # since a jitted caller's temporary arguments would be freed once borrowed (the region's `phase`
 # kernels borrow likewise). Under NUMBA_DISABLE_JIT=1 all four are plain Python functions.
-kernel = numba.njit(cache=True, inline="always")
-helper = numba.njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
-inlined = numba.njit(cache=True, inline="always", no_cpython_wrapper=True, no_cfunc_wrapper=True)
-entry = numba.njit(cache=True)
+# error_model="numpy": a division by zero gives inf or nan, as in numpy, instead of a test and a raise at
+# every division and modulo; the kernels guard their own divisions, and the tests' branches and exception
+# paths cost about 4 % of a chapter's run (docs/performance.md, stop 33).
+kernel = numba.njit(cache=True, error_model="numpy", inline="always")
+helper = numba.njit(cache=True, error_model="numpy", no_cpython_wrapper=True, no_cfunc_wrapper=True)
+inlined = numba.njit(cache=True, error_model="numpy", inline="always", no_cpython_wrapper=True, no_cfunc_wrapper=True)
+entry = numba.njit(cache=True, error_model="numpy")

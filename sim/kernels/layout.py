@@ -30,8 +30,8 @@ N_COUNTERS = 9  # N_REFUSED: applicants refused for capacity or composition this
 NEED_RATE, HELD_WEIGHT = 0, 1  # the club's rate of needs that may become referrals; demand weight held
 N_TOTALS = 2
 # Slots.work_index and Slots.work_value rows
-W_PRESENT, W_ATTENDEES, W_OTHERS, W_IS_HUNTER, W_SPHERE = range(5)
-N_WORK_INDEX = 5
+W_PRESENT, W_ATTENDEES, W_OTHERS, W_IS_HUNTER, W_SPHERE, W_SECTOR, W_RANK = range(7)
+N_WORK_INDEX = 7
 W_GROWTH, W_HUNTER_GROWTH, W_SATISFACTION = range(3)
 N_WORK_VALUE = 3
 

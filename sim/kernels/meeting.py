@@ -20,7 +20,9 @@ from sim.kernels.layout import (
     W_GROWTH,
     W_HUNTER_GROWTH,
     W_IS_HUNTER,
+    W_RANK,
     W_SATISFACTION,
+    W_SECTOR,
     W_SPHERE,
 )
 from sim.kernels.membership import attending_slots, current_slots, draw_candidate, perceived_roi, random_index, sigmoid
@@ -108,25 +110,45 @@ def attention_share(p, attendees):
 
 
 @inlined
-def one_to_one_partner(rng, p, members, member, attendees, sphere, i):
+def group_by_sector(members, member, attendees, slot_sector, by_sector, rank, sector_start, sector_end):
+    """The attendees grouped by sector, in slot order within a sector (a counting sort): sector s's are
+    by_sector[sector_start[s]:sector_end[s]], and attendee a is at by_sector[rank[a]]."""
+    sectors = 0
+    for a in attendees:
+        slot_sector[a] = members[member[a]].sector
+        sectors = max(sectors, slot_sector[a] + 1)
+    for sector in range(sectors):
+        sector_end[sector] = 0
+    for a in attendees:
+        sector_end[slot_sector[a]] += 1
+    start = 0
+    for sector in range(sectors):
+        sector_start[sector] = start
+        start += sector_end[sector]
+        sector_end[sector] = sector_start[sector]  # the next place in the sector, its end once all are placed
+    for a in attendees:
+        at = sector_end[slot_sector[a]]
+        by_sector[at] = a
+        rank[a] = at
+        sector_end[slot_sector[a]] = at + 1
+
+
+@inlined
+def one_to_one_partner(rng, p, attendees, slot_sector, by_sector, rank, sector_start, sector_end, i):
     """i's partner: with probability `sphere_one_to_one` an attendee of its own sector (its contact sphere)
     if one attends, otherwise any other attendee, uniformly."""
     if p.sphere_one_to_one > 0.0 and uniform(rng) < p.sphere_one_to_one:
-        sector = members[member[i]].sector
-        n_sphere = 0
-        for a in attendees:
-            if a != i and members[member[a]].sector == sector:
-                sphere[n_sphere] = a
-                n_sphere += 1
-        if n_sphere > 0:
-            return sphere[random_index(rng, n_sphere)]
+        first, last = sector_start[slot_sector[i]], sector_end[slot_sector[i]]
+        if last - first > 1:  # the k-th of the others in i's sector, in slot order: i's own place skipped
+            at = first + random_index(rng, last - first - 1)
+            return by_sector[at + 1] if at >= rank[i] else by_sector[at]
     n = len(attendees)
     j = attendees[random_index(rng, n - 1)]
     return attendees[n - 1] if j == i else j  # drawn among the n - 1 others
 
 
 @inlined
-def hold_one_to_ones(rng, p, members, slots, attendees, is_hunter):
+def hold_one_to_ones(rng, p, members, slots, club, attendees, is_hunter):
     """Each attendee meets one other attendee (favouring its contact sphere); both ties grow.
 
     The order of the meetings does not matter: a growth t -> t + g (c - t) multiplies c - t
@@ -134,9 +156,13 @@ def hold_one_to_ones(rng, p, members, slots, attendees, is_hunter):
     """
     if len(attendees) < 2:
         return
-    tie, ceiling, member, sphere = slots.tie, slots.tie_ceiling, slots.member, slots.work_index[W_SPHERE]
+    tie, ceiling = slots.tie, slots.tie_ceiling
+    slot_sector, by_sector, rank = slots.work_index[W_SECTOR], slots.work_index[W_SPHERE], slots.work_index[W_RANK]
+    sector_start, sector_end = club.alias_small, club.alias_large  # scratch (alias tables are built elsewhere)
+    # grouped once: searching every attendee's record for each sphere partner cost O(attendees^2) a meeting
+    group_by_sector(members, slots.member, attendees, slot_sector, by_sector, rank, sector_start, sector_end)
     for i in attendees:
-        j = one_to_one_partner(rng, p, members, member, attendees, sphere, i)
+        j = one_to_one_partner(rng, p, attendees, slot_sector, by_sector, rank, sector_start, sector_end, i)
         g = p.one_to_one_growth * tie_growth_factor(p, is_hunter, i, j)
         tie[i, j] += g * (ceiling[i, j] - tie[i, j])
         tie[j, i] += g * (ceiling[j, i] - tie[j, i])
@@ -194,5 +220,5 @@ def hold_meeting(p, market, members, slots, club, cand, week):
     attendees = attending_slots(slots, present)
     is_hunter = hunter_slots(members, slots)
     grow_co_attendance_ties(p, slots, attendees, is_hunter)
-    hold_one_to_ones(streams[R_ONE_TO_ONES], p, members, slots, attendees, is_hunter)
+    hold_one_to_ones(streams[R_ONE_TO_ONES], p, members, slots, club, attendees, is_hunter)
     invite_visitors(streams[R_VISITORS], p, market, members, slots, club, cand, present, week)
