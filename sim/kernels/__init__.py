@@ -43,7 +43,9 @@ if not os.environ.get("NUMBA_CACHE_DIR"):
 # kernels, their steps (the meeting's, the rules'), the small helpers called from loops and the
 # region's functions that take its tuple (`inlined`) are inlined into their callers in numba's IR;
 # kernels still callable from Python keep their own entry point. The per-need helpers of the
-# referral loop stay `helper`: inlined, they ran slower (docs/performance.md, "Tried, not kept").
+# referral loop stay `helper` (inlined, they ran slower: docs/performance.md, "Tried, not kept"), except
+# those that LLVM leaves out of line with arrays among their arguments (`image_factor`, `choose_receiver`,
+# the region's `draw_bridged_need`): such a call counts a reference to each array, in and out.
 # The fast paths (`run_weeks`, `run_region_weeks`) are `entry` kernels: they borrow the state
 # (`borrowed.py`), so that LLVM drops those updates from the inlined week, and are never inlined,
 # since a jitted caller's temporary arguments would be freed once borrowed (the region's `phase`

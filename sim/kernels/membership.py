@@ -268,7 +268,7 @@ def shuffled(rng, items):
     return order
 
 
-@inlined  # called out of line it counted a reference to both arrays, in and out: 650 atomic updates a week
+@inlined  # out of line it counted a reference to its arrays in and out: 650 atomic updates a week
 def image_factor(p, referral_weeks, referrals, join_week, s, week):
     """Image scoring (docs/ODD.md 7.2): `image_penalty` if slot s gave no referral in the last
     `image_window` weeks of its tenure (the chapter's weekly report shows it), else 1."""

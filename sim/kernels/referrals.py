@@ -17,7 +17,7 @@ than the work itself in a loop run hundreds of times a week.
 
 import numpy as np
 
-from sim.kernels import helper, kernel
+from sim.kernels import helper, inlined, kernel
 from sim.kernels.distributions import poisson, standard_normal
 from sim.kernels.draws import uniform
 from sim.kernels.layout import (
@@ -51,7 +51,7 @@ def draw_weighted(rng, cumulative, row, n):
     return low
 
 
-@helper
+@inlined  # out of line it counted a reference to its arrays in and out (sim/kernels/__init__.py)
 def choose_receiver(rng, holders, profession, n, tie, i):
     """Competition: among the holders other than i, one drawn in proportion to i's tie to them."""
     if n == 1:  # exclusivity's usual case

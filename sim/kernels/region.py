@@ -246,7 +246,7 @@ def index_bridges(club, market, region, lane, c):
     region.bridges_stale[c] = False
 
 
-@inlined  # out of line it counted a reference to each of its eight arrays, in and out
+@inlined  # out of line it counted a reference to its arrays in and out, at every rebuild of the index
 def group_by_sector(profession_sector, demand_weight, bridged, by_sector, start, by_sector_cdf, sector_cursor,
                     sector_weight, n_bridged):
     """The bridged professions grouped by sector, with their cumulative demand weight: a need's
@@ -303,7 +303,7 @@ def bisect_right(values, first, last, x):
     return first
 
 
-@inlined  # out of line it counted a reference to its three arrays, in and out: 9 atomic updates a member-week
+@inlined  # out of line it counted a reference to its arrays in and out: 9 atomic updates a member-week
 def draw_bridged_need(u, bridged_weight, boost, sector, by_sector, by_sector_start, by_sector_cdf, n_bridged):
     """The bridged profession at u (uniform on bridged_weight + (boost - 1) x the sector's), as its position in
     the club's `bridged`: by demand weight among all of them, or (the own-sector boost) among those of the
