@@ -20,7 +20,7 @@ from numba.extending import intrinsic
 from sim.kernels.borrowed import borrowed, borrowed_item
 from sim.kernels.draws import INLINE_PCG64, native_state_layout, require_pcg64, uniform
 from sim.kernels.layout import N_HELD
-from sim.kernels.meeting import group_by_sector, one_to_one_partner
+from sim.kernels.meeting import group_attendees_by_sector, one_to_one_partner
 from sim.kernels.membership import random_index, shuffled
 from sim.kernels.referrals import build_alias_table, draw_alias, draw_held_need, index_held_professions
 from sim.kernels.week import row_sum
@@ -132,7 +132,7 @@ def test_held_needs_follow_the_boosted_demand_weights_of_held_professions() -> N
 def call_one_to_one_partners(rng, params, members, member, attendees, capacity):
     work = np.zeros((3, capacity), np.int64)
     sector_start, sector_end = np.full(8, -7), np.full(8, -7)  # a sector's scratch (sectors 0-6), holding garbage
-    group_by_sector(members, member, attendees, work[0], work[1], work[2], sector_start, sector_end)
+    group_attendees_by_sector(members, member, attendees, work[0], work[1], work[2], sector_start, sector_end)
     partners = np.empty(len(attendees), np.int64)
     for k in range(len(attendees)):
         partners[k] = one_to_one_partner(rng, params, attendees, work[0], work[1], work[2], sector_start,

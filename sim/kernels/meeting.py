@@ -110,7 +110,7 @@ def attention_share(p, attendees):
 
 
 @inlined
-def group_by_sector(members, member, attendees, slot_sector, by_sector, rank, sector_start, sector_end):
+def group_attendees_by_sector(members, member, attendees, slot_sector, by_sector, rank, sector_start, sector_end):
     """The attendees grouped by sector, in slot order within a sector (a counting sort): sector s's are
     by_sector[sector_start[s]:sector_end[s]], and attendee a is at by_sector[rank[a]]."""
     sectors = 0
@@ -160,7 +160,7 @@ def hold_one_to_ones(rng, p, members, slots, club, attendees, is_hunter):
     slot_sector, by_sector, rank = slots.work_index[W_SECTOR], slots.work_index[W_SPHERE], slots.work_index[W_RANK]
     sector_start, sector_end = club.alias_small, club.alias_large  # scratch (alias tables are built elsewhere)
     # grouped once: searching every attendee's record for each sphere partner cost O(attendees^2) a meeting
-    group_by_sector(members, slots.member, attendees, slot_sector, by_sector, rank, sector_start, sector_end)
+    group_attendees_by_sector(members, slots.member, attendees, slot_sector, by_sector, rank, sector_start, sector_end)
     for i in attendees:
         j = one_to_one_partner(rng, p, attendees, slot_sector, by_sector, rank, sector_start, sector_end, i)
         g = p.one_to_one_growth * tie_growth_factor(p, is_hunter, i, j)
