@@ -158,9 +158,12 @@ def hold_one_to_ones(rng, p, members, slots, club, attendees, is_hunter):
         return
     tie, ceiling = slots.tie, slots.tie_ceiling
     slot_sector, by_sector, rank = slots.work_index[W_SECTOR], slots.work_index[W_SPHERE], slots.work_index[W_RANK]
-    sector_start, sector_end = club.alias_small, club.alias_large  # scratch (alias tables are built elsewhere)
-    # grouped once: searching every attendee's record for each sphere partner cost O(attendees^2) a meeting
-    group_attendees_by_sector(members, slots.member, attendees, slot_sector, by_sector, rank, sector_start, sector_end)
+    # the alias builder's scratch, free during the meeting: max(professions, capacity) long, and a sector's index
+    # is below the number of professions
+    sector_start, sector_end = club.alias_small, club.alias_large
+    if p.sphere_one_to_one > 0.0:  # grouped once: searching every attendee's record for each partner was O(n^2)
+        group_attendees_by_sector(members, slots.member, attendees, slot_sector, by_sector, rank, sector_start,
+                                  sector_end)
     for i in attendees:
         j = one_to_one_partner(rng, p, attendees, slot_sector, by_sector, rank, sector_start, sector_end, i)
         g = p.one_to_one_growth * tie_growth_factor(p, is_hunter, i, j)

@@ -194,7 +194,7 @@ class Slots(NamedTuple):
     reputation: np.ndarray          # float64[C]: how the club sees its selling (1 until word of sales spreads)
     # scratch rows reused every week instead of allocating (an allocation costs more than a phase's
     # arithmetic); a region's clubs share one pair, as they run one after the other
-    work_index: np.ndarray          # int64[N_WORK_INDEX, >= C]: layout.W_PRESENT, ...
+    work_index: np.ndarray          # int64[N_WORK_INDEX, >= C]: rows layout.W_PRESENT..W_RANK
     work_value: np.ndarray          # float64[N_WORK_VALUE, >= C]: growth, hunter_growth, satisfaction
 
 
