@@ -20,13 +20,13 @@ from numba.extending import intrinsic
 from sim.kernels.borrowed import borrowed, borrowed_item
 from sim.kernels.draws import INLINE_PCG64, native_state_layout, require_pcg64, uniform
 from sim.kernels.layout import N_HELD
-from sim.kernels.meeting import group_attendees_by_sector, one_to_one_partner
+from sim.kernels.meeting import group_attendees_by_sector, grow_co_attendance_ties, one_to_one_partner
 from sim.kernels.membership import random_index, shuffled
 from sim.kernels.referrals import build_alias_table, draw_alias, draw_held_need, index_held_professions
 from sim.kernels.week import row_sum
 from sim.model.market import make_market
 from sim.model.scenario import load_config
-from sim.model.state import allocate_club, allocate_members, make_market_arrays, make_params
+from sim.model.state import allocate_club, allocate_members, allocate_slots, make_market_arrays, make_params
 
 ROOT = Path(__file__).resolve().parent.parent
 NUMBA_DISABLE_JIT = bool(config.DISABLE_JIT)
@@ -172,6 +172,44 @@ def test_one_to_one_partners_are_drawn_as_odd_says(sectors: list[int], data, sph
     partners = call_one_to_one_partners(np.random.default_rng(seed), params, members, member, attendees, capacity)
     expected = one_to_one_partners_by_definition(np.random.default_rng(seed), sphere_share, sectors, list(attendees))
     assert list(partners) == expected
+
+
+@njit
+def call_grow_co_attendance_ties(params, slots, attendees, is_hunter, slots_used):
+    grow_co_attendance_ties(params, slots, attendees, is_hunter, slots_used)
+
+
+@given(st.integers(min_value=2, max_value=45), st.data(), st.sampled_from([0.0, 0.05, 0.5, 1.0]))
+@settings(max_examples=60, deadline=None)
+def test_co_attendance_grows_ties_towards_the_ceilings_sales_left(used: int, data, trust_loss: float) -> None:
+    """docs/ODD.md 7.1 and 7.3: each attendee's tie to each other attendee grows towards (1 - trust_loss)^k after
+    k sales, as the kernel computes apart the ties to whoever sold (`Slots.sellers`), and nothing else changes."""
+    config = load_config({"club": {"capacity": 50}, "hunting": {"trust_loss": trust_loss},
+                          "ties": {"hunter_growth_factor": 0.3}}).config
+    params = make_params(config)
+    slots = allocate_slots(params)
+    rng = np.random.default_rng(data.draw(st.integers(min_value=0, max_value=2**32)))
+    attending = data.draw(st.lists(st.booleans(), min_size=used, max_size=used).filter(lambda a: sum(a) >= 2))
+    attendees = np.flatnonzero(attending).astype(np.int64)
+    is_hunter = np.zeros(50, dtype=np.int64)
+    is_hunter[:used] = rng.random(used) < 0.3
+    slots.tie[:used, :used] = rng.random((used, used))
+    np.fill_diagonal(slots.tie, 0.0)
+    sold = (rng.random((used, used)) < 0.3) & (is_hunter[:used] == 1)[None, :]
+    slots.sales[:used, :used] = np.where(sold, rng.integers(1, 5, (used, used)), 0)
+    np.fill_diagonal(slots.sales, 0)
+    slots.sellers[:] = np.count_nonzero(slots.sales, axis=1)
+    expected = slots.tie.copy()
+    shared = min(1.0, params.attention_span / (len(attendees) - 1))
+    for i in attendees:
+        for j in attendees:
+            if i != j:
+                g = params.co_attendance_growth * shared * (
+                    params.hunter_growth_factor if is_hunter[i] or is_hunter[j] else 1.0)
+                ceiling = (1.0 - trust_loss) ** slots.sales[i, j]
+                expected[i, j] += g * (ceiling - expected[i, j])
+    call_grow_co_attendance_ties(params, slots, attendees, is_hunter, np.int64(used))
+    np.testing.assert_allclose(slots.tie, expected, rtol=0, atol=1e-14)
 
 
 @given(st.integers(min_value=1, max_value=200), st.integers(min_value=0, max_value=2**32))

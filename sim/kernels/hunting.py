@@ -20,7 +20,7 @@ from sim.kernels.membership import attending_slots, current_slots, image_factor,
 def hunt(p, market, members, slots, club, week):
     rng = club.streams[R_HUNTING]
     attendees = attending_slots(slots, current_slots(slots))
-    member, tie, ceiling, reputation = slots.member, slots.tie, slots.tie_ceiling, slots.reputation
+    member, tie, sales, sellers, reputation = slots.member, slots.tie, slots.sales, slots.sellers, slots.reputation
     week_gain, stats = slots.week_gain, club.week_stats
     others_row = slots.work_index[W_OTHERS]
     for h in attendees:
@@ -45,6 +45,8 @@ def hunt(p, market, members, slots, club, week):
             members[m].direct_sales += value
             week_gain[h] += value
             stats[S_DIRECT_SALES] += value
-            tie[buyer, h] *= 1.0 - p.trust_loss  # the buyer notices, and will not trust it as before
-            ceiling[buyer, h] *= 1.0 - p.trust_loss
+            tie[buyer, h] *= 1.0 - p.trust_loss  # the buyer notices, and will not trust it as before:
+            if sales[buyer, h] == 0:  # its ceiling is cut by 1 - trust_loss (Slots.ceiling_after)
+                sellers[buyer] += 1
+            sales[buyer, h] += 1
             reputation[h] *= 1.0 - p.gossip  # and the chapter talks

@@ -19,13 +19,17 @@ EXIT_NAMES = ("active", "left", "expelled_absence", "expelled_contribution", "ex
 COMPOSITION_CODES = {"exclusivity": 0, "complementarity": 1, "open": 2}
 EXCLUSIVITY, COMPLEMENTARITY, OPEN = 0, 1, 2
 
+RECEIVED_MAX = 65_535  # Slots.received_from is uint16: held there, far past reciprocity_saturation (<= 100)
 NEVER = -(10**9)  # the week of an absence or referral that never happened
 NEVER_AGAIN = np.int64(10**12)  # a delay (weeks) that never ends
 MAX_VISITORS_PER_MEETING = 256  # a Poisson draw above this is capped (far beyond any plausible mean)
 
 # Club.counters
-N_MEMBERS, NEXT_ID, CLOSED, N_HUNTERS, N_HELD, HOLDINGS_CHANGED, N_CANDIDATES, N_GIVERS, N_REFUSED = range(9)
-N_COUNTERS = 9  # N_REFUSED: applicants refused for capacity or composition this week, kept for a region's transfers
+(N_MEMBERS, NEXT_ID, CLOSED, N_HUNTERS, N_HELD, HOLDINGS_CHANGED, N_CANDIDATES, N_GIVERS, N_REFUSED,
+ SLOTS_USED) = range(10)
+N_COUNTERS = 10  # N_REFUSED: applicants refused for capacity or composition this week, kept for a region's transfers
+# SLOTS_USED: 1 + the highest slot ever taken; every slot from it on has always been free, so its row and column
+# of the pair matrices (Slots.tie, sales, received_from) were never written and the kernels leave them alone
 # Club.totals
 NEED_RATE, HELD_WEIGHT = 0, 1  # the club's rate of needs that may become referrals; demand weight held
 N_TOTALS = 2

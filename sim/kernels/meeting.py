@@ -17,9 +17,11 @@ from sim.kernels.layout import (
     S_ATTENDANCE_RATE,
     S_MEETING,
     S_VISITORS,
+    SLOTS_USED,
     W_GROWTH,
     W_HUNTER_GROWTH,
     W_IS_HUNTER,
+    W_OTHERS,
     W_RANK,
     W_SATISFACTION,
     W_SECTOR,
@@ -76,15 +78,17 @@ def hunter_slots(members, slots):
 
 
 @inlined
-def grow_co_attendance_ties(p, slots, attendees, is_hunter):
+def grow_co_attendance_ties(p, slots, attendees, is_hunter, slots_used):
     """Frequency: every ordered pair of attendees grows its tie towards its ceiling, slower if either is
     a hunter, and shared in a room of more than `attention_span` others.
 
-    Row by row over all slots with a zero growth towards absent and free slots (tie + 0
-    leaves a tie unchanged): contiguous rows vectorise, a gather over attendees does not.
+    Row by row over the slots ever used with a zero growth towards absent and free slots (tie + 0
+    leaves a tie unchanged): contiguous rows vectorise, a gather over attendees does not. Rows grow towards
+    1, the ceiling of every tie but those to members who sold to i (`Slots.sellers[i]` of them), whose
+    growth is computed apart (a gather of their ceilings would not vectorise).
     """
-    c = len(slots.member)
-    ties, ceilings = slots.tie, slots.tie_ceiling
+    c = slots_used
+    ties, sales, ceiling_after = slots.tie, slots.sales, slots.ceiling_after
     growth = slots.work_value[W_GROWTH]                # a non-hunter's tie growth towards each slot
     hunter_growth = slots.work_value[W_HUNTER_GROWTH]  # a hunter's
     shared = attention_share(p, len(attendees))
@@ -94,11 +98,24 @@ def grow_co_attendance_ties(p, slots, attendees, is_hunter):
     for j in attendees:
         growth[j] = p.co_attendance_growth * shared * (p.hunter_growth_factor if is_hunter[j] else 1.0)
         hunter_growth[j] = p.co_attendance_growth * shared * p.hunter_growth_factor
+    sold_to_slot, sold_to_tie = slots.work_index[W_OTHERS], slots.work_value[W_SATISFACTION]
     for i in attendees:
         g = hunter_growth if is_hunter[i] else growth
-        tie, ceiling = ties[i], ceilings[i]
+        tie = ties[i]
+        n_sold = slots.sellers[i]  # i's ties to who sold to it grow towards their cut ceilings: set aside
+        if n_sold > 0:
+            sold, k = sales[i], 0
+            for j in range(c):
+                if sold[j] > 0:
+                    sold_to_slot[k] = j
+                    sold_to_tie[k] = tie[j] + g[j] * (ceiling_after[sold[j]] - tie[j])
+                    k += 1
+                    if k == n_sold:
+                        break
         for j in range(c):
-            tie[j] += g[j] * (ceiling[j] - tie[j])
+            tie[j] += g[j] * (1.0 - tie[j])
+        for k in range(n_sold):
+            tie[sold_to_slot[k]] = sold_to_tie[k]
         tie[i] = 0.0  # no tie to oneself
 
 
@@ -156,7 +173,7 @@ def hold_one_to_ones(rng, p, members, slots, club, attendees, is_hunter):
     """
     if len(attendees) < 2:
         return
-    tie, ceiling = slots.tie, slots.tie_ceiling
+    tie, sales, ceiling_after = slots.tie, slots.sales, slots.ceiling_after
     slot_sector, by_sector, rank = slots.work_index[W_SECTOR], slots.work_index[W_SPHERE], slots.work_index[W_RANK]
     # the alias builder's scratch, free during the meeting: max(professions, capacity) long, and a sector's index
     # is below the number of professions
@@ -167,8 +184,8 @@ def hold_one_to_ones(rng, p, members, slots, club, attendees, is_hunter):
     for i in attendees:
         j = one_to_one_partner(rng, p, attendees, slot_sector, by_sector, rank, sector_start, sector_end, i)
         g = p.one_to_one_growth * tie_growth_factor(p, is_hunter, i, j)
-        tie[i, j] += g * (ceiling[i, j] - tie[i, j])
-        tie[j, i] += g * (ceiling[j, i] - tie[j, i])
+        tie[i, j] += g * (ceiling_after[sales[i, j]] - tie[i, j])
+        tie[j, i] += g * (ceiling_after[sales[j, i]] - tie[j, i])
 
 
 @inlined
@@ -222,6 +239,6 @@ def hold_meeting(p, market, members, slots, club, cand, week):
     take_attendance(streams[R_ATTENDANCE], p, members, slots, club, present, week)
     attendees = attending_slots(slots, present)
     is_hunter = hunter_slots(members, slots)
-    grow_co_attendance_ties(p, slots, attendees, is_hunter)
+    grow_co_attendance_ties(p, slots, attendees, is_hunter, club.counters[SLOTS_USED])
     hold_one_to_ones(streams[R_ONE_TO_ONES], p, members, slots, club, attendees, is_hunter)
     invite_visitors(streams[R_VISITORS], p, market, members, slots, club, cand, present, week)

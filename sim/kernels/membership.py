@@ -27,6 +27,7 @@ from sim.kernels.layout import (
     S_EXITS_LEFT,
     S_FEES,
     S_JOINS,
+    SLOTS_USED,
     W_ATTENDEES,
     W_PRESENT,
 )
@@ -148,11 +149,9 @@ def admit(p, members, slots, club, cand, k, week, founder):
     members[m].patience = cand.patience[k]
 
     slots.member[s] = m
-    for j in range(len(slots.member)):
-        slots.received_from[s, j] = 0
-        slots.received_from[j, s] = 0
-        slots.tie_ceiling[s, j] = 1.0
-        slots.tie_ceiling[j, s] = 1.0
+    club.counters[SLOTS_USED] = max(club.counters[SLOTS_USED], s + 1)
+    forget_pair_history(slots, club, s)
+    for j in range(club.counters[SLOTS_USED]):  # slots past it are free and were never written
         if slots.member[j] >= 0 and j != s:
             slots.tie[s, j] = p.tie_initial
             slots.tie[j, s] = p.tie_initial
@@ -195,6 +194,20 @@ def admit(p, members, slots, club, cand, k, week, founder):
 
 
 @helper
+def forget_pair_history(slots, club, s):
+    """Slot s's member and every other start afresh: no sales (tie ceilings back to 1), no referrals received."""
+    sales = slots.sales
+    for j in range(club.counters[SLOTS_USED]):
+        if sales[j, s] > 0:
+            slots.sellers[j] -= 1
+        sales[s, j] = 0
+        sales[j, s] = 0
+        slots.received_from[s, j] = 0
+        slots.received_from[j, s] = 0
+    slots.sellers[s] = 0
+
+
+@helper
 def remove_member(members, slots, club, s, reason, week):
     """The member in slot s exits for `reason`: its slot, ties and holdings are freed."""
     m = slots.member[s]
@@ -218,11 +231,10 @@ def remove_member(members, slots, club, s, reason, week):
 
     slots.member[s] = -1
     slots.attending[s] = False
-    for j in range(len(slots.member)):
+    forget_pair_history(slots, club, s)
+    for j in range(club.counters[SLOTS_USED]):
         slots.tie[s, j] = 0.0
         slots.tie[j, s] = 0.0
-        slots.received_from[s, j] = 0
-        slots.received_from[j, s] = 0
     club.week_stats[S_EXITS_LEFT + reason - 1] += 1
     club.week_stats[S_EXITS] += 1
 

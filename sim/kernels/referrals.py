@@ -28,6 +28,7 @@ from sim.kernels.layout import (
     N_HELD,
     NEED_RATE,
     R_NEEDS,
+    RECEIVED_MAX,
     RECIPROCATOR,
     S_BUSINESS,
     S_DEALS,
@@ -284,7 +285,8 @@ def pass_referrals(p, market, members, slots, club, week):
         return
     # the loop's arrays, fetched once: a tuple field read inside a branchy loop costs a
     # reference-count update each time, which numba's pruning misses
-    member, tie, ceiling, received_from = slots.member, slots.tie, slots.tie_ceiling, slots.received_from
+    member, tie, received_from = slots.member, slots.tie, slots.received_from
+    sales, ceiling_after = slots.sales, slots.ceiling_after
     referral_weeks, referrals, week_gain = slots.referral_weeks, slots.referrals, slots.week_gain
     holders, holder_count = club.profession_holders, club.profession_count
     giver_slots, giver_threshold, giver_alias = club.giver_slots, club.giver_threshold, club.giver_alias
@@ -320,7 +322,8 @@ def pass_referrals(p, market, members, slots, club, week):
                 break
             members[giver].referrals_given += 1
             members[receiver].referrals_received += 1
-            received_from[j, i] += 1
+            if received_from[j, i] < RECEIVED_MAX:
+                received_from[j, i] += 1
             referral_weeks[i, referrals[i] % ring] = week
             referrals[i] += 1
             stats[S_REFERRALS] += 1
@@ -334,7 +337,7 @@ def pass_referrals(p, market, members, slots, club, week):
             members[giver].business_given += value
             members[receiver].deals_received += 1
             week_gain[j] += value
-            tie[j, i] += p.reciprocity_growth * (ceiling[j, i] - tie[j, i])
+            tie[j, i] += p.reciprocity_growth * (ceiling_after[sales[j, i]] - tie[j, i])
             stats[S_DEALS] += 1
             stats[S_BUSINESS] += value
 

@@ -49,11 +49,13 @@ from sim.model.state import (
     allocate_club,
     allocate_clubs_candidates,
     allocate_clubs_members,
+    allocate_clubs_pairs,
     allocate_lane,
     allocate_members,
     allocate_region,
     allocate_slots,
     allocate_work,
+    ceilings_after_sales,
     grow_members,
     lane_bounds,
     make_market_arrays,
@@ -134,13 +136,15 @@ class RegionEngine:
         clubs_members = allocate_clubs_members([member_records_for(params_of[id(spec)], spec.founders)
                                                 for _, spec in clubs])
         clubs_candidates = allocate_clubs_candidates(len(clubs))
+        clubs_pairs = allocate_clubs_pairs(capacities)
+        ceilings_of = {key: ceilings_after_sales(params.trust_loss, params.weeks) for key, params in params_of.items()}
         for c, (_, spec) in enumerate(clubs):
             work = works[lane_of[c]]
             params = params_of[id(spec)]
             rows = slice(region.slot_start[c], region.slot_start[c + 1])
             members = clubs_members[c]
             slots = allocate_slots(params, member=region.slot_member[rows], week_gain=region.week_gain[rows],
-                                   work=work)
+                                   work=work, pairs=clubs_pairs[c], ceiling_after=ceilings_of[id(spec)])
             club = allocate_club(params, self.market_arrays, self.root_seed, c, week_stats=region.week_stats[c],
                                  alias_scratch=alias_scratch[lane_of[c]])
             candidates = clubs_candidates[c]

@@ -176,9 +176,14 @@ class Slots(NamedTuple):
     """Current members, indexed by slot (0..capacity-1)."""
 
     member: np.ndarray              # int64[C]: member_id in the slot, -1 if free
+    # the pair matrices: rows and columns from club.counters[SLOTS_USED] on were never written (a region's
+    # are slices of untouched memory, `allocate_clubs_pairs`, which become resident only as slots are taken)
     tie: np.ndarray                 # float64[C, C]: tie[i, j] = i's trust in j
-    tie_ceiling: np.ndarray         # float64[C, C]: the most tie[i, j] can grow to (1 until j sells to i)
-    received_from: np.ndarray       # int32[C, C]: referrals i received from j
+    sales: np.ndarray               # uint16[C, C]: sales j made to i since both were members (one a meeting at most)
+    received_from: np.ndarray       # uint16[C, C]: referrals i received from j, held at 65,535 (credit saturates
+                                    # at reciprocity_saturation <= 100): an eighth of float64 ceilings and int32 counts
+    sellers: np.ndarray             # int64[C]: the members who sold to i (nonzero entries of sales[i])
+    ceiling_after: np.ndarray       # float64[weeks + 1]: the most a tie grows to after k sales (`ceilings_after_sales`)
     attendance_habit: np.ndarray
     expectation: np.ndarray
     perceived_gain: np.ndarray
@@ -413,12 +418,46 @@ def allocate_work(capacity: int) -> tuple[np.ndarray, np.ndarray]:
     return np.zeros((N_WORK_INDEX, capacity), dtype=np.int64), np.zeros((N_WORK_VALUE, capacity))
 
 
+def ceilings_after_sales(trust_loss: float, weeks: int) -> np.ndarray:
+    """The most a tie can grow to after k = 0..weeks sales of the trusted member to the truster (docs/ODD.md 7.3):
+    (1 - trust_loss)^k, as k cuts by (1 - trust_loss) from 1 give it (product by product, so to the bit). A
+    member sells to another at most once a meeting, so a run's sales to one member stay within `weeks`."""
+    ceiling = np.empty(weeks + 1)
+    ceiling[0] = 1.0
+    for k in range(1, weeks + 1):
+        ceiling[k] = ceiling[k - 1] * (1.0 - trust_loss)
+    return ceiling
+
+
+def allocate_pairs(capacity: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`Slots.tie`, `sales` and `received_from` of a club of `capacity` slots, zero."""
+    return (np.zeros((capacity, capacity)), np.zeros((capacity, capacity), dtype=np.uint16),
+            np.zeros((capacity, capacity), dtype=np.uint16))
+
+
+def allocate_clubs_pairs(capacities: list[int]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """`allocate_pairs` for each club of a region, as slices of untouched memory (`untouched_zeros`): the
+    kernels write a pair matrix's rows and columns only up to the club's highest slot ever taken, so the whole
+    pages of rows of slots never taken take no memory (a club far below its capacity; a world chapter's ten
+    free rows of 50 fill less than a page)."""
+    starts = np.cumsum([0, *(c * c for c in capacities)])
+    kinds = [untouched_zeros(int(starts[-1]), np.dtype(dtype)) for dtype in (np.float64, np.uint16, np.uint16)]
+    return [tuple(kind[starts[k]:starts[k + 1]].reshape(c, c) for kind in kinds)
+            for k, c in enumerate(capacities)]
+
+
 def allocate_slots(params: np.record, member: np.ndarray | None = None, week_gain: np.ndarray | None = None,
-                   work: tuple[np.ndarray, np.ndarray] | None = None) -> Slots:
-    """A club's slots; `member` and `week_gain` may be given (a region's views into its own arrays), and
-    `work` (a region's scratch rows, shared by its clubs)."""
+                   work: tuple[np.ndarray, np.ndarray] | None = None,
+                   pairs: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+                   ceiling_after: np.ndarray | None = None) -> Slots:
+    """A club's slots; `member` and `week_gain` may be given (a region's views into its own arrays), `work`
+    (a region's scratch rows, shared by its clubs), `pairs` (`allocate_clubs_pairs`, zero) and `ceiling_after`
+    (`ceilings_after_sales` of the club's parameters, shared by the clubs that have them)."""
     c = params.capacity
     work_index, work_value = allocate_work(c) if work is None else work
+    tie, sales, received_from = allocate_pairs(c) if pairs is None else pairs
+    if ceiling_after is None:
+        ceiling_after = ceilings_after_sales(params.trust_loss, params.weeks)
     if member is None:
         member = np.empty(c, dtype=np.int64)
     if week_gain is None:
@@ -427,9 +466,11 @@ def allocate_slots(params: np.record, member: np.ndarray | None = None, week_gai
     week_gain[:] = 0.0
     return Slots(
         member=member,
-        tie=np.zeros((c, c)),
-        tie_ceiling=np.ones((c, c)),
-        received_from=np.zeros((c, c), dtype=np.int32),  # int32 where int64 is not needed: memory, at world scale
+        tie=tie,
+        sales=sales,
+        received_from=received_from,
+        sellers=np.zeros(c, dtype=np.int64),
+        ceiling_after=ceiling_after,
         attendance_habit=np.zeros(c),
         expectation=np.zeros(c),
         perceived_gain=np.zeros(c),
