@@ -212,14 +212,14 @@ class Club(NamedTuple):
     profession_holders: np.ndarray  # int64[P, H]: their slots (first profession_count[p] valid; H = holder_width)
     sector_count: np.ndarray        # int64[S]
     # held professions (first counters[N_HELD] valid), grouped by sector, and their alias tables
-    held_professions: np.ndarray    # int64[P]
-    held_weight: np.ndarray         # float64[P]: their demand weights
-    held_threshold: np.ndarray      # float64[P]: alias table over all held professions ...
-    held_alias: np.ndarray          # int64[P]:   ... by demand weight
+    held_professions: np.ndarray    # int64[min(P, C)]: the professions held (one a member at most)
+    held_weight: np.ndarray         # float64[min(P, C)]: their demand weights
+    held_threshold: np.ndarray      # float64[min(P, C)]: alias table over all held professions ...
+    held_alias: np.ndarray          # int64[min(P, C)]:   ... by demand weight
     sector_held_start: np.ndarray   # int64[S + 1]: where each sector's held professions start
     sector_held_weight: np.ndarray  # float64[S]: demand weight held in each sector
-    sector_held_threshold: np.ndarray  # float64[P]: one alias table per sector's segment
-    sector_held_alias: np.ndarray      # int64[P]
+    sector_held_threshold: np.ndarray  # float64[min(P, C)]: one alias table per sector's segment
+    sector_held_alias: np.ndarray      # int64[min(P, C)]
     held_need_share: np.ndarray     # float64[S]: share of a sector's client needs that name a held profession
     # members' rates of needs that may become referrals (first counters[N_GIVERS] valid)
     giver_slots: np.ndarray         # int64[C]
@@ -528,6 +528,7 @@ def allocate_club(params: np.record, market: MarketArrays, root: int, club_index
     (`sim.kernels.draws`), as they are before week 0; `week_stats` may be given (a region's view into its own
     array), and `alias_scratch` (`allocate_alias_scratch`, shared by a region's clubs that run in turn)."""
     professions, sectors, capacity = len(market.profession_sector), len(market.sector_size), params.capacity
+    held = min(professions, capacity)  # professions held at once: at most one a member
     alias_scaled, alias_small, alias_large = alias_scratch or allocate_alias_scratch(max(professions, capacity))
     if len(alias_scaled) < max(professions, capacity):
         raise ValueError("alias scratch shorter than the market's professions or the club's capacity")
@@ -541,14 +542,14 @@ def allocate_club(params: np.record, market: MarketArrays, root: int, club_index
         profession_count=np.zeros(professions, dtype=np.int64),
         profession_holders=np.full((professions, holder_width(params)), -1, dtype=np.int64),
         sector_count=np.zeros(sectors, dtype=np.int64),
-        held_professions=np.zeros(professions, dtype=np.int64),
-        held_weight=np.zeros(professions),
-        held_threshold=np.zeros(professions),
-        held_alias=np.zeros(professions, dtype=np.int64),
+        held_professions=np.zeros(held, dtype=np.int64),
+        held_weight=np.zeros(held),
+        held_threshold=np.zeros(held),
+        held_alias=np.zeros(held, dtype=np.int64),
         sector_held_start=np.zeros(sectors + 1, dtype=np.int64),
         sector_held_weight=np.zeros(sectors),
-        sector_held_threshold=np.zeros(professions),
-        sector_held_alias=np.zeros(professions, dtype=np.int64),
+        sector_held_threshold=np.zeros(held),
+        sector_held_alias=np.zeros(held, dtype=np.int64),
         held_need_share=np.zeros(sectors),
         giver_slots=np.zeros(capacity, dtype=np.int64),
         giver_rate=np.zeros(capacity),
