@@ -422,11 +422,9 @@ def ceilings_after_sales(trust_loss: float, weeks: int) -> np.ndarray:
     """The most a tie can grow to after k = 0..weeks sales of the trusted member to the truster (docs/ODD.md 7.3):
     (1 - trust_loss)^k, as k cuts by (1 - trust_loss) from 1 give it (product by product, so to the bit). A
     member sells to another at most once a meeting, so a run's sales to one member stay within `weeks`."""
-    ceiling = np.empty(weeks + 1)
-    ceiling[0] = 1.0
-    for k in range(1, weeks + 1):
-        ceiling[k] = ceiling[k - 1] * (1.0 - trust_loss)
-    return ceiling
+    cuts = np.full(weeks + 1, 1.0 - trust_loss)
+    cuts[0] = 1.0
+    return np.cumprod(cuts)  # an accumulation, product after product (a loop in Python: 80 us a replication)
 
 
 def allocate_pairs(capacity: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
