@@ -150,7 +150,7 @@ def admit(p, members, slots, club, cand, k, week, founder):
 
     slots.member[s] = m
     club.counters[SLOTS_USED] = max(club.counters[SLOTS_USED], s + 1)
-    forget_pair_history(slots, club, s)
+    # the slot's sales and referral counts are 0: they ended with its last member (`remove_member`), if any
     for j in range(club.counters[SLOTS_USED]):  # slots past it are free and were never written
         if slots.member[j] >= 0 and j != s:
             slots.tie[s, j] = p.tie_initial
@@ -194,20 +194,6 @@ def admit(p, members, slots, club, cand, k, week, founder):
 
 
 @helper
-def forget_pair_history(slots, club, s):
-    """Slot s's member and every other start afresh: no sales (tie ceilings back to 1), no referrals received."""
-    sales = slots.sales
-    for j in range(club.counters[SLOTS_USED]):
-        if sales[j, s] > 0:
-            slots.sellers[j] -= 1
-        sales[s, j] = 0
-        sales[j, s] = 0
-        slots.received_from[s, j] = 0
-        slots.received_from[j, s] = 0
-    slots.sellers[s] = 0
-
-
-@helper
 def remove_member(members, slots, club, s, reason, week):
     """The member in slot s exits for `reason`: its slot, ties and holdings are freed."""
     m = slots.member[s]
@@ -231,10 +217,17 @@ def remove_member(members, slots, club, s, reason, week):
 
     slots.member[s] = -1
     slots.attending[s] = False
-    forget_pair_history(slots, club, s)
-    for j in range(club.counters[SLOTS_USED]):
+    sales = slots.sales
+    for j in range(club.counters[SLOTS_USED]):  # its pairs end: ties, sales (ceilings back to 1), referral counts
+        if sales[j, s] > 0:
+            slots.sellers[j] -= 1
         slots.tie[s, j] = 0.0
         slots.tie[j, s] = 0.0
+        sales[s, j] = 0
+        sales[j, s] = 0
+        slots.received_from[s, j] = 0
+        slots.received_from[j, s] = 0
+    slots.sellers[s] = 0
     club.week_stats[S_EXITS_LEFT + reason - 1] += 1
     club.week_stats[S_EXITS] += 1
 

@@ -427,10 +427,12 @@ def ceilings_after_sales(trust_loss: float, weeks: int) -> np.ndarray:
     return np.cumprod(cuts)  # an accumulation, product after product (a loop in Python: 80 us a replication)
 
 
+PAIR_DTYPES = (np.float64, np.uint16, np.uint16)  # Slots.tie, sales, received_from
+
+
 def allocate_pairs(capacity: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """`Slots.tie`, `sales` and `received_from` of a club of `capacity` slots, zero."""
-    return (np.zeros((capacity, capacity)), np.zeros((capacity, capacity), dtype=np.uint16),
-            np.zeros((capacity, capacity), dtype=np.uint16))
+    return tuple(np.zeros((capacity, capacity), dtype=dtype) for dtype in PAIR_DTYPES)
 
 
 def allocate_clubs_pairs(capacities: list[int]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
@@ -439,7 +441,7 @@ def allocate_clubs_pairs(capacities: list[int]) -> list[tuple[np.ndarray, np.nda
     pages of rows of slots never taken take no memory (a club far below its capacity; a world chapter's ten
     free rows of 50 fill less than a page)."""
     starts = np.cumsum([0, *(c * c for c in capacities)])
-    kinds = [untouched_zeros(int(starts[-1]), np.dtype(dtype)) for dtype in (np.float64, np.uint16, np.uint16)]
+    kinds = [untouched_zeros(int(starts[-1]), np.dtype(dtype)) for dtype in PAIR_DTYPES]
     return [tuple(kind[starts[k]:starts[k + 1]].reshape(c, c) for kind in kinds)
             for k, c in enumerate(capacities)]
 
