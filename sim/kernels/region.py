@@ -195,6 +195,12 @@ def index_bridges(club, market, region, lane, c):
     """Rebuild club c's bridge index (`Region.bridged` ...): its weak ties to holders of professions it does
     not hold ("bridged"), grouped by profession, and those professions grouped by sector.
 
+    One pass over the club's rows lists its bridges and numbers the bridged professions in the order they
+    are first met; the bridges are then placed by profession from that list (a second pass over every
+    entry, with its tests, cost a fifth more). The grouping by sector reads only the bridged professions
+    in their order, so it is kept when they are the index's as it was: most rebuilds follow a tie ending
+    in another club's row, which leaves them as they were.
+
     Every array is bound before the loops: a helper taking the region's tuple, or a tuple field
     read inside a loop, costs a reference-count update per array, far more than an entry's work.
     """
@@ -208,7 +214,10 @@ def index_bridges(club, market, region, lane, c):
     bridge_start = region.bridge_start[base + c:]
     profession_count = club.profession_count
     mark, bridged_index = lane.bridge_mark, lane.bridged_index
+    found_bridged, found_row, found_column = lane.found_bridged, lane.found_row, lane.found_column
     n_bridged = 0
+    n_found = 0
+    same_professions = True  # the bridged professions so far are the index's, in its order
     for r in range(first_row, last_row):
         if slot_member[r] < 0:
             continue
@@ -219,29 +228,31 @@ def index_bridges(club, market, region, lane, c):
             if mark[profession] != stamp:
                 mark[profession] = stamp
                 bridged_index[profession] = n_bridged
+                same_professions = same_professions and bridged[n_bridged] == profession
                 bridged[n_bridged] = profession
                 bridge_start[n_bridged + 1] = 0
                 n_bridged += 1
-            bridge_start[bridged_index[profession] + 1] += 1
+            b = bridged_index[profession]
+            bridge_start[b + 1] += 1
+            found_bridged[n_found] = b
+            found_row[n_found] = r
+            found_column[n_found] = e
+            n_found += 1
     bridge_start[0] = 0
     next_bridge = lane.next_bridge
     for b in range(n_bridged):
         bridge_start[b + 1] += bridge_start[b]
         next_bridge[b] = bridge_start[b]  # each profession's next free entry
-    for r in range(first_row, last_row):
-        if slot_member[r] < 0:
-            continue
-        for e in range(entries):
-            if weak_club[r, e] < 0 or profession_count[weak_profession[r, e]] > 0:
-                continue  # the first pass's test, written out: as a helper it cost this region week 10 %
-            b = bridged_index[weak_profession[r, e]]
-            at = next_bridge[b]
-            next_bridge[b] = at + 1
-            bridge_row[at] = r
-            bridge_column[at] = e
-    group_by_sector(market.profession_sector, market.demand_weight, bridged, region.by_sector[base:],
-                    region.by_sector_start[c], region.by_sector_cdf[base:], lane.sector_cursor,
-                    region.sector_weight[c], n_bridged)
+    for k in range(n_found):
+        b = found_bridged[k]
+        at = next_bridge[b]
+        next_bridge[b] = at + 1
+        bridge_row[at] = found_row[k]
+        bridge_column[at] = found_column[k]
+    if not same_professions or n_bridged != region.n_bridged[c]:
+        group_by_sector(market.profession_sector, market.demand_weight, bridged, region.by_sector[base:],
+                        region.by_sector_start[c], region.by_sector_cdf[base:], lane.sector_cursor,
+                        region.sector_weight[c], n_bridged)
     region.n_bridged[c] = n_bridged
     region.bridges_stale[c] = False
 

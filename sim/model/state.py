@@ -674,6 +674,9 @@ class Lane(NamedTuple):
     bridge_mark: np.ndarray     # int64[P]: round in which a profession was last found bridged
     bridged_index: np.ndarray   # int64[P]: a bridged profession's position in the club's `bridged`
     next_bridge: np.ndarray     # int64[max capacity x K]: each bridged profession's next free bridge
+    found_bridged: np.ndarray   # int64[max capacity x K]: the bridges met in the rows, in row order: profession ...
+    found_row: np.ndarray       # int32[max capacity x K]: ... row ...
+    found_column: np.ndarray    # int8[max capacity x K]: ... and entry
     sector_cursor: np.ndarray   # int64[S]: each sector's next free place
     # the club drawing this week
     giver_cdf: np.ndarray       # float64[max capacity]: cumulative second-circle need rates by slot
@@ -754,6 +757,9 @@ def allocate_lane(first: int, last: int, capacities: list[int], market: MarketAr
         bridge_mark=np.zeros(professions, dtype=np.int64),
         bridged_index=np.zeros(professions, dtype=np.int64),
         next_bridge=np.zeros(entries, dtype=np.int64),
+        found_bridged=np.zeros(entries, dtype=np.int64),
+        found_row=np.zeros(entries, dtype=np.int32),
+        found_column=np.zeros(entries, dtype=np.int8),
         sector_cursor=np.zeros(sectors, dtype=np.int64),
         giver_cdf=np.zeros(max(capacities)),
         bridge_strength=np.zeros(entries),
