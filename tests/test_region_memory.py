@@ -109,3 +109,41 @@ def test_without_a_mapping_to_spare_the_zeros_are_numpys(monkeypatch: pytest.Mon
     values = untouched_zeros(1_000, MEMBER_DTYPE)
     assert values.dtype == MEMBER_DTYPE and len(values) == 1_000 and values.base is None
     assert not release_rows(values, 10)
+
+
+def _upper_limit(model, field: str) -> int:
+    """The largest value the scenario's schema lets `field` of `model` take (its `le` bound)."""
+    return next(rule.le for rule in model.model_fields[field].metadata if getattr(rule, "le", None) is not None)
+
+
+def test_the_scenarios_limits_fit_the_weak_ties_16_bit_fields() -> None:
+    """A weak tie's slot, profession and week, and a bridged profession and its position in a club's index,
+    are kept in 16 bits: raising a limit of the scenario beyond them fails here, not in a run."""
+    from sim.model.scenario import ClubSpec, MarketSpec, ScenarioConfig
+    from sim.model.state import WEAK_TIE_INT16
+
+    largest = np.iinfo(WEAK_TIE_INT16).max
+    assert _upper_limit(ClubSpec, "capacity") - 1 <= largest  # a slot
+    assert _upper_limit(MarketSpec, "professions") - 1 <= largest  # a profession, and a bridged position
+    assert _upper_limit(ScenarioConfig, "years") * 52 <= largest  # a week
+
+
+def test_a_weak_ties_16_bit_fields_hold_what_the_region_writes() -> None:
+    """After a run, the 16-bit fields hold the values the region wrote: each entry's slot, profession and week
+    agree with the other end's club (its member in that slot, that member's profession) and with the entry
+    back (the same week), in a region with weeks and capacities that need more than 8 bits."""
+    config = load_config(BNI, {"years": 6, "club.founders": 150, "club.capacity": 300, "region.clubs": 3,
+                               "region.interclub_events_per_year": 12}).config
+    region = RegionEngine(config, np.random.default_rng(3), threads=1)
+    region.run_to()
+    r = region.region
+    used = r.weak_club >= 0
+    assert used.sum() > 1000 and r.weak_slot[used].max() > 127 and r.weak_week[used].max() > 255
+    for row, entry in zip(*np.nonzero(used), strict=True):
+        other_row = r.slot_start[r.weak_club[row, entry]] + r.weak_slot[row, entry]
+        other_member = r.slot_member[other_row]
+        if other_member == r.weak_member[row, entry]:  # the other end still in that slot
+            other_club = region.M[r.weak_club[row, entry]]
+            assert r.weak_profession[row, entry] == other_club.profession[other_member]
+            back = (r.weak_club[other_row] >= 0) & (r.weak_week[other_row] == r.weak_week[row, entry])
+            assert back.any()

@@ -579,10 +579,10 @@ class WeakTies(NamedTuple):
     owner: np.ndarray     # int64[C]: member id whose weak ties the row holds, -1 none
     club: np.ndarray      # int32[C, K]: the other member's club, -1 for a free entry
     member: np.ndarray    # int32[C, K]: its member id in that club
-    slot: np.ndarray      # int32[C, K]: its slot there
-    profession: np.ndarray  # int32[C, K]: its profession
+    slot: np.ndarray      # int16[C, K]: its slot there
+    profession: np.ndarray  # int16[C, K]: its profession
     strength: np.ndarray  # float64[C, K]: strength at the last refresh
-    week: np.ndarray      # int32[C, K]: week of the last refresh (decay is applied when read)
+    week: np.ndarray      # int16[C, K]: week of the last refresh (decay is applied when read)
 
 
 class RegionParams(NamedTuple):
@@ -612,6 +612,13 @@ def make_region_params(config: ScenarioConfig) -> np.record:
     return np.rec.array([tuple(params)], dtype=REGION_PARAMS_DTYPE)[0]
 
 
+# A weak tie's slot, profession and week, and a bridged profession and its position, in 16 bits (half the
+# memory of int32 in the world's 3.6 M entries): the scenario's limits keep them below 2**15 (capacity 1,000,
+# professions 5,000, 100 years of 52 weeks; tests/test_region_memory.py reads the limits). Signed, so that -1
+# marks a free entry, and so that numba's arithmetic on them stays in signed integers.
+WEAK_TIE_INT16 = np.int16
+
+
 class Region(NamedTuple):
     """A region's clubs at a glance, all clubs' slots and weak ties, and the event's attendees.
 
@@ -632,10 +639,10 @@ class Region(NamedTuple):
     weak_owner: np.ndarray      # int64[rows]
     weak_club: np.ndarray       # int32[rows, K]
     weak_member: np.ndarray     # int32[rows, K]
-    weak_slot: np.ndarray       # int32[rows, K]
-    weak_profession: np.ndarray  # int32[rows, K]
+    weak_slot: np.ndarray       # int16[rows, K]
+    weak_profession: np.ndarray  # int16[rows, K]
     weak_strength: np.ndarray   # float64[rows, K]
-    weak_week: np.ndarray       # int32[rows, K]
+    weak_week: np.ndarray       # int16[rows, K]
     attendee_club: np.ndarray   # int64[sum of capacities]
     attendee_slot: np.ndarray   # int64[sum of capacities]
     attendee_start: np.ndarray  # int64[clubs + 1]: each club's attendees start here
@@ -647,11 +654,11 @@ class Region(NamedTuple):
     # slot_start[c] x K + c): a club has at most capacity x K bridges, and as many bridged professions.
     bridges_stale: np.ndarray   # bool[clubs]: its weak ties or members changed since its index was built
     n_bridged: np.ndarray       # int64[clubs]: its number of bridged professions
-    bridged: np.ndarray         # int32[rows x K]: its bridged professions ...
+    bridged: np.ndarray         # int16[rows x K]: its bridged professions ...
     bridge_start: np.ndarray    # int32[rows x K + clubs]: ... profession b's bridges are start[b]..start[b+1]-1 of:
     bridge_row: np.ndarray      # int32[rows x K]: the bridge's weak tie: its row (the club's member k) ...
     bridge_column: np.ndarray   # int8[rows x K]: ... and entry
-    by_sector: np.ndarray       # int32[rows x K]: positions in `bridged`, grouped by sector ...
+    by_sector: np.ndarray       # int16[rows x K]: positions in `bridged`, grouped by sector ...
     by_sector_cdf: np.ndarray   # float64[rows x K]: ... with their cumulative demand weight
     by_sector_start: np.ndarray  # int32[clubs, S + 1]: sector s's positions start at by_sector_start[c, s]
     sector_weight: np.ndarray   # float64[clubs, S]: the demand weight of its bridged professions, by sector
@@ -699,6 +706,8 @@ def allocate_region(capacities: list[int], per_member: int, weeks: int, root: in
     total = int(sum(capacities))
     rows = (total, per_member)
     entries = total * per_member
+    if max(capacities) > np.iinfo(WEAK_TIE_INT16).max or weeks > np.iinfo(WEAK_TIE_INT16).max:
+        raise ValueError("a weak tie's slot and week are kept in 16 bits (WEAK_TIE_INT16)")
     return Region(
         open=np.ones(len(capacities), dtype=np.bool_),
         refused=np.zeros(len(capacities), dtype=np.int64),
@@ -710,10 +719,10 @@ def allocate_region(capacities: list[int], per_member: int, weeks: int, root: in
         weak_owner=np.full(total, -1, dtype=np.int64),
         weak_club=np.full(rows, -1, dtype=np.int32),
         weak_member=np.full(rows, -1, dtype=np.int32),
-        weak_slot=np.full(rows, -1, dtype=np.int32),
-        weak_profession=np.full(rows, -1, dtype=np.int32),
+        weak_slot=np.full(rows, -1, dtype=WEAK_TIE_INT16),
+        weak_profession=np.full(rows, -1, dtype=WEAK_TIE_INT16),
         weak_strength=np.zeros(rows),
-        weak_week=np.zeros(rows, dtype=np.int32),
+        weak_week=np.zeros(rows, dtype=WEAK_TIE_INT16),
         attendee_club=np.zeros(total, dtype=np.int64),
         attendee_slot=np.zeros(total, dtype=np.int64),
         attendee_start=np.zeros(len(capacities) + 1, dtype=np.int64),
@@ -721,11 +730,11 @@ def allocate_region(capacities: list[int], per_member: int, weeks: int, root: in
         stream_key=stream_key(root, REGION_KEY),
         bridges_stale=np.ones(len(capacities), dtype=np.bool_),
         n_bridged=np.zeros(len(capacities), dtype=np.int64),
-        bridged=np.zeros(entries, dtype=np.int32),
+        bridged=np.zeros(entries, dtype=WEAK_TIE_INT16),
         bridge_start=np.zeros(entries + len(capacities), dtype=np.int32),
         bridge_row=np.zeros(entries, dtype=np.int32),
         bridge_column=np.zeros(entries, dtype=np.int8),
-        by_sector=np.zeros(entries, dtype=np.int32),
+        by_sector=np.zeros(entries, dtype=WEAK_TIE_INT16),
         by_sector_cdf=np.zeros(entries),
         by_sector_start=np.zeros((len(capacities), sectors + 1), dtype=np.int32),
         sector_weight=np.zeros((len(capacities), sectors)),
