@@ -9,6 +9,7 @@ when the ties that carry it are switched off.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -226,10 +227,6 @@ def test_a_region_gives_the_same_bytes_on_any_number_of_threads() -> None:
     assert all(run == runs[0] for run in runs[1:])
 
 
-BRIDGE_ARRAYS = ("bridged", "bridge_start", "bridge_row", "bridge_column", "by_sector", "by_sector_cdf",
-                 "by_sector_start", "sector_weight")
-
-
 def _bridge_index(region, c: int) -> dict[str, np.ndarray]:
     """Club c's part of the region's bridge index (its bridged professions, bridges and sector grouping)."""
     entries = region.weak_club.shape[1]
@@ -252,8 +249,10 @@ def _bridge_index_by_definition(region, market, profession_count: np.ndarray, c:
     bridges = [(int(region.weak_profession[r, e]), r, e) for r in rows if region.slot_member[r] >= 0
                for e in range(region.weak_club.shape[1])
                if region.weak_club[r, e] >= 0 and profession_count[region.weak_profession[r, e]] == 0]
-    bridged = list(dict.fromkeys(profession for profession, _, _ in bridges))
-    by_profession = sorted(bridges, key=lambda bridge: bridged.index(bridge[0]))  # stable: row order kept
+    position = {p: b for b, p in enumerate(dict.fromkeys(profession for profession, _, _ in bridges))}
+    bridged = list(position)  # in the order first met
+    by_profession = sorted(bridges, key=lambda bridge: position[bridge[0]])  # stable: row order kept
+    per_profession = Counter(profession for profession, _, _ in bridges)
     sector = market.profession_sector
     sectors = len(region.sector_weight[c])
     by_sector = sorted(range(len(bridged)), key=lambda b: sector[bridged[b]])
@@ -262,8 +261,7 @@ def _bridge_index_by_definition(region, market, profession_count: np.ndarray, c:
     for b in by_sector:
         sector_weight[sector[bridged[b]]] += market.demand_weight[bridged[b]]
     counts = np.bincount([sector[profession] for profession in bridged], minlength=sectors)
-    return {"bridged": np.array(bridged), "bridge_start": np.cumsum([0] + [sum(p == q for q, _, _ in bridges)
-                                                                            for p in bridged]),
+    return {"bridged": np.array(bridged), "bridge_start": np.cumsum([0] + [per_profession[p] for p in bridged]),
             "bridge_row": np.array([r for _, r, _ in by_profession]),
             "bridge_column": np.array([e for _, _, e in by_profession]),
             "by_sector": np.array(by_sector), "by_sector_cdf": np.cumsum(weights),
@@ -287,9 +285,8 @@ def test_a_clubs_bridge_index_is_kept_between_weeks_and_is_the_one_odd_defines()
             kept += 1
             index = _bridge_index(region, c)
             expected = _bridge_index_by_definition(region, engine.market_arrays, engine.C[c].profession_count, c)
-            for name in BRIDGE_ARRAYS:
-                np.testing.assert_array_equal(index[name], expected[name], err_msg=f"club {c}, week {engine.week}: "
-                                              f"{name}")
+            for name, array in index.items():
+                np.testing.assert_array_equal(array, expected[name], err_msg=f"club {c}, week {engine.week}: {name}")
             checked += int(region.n_bridged[c] > 0)
     open_club_weeks = config.weeks * len(engine.C)
     assert checked > 0.2 * open_club_weeks  # kept indexes that bridge something were compared
