@@ -47,10 +47,38 @@ def test_pair_counts_stay_consistent_and_referral_counts_never_wrap() -> None:
         assert not pair[used:, :].any() and not pair[:, used:].any()
 
 
+def _bound(field: str, kind: str) -> float:
+    """The `kind` ("le" or "ge") bound the scenario schema sets on a referrals field."""
+    from sim.model.scenario import ReferralsSpec
+
+    return next(getattr(rule, kind) for rule in ReferralsSpec.model_fields[field].metadata
+                if getattr(rule, kind, None) is not None)
+
+
+def test_a_referral_count_held_at_its_largest_decides_as_the_true_count() -> None:
+    """`received_from` is held at RECEIVED_MAX (one byte): a reciprocator's credit saturates at
+    reciprocity_saturation (at most 100) with a prior of at least 0, so a held count gives the pass probability
+    of the true one. Raising the schema's bound on the saturation past the held count fails here."""
+    import numba
+
+    from sim.kernels.referrals import pass_probability as kernel
+
+    pass_probability = numba.njit(lambda *args: kernel(*args))  # a helper has no entry from Python
+
+    saturation, prior = _bound("reciprocity_saturation", "le"), _bound("reciprocity_prior", "ge")
+    assert prior >= 0 and RECEIVED_MAX >= saturation - prior
+    for true_count in (RECEIVED_MAX, RECEIVED_MAX + 1, 1_000, 65_535):
+        for tie in (0.0, 0.4, 1.0):
+            assert pass_probability(0.7, True, tie, RECEIVED_MAX, 0.2, prior, saturation) == \
+                pass_probability(0.7, True, tie, np.int64(true_count), 0.2, prior, saturation)
+    assert pass_probability(0.7, True, 0.4, saturation - 1, 0.2, prior, saturation) < \
+        pass_probability(0.7, True, 0.4, RECEIVED_MAX, 0.2, prior, saturation)  # below saturation, counts count
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="resident pages read with mincore")
 def test_a_regions_pair_matrices_take_memory_only_for_the_slots_taken() -> None:
     (tie, sales, received), _ = allocate_clubs_pairs([200, 200])
     assert resident_bytes(tie) == resident_bytes(sales) == resident_bytes(received) == 0
     tie[:20, :20] = 0.5  # a club of 20 members in a room of 200
     assert resident_bytes(tie) <= 20 * 200 * 8 + 2 * PAGE
-    assert tie.dtype == np.float64 and sales.dtype == received.dtype == np.uint16
+    assert tie.dtype == np.float64 and sales.dtype == np.uint16 and received.dtype == np.uint8

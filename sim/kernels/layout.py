@@ -19,7 +19,9 @@ EXIT_NAMES = ("active", "left", "expelled_absence", "expelled_contribution", "ex
 COMPOSITION_CODES = {"exclusivity": 0, "complementarity": 1, "open": 2}
 EXCLUSIVITY, COMPLEMENTARITY, OPEN = 0, 1, 2
 
-RECEIVED_MAX = 65_535  # Slots.received_from is uint16: held there, far past reciprocity_saturation (<= 100)
+# Slots.received_from is uint8, held at 255: credit enters min(1, (prior + credit) / reciprocity_saturation) with
+# prior >= 0 and the saturation <= 100 (the scenario schema's bounds), so a count held there passes as a true one
+RECEIVED_MAX = 255
 NEVER = -(10**9)  # the week of an absence or referral that never happened
 NEVER_AGAIN = np.int64(10**12)  # a delay (weeks) that never ends
 MAX_VISITORS_PER_MEETING = 256  # a Poisson draw above this is capped (far beyond any plausible mean)

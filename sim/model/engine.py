@@ -194,9 +194,9 @@ class ClubEngine:
         """Each member's tenure in years, whether it ended in an exit of the member's own or the club's rules
         (not censored: still a member, or dissolved), and the member's type code (`MEMBER_TYPES`' order)."""
         records = self.members.view(np.ndarray)[:self.members_ever]  # a recarray's slicing is Python
-        exit_week, reason = records["exit_week"], records["exit_reason"]
+        exit_week, reason = records["exit_week"].astype(np.int64), records["exit_reason"]
         tenure = (np.where(exit_week >= 0, exit_week, self.week) - records["join_week"]) / 52.0
-        return tenure, (reason != ACTIVE) & (reason != DISSOLVED), records["member_type"]
+        return tenure, (reason != ACTIVE) & (reason != DISSOLVED), records["member_type"].astype(np.int64)
 
     def series_frame(self) -> pd.DataFrame:
         import pandas as pd
@@ -222,18 +222,18 @@ def series_columns(series: np.ndarray, weeks: int) -> dict[str, np.ndarray]:
 def members_columns(records: np.recarray, n: int, week: int) -> dict[str, np.ndarray]:
     """A club's first `n` member records by column (`sim.model.metrics.MEMBER_COLUMNS`), at `week`."""
     m = records[:n].view(np.ndarray)  # a field of a plain structured array is read in C, a recarray's in Python
-    exit_week = m["exit_week"]
+    exit_week, join_week = m["exit_week"].astype(np.int64), m["join_week"].astype(np.int64)  # records keep 16 bits
     end = np.where(exit_week >= 0, exit_week, week)
     columns = {
         "member_id": np.arange(n),
         "member_type": MEMBER_TYPE_NAMES[m["member_type"]],
-        "profession": m["profession"],
-        "sector": m["sector"],
+        "profession": m["profession"].astype(np.int64),
+        "sector": m["sector"].astype(np.int64),
         "founder": m["founder"],
-        "join_week": m["join_week"],
+        "join_week": join_week,
         "exit_week": exit_week,
         "exit_reason": EXIT_REASON_NAMES[m["exit_reason"]],
-        "tenure_years": (end - m["join_week"]) / 52.0,
+        "tenure_years": (end - join_week) / 52.0,
         "business_received": m["business_received"],
         "business_given": m["business_given"],
         "referrals_given": m["referrals_given"].astype(np.int64),

@@ -149,22 +149,25 @@ class MarketArrays(NamedTuple):
     sector_need_cdf: np.ndarray     # float64[S, K]: cumulative demand weights inside each sector
 
 
+# Codes, professions, sectors, slots and weeks fit 16 bits and counts 32 (the scenario schema's limits: capacity
+# 1,000, professions 5,000, 100 years; `tests/test_region_memory.py` reads them): a member record is 136 bytes,
+# not 192, and the tables built from the records give them as int64 (`sim.model.engine.members_columns`)
 MEMBER_FIELDS: dict[str, type] = {
     # attributes, drawn when the member is created
-    "member_type": np.int64, "profession": np.int64, "sector": np.int64, "founder": np.bool_,
+    "member_type": np.int8, "profession": np.int16, "sector": np.int16, "founder": np.bool_,
     "needs_per_week": np.float64, "margin": np.float64, "hourly_value": np.float64,
     "referral_propensity": np.float64, "willingness_to_pay": np.float64, "patience": np.float64,
     # membership
-    "join_week": np.int64, "exit_week": np.int64, "exit_reason": np.int64, "slot": np.int64,
+    "join_week": np.int16, "exit_week": np.int16, "exit_reason": np.int8, "slot": np.int16,
     # accounts
-    "business_received": np.float64, "business_given": np.float64, "referrals_given": np.int64,
-    "referrals_received": np.int64, "deals_received": np.int64, "direct_sales": np.float64,
+    "business_received": np.float64, "business_given": np.float64, "referrals_given": np.int32,
+    "referrals_received": np.int32, "deals_received": np.int32, "direct_sales": np.float64,
     "social_value": np.float64, "fees_paid": np.float64, "hours": np.float64, "time_cost": np.float64,
 }
 MEMBER_DTYPE = _record_dtype(MEMBER_FIELDS)
 
 CANDIDATE_FIELDS: dict[str, type] = {
-    "member_type": np.int64, "profession": np.int64, "sector": np.int64,
+    "member_type": np.int8, "profession": np.int16, "sector": np.int16,
     "needs_per_week": np.float64, "margin": np.float64, "hourly_value": np.float64,
     "referral_propensity": np.float64, "willingness_to_pay": np.float64, "patience": np.float64,
     "attendance_habit": np.float64, "expectation": np.float64, "exogenous_delay": np.int64,
@@ -180,8 +183,8 @@ class Slots(NamedTuple):
     # are slices of untouched memory, `allocate_clubs_pairs`, which become resident only as slots are taken)
     tie: np.ndarray                 # float64[C, C]: tie[i, j] = i's trust in j
     sales: np.ndarray               # uint16[C, C]: sales j made to i since both were members (one a meeting at most)
-    received_from: np.ndarray       # uint16[C, C]: referrals i received from j, held at 65,535 (credit saturates
-                                    # at reciprocity_saturation <= 100): an eighth of float64 ceilings and int32 counts
+    received_from: np.ndarray       # uint8[C, C]: referrals i received from j, held at 255 (`layout.RECEIVED_MAX`:
+                                    # credit saturates at reciprocity_saturation <= 100)
     sellers: np.ndarray             # int64[C]: the members who sold to i (nonzero entries of sales[i])
     ceiling_after: np.ndarray       # float64[weeks + 1]: the most a tie grows to after k sales (`ceilings_after_sales`)
     attendance_habit: np.ndarray
@@ -427,7 +430,7 @@ def ceilings_after_sales(trust_loss: float, weeks: int) -> np.ndarray:
     return np.cumprod(cuts)  # an accumulation, product after product (a loop in Python: 80 us a replication)
 
 
-PAIR_DTYPES = (np.float64, np.uint16, np.uint16)  # Slots.tie, sales, received_from
+PAIR_DTYPES = (np.float64, np.uint16, np.uint8)  # Slots.tie, sales, received_from
 
 
 def allocate_pairs(capacity: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
