@@ -20,6 +20,9 @@ independent seeds over its variance on paired seeds (`sim.experiments.statistics
 comparison.csv's `crn_variance_ratio`): above 1, CRN helped; 1, no better than independent seeds.
 `..._ci` is its 95 % percentile bootstrap interval (`--bootstrap` resamples of the pairs).
 `crn_variance_reduction` is the smaller of the two, `..._ci` its interval, `..._from` which one.
+`..._ceiling`: (Var(A) + Var(B)) / (sd(A) - sd(B))^2, the reduction the pairs would give were A and B
+perfectly correlated (Var(A_i - B_i) >= (sd(A) - sd(B))^2): no pairing of seeds can do better for two
+outputs of these spreads, so a target above it asks for another contrast, not a better engine.
 `..._survivors`: the same over the pairs in which both clubs survived (neither fell below its
 minimum size and closed), the bootstrap resampling those pairs: a club that closes ends its business
 and its fees early, and such runs dominate the variance.
@@ -114,6 +117,16 @@ def _ratios(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     unpaired = a.var(axis=-1, ddof=1) + b.var(axis=-1, ddof=1)
     with np.errstate(divide="ignore", invalid="ignore"):
         return unpaired / (a - b).var(axis=-1, ddof=1)
+
+
+def reduction_ceiling(a: np.ndarray, b: np.ndarray) -> float:
+    """(Var a + Var b) / (sd a - sd b)^2 over the pairs where both are finite: the CRN variance ratio of
+    perfectly correlated pairs, the largest any pairing gives for these spreads (inf when they are equal)."""
+    keep = np.isfinite(a) & np.isfinite(b)
+    a, b = a[keep], b[keep]
+    spread_gap = (a.std(ddof=1) - b.std(ddof=1)) ** 2
+    unpaired = a.var(ddof=1) + b.var(ddof=1)
+    return float(unpaired / spread_gap) if spread_gap > 0 else math.inf
 
 
 def ratio_with_ci(a: np.ndarray, b: np.ndarray, draws: int, rng: np.random.Generator
@@ -258,6 +271,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         report[f"crn_variance_reduction_{key}_ci"] = ci
         report[f"crn_variance_reduction_{key}_survivors"] = ratio_s
         report[f"crn_variance_reduction_{key}_survivors_ci"] = ci_s
+        report[f"crn_variance_reduction_{key}_ceiling"] = reduction_ceiling(a, b)
         a_name = result.experiment.baseline
         b_name = next(p for p in result.policies if p != a_name)
         contrasts[key] = {"metric": metric, "a": a_name, "b": b_name, **describe(a, b, alive_a, alive_b),

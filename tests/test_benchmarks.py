@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import sim.model.region
@@ -18,7 +19,8 @@ from sim.model.scenario import load_config
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 sys.path.append(str(BENCHMARKS))
 
-import region_phases  # noqa: E402  (a script of benchmarks/, importable once its folder is on the path)
+import crn  # noqa: E402  (scripts of benchmarks/, importable once their folder is on the path)
+import region_phases  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("numba_ready")
 
@@ -48,3 +50,18 @@ def test_region_phases_times_every_phase_of_the_threaded_week(threads: int) -> N
     # the engine's own kernels are back in place: a later run is not timed
     assert all(getattr(region_phases.region_module, name).__module__ != region_phases.__name__
                for name in region_phases.PHASES)
+
+
+def test_crns_ceiling_is_the_ratio_of_perfectly_correlated_pairs_and_bounds_every_other() -> None:
+    """`crn_variance_reduction_*_ceiling`: pairs that move together exactly reach it; any other pairing of the
+    same two samples stays below it (fee income's 1,200 against 300 EUR could not reach issue 20's 2.35)."""
+    from sim.experiments.statistics import crn_variance_ratio
+
+    rng = np.random.default_rng(1)
+    a = rng.lognormal(10, 0.3, 400)
+    b = 4 * a + 1_000  # four times the spread, as fee income at 1,200 against 300 EUR
+    ceiling = crn.reduction_ceiling(a, b)
+    assert ceiling == pytest.approx(crn_variance_ratio(a, b)) and ceiling == pytest.approx(17 / 9)
+    for _ in range(20):  # the same samples, paired otherwise
+        assert crn_variance_ratio(a, rng.permutation(b)) < ceiling
+    assert crn.reduction_ceiling(a, a + 5) == np.inf
