@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from resident import PAGE, resident_bytes  # this folder's helper
 
-from sim.kernels.layout import NEXT_ID
+from sim.kernels.layout import N_HELD, NEXT_ID
 from sim.model.region import RegionEngine
 from sim.model.scenario import load_config
 from sim.model.state import MEMBER_DTYPE, release_rows, untouched_zeros
@@ -151,11 +151,12 @@ def test_a_weak_ties_16_bit_fields_hold_what_the_region_writes() -> None:
 
 
 def test_the_scenarios_limits_fit_the_member_records_narrow_fields() -> None:
-    """A member's (and a candidate's) codes, profession, sector, slot and weeks are kept in 16 bits or fewer:
-    raising a limit of the scenario beyond them fails here, not in a run."""
+    """A member's (and a candidate's) codes, profession, sector, slot and weeks, and a club's tables of slots and
+    professions, are kept in 16 bits or fewer: raising a limit of the scenario beyond them fails here, not in a
+    run."""
     from sim.kernels.layout import EXIT_NAMES, TYPE_NAMES
     from sim.model.scenario import ClubSpec, MarketSpec, ScenarioConfig
-    from sim.model.state import CANDIDATE_DTYPE
+    from sim.model.state import CANDIDATE_DTYPE, CLUB_INDEX
 
     def largest(dtype: np.dtype, field: str) -> int:
         return int(np.iinfo(dtype[field]).max)
@@ -165,6 +166,8 @@ def test_the_scenarios_limits_fit_the_member_records_narrow_fields() -> None:
         assert largest(dtype, "profession") >= _upper_limit(MarketSpec, "professions") - 1
         assert largest(dtype, "sector") >= _upper_limit(MarketSpec, "sectors") - 1
     assert largest(MEMBER_DTYPE, "slot") >= _upper_limit(ClubSpec, "capacity") - 1
+    # a club's tables of slots, professions, counts and positions (`CLUB_INDEX`)
+    assert np.iinfo(CLUB_INDEX).max >= max(_upper_limit(ClubSpec, "capacity"), _upper_limit(MarketSpec, "professions"))
     assert largest(MEMBER_DTYPE, "exit_reason") >= len(EXIT_NAMES) - 1
     for field in ("join_week", "exit_week"):
         assert largest(MEMBER_DTYPE, field) >= _upper_limit(ScenarioConfig, "years") * 52
@@ -172,8 +175,9 @@ def test_the_scenarios_limits_fit_the_member_records_narrow_fields() -> None:
 
 def test_a_members_narrow_fields_hold_what_the_run_writes() -> None:
     """In a club whose slots, professions and weeks need more than 8 bits, every record agrees with the club's
-    state (its slot holds it, its profession's sector), at week 20 (150 founders in slots) and at the end, and
-    the member table gives the fields as int64."""
+    state (its slot holds it, its profession's sector) and the club's 16-bit tables agree with the records (the
+    holders and counts of professions, the held professions), at week 20 (150 founders in slots) and at the
+    end, and the member table gives the fields as int64."""
     from sim.model.engine import ClubEngine
 
     config = load_config(BNI, {"years": 8, "club.founders": 150, "club.capacity": 300, "market.professions": 5000,
@@ -187,6 +191,12 @@ def test_a_members_narrow_fields_hold_what_the_run_writes() -> None:
         assert (engine.slots.member[records["slot"][present]] == present).all()
         assert (records["slot"][records["exit_week"] >= 0] == -1).all()
         assert (engine.market_arrays.profession_sector[records["profession"]] == records["sector"]).all()
+        club, slots = engine.club, records["slot"][present]  # its 16-bit tables agree with the records
+        professions = records["profession"][present]
+        assert (club.profession_count == np.bincount(professions, minlength=len(club.profession_count))).all()
+        assert (club.profession_holders[professions, 0] == slots).all()  # exclusivity: one holder each
+        held = club.held_professions[:club.counters[N_HELD]]  # as of the week's referrals: leavers' may remain
+        assert set(professions.tolist()) <= set(held.tolist()) and held.max() > 255
         left = records["exit_week"] >= 0
         assert (records["join_week"] >= 0).all() and (records["exit_week"][left] >= records["join_week"][left]).all()
     table = engine.members_frame()

@@ -211,24 +211,24 @@ class Club(NamedTuple):
 
     counters: np.ndarray            # int64[N_COUNTERS], see the indexes below
     totals: np.ndarray              # float64[N_TOTALS], see the indexes below
-    profession_count: np.ndarray    # int64[P]: current members per profession
-    profession_holders: np.ndarray  # int64[P, H]: their slots (first profession_count[p] valid; H = holder_width)
-    sector_count: np.ndarray        # int64[S]
+    profession_count: np.ndarray    # int16[P]: current members per profession (`CLUB_INDEX`, as the int16 below)
+    profession_holders: np.ndarray  # int16[P, H]: their slots (first profession_count[p] valid; H = holder_width)
+    sector_count: np.ndarray        # int16[S]
     # held professions (first counters[N_HELD] valid), grouped by sector, and their alias tables
-    held_professions: np.ndarray    # int64[min(P, C)]: the professions held (one a member at most)
+    held_professions: np.ndarray    # int16[min(P, C)]: the professions held (one a member at most)
     held_weight: np.ndarray         # float64[min(P, C)]: their demand weights
     held_threshold: np.ndarray      # float64[min(P, C)]: alias table over all held professions ...
-    held_alias: np.ndarray          # int64[min(P, C)]:   ... by demand weight
-    sector_held_start: np.ndarray   # int64[S + 1]: where each sector's held professions start
+    held_alias: np.ndarray          # int16[min(P, C)]:   ... by demand weight
+    sector_held_start: np.ndarray   # int16[S + 1]: where each sector's held professions start
     sector_held_weight: np.ndarray  # float64[S]: demand weight held in each sector
     sector_held_threshold: np.ndarray  # float64[min(P, C)]: one alias table per sector's segment
-    sector_held_alias: np.ndarray      # int64[min(P, C)]
+    sector_held_alias: np.ndarray      # int16[min(P, C)]
     held_need_share: np.ndarray     # float64[S]: share of a sector's client needs that name a held profession
     # members' rates of needs that may become referrals (first counters[N_GIVERS] valid)
-    giver_slots: np.ndarray         # int64[C]
+    giver_slots: np.ndarray         # int16[C]
     giver_rate: np.ndarray          # float64[C]: needs/week x held share x propensity
     giver_threshold: np.ndarray     # float64[C]: alias table over giver_slots by rate
-    giver_alias: np.ndarray         # int64[C]
+    giver_alias: np.ndarray         # int16[C]
     alias_scaled: np.ndarray        # float64[max(P, C)]: scratch of the alias-table builder
     alias_small: np.ndarray         # int64[max(P, C)]
     alias_large: np.ndarray         # int64[max(P, C)]
@@ -504,6 +504,13 @@ def allocate_clubs_candidates(clubs: int) -> list[np.recarray]:
     return [rows[c * MAX_VISITORS_PER_MEETING:(c + 1) * MAX_VISITORS_PER_MEETING] for c in range(clubs)]
 
 
+# A club's tables of slots, professions, counts and positions among held professions (`Club.profession_count`,
+# `profession_holders`, `sector_count`, `held_professions`, `held_alias`, `sector_held_start`, `sector_held_alias`,
+# `giver_slots`, `giver_alias`): the scenario's limits keep them below 2**15 (capacity 1,000, professions 5,000;
+# tests/test_region_memory.py reads them). Signed, so that -1 marks a free holder place
+CLUB_INDEX = np.int16
+
+
 def holder_width(params: np.record) -> int:
     """Most members one profession can have under the composition policy."""
     if params.composition == EXCLUSIVITY:
@@ -542,22 +549,22 @@ def allocate_club(params: np.record, market: MarketArrays, root: int, club_index
     return Club(
         counters=np.zeros(N_COUNTERS, dtype=np.int64),
         totals=np.zeros(N_TOTALS),
-        profession_count=np.zeros(professions, dtype=np.int64),
-        profession_holders=np.full((professions, holder_width(params)), -1, dtype=np.int64),
-        sector_count=np.zeros(sectors, dtype=np.int64),
-        held_professions=np.zeros(held, dtype=np.int64),
+        profession_count=np.zeros(professions, dtype=CLUB_INDEX),
+        profession_holders=np.full((professions, holder_width(params)), -1, dtype=CLUB_INDEX),
+        sector_count=np.zeros(sectors, dtype=CLUB_INDEX),
+        held_professions=np.zeros(held, dtype=CLUB_INDEX),
         held_weight=np.zeros(held),
         held_threshold=np.zeros(held),
-        held_alias=np.zeros(held, dtype=np.int64),
-        sector_held_start=np.zeros(sectors + 1, dtype=np.int64),
+        held_alias=np.zeros(held, dtype=CLUB_INDEX),
+        sector_held_start=np.zeros(sectors + 1, dtype=CLUB_INDEX),
         sector_held_weight=np.zeros(sectors),
         sector_held_threshold=np.zeros(held),
-        sector_held_alias=np.zeros(held, dtype=np.int64),
+        sector_held_alias=np.zeros(held, dtype=CLUB_INDEX),
         held_need_share=np.zeros(sectors),
-        giver_slots=np.zeros(capacity, dtype=np.int64),
+        giver_slots=np.zeros(capacity, dtype=CLUB_INDEX),
         giver_rate=np.zeros(capacity),
         giver_threshold=np.zeros(capacity),
-        giver_alias=np.zeros(capacity, dtype=np.int64),
+        giver_alias=np.zeros(capacity, dtype=CLUB_INDEX),
         alias_scaled=alias_scaled,
         alias_small=alias_small,
         alias_large=alias_large,
