@@ -7,11 +7,12 @@ import sys
 
 import numpy as np
 import pytest
-from resident import PAGE, resident_bytes  # this folder's helper
+from resident import PAGE, resident_bytes  # this folder's helpers
+from schema_bounds import schema_bound
 
 from sim.kernels.layout import RECEIVED_MAX, S_REFERRALS, SLOTS_USED
 from sim.model.engine import ClubEngine
-from sim.model.scenario import load_config
+from sim.model.scenario import ReferralsSpec, load_config
 from sim.model.state import allocate_clubs_pairs, ceilings_after_sales
 
 SELLING = {"years": 3, "club": {"capacity": 60}, "population": {"shares": {"giver": 0.5, "reciprocator": 0.2,
@@ -47,14 +48,6 @@ def test_pair_counts_stay_consistent_and_referral_counts_never_wrap() -> None:
         assert not pair[used:, :].any() and not pair[:, used:].any()
 
 
-def _bound(field: str, kind: str) -> float:
-    """The `kind` ("le" or "ge") bound the scenario schema sets on a referrals field."""
-    from sim.model.scenario import ReferralsSpec
-
-    return next(getattr(rule, kind) for rule in ReferralsSpec.model_fields[field].metadata
-                if getattr(rule, kind, None) is not None)
-
-
 def test_a_referral_count_held_at_its_largest_decides_as_the_true_count() -> None:
     """`received_from` is held at RECEIVED_MAX (one byte): a reciprocator's credit saturates at
     reciprocity_saturation (at most 100) with a prior of at least 0, so a held count gives the pass probability
@@ -65,7 +58,8 @@ def test_a_referral_count_held_at_its_largest_decides_as_the_true_count() -> Non
 
     pass_probability = numba.njit(lambda *args: kernel(*args))  # a helper has no entry from Python
 
-    saturation, prior = _bound("reciprocity_saturation", "le"), _bound("reciprocity_prior", "ge")
+    saturation = schema_bound(ReferralsSpec, "reciprocity_saturation", "le")
+    prior = schema_bound(ReferralsSpec, "reciprocity_prior", "ge")
     assert prior >= 0 and RECEIVED_MAX >= saturation - prior
     for true_count in (RECEIVED_MAX, RECEIVED_MAX + 1, 1_000, 65_535):
         for tie in (0.0, 0.4, 1.0):

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from resident import PAGE, resident_bytes  # this folder's helper
+from resident import PAGE, resident_bytes  # this folder's helpers
+from schema_bounds import schema_bound
 
 from sim.kernels.layout import N_HELD, NEXT_ID
 from sim.model.region import RegionEngine
@@ -112,21 +113,16 @@ def test_without_a_mapping_to_spare_the_zeros_are_numpys(monkeypatch: pytest.Mon
     assert not release_rows(values, 10)
 
 
-def _upper_limit(model, field: str) -> int:
-    """The largest value the scenario's schema lets `field` of `model` take (its `le` bound)."""
-    return next(rule.le for rule in model.model_fields[field].metadata if getattr(rule, "le", None) is not None)
-
-
 def test_the_scenarios_limits_fit_the_weak_ties_16_bit_fields() -> None:
     """A weak tie's slot, profession and week, and a bridged profession and its position in a club's index,
     are kept in 16 bits: raising a limit of the scenario beyond them fails here, not in a run."""
     from sim.model.scenario import ClubSpec, MarketSpec, ScenarioConfig
-    from sim.model.state import WEAK_TIE_INT16
+    from sim.model.state import SCHEMA_INT16
 
-    largest = np.iinfo(WEAK_TIE_INT16).max
-    assert _upper_limit(ClubSpec, "capacity") - 1 <= largest  # a slot
-    assert _upper_limit(MarketSpec, "professions") - 1 <= largest  # a profession, and a bridged position
-    assert _upper_limit(ScenarioConfig, "years") * 52 <= largest  # a week
+    largest = np.iinfo(SCHEMA_INT16).max
+    assert schema_bound(ClubSpec, "capacity") - 1 <= largest  # a slot
+    assert schema_bound(MarketSpec, "professions") - 1 <= largest  # a profession, and a bridged position
+    assert schema_bound(ScenarioConfig, "years") * 52 <= largest  # a week
 
 
 def test_a_weak_ties_16_bit_fields_hold_what_the_region_writes() -> None:
@@ -156,21 +152,22 @@ def test_the_scenarios_limits_fit_the_member_records_narrow_fields() -> None:
     run."""
     from sim.kernels.layout import EXIT_NAMES, TYPE_NAMES
     from sim.model.scenario import ClubSpec, MarketSpec, ScenarioConfig
-    from sim.model.state import CANDIDATE_DTYPE, CLUB_INDEX
+    from sim.model.state import CANDIDATE_DTYPE, SCHEMA_INT16
 
     def largest(dtype: np.dtype, field: str) -> int:
         return int(np.iinfo(dtype[field]).max)
 
     for dtype in (MEMBER_DTYPE, CANDIDATE_DTYPE):
         assert largest(dtype, "member_type") >= len(TYPE_NAMES) - 1
-        assert largest(dtype, "profession") >= _upper_limit(MarketSpec, "professions") - 1
-        assert largest(dtype, "sector") >= _upper_limit(MarketSpec, "sectors") - 1
-    assert largest(MEMBER_DTYPE, "slot") >= _upper_limit(ClubSpec, "capacity") - 1
-    # a club's tables of slots, professions, counts and positions (`CLUB_INDEX`)
-    assert np.iinfo(CLUB_INDEX).max >= max(_upper_limit(ClubSpec, "capacity"), _upper_limit(MarketSpec, "professions"))
+        assert largest(dtype, "profession") >= schema_bound(MarketSpec, "professions") - 1
+        assert largest(dtype, "sector") >= schema_bound(MarketSpec, "sectors") - 1
+    assert largest(MEMBER_DTYPE, "slot") >= schema_bound(ClubSpec, "capacity") - 1
+    # a club's tables of slots, professions, counts and positions (`SCHEMA_INT16`)
+    largest_count = max(schema_bound(ClubSpec, "capacity"), schema_bound(MarketSpec, "professions"))
+    assert np.iinfo(SCHEMA_INT16).max >= largest_count
     assert largest(MEMBER_DTYPE, "exit_reason") >= len(EXIT_NAMES) - 1
     for field in ("join_week", "exit_week"):
-        assert largest(MEMBER_DTYPE, field) >= _upper_limit(ScenarioConfig, "years") * 52
+        assert largest(MEMBER_DTYPE, field) >= schema_bound(ScenarioConfig, "years") * 52
 
 
 def test_a_members_narrow_fields_hold_what_the_run_writes() -> None:

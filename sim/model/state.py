@@ -149,16 +149,21 @@ class MarketArrays(NamedTuple):
     sector_need_cdf: np.ndarray     # float64[S, K]: cumulative demand weights inside each sector
 
 
-# Codes, professions, sectors, slots and weeks fit 16 bits and counts 32 (the scenario schema's limits: capacity
-# 1,000, professions 5,000, 100 years; `tests/test_region_memory.py` reads them): a member record is 136 bytes,
-# not 192, and the tables built from the records give them as int64 (`sim.model.engine.members_columns`)
+# Slots, professions, sectors, weeks and the counts and positions bounded by them are 16-bit wherever they are
+# kept (member records, a club's tables, weak ties and the bridge index): the scenario schema's limits keep them
+# below 2**15 (capacity 1,000, professions 5,000, 100 years of 52 weeks; tests/test_region_memory.py reads the
+# limits). Signed, so that -1 marks a free place, and so that numba's arithmetic on them stays signed. A member
+# record is 136 bytes, not 192; the tables built from the records give these fields as int64
+# (`sim.model.engine.members_columns`).
+SCHEMA_INT16 = np.int16
+
 MEMBER_FIELDS: dict[str, type] = {
     # attributes, drawn when the member is created
-    "member_type": np.int8, "profession": np.int16, "sector": np.int16, "founder": np.bool_,
+    "member_type": np.int8, "profession": SCHEMA_INT16, "sector": SCHEMA_INT16, "founder": np.bool_,
     "needs_per_week": np.float64, "margin": np.float64, "hourly_value": np.float64,
     "referral_propensity": np.float64, "willingness_to_pay": np.float64, "patience": np.float64,
     # membership
-    "join_week": np.int16, "exit_week": np.int16, "exit_reason": np.int8, "slot": np.int16,
+    "join_week": SCHEMA_INT16, "exit_week": SCHEMA_INT16, "exit_reason": np.int8, "slot": SCHEMA_INT16,
     # accounts
     "business_received": np.float64, "business_given": np.float64, "referrals_given": np.int32,
     "referrals_received": np.int32, "deals_received": np.int32, "direct_sales": np.float64,
@@ -167,7 +172,7 @@ MEMBER_FIELDS: dict[str, type] = {
 MEMBER_DTYPE = _record_dtype(MEMBER_FIELDS)
 
 CANDIDATE_FIELDS: dict[str, type] = {
-    "member_type": np.int8, "profession": np.int16, "sector": np.int16,
+    "member_type": np.int8, "profession": SCHEMA_INT16, "sector": SCHEMA_INT16,
     "needs_per_week": np.float64, "margin": np.float64, "hourly_value": np.float64,
     "referral_propensity": np.float64, "willingness_to_pay": np.float64, "patience": np.float64,
     "attendance_habit": np.float64, "expectation": np.float64, "exogenous_delay": np.int64,
@@ -211,7 +216,7 @@ class Club(NamedTuple):
 
     counters: np.ndarray            # int64[N_COUNTERS], see the indexes below
     totals: np.ndarray              # float64[N_TOTALS], see the indexes below
-    profession_count: np.ndarray    # int16[P]: current members per profession (`CLUB_INDEX`, as the int16 below)
+    profession_count: np.ndarray    # int16[P]: current members per profession (`SCHEMA_INT16`, as the int16 below)
     profession_holders: np.ndarray  # int16[P, H]: their slots (first profession_count[p] valid; H = holder_width)
     sector_count: np.ndarray        # int16[S]
     # held professions (first counters[N_HELD] valid), grouped by sector, and their alias tables
@@ -504,13 +509,6 @@ def allocate_clubs_candidates(clubs: int) -> list[np.recarray]:
     return [rows[c * MAX_VISITORS_PER_MEETING:(c + 1) * MAX_VISITORS_PER_MEETING] for c in range(clubs)]
 
 
-# A club's tables of slots, professions, counts and positions among held professions (`Club.profession_count`,
-# `profession_holders`, `sector_count`, `held_professions`, `held_alias`, `sector_held_start`, `sector_held_alias`,
-# `giver_slots`, `giver_alias`): the scenario's limits keep them below 2**15 (capacity 1,000, professions 5,000;
-# tests/test_region_memory.py reads them). Signed, so that -1 marks a free holder place
-CLUB_INDEX = np.int16
-
-
 def holder_width(params: np.record) -> int:
     """Most members one profession can have under the composition policy."""
     if params.composition == EXCLUSIVITY:
@@ -549,22 +547,22 @@ def allocate_club(params: np.record, market: MarketArrays, root: int, club_index
     return Club(
         counters=np.zeros(N_COUNTERS, dtype=np.int64),
         totals=np.zeros(N_TOTALS),
-        profession_count=np.zeros(professions, dtype=CLUB_INDEX),
-        profession_holders=np.full((professions, holder_width(params)), -1, dtype=CLUB_INDEX),
-        sector_count=np.zeros(sectors, dtype=CLUB_INDEX),
-        held_professions=np.zeros(held, dtype=CLUB_INDEX),
+        profession_count=np.zeros(professions, dtype=SCHEMA_INT16),
+        profession_holders=np.full((professions, holder_width(params)), -1, dtype=SCHEMA_INT16),
+        sector_count=np.zeros(sectors, dtype=SCHEMA_INT16),
+        held_professions=np.zeros(held, dtype=SCHEMA_INT16),
         held_weight=np.zeros(held),
         held_threshold=np.zeros(held),
-        held_alias=np.zeros(held, dtype=CLUB_INDEX),
-        sector_held_start=np.zeros(sectors + 1, dtype=CLUB_INDEX),
+        held_alias=np.zeros(held, dtype=SCHEMA_INT16),
+        sector_held_start=np.zeros(sectors + 1, dtype=SCHEMA_INT16),
         sector_held_weight=np.zeros(sectors),
         sector_held_threshold=np.zeros(held),
-        sector_held_alias=np.zeros(held, dtype=CLUB_INDEX),
+        sector_held_alias=np.zeros(held, dtype=SCHEMA_INT16),
         held_need_share=np.zeros(sectors),
-        giver_slots=np.zeros(capacity, dtype=CLUB_INDEX),
+        giver_slots=np.zeros(capacity, dtype=SCHEMA_INT16),
         giver_rate=np.zeros(capacity),
         giver_threshold=np.zeros(capacity),
-        giver_alias=np.zeros(capacity, dtype=CLUB_INDEX),
+        giver_alias=np.zeros(capacity, dtype=SCHEMA_INT16),
         alias_scaled=alias_scaled,
         alias_small=alias_small,
         alias_large=alias_large,
@@ -620,13 +618,6 @@ def make_region_params(config: ScenarioConfig) -> np.record:
         transfer_share=region.transfer_share,
     )
     return np.rec.array([tuple(params)], dtype=REGION_PARAMS_DTYPE)[0]
-
-
-# A weak tie's slot, profession and week, and a bridged profession and its position, in 16 bits (half the
-# memory of int32 in the world's 3.6 M entries): the scenario's limits keep them below 2**15 (capacity 1,000,
-# professions 5,000, 100 years of 52 weeks; tests/test_region_memory.py reads the limits). Signed, so that -1
-# marks a free entry, and so that numba's arithmetic on them stays in signed integers.
-WEAK_TIE_INT16 = np.int16
 
 
 class Region(NamedTuple):
@@ -716,8 +707,8 @@ def allocate_region(capacities: list[int], per_member: int, weeks: int, root: in
     total = int(sum(capacities))
     rows = (total, per_member)
     entries = total * per_member
-    if max(capacities) > np.iinfo(WEAK_TIE_INT16).max or weeks > np.iinfo(WEAK_TIE_INT16).max:
-        raise ValueError("a weak tie's slot and week are kept in 16 bits (WEAK_TIE_INT16)")
+    if max(capacities) > np.iinfo(SCHEMA_INT16).max or weeks > np.iinfo(SCHEMA_INT16).max:
+        raise ValueError("a weak tie's slot and week are kept in 16 bits (SCHEMA_INT16)")
     return Region(
         open=np.ones(len(capacities), dtype=np.bool_),
         refused=np.zeros(len(capacities), dtype=np.int64),
@@ -729,10 +720,10 @@ def allocate_region(capacities: list[int], per_member: int, weeks: int, root: in
         weak_owner=np.full(total, -1, dtype=np.int64),
         weak_club=np.full(rows, -1, dtype=np.int32),
         weak_member=np.full(rows, -1, dtype=np.int32),
-        weak_slot=np.full(rows, -1, dtype=WEAK_TIE_INT16),
-        weak_profession=np.full(rows, -1, dtype=WEAK_TIE_INT16),
+        weak_slot=np.full(rows, -1, dtype=SCHEMA_INT16),
+        weak_profession=np.full(rows, -1, dtype=SCHEMA_INT16),
         weak_strength=np.zeros(rows),
-        weak_week=np.zeros(rows, dtype=WEAK_TIE_INT16),
+        weak_week=np.zeros(rows, dtype=SCHEMA_INT16),
         attendee_club=np.zeros(total, dtype=np.int64),
         attendee_slot=np.zeros(total, dtype=np.int64),
         attendee_start=np.zeros(len(capacities) + 1, dtype=np.int64),
@@ -740,11 +731,11 @@ def allocate_region(capacities: list[int], per_member: int, weeks: int, root: in
         stream_key=stream_key(root, REGION_KEY),
         bridges_stale=np.ones(len(capacities), dtype=np.bool_),
         n_bridged=np.zeros(len(capacities), dtype=np.int64),
-        bridged=np.zeros(entries, dtype=WEAK_TIE_INT16),
+        bridged=np.zeros(entries, dtype=SCHEMA_INT16),
         bridge_start=np.zeros(entries + len(capacities), dtype=np.int32),
         bridge_row=np.zeros(entries, dtype=np.int32),
         bridge_column=np.zeros(entries, dtype=np.int8),
-        by_sector=np.zeros(entries, dtype=WEAK_TIE_INT16),
+        by_sector=np.zeros(entries, dtype=SCHEMA_INT16),
         by_sector_cdf=np.zeros(entries),
         by_sector_start=np.zeros((len(capacities), sectors + 1), dtype=np.int32),
         sector_weight=np.zeros((len(capacities), sectors)),
