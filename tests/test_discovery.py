@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 import sim
 from sim.errors import InputError
+from sim.experiments import discovery
 from sim.experiments.discovery import (
     DISCOVERY_FILES,
     FIGURE_FILE,
@@ -26,6 +27,7 @@ from sim.experiments.discovery import (
     robustness,
 )
 from sim.experiments.experiment import load_experiment
+from sim.experiments.folders import OutputFolder
 from sim.interfaces.cli import app
 from sim.presentation.report import build_report
 
@@ -247,6 +249,29 @@ def test_discover_writes_boxes_robustness_and_lists_them(experiment_file: Path, 
     assert not (out / FIGURE_FILE).exists() and FIGURE_FILE not in listed
     with pytest.raises(ValueError, match="no figure drawer"):
         again.plot()
+
+
+def test_the_folder_stays_held_from_the_sweep_to_the_discoverys_files(experiment_file: Path, tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Between the sweep's last file and the discovery's first, another clubsim could once lock the folder and
+    write there (the sweep released it before PRIM ran). Another claim, made while PRIM runs, is now refused;
+    flock is per open file, so a second claim from this process stands for another clubsim."""
+    out = tmp_path / "out"
+    claims: list[str] = []
+
+    def claimed_while_prim_runs(*args: object, **kwargs: object) -> pd.DataFrame:
+        try:
+            with OutputFolder(out):
+                claims.append("held by the intruder")
+        except InputError as err:
+            claims.append(str(err))
+        return prim_boxes(*args, **kwargs)
+
+    monkeypatch.setattr(discovery, "prim_boxes", claimed_while_prim_runs)
+    for resume in (False, True):  # a new folder, and one resumed (an earlier discovery's files forgotten first)
+        discover(experiment_file, OUTCOME, workers=1, out=out, resume=resume)
+    assert len(claims) == 2 and all("in use by another clubsim" in claim for claim in claims), claims
+    assert not (out / ".clubsim.lock").exists()  # released when the discovery ends
 
 
 def test_a_bad_outcome_fails_before_anything_runs(experiment_file: Path, tmp_path: Path) -> None:

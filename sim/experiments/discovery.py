@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from sim.experiments.experiment import Experiment, SweepResult
+    from sim.experiments.folders import OutputFolder
 
 BOXES_FILE = "boxes.csv"
 CART_FILE = "cart.csv"
@@ -352,7 +353,7 @@ def discover(
     `draw_figures` draws (discovery.png: `sim.presentation.analysis_figures.discovery_figures`; this layer draws
     none), listed in the manifest; `resume=True` continues an interrupted run. Other arguments as `sweep`.
     """
-    from sim.experiments.experiment import load_experiment, sweep
+    from sim.experiments.experiment import holding_output, load_experiment, sweep
 
     if not isinstance(experiment, (str, Path)):
         loaded = experiment
@@ -371,10 +372,24 @@ def discover(
     check_expressions(loaded, outcome, requirement)
     _import_ema()  # a missing extra fails here, before anything runs
 
-    if resume and out is not None and (Path(out).expanduser() / "manifest.json").is_file():
-        _forget(Path(out).expanduser())
-    result = sweep(loaded, runs, seed=seed, backend=backend, workers=workers, scheduler=scheduler, out=out,
-                   resume=resume, progress=progress, figures=False, command=command, stop_after=stop_after)
+    # the folder is held from the sweep to the discovery's files: no other clubsim writes there in between
+    with holding_output(loaded, "sweep", out, runs=runs, resume=resume, backend=backend, workers=workers,
+                        scheduler=scheduler) as folder:
+        if resume and folder is not None:
+            _forget(folder)
+        result = sweep(loaded, runs, seed=seed, backend=backend, workers=workers, scheduler=scheduler, out=out,
+                       resume=resume, progress=progress, figures=False, command=command, stop_after=stop_after,
+                       held=folder)
+        found = _discovered(result, outcome, requirement, policy, mass_min, min_coverage, draw_figures)
+        if folder is not None:
+            found.files = _write(found, folder)
+    return found
+
+
+def _discovered(result: SweepResult, outcome: str, requirement: str | None, policy: str | None, mass_min: float,
+                min_coverage: float, draw_figures: Callable[[DiscoveryResult], dict[str, Figure]] | None
+                ) -> DiscoveryResult:
+    """PRIM, CART and robustness over a sweep's replications (`discover`)."""
     experiment_ = result.experiment
     parameters = list(experiment_.sweep.parameters) if experiment_.sweep is not None else []
     replications = result.replications
@@ -391,69 +406,58 @@ def discover(
     means = condition_means(result.replications, parameters)
     scores = robustness(means, experiment_.policy_names, experiment_.key_metric,
                         experiment_.key_metric_direction == "max", requirement)
-    found = DiscoveryResult(result, outcome, requirement, y, x, boxes, chosen, leaves, scores, result.out_dir,
-                            draw_figures=draw_figures)
-    if result.out_dir is not None:
-        found.files = _write(found, Path(result.out_dir))
-    return found
+    return DiscoveryResult(result, outcome, requirement, y, x, boxes, chosen, leaves, scores, result.out_dir,
+                           draw_figures=draw_figures)
 
 
-def _forget(out_dir: Path) -> None:
+def _forget(folder: OutputFolder) -> None:
     """Before resuming: remove an earlier discovery's files and unlist them, so that the sweep's manifest,
     rewritten as it resumes, leaves no file behind that clubsim no longer owns."""
-    from sim.experiments.folders import OutputFolder, listed_files
+    from sim.experiments.folders import listed_files
 
-    with OutputFolder(out_dir, "--resume") as folder:
-        manifest = dict(folder.previous or {})
-        listed = listed_files(manifest)
-        mine = [name for name in DISCOVERY_FILES if name in listed]
-        if not mine:
-            return
-        folder.remove(mine)
-        manifest["files"] = [name for name in listed if name not in mine]
-        manifest.pop("discovery", None)
-        folder.write_manifest(manifest)
+    manifest = dict(folder.previous or {})
+    listed = listed_files(manifest)
+    mine = [name for name in DISCOVERY_FILES if name in listed]
+    if not mine:
+        return
+    folder.remove(mine)
+    manifest["files"] = [name for name in listed if name not in mine]
+    manifest.pop("discovery", None)
+    folder.write_manifest(manifest)
 
 
-def _write(found: DiscoveryResult, out_dir: Path) -> dict[str, Path]:
-    """Add the discovery's files to the sweep's folder, and to its manifest."""
+def _write(found: DiscoveryResult, folder: OutputFolder) -> dict[str, Path]:
+    """Add the discovery's files to the sweep's folder (held since the sweep began), and to its manifest."""
     from sim.experiments.experiment import FLOAT_FORMAT
-    from sim.experiments.folders import (
-        MANIFEST,
-        STATUS_WRITING,
-        OutputFolder,
-        listed_files,
-        save_figures,
-    )
+    from sim.experiments.folders import MANIFEST, STATUS_WRITING, listed_files, save_figures
 
     def csv(frame: pd.DataFrame) -> str:
         return frame.to_csv(index=False, float_format=FLOAT_FORMAT, lineterminator="\n")
 
-    with OutputFolder(out_dir) as folder:
-        # listed before they are written (the manifest says `writing` meanwhile), so that a discovery cut short
-        # leaves files clubsim owns, which the next run replaces, and not files it would refuse as someone else's
-        manifest = dict(folder.previous or {})
-        names = [BOXES_FILE, CART_FILE, ROBUSTNESS_FILE, DISCOVERY_FILE,
-                 *([FIGURE_FILE] if found.draw_figures is not None else [])]
-        folder.check_free(names)
-        folder.write_manifest({**manifest, "status": STATUS_WRITING,
-                               "files": sorted({*listed_files(manifest), *names, MANIFEST})})
-        files = {
-            BOXES_FILE: folder.write_text(BOXES_FILE, csv(found.boxes)),
-            CART_FILE: folder.write_text(CART_FILE, csv(found.cart)),
-            ROBUSTNESS_FILE: folder.write_text(ROBUSTNESS_FILE, csv(found.robustness)),
-            DISCOVERY_FILE: folder.write_text(DISCOVERY_FILE, json.dumps(found.summary(), indent=2) + "\n"),
-        }
-        if found.draw_figures is not None:
-            staging = folder.staging()
-            try:
-                files.update(folder.adopt(save_figures(found.plot(), staging).values()))
-            finally:
-                folder.discard(staging)
-        manifest["files"] = sorted({*listed_files(manifest), *files, MANIFEST})
-        manifest["discovery"] = {"outcome": found.outcome, "requirement": found.requirement,
-                                 "chosen_box": found.chosen}
-        folder.write_manifest(manifest)
+    # listed before they are written (the manifest says `writing` meanwhile), so that a discovery cut short
+    # leaves files clubsim owns, which the next run replaces, and not files it would refuse as someone else's
+    manifest = dict(folder.previous or {})
+    names = [BOXES_FILE, CART_FILE, ROBUSTNESS_FILE, DISCOVERY_FILE,
+             *([FIGURE_FILE] if found.draw_figures is not None else [])]
+    folder.check_free(names)
+    folder.write_manifest({**manifest, "status": STATUS_WRITING,
+                           "files": sorted({*listed_files(manifest), *names, MANIFEST})})
+    files = {
+        BOXES_FILE: folder.write_text(BOXES_FILE, csv(found.boxes)),
+        CART_FILE: folder.write_text(CART_FILE, csv(found.cart)),
+        ROBUSTNESS_FILE: folder.write_text(ROBUSTNESS_FILE, csv(found.robustness)),
+        DISCOVERY_FILE: folder.write_text(DISCOVERY_FILE, json.dumps(found.summary(), indent=2) + "\n"),
+    }
+    if found.draw_figures is not None:
+        staging = folder.staging()
+        try:
+            files.update(folder.adopt(save_figures(found.plot(), staging).values()))
+        finally:
+            folder.discard(staging)
+    manifest["files"] = sorted({*listed_files(manifest), *files, MANIFEST})
+    manifest["discovery"] = {"outcome": found.outcome, "requirement": found.requirement,
+                             "chosen_box": found.chosen}
+    folder.write_manifest(manifest)
     return files
 
 

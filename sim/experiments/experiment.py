@@ -799,8 +799,40 @@ def _run(
     command: str | Sequence[str] | None,
     stop_after: int | None,
     max_memory: int | None = None,
+    held: OutputFolder | None = None,
 ) -> ComparisonResult | SweepResult:
-    """Check the options and the cost, hold the output folder (`sim.experiments.folders.OutputFolder`) and replicate."""
+    """Check the options and the cost, hold the output folder (`sim.experiments.folders.OutputFolder`) and replicate;
+    `held`: the folder `out`, which the caller already holds (`holding_output`), its checks done."""
+    options = {"runs": runs, "seed": seed, "precision": precision, "backend": backend, "workers": workers,
+               "scheduler": scheduler, "resume": resume, "progress": progress, "figures": figures,
+               "figure_set": figure_set, "command": command, "stop_after": stop_after}
+    if held is not None:
+        if out is None or Path(out).expanduser().resolve() != held.path.resolve():
+            raise ValueError(f"the held folder {held.path} is not out={out}")
+        return _replicate(experiment, kind, held, _read_manifest(held.path, kind) if resume else {}, **options)
+    with holding_output(experiment, kind, out, runs=runs, precision=precision, resume=resume, backend=backend,
+                        workers=workers, scheduler=scheduler, max_memory=max_memory) as folder:
+        manifest = _read_manifest(folder.path, kind) if folder is not None and resume else {}  # as it is now
+        return _replicate(experiment, kind, folder, manifest, **options)
+
+
+@contextmanager
+def holding_output(
+    experiment: Experiment,
+    kind: Literal["compare", "sweep"],
+    out: str | Path | None,
+    *,
+    runs: int | None = None,
+    precision: float | None = None,
+    resume: bool = False,
+    backend: str = "local",
+    workers: int | None = None,
+    scheduler: str | None = None,
+    max_memory: int | None = None,
+) -> Iterator[OutputFolder | None]:
+    """Check an experiment's options and cost, then hold its output folder `out` (None without one) until the block
+    ends: a caller that writes more files after the replications (`sim.experiments.discovery`) passes the folder
+    to `sweep` as `held`, so that no other clubsim writes there in between."""
     _check_options(experiment.source, runs, precision, workers, backend, scheduler)
     if resume and out is None:
         raise InputError("--resume", None, "needs the output folder to resume (out=...)")
@@ -808,14 +840,11 @@ def _run(
     _check_cost(experiment, kind, runs or int(earlier.get("runs_requested") or experiment.runs),
                 precision if precision is not None else earlier.get("precision", experiment.precision),
                 backend, workers, scheduler, max_memory)
-    options = {"runs": runs, "seed": seed, "precision": precision, "backend": backend, "workers": workers,
-               "scheduler": scheduler, "resume": resume, "progress": progress, "figures": figures,
-               "figure_set": figure_set, "command": command, "stop_after": stop_after}
     if out is None:
-        return _replicate(experiment, kind, None, {}, **options)
+        yield None
+        return
     with OutputFolder(Path(out), "--resume" if resume else OUT_OPTION) as folder:
-        manifest = _read_manifest(folder.path, kind) if resume else {}  # as it is now that this process holds it
-        return _replicate(experiment, kind, folder, manifest, **options)
+        yield folder
 
 
 def _replicate(
@@ -1074,10 +1103,12 @@ def sweep(
     command: str | Sequence[str] | None = None,
     stop_after: int | None = None,
     max_memory: int | None = None,
+    held: OutputFolder | None = None,
 ) -> SweepResult:
     """Replicate every sweep point (x policy) `runs` times with common random numbers; arguments as `compare`.
 
     Writes replications.parquet, sweep.csv, manifest.json and the figure set's sweep_<metric>.png figures to `out`.
+    `held`: the folder `out` as the caller holds it (`holding_output`), to write more there after the sweep.
     """
     if not isinstance(experiment, Experiment):
         experiment = load_experiment(experiment)
@@ -1086,7 +1117,7 @@ def sweep(
     result = _run(experiment, "sweep", runs=runs, seed=seed, precision=precision, backend=backend,
                   workers=workers, scheduler=scheduler, out=out, resume=resume, progress=progress,
                   figures=figures, figure_set=figure_set, command=command, stop_after=stop_after,
-                  max_memory=max_memory)
+                  max_memory=max_memory, held=held)
     assert isinstance(result, SweepResult)
     return result
 
@@ -1119,6 +1150,7 @@ __all__ = [
     "Task",
     "compare",
     "compare_scenarios",
+    "holding_output",
     "is_experiment_file",
     "load_experiment",
     "replication_seeds",
