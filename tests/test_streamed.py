@@ -169,7 +169,15 @@ def test_a_streamed_region_keeps_only_its_members_records(tmp_path: Path) -> Non
 # --------------------------------------------------------------------------- the spill file
 
 
-def test_the_spill_file_reads_back_what_was_written_block_by_block() -> None:
+@pytest.mark.parametrize("iov_max", [None, 2])
+def test_the_spill_file_reads_back_what_was_written_block_by_block(iov_max: int | None,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whole blocks go out in one pwritev per IOV_MAX clubs (2: one call of two clubs, then one of one), parts of
+    a block club by club."""
+    from sim.model import streamed
+
+    if iov_max is not None:
+        monkeypatch.setattr(streamed, "IOV_MAX", iov_max)
     rng = np.random.default_rng(1)
     clubs, ring, weeks = 3, 4, 10
     full = [rng.random((weeks, N_SERIES)).astype(np.float32) for _ in range(clubs)]
