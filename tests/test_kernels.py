@@ -481,7 +481,8 @@ def test_numba_removes_no_write_to_the_state(tmp_path: Path) -> None:
     # the pass was watched as the kernels compiled (not loaded from a cache, not renamed by a new numba)
     # the club's week, its phases on their own, and the region's (run_region_weeks and the thread pool call the
     # same phase functions; the second circle, transfers and interclub events are inlined into their phase's
-    # entry, where the region's arrays are borrowed, so their writes are watched there)
+    # entry, where the region's arrays are borrowed, so their writes are watched there; an event's meetings,
+    # `lane_areas_meet`, inline no overload, and the pass runs only after one is inlined)
     assert {"run_weeks", "hold_meeting", "pass_referrals", "members_decide", "lane_meet_and_refer",
             "lane_second_circle", "lane_settle_and_decide", "region_meet_entry",
             "region_transfer_and_untie_entry"} <= set(report["seen"])

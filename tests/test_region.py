@@ -211,20 +211,51 @@ def _region_bytes(engine: RegionEngine) -> bytes:
         members[:int(club.counters[NEXT_ID])].tobytes() for members, club in zip(engine.M, engine.C, strict=True))
 
 
-def test_a_region_gives_the_same_bytes_on_any_number_of_threads() -> None:
-    """Lanes of clubs on a thread pool, their second-circle referrals delivered through outboxes: the same
-    series and member records to the byte for 1, 2 and 3 threads, and for an outbox so small that it is
-    delivered many times a week (the lane resumes where it stopped)."""
+@pytest.mark.parametrize("area_size", [0, 3])
+def test_a_region_gives_the_same_bytes_on_any_number_of_threads(area_size: int) -> None:
+    """Lanes of clubs on a thread pool, their second-circle referrals delivered through outboxes, and with
+    areas, each lane holding the event meetings of the areas that start in it: the same series, member records
+    and weak ties to the byte for 1, 2 and 3 threads, and for an outbox so small that it is delivered many
+    times a week (the lane resumes where it stopped). Seven clubs in areas of three: 3 threads split the
+    areas 0-2, 3-5 and 6, their lanes the clubs 0-2, 3-4 and 5-6."""
     config = load_config(BNI, {**SMALL, "region.clubs": 7, "region.interclub_events_per_year": 12,
-                               "region.transfer_share": 0.5}).config
+                               "region.transfer_share": 0.5, "region.area_size": area_size}).config
     runs = []
     for threads, outbox in ((1, None), (2, None), (3, None), (2, 160)):
         engine = RegionEngine(config, np.random.default_rng(11), threads=threads, outbox=outbox)
         engine.run_to()
         assert engine.threads == threads
-        runs.append(_region_bytes(engine))
+        weak = engine.region
+        runs.append(_region_bytes(engine) + b"".join(array.tobytes() for array in (
+            weak.weak_club, weak.weak_member, weak.weak_slot, weak.weak_strength, weak.weak_week)))
     assert sum(float(series[:, S_CROSS_BUSINESS].sum()) for series in engine.SE) > 0  # the outboxes carried deals
     assert all(run == runs[0] for run in runs[1:])
+
+
+@pytest.mark.parametrize("clubs", [1, 7, 23])
+@pytest.mark.parametrize("area_size", [0, 1, 3, 10, 50])
+def test_the_lanes_hold_each_area_s_event_meetings_once(clubs: int, area_size: int) -> None:
+    """`areas_from` gives each lane the areas that start in it: over any split of the clubs into lanes, the
+    spans are consecutive, cover every club once and cut only between areas."""
+    from sim.kernels import region as region_kernels
+    from sim.model.state import make_region_params
+
+    areas_from = getattr(region_kernels.areas_from, "py_func", region_kernels.areas_from)  # compiled: no Python entry
+
+    params = make_region_params(load_config(BNI, {"region.clubs": clubs, "region.area_size": area_size}).config)
+    one_area = area_size == 0 or area_size >= clubs
+    for cuts in ([], [1], [clubs // 2], [1, 2, clubs - 1], list(range(1, clubs))):
+        bounds = [0, *sorted({c for c in cuts if 0 < c < clubs}), clubs]
+        spans = [(areas_from(params, clubs, first), areas_from(params, clubs, last))
+                 for first, last in zip(bounds, bounds[1:], strict=False)]
+        assert spans[0][0] == 0 and spans[-1][1] == clubs
+        assert all(end == start for (_, end), (start, _) in zip(spans, spans[1:], strict=False))
+        for start, end in spans:
+            assert start <= end
+            if one_area:
+                assert (start, end) in ((0, clubs), (clubs, clubs))
+            else:
+                assert all(cut % area_size == 0 or cut == clubs for cut in (start, end))
 
 
 def _bridge_index(region, c: int) -> dict[str, np.ndarray]:

@@ -140,9 +140,22 @@ def area_of(rp, c, clubs):
     return first, min(first + rp.area_size, clubs)
 
 
+@helper
+def areas_from(rp, clubs, c):
+    """The first club of the first area that starts at club c or after it (`clubs` if none does): a lane of
+    clubs first..last-1 holds the event meetings of the areas that start in it, areas_from(first) up to
+    areas_from(last). A region of one area starts its area at club 0."""
+    if rp.area_size <= 0 or rp.area_size >= clubs:
+        return 0 if c <= 0 else clubs
+    return min(-(-c // rp.area_size) * rp.area_size, clubs)
+
+
 @inlined
-def interclub_event(rp, P, M, S, region, week):
-    """Members attend with their habit; each attendee meets attendees of other clubs."""
+def attend_event(rp, P, M, S, region, week):
+    """An interclub event's draws, on one thread: members attend with their habit, then each attendee's
+    partners (`contacts_per_event`, uniform among the area's other clubs' attendees), attendee by attendee.
+    Returns the partners, an attendee's in a row of `contacts_per_event` (-1: none); `meet_partners` holds
+    the meetings. Nothing is drawn after this part, so the stream is the one the meetings would interleave."""
     rng = region.streams[R_EVENTS]
     n = 0
     clubs = len(region.open)
@@ -163,18 +176,37 @@ def interclub_event(rp, P, M, S, region, week):
                 region.attendee_slot[n] = s
                 n += 1
     region.attendee_start[clubs] = n
+    contacts = rp.contacts_per_event
+    partners = np.full(n * contacts, -1, dtype=np.int32)
     for a in range(n):
-        c, s = region.attendee_club[a], region.attendee_slot[a]
+        c = region.attendee_club[a]
         first_club, last_club = area_of(rp, c, clubs)
         area_start, area_end = region.attendee_start[first_club], region.attendee_start[last_club]
         start, own = region.attendee_start[c], region.attendee_start[c + 1] - region.attendee_start[c]
         others = area_end - area_start - own
         if others == 0:
             continue
-        for _ in range(rp.contacts_per_event):
+        for k in range(contacts):
             b = area_start + random_index(rng, others)  # uniform among the area's other clubs' attendees
             if b >= start:
                 b += own
+            partners[a * contacts + k] = b
+    return partners
+
+
+@inlined
+def meet_partners(rp, M, region, partners, first_club, last_club, week):
+    """An interclub event's meetings for the attendees of clubs first_club..last_club-1 (whole areas), in
+    attendee order: each meets its partners in turn. A meeting, and the weak tie it may end to make room,
+    stays inside its area (ties are made only at events), so areas meet on separate threads, with the ties
+    that one thread gives."""
+    contacts = rp.contacts_per_event
+    for a in range(region.attendee_start[first_club], region.attendee_start[last_club]):
+        c, s = region.attendee_club[a], region.attendee_slot[a]
+        for k in range(contacts):
+            b = partners[a * contacts + k]
+            if b < 0:
+                break
             meet_at_event(M, region, c, s, region.attendee_club[b], region.attendee_slot[b],
                           rp.weak_tie_initial, week)
 
@@ -581,12 +613,20 @@ def clubs_close_week(P, M, S, C, SE, first, last, week):
 
 @kernel
 def region_meet(rp, P, M, S, region, week):
-    """The region's streams restart for this week (as each club's, `week.restart_streams`); the interclub
-    event, in its weeks."""
+    """The region's streams restart for this week (as each club's, `week.restart_streams`); in an interclub
+    event's weeks, its attendance and partners (`attend_event`): returns the partners, empty in other weeks."""
     for process in range(len(region.streams)):
         rekey(region.streams, region.stream_key, process, week, 0)
     if rp.interclub_events_per_year > 0 and is_meeting_week(week, rp.interclub_events_per_year):
-        interclub_event(rp, P, M, S, region, week)
+        return attend_event(rp, P, M, S, region, week)
+    return np.full(0, -1, dtype=np.int32)
+
+
+@kernel
+def areas_meet(rp, M, region, partners, first, last, week):
+    """The event meetings of the areas that start in clubs first..last-1 (a lane's)."""
+    clubs = len(region.open)
+    meet_partners(rp, M, region, partners, areas_from(rp, clubs, first), areas_from(rp, clubs, last), week)
 
 
 @kernel
@@ -633,7 +673,12 @@ def lane_close_week(P, M, S, C, SE, first, last, week):
 
 @phase
 def region_meet_entry(rp, P, M, S, region, week):
-    region_meet(rp, P, M, S, borrowed(region), week)
+    return region_meet(rp, P, M, S, borrowed(region), week)
+
+
+@phase
+def lane_areas_meet(rp, M, region, partners, first, last, week):
+    areas_meet(rp, M, borrowed(region), partners, first, last, week)
 
 
 @phase
@@ -666,7 +711,9 @@ def run_region_weeks(rp, P, market, M, S, C, K, SE, region, L, start, stop):
         return start
     for week in range(start, stop):
         lane_meet_and_refer(P, market, M, S, C, K, region, 0, clubs, week)
-        region_meet_entry(rp, P, M, S, region, week)
+        partners = region_meet_entry(rp, P, M, S, region, week)
+        if len(partners) > 0:
+            lane_areas_meet(rp, M, region, partners, 0, clubs, week)
         if rp.second_circle:
             for t in range(len(L)):
                 lane = L[t]

@@ -28,6 +28,7 @@ from sim.kernels.lists import replace_item, typed_list
 from sim.kernels.membership import found_club
 from sim.kernels.region import (
     clubs_without_room,
+    lane_areas_meet,
     lane_close_week,
     lane_meet_and_refer,
     lane_second_circle,
@@ -232,7 +233,9 @@ class RegionEngine:
             return [future.result() for future in futures]
 
         each_lane(lane_meet_and_refer, lambda t, first, last: (P, market, M, S, C, K, region, first, last, week))
-        region_meet_entry(rp, P, M, S, region, week)
+        partners = region_meet_entry(rp, P, M, S, region, week)
+        if len(partners) > 0:  # an event's meetings, area by area on the lanes (`areas_from`)
+            each_lane(lane_areas_meet, lambda t, first, last: (rp, M, region, partners, first, last, week))
         if rp.second_circle:
             lanes = self._lane_items
             second_circle_args = lambda t, first, last: (P, market, M, S, C, region, lanes[t], first, week)  # noqa: E731
