@@ -43,8 +43,8 @@ WORKLOADS = {
     "world_slice": {"club.founders": 25, "region.clubs": 1000, "region.area_size": 10},
 }
 # the kernels `_run_week_threaded` calls, in its order: lane phases run on every lane, region phases on one thread
-PHASES = ("lane_meet_and_refer", "region_meet_entry", "lane_areas_meet", "lane_second_circle", "region_deliver_entry",
-          "lane_settle_and_decide", "region_transfer_and_untie_entry", "lane_close_week")
+PHASES = ("lane_meet_and_refer", "region_meet_entry", "lane_areas_meet", "lane_second_circle", "lane_deliver",
+          "region_deliver_entry", "lane_settle_and_decide", "region_transfer_and_untie_entry", "lane_close_week")
 
 
 class PhaseClock:

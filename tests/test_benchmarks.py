@@ -39,7 +39,8 @@ def test_region_phases_times_every_phase_of_the_threaded_week(threads: int) -> N
                                                    "region.interclub_events_per_year": 52, "years": 1}).config
     figures = region_phases.phase_breakdown(config, threads, seed=3, warm_weeks=4, timed_weeks=3)
     assert figures["lanes"] == threads
-    assert set(figures["phases"]) == set(region_phases.PHASES)  # each wrapped kernel was called
+    # each wrapped kernel was called, but the one-thread delivery: it runs only in a week an outbox fills up
+    assert set(figures["phases"]) == set(region_phases.PHASES) - {"region_deliver_entry"}
     for name, phase in figures["phases"].items():
         assert phase["wall_ns"] > 0, name
         if threads == 1 or name.startswith("region_"):  # one call a week: its own time is the wall time

@@ -492,11 +492,14 @@ def second_circle_referrals(P, market, M, S, C, region, lane, c, week):
 
 
 @helper
-def deliver_outbox(M, region, lane):
-    """The receiving side of the lane's posted second-circle referrals, in the order they were passed."""
+def deliver_outbox(M, region, lane, first, last):
+    """The receiving side of the lane's posted second-circle referrals to clubs first..last-1, in the order they
+    were passed (the caller then empties the outbox)."""
     week_stats, week_gain = region.week_stats, region.week_gain
     for k in range(lane.out_used[0]):
         other_club, receiver, kind = lane.out_club[k], lane.out_member[k], lane.out_kind[k]
+        if other_club < first or other_club >= last:
+            continue
         receivers = borrowed_item(M, other_club)
         receivers.referrals_received[receiver] += 1
         week_stats[other_club, S_REFERRALS] += 1  # the other club's Club.week_stats
@@ -511,7 +514,6 @@ def deliver_outbox(M, region, lane):
             week_stats[other_club, S_DEALS] += 1
             week_stats[other_club, S_BUSINESS] += value
             week_stats[other_club, S_CROSS_BUSINESS] += value
-    lane.out_used[0] = 0
 
 
 @inlined
@@ -687,13 +689,26 @@ def region_deliver_entry(P, market, M, S, C, region, L, lane_next, week):
     finished here, delivering as it goes, before the next lane's outbox: the receivers' sums are added in
     club order whatever the lanes."""
     borrowed_region = borrowed(region)
+    clubs = len(region.open)
     for t in range(len(L)):
         lane = L[t]
-        deliver_outbox(M, borrowed_region, borrowed(lane))
+        deliver_outbox(M, borrowed_region, borrowed(lane), 0, clubs)
+        lane.out_used[0] = 0
         c = lane_next[t]
         while c < lane.first[1]:
             c = lane_second_circle(P, market, M, S, C, region, lane, c, week)
-            deliver_outbox(M, borrowed_region, borrowed(lane))
+            deliver_outbox(M, borrowed_region, borrowed(lane), 0, clubs)
+            lane.out_used[0] = 0
+
+
+@phase
+def lane_deliver(M, region, L, first, last):
+    """Every lane's outbox delivered to the receivers in clubs first..last-1 (a lane's), lane by lane: each
+    receiver's sums are added in `region_deliver_entry`'s order, so lanes deliver at once when every outbox
+    holds its lane's whole week. The caller empties the outboxes once every lane has delivered."""
+    borrowed_region = borrowed(region)
+    for t in range(len(L)):
+        deliver_outbox(M, borrowed_region, borrowed(L[t]), first, last)
 
 
 @phase

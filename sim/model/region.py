@@ -30,6 +30,7 @@ from sim.kernels.region import (
     clubs_without_room,
     lane_areas_meet,
     lane_close_week,
+    lane_deliver,
     lane_meet_and_refer,
     lane_second_circle,
     lane_settle_and_decide,
@@ -240,7 +241,13 @@ class RegionEngine:
             lanes = self._lane_items
             second_circle_args = lambda t, first, last: (P, market, M, S, C, region, lanes[t], first, week)  # noqa: E731
             lane_next = np.array(each_lane(lane_second_circle, second_circle_args), dtype=np.int64)
-            region_deliver_entry(P, market, M, S, C, region, L, lane_next, week)
+            if all(lane_next[t] == last for t, (_, last) in enumerate(self.lanes)):
+                # every outbox holds its lane's whole week: each lane delivers to its own clubs
+                each_lane(lane_deliver, lambda t, first, last: (M, region, L, first, last))
+                for lane in lanes:
+                    lane.out_used[0] = 0
+            else:  # an outbox filled up before its lane's last club: one thread delivers and finishes the lane
+                region_deliver_entry(P, market, M, S, C, region, L, lane_next, week)
         each_lane(lane_settle_and_decide, lambda t, first, last: (P, M, S, C, K, region, first, last, week))
         region_transfer_and_untie_entry(rp, P, M, S, C, K, region, week)
         return all(each_lane(lane_close_week, lambda t, first, last: (P, M, S, C, SE, first, last, week)))
