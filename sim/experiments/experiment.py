@@ -20,7 +20,7 @@ import math
 import numbers
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -806,12 +806,12 @@ def _run(
     options = {"runs": runs, "seed": seed, "precision": precision, "backend": backend, "workers": workers,
                "scheduler": scheduler, "resume": resume, "progress": progress, "figures": figures,
                "figure_set": figure_set, "command": command, "stop_after": stop_after}
-    if held is not None:
-        if out is None or Path(out).expanduser().resolve() != held.path.resolve():
-            raise ValueError(f"the held folder {held.path} is not out={out}")
-        return _replicate(experiment, kind, held, _read_manifest(held.path, kind) if resume else {}, **options)
-    with holding_output(experiment, kind, out, runs=runs, precision=precision, resume=resume, backend=backend,
-                        workers=workers, scheduler=scheduler, max_memory=max_memory) as folder:
+    if held is not None and (out is None or Path(out).expanduser().resolve() != held.path.resolve()):
+        raise ValueError(f"the held folder {held.path} is not out={out}")
+    holding = nullcontext(held) if held is not None else holding_output(
+        experiment, kind, out, runs=runs, precision=precision, resume=resume, backend=backend, workers=workers,
+        scheduler=scheduler, max_memory=max_memory)
+    with holding as folder:
         manifest = _read_manifest(folder.path, kind) if folder is not None and resume else {}  # as it is now
         return _replicate(experiment, kind, folder, manifest, **options)
 
