@@ -17,13 +17,16 @@ from numba import config, njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from sim.kernels.accounts import settle_accounts
 from sim.kernels.borrowed import borrowed, borrowed_item
 from sim.kernels.draws import INLINE_PCG64, native_state_layout, require_pcg64, uniform
-from sim.kernels.layout import N_HELD
+from sim.kernels.layout import N_HELD, SERIES_FIELDS, TIES_SUMMED
 from sim.kernels.meeting import group_attendees_by_sector, grow_co_attendance_ties, one_to_one_partner
 from sim.kernels.membership import random_index, shuffled
 from sim.kernels.referrals import build_alias_table, draw_alias, draw_held_need, index_held_professions
-from sim.kernels.week import row_sum
+from sim.kernels.ties import decay_ties, row_sum
+from sim.kernels.week import close_week
+from sim.model.engine import ClubEngine
 from sim.model.market import make_market
 from sim.model.scenario import load_config
 from sim.model.state import allocate_club, allocate_members, allocate_slots, make_market_arrays, make_params
@@ -487,3 +490,47 @@ def test_numba_removes_no_write_to_the_state(tmp_path: Path) -> None:
             "lane_second_circle", "lane_settle_and_decide", "region_meet_entry",
             "region_transfer_and_untie_entry"} <= set(report["seen"])
     assert report["removed"] == []
+
+
+@pytest.mark.parametrize("change", ["none", "joins", "exits"])
+def test_ties_summed_as_they_decay_give_the_accounts_and_the_mean_tie_that_the_matrix_gives(change: str) -> None:
+    """A region's clubs count their strong ties and sum their ties as the ties decay (`decay_ties` with
+    `sum_ties`); the week's accounts and close read those figures instead of the tie matrix, unless a member
+    joined or left in between. The members' social value and perceived values, and the week's series row,
+    must be the ones read from the matrix, to the bit: in a week when no one joins or leaves, one when members
+    join and none leave, and one when members leave and none join."""
+    config = load_config(ROOT / "scenarios" / "bni_chapter.yaml").config
+    probe = ClubEngine(config, np.random.default_rng(11))
+    probe.run_to(400)
+    joins, exits = (probe.series[:, SERIES_FIELDS.index(name)] for name in ("joins", "exits"))
+    wanted = {"none": (joins == 0) & (exits == 0), "joins": (joins > 0) & (exits == 0),
+              "exits": (joins == 0) & (exits > 0)}[change]
+    week = 100 + int(np.argmax(wanted[100:]))
+    assert wanted[week]
+    engines = {}
+    for sum_ties in (False, True):
+        engine = ClubEngine(config, np.random.default_rng(11))
+        engine.run_to(week)
+        meeting = engine.is_meeting_week()
+        engine.restart_streams()
+        if meeting:
+            engine.hold_meeting()
+        engine.pass_referrals()
+        if meeting:
+            engine.hunt()
+        decay_ties(engine.params, engine.slots, engine.club, sum_ties)
+        assert engine.club.counters[TIES_SUMMED] == sum_ties
+        settle_accounts(engine.params, engine.members, engine.slots, engine.club, engine.week, sum_ties)
+        engine.members_decide()
+        engine.apply_club_rules(meeting)
+        close_week(engine.slots, engine.club, engine.series, engine.week, sum_ties)
+        engines[sum_ties] = engine
+    read, summed = engines[False], engines[True]
+    np.testing.assert_array_equal(read.series[week], probe.series[week])  # the week as the run had it
+    np.testing.assert_array_equal(summed.series[week], read.series[week])
+    present = read.slots.member >= 0
+    assert (read.slots.tie[present] >= read.params.strong_threshold).any()  # social value to get right
+    for field in ("social_value", "fees_paid", "business_received"):
+        np.testing.assert_array_equal(summed.members[field], read.members[field])
+    np.testing.assert_array_equal(summed.slots.perceived_gain, read.slots.perceived_gain)
+    np.testing.assert_array_equal(summed.slots.perceived_cost, read.slots.perceived_cost)

@@ -1,7 +1,7 @@
 """Phase 7 (docs/ODD.md 7.5): fees due, social value of strong ties, perceived value."""
 
 from sim.kernels import helper, kernel
-from sim.kernels.layout import S_FEES
+from sim.kernels.layout import S_FEES, STRONG_TIES, TIES_SUMMED
 from sim.kernels.membership import current_slots
 
 
@@ -25,20 +25,26 @@ def fee_due(p, tenure_weeks):
 
 
 @kernel
-def settle_accounts(p, members, slots, club, week):
+def settle_accounts(p, members, slots, club, week, sum_ties):
+    """Each member's fees due, social value (its strong ties: counted by `decay_ties` if `sum_ties`) and
+    perceived gain and cost."""
     present = current_slots(slots)
     a = p.value_smoothing
     member, tie, week_gain, week_time_cost = slots.member, slots.tie, slots.week_gain, slots.week_time_cost
     perceived_gain, perceived_cost, stats = slots.perceived_gain, slots.perceived_cost, club.week_stats
+    summed = sum_ties and club.counters[TIES_SUMMED] == 1  # counted by `decay_ties`, and no one joined or left since
     for s in present:
         m = member[s]
         fee = fee_due(p, week - members[m].join_week)
         members[m].fees_paid += fee
         stats[S_FEES] += fee
 
-        strong_ties = 0
-        for j in range(tie.shape[1]):  # the whole row: own and free slots hold tie 0 < threshold
-            strong_ties += tie[s, j] >= p.strong_threshold
+        if summed:
+            strong_ties = club.counters[STRONG_TIES + s]
+        else:
+            strong_ties = 0
+            for j in range(tie.shape[1]):  # the whole row: own and free slots hold tie 0 < threshold
+                strong_ties += tie[s, j] >= p.strong_threshold
         social_value = p.social_value_per_strong_tie * strong_ties
         members[m].social_value += social_value
 

@@ -28,13 +28,19 @@ MAX_VISITORS_PER_MEETING = 256  # a Poisson draw above this is capped (far beyon
 
 # Club.counters
 (N_MEMBERS, NEXT_ID, CLOSED, N_HUNTERS, N_HELD, HOLDINGS_CHANGED, N_CANDIDATES, N_GIVERS, N_REFUSED,
- SLOTS_USED) = range(10)
-N_COUNTERS = 10  # N_REFUSED: applicants refused for capacity or composition this week, kept for a region's transfers
+ SLOTS_USED, TIES_SUMMED) = range(11)
+N_COUNTERS = 11  # N_REFUSED: applicants refused for capacity or composition this week, kept for a region's transfers
+# TIES_SUMMED: 1 while totals[TIE_TOTAL] and the strong ties (counters[STRONG_TIES + s], slot s's ties at or above
+# strong_threshold) hold the ties as `decay_ties` left them, until a member joins or leaves or the week closes: the
+# week's accounts and close then read them instead of the whole tie matrix (a region's clubs, whose matrices have
+# left the cache by then; a chapter's decay does not sum)
+STRONG_TIES = N_COUNTERS  # counters[STRONG_TIES + s] for each slot s
 # SLOTS_USED: 1 + the highest slot ever taken; every slot from it on has always been free, so its row and column
 # of the pair matrices (Slots.tie, sales, received_from) were never written and the kernels leave them alone
 # Club.totals
 NEED_RATE, HELD_WEIGHT = 0, 1  # the club's rate of needs that may become referrals; demand weight held
-N_TOTALS = 2
+TIE_TOTAL = 2  # the members' ties summed as `close_week` sums them, by `decay_ties` (see TIES_SUMMED)
+N_TOTALS = 3
 # Slots.work_index and Slots.work_value rows
 W_PRESENT, W_ATTENDEES, W_OTHERS, W_IS_HUNTER, W_SPHERE, W_SECTOR, W_RANK = range(7)
 N_WORK_INDEX = 7

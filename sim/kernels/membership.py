@@ -28,6 +28,7 @@ from sim.kernels.layout import (
     S_FEES,
     S_JOINS,
     SLOTS_USED,
+    TIES_SUMMED,
     W_ATTENDEES,
     W_PRESENT,
 )
@@ -150,6 +151,7 @@ def admit(p, members, slots, club, cand, k, week, founder):
 
     slots.member[s] = m
     club.counters[SLOTS_USED] = max(club.counters[SLOTS_USED], s + 1)
+    club.counters[TIES_SUMMED] = 0  # its ties are new
     # the slot's sales and referral counts are 0: they ended with its last member (`remove_member`), if any
     for j in range(club.counters[SLOTS_USED]):  # slots past it are free and were never written
         if slots.member[j] >= 0 and j != s:
@@ -210,6 +212,7 @@ def remove_member(members, slots, club, s, reason, week):
             break
     club.profession_count[profession] = n - 1
     club.counters[HOLDINGS_CHANGED] = 1
+    club.counters[TIES_SUMMED] = 0  # its ties end
     club.sector_count[members[m].sector] -= 1
     club.counters[N_MEMBERS] -= 1
     if members[m].member_type == HUNTER:

@@ -575,7 +575,7 @@ def clubs_meet_and_refer(P, market, M, S, C, K, region, first, last, week):
             p = borrowed_item(P, c)
             meeting = is_meeting_week(week, p.meetings_per_year)
             meet_and_refer(p, market, borrowed_item(M, c), borrowed_item(S, c), borrowed_item(C, c),
-                           borrowed_item(K, c), week, meeting)
+                           borrowed_item(K, c), week, meeting, True)
 
 
 @kernel
@@ -596,7 +596,8 @@ def clubs_settle_and_decide(P, M, S, C, K, region, first, last, week):
         if region.open[c]:
             p = borrowed_item(P, c)
             meeting = is_meeting_week(week, p.meetings_per_year)
-            settle_and_decide(p, borrowed_item(M, c), borrowed_item(S, c), club, borrowed_item(K, c), week, meeting)
+            settle_and_decide(p, borrowed_item(M, c), borrowed_item(S, c), club, borrowed_item(K, c), week, meeting,
+                              True)
             region.open[c] = club.counters[CLOSED] == 0
         region.refused[c] = club.counters[N_REFUSED]
         club.counters[N_REFUSED] = 0
@@ -608,7 +609,7 @@ def clubs_close_week(P, M, S, C, SE, first, last, week):
     room = True
     for c in range(first, last):
         club = borrowed_item(C, c)
-        close_week(borrowed_item(S, c), club, borrowed_item(SE, c), week)
+        close_week(borrowed_item(S, c), club, borrowed_item(SE, c), week, True)
         room = room and room_for_a_week(borrowed_item(P, c), borrowed_item(M, c), club)
     return room
 

@@ -1,6 +1,6 @@
 """One week of the process (docs/ODD.md section 3), and the Monte Carlo fast path over many weeks."""
 
-from sim.kernels import entry, helper, inlined, kernel
+from sim.kernels import entry, inlined, kernel
 from sim.kernels.accounts import settle_accounts
 from sim.kernels.borrowed import borrowed
 from sim.kernels.decisions import members_decide
@@ -17,40 +17,30 @@ from sim.kernels.layout import (
     S_MEAN_TIE,
     S_MEMBERS,
     S_WEEK,
+    TIE_TOTAL,
+    TIES_SUMMED,
 )
 from sim.kernels.meeting import hold_meeting, is_meeting_week
 from sim.kernels.referrals import pass_referrals
 from sim.kernels.rules import apply_club_rules
-from sim.kernels.ties import decay_ties
-
-
-@helper
-def row_sum(matrix, i):
-    """Sum of row i in four interleaved partial sums: a single running sum waits on each addition."""
-    s0 = s1 = s2 = s3 = 0.0
-    n = matrix.shape[1]
-    n4 = n - n % 4
-    for j in range(0, n4, 4):
-        s0 += matrix[i, j]
-        s1 += matrix[i, j + 1]
-        s2 += matrix[i, j + 2]
-        s3 += matrix[i, j + 3]
-    for j in range(n4, n):
-        s0 += matrix[i, j]
-    return (s0 + s1) + (s2 + s3)
+from sim.kernels.ties import decay_ties, row_sum
 
 
 @kernel
-def close_week(slots, club, series, week):
+def close_week(slots, club, series, week, sum_ties):
     """Write this week's row of the series and start the next one. The series holds all weeks, or (a
     region streaming its outputs, `sim.model.region`) a ring of the last weeks not yet written out."""
     stats = club.week_stats
     n = club.counters[N_MEMBERS]
-    tie, member = slots.tie, slots.member
-    total = 0.0
-    for i in range(tie.shape[0]):  # members' whole rows: own and free slots hold tie 0, free rows too
-        if member[i] >= 0:
-            total += row_sum(tie, i)
+    if sum_ties and club.counters[TIES_SUMMED] == 1:  # summed by `decay_ties`, and no one joined or left since
+        total = club.totals[TIE_TOTAL]
+    else:
+        tie, member = slots.tie, slots.member
+        total = 0.0
+        for i in range(tie.shape[0]):  # members' whole rows: own and free slots hold tie 0, free rows too
+            if member[i] >= 0:
+                total += row_sum(tie, i)
+    club.counters[TIES_SUMMED] = 0
     stats[S_WEEK] = week
     stats[S_MEMBERS] = n
     stats[S_MEAN_TIE] = total / (n * (n - 1)) if n > 1 else 0.0
@@ -71,21 +61,22 @@ def restart_streams(club, week):
 
 
 @inlined
-def meet_and_refer(p, market, members, slots, club, cand, week, meeting):
-    """Phases 1-6: meeting, referrals and deals, hunting, ties decay."""
+def meet_and_refer(p, market, members, slots, club, cand, week, meeting, sum_ties):
+    """Phases 1-6: meeting, referrals and deals, hunting, ties decay (`decay_ties`: `sum_ties` for a region's
+    clubs, whose ties leave the cache before the week's accounts and close)."""
     restart_streams(club, week)
     if meeting:
         hold_meeting(p, market, members, slots, club, cand, week)
     pass_referrals(p, market, members, slots, club, week)
     if meeting:
         hunt(p, market, members, slots, club, week)
-    decay_ties(p, slots)
+    decay_ties(p, slots, club, sum_ties)
 
 
 @inlined
-def settle_and_decide(p, members, slots, club, cand, week, meeting):
-    """Phases 7-9: accounts, members decide, club rules."""
-    settle_accounts(p, members, slots, club, week)
+def settle_and_decide(p, members, slots, club, cand, week, meeting, sum_ties):
+    """Phases 7-9: accounts, members decide, club rules (`sum_ties` as `meet_and_refer`'s)."""
+    settle_accounts(p, members, slots, club, week, sum_ties)
     members_decide(p, members, slots, club, week)
     apply_club_rules(p, members, slots, club, cand, week, meeting)
 
@@ -94,9 +85,9 @@ def settle_and_decide(p, members, slots, club, cand, week, meeting):
 def step_week(p, market, members, slots, club, cand, series, week):
     if club.counters[CLOSED] == 0:
         meeting = is_meeting_week(week, p.meetings_per_year)
-        meet_and_refer(p, market, members, slots, club, cand, week, meeting)
-        settle_and_decide(p, members, slots, club, cand, week, meeting)
-    close_week(slots, club, series, week)
+        meet_and_refer(p, market, members, slots, club, cand, week, meeting, False)
+        settle_and_decide(p, members, slots, club, cand, week, meeting, False)
+    close_week(slots, club, series, week, False)
 
 
 @kernel

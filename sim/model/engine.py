@@ -144,10 +144,10 @@ class ClubEngine:
         hunt(self.params, self.market_arrays, self.members, self.slots, self.club, self.week)
 
     def decay_ties(self) -> None:
-        decay_ties(self.params, self.slots)
+        decay_ties(self.params, self.slots, self.club, False)
 
     def settle_accounts(self) -> None:
-        settle_accounts(self.params, self.members, self.slots, self.club, self.week)
+        settle_accounts(self.params, self.members, self.slots, self.club, self.week, False)
 
     def members_decide(self) -> None:
         members_decide(self.params, self.members, self.slots, self.club, self.week)
@@ -157,7 +157,7 @@ class ClubEngine:
                          self.week, meeting)
 
     def close_week(self) -> None:
-        close_week(self.slots, self.club, self.series, self.week)
+        close_week(self.slots, self.club, self.series, self.week, False)
         self.week += 1
 
     # ------------------------------------------------------------------ fast path

@@ -214,7 +214,7 @@ class Slots(NamedTuple):
 class Club(NamedTuple):
     """Club-level counters, the holders of each profession, and the referral phase's sampling tables."""
 
-    counters: np.ndarray            # int64[N_COUNTERS], see the indexes below
+    counters: np.ndarray            # int64[N_COUNTERS + C]: see the indexes below, then each slot's strong ties
     totals: np.ndarray              # float64[N_TOTALS], see the indexes below
     profession_count: np.ndarray    # int16[P]: current members per profession (`SCHEMA_INT16`, as the int16 below)
     profession_holders: np.ndarray  # int16[P, H]: their slots (first profession_count[p] valid; H = holder_width)
@@ -545,7 +545,7 @@ def allocate_club(params: np.record, market: MarketArrays, root: int, club_index
     week_stats[:] = 0.0
     key = stream_key(root, club_index)
     return Club(
-        counters=np.zeros(N_COUNTERS, dtype=np.int64),
+        counters=np.zeros(N_COUNTERS + capacity, dtype=np.int64),  # then each slot's strong ties
         totals=np.zeros(N_TOTALS),
         profession_count=np.zeros(professions, dtype=SCHEMA_INT16),
         profession_holders=np.full((professions, holder_width(params)), -1, dtype=SCHEMA_INT16),
