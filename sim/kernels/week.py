@@ -29,7 +29,8 @@ from sim.kernels.ties import decay_ties, row_sum
 @kernel
 def close_week(slots, club, series, week, sum_ties):
     """Write this week's row of the series and start the next one. The series holds all weeks, or (a
-    region streaming its outputs, `sim.model.region`) a ring of the last weeks not yet written out."""
+    region streaming its outputs, `sim.model.region`) a ring of the last weeks not yet written out. With
+    `sum_ties` (a region's clubs), the mean tie is the total `decay_ties` summed, if no one joined or left since."""
     stats = club.week_stats
     n = club.counters[N_MEMBERS]
     if sum_ties and club.counters[TIES_SUMMED] == 1:  # summed by `decay_ties`, and no one joined or left since
@@ -85,6 +86,7 @@ def settle_and_decide(p, members, slots, club, cand, week, meeting, sum_ties):
 def step_week(p, market, members, slots, club, cand, series, week):
     if club.counters[CLOSED] == 0:
         meeting = is_meeting_week(week, p.meetings_per_year)
+        # a chapter's decay sums nothing: its tie matrix is still in the cache for the accounts and the close
         meet_and_refer(p, market, members, slots, club, cand, week, meeting, False)
         settle_and_decide(p, members, slots, club, cand, week, meeting, False)
     close_week(slots, club, series, week, False)
