@@ -3,6 +3,7 @@
 from sim.kernels import helper, kernel
 from sim.kernels.layout import S_FEES, STRONG_TIES, TIES_SUMMED
 from sim.kernels.membership import current_slots
+from sim.kernels.ties import strong_ties_in_row
 
 
 @helper
@@ -39,12 +40,7 @@ def settle_accounts(p, members, slots, club, week, sum_ties):
         members[m].fees_paid += fee
         stats[S_FEES] += fee
 
-        if summed:
-            strong_ties = club.counters[STRONG_TIES + s]
-        else:
-            strong_ties = 0
-            for j in range(tie.shape[1]):  # the whole row: own and free slots hold tie 0 < threshold
-                strong_ties += tie[s, j] >= p.strong_threshold
+        strong_ties = club.counters[STRONG_TIES + s] if summed else strong_ties_in_row(tie, s, p.strong_threshold)
         social_value = p.social_value_per_strong_tie * strong_ties
         members[m].social_value += social_value
 

@@ -1,6 +1,6 @@
 """Phase 6 (docs/ODD.md 7.4): ties decay when not refreshed."""
 
-from sim.kernels import helper, kernel
+from sim.kernels import helper, inlined, kernel
 from sim.kernels.layout import STRONG_TIES, TIE_TOTAL, TIES_SUMMED
 
 
@@ -18,6 +18,15 @@ def row_sum(matrix, i):
     for j in range(n4, n):
         s0 += matrix[i, j]
     return (s0 + s1) + (s2 + s3)
+
+
+@inlined
+def strong_ties_in_row(tie, i, strong_threshold):
+    """Member i's strong ties: its whole row (own and free slots hold tie 0 < threshold)."""
+    strong = 0
+    for j in range(tie.shape[1]):
+        strong += tie[i, j] >= strong_threshold
+    return strong
 
 
 @kernel
@@ -41,10 +50,7 @@ def decay_ties(p, slots, club, sum_ties):
             tie[i, j] *= keep
         if sum_ties:
             total += row_sum(tie, i)
-            strong = 0
-            for j in range(tie.shape[1]):
-                strong += tie[i, j] >= p.strong_threshold
-            club.counters[STRONG_TIES + i] = strong
+            club.counters[STRONG_TIES + i] = strong_ties_in_row(tie, i, p.strong_threshold)
     if sum_ties:
         club.totals[TIE_TOTAL] = total
         club.counters[TIES_SUMMED] = 1
